@@ -1,0 +1,177 @@
+"""pymod's tools against kmod's, side by side on one kernel tree.
+
+    python bench/bench_tools.py [--kernel-dir DIR] [--repeat N]
+
+Times ``pymod deps`` vs ``depmod -b`` and ``pymod info`` over every module vs
+``modinfo`` over every module, each as a fresh process (start-up included),
+on a copy of the xz-compressed tree and on an uncompressed copy.  Runs
+alternate between the two tools so both see the same machine load; the table
+shows the best and median wall times and the ratio of the bests.  Whether
+the outputs agree is shown too (modules.dep byte for byte; modinfo text).
+Results go to ``bench/out/bench_tools-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import lzma
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT_DIR = REPO / "bench" / "out"
+TREE_FILES = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
+
+
+def find_kernel_dir() -> Path:
+    sys.path.insert(0, str(REPO))
+    from tests.conftest import kernel_cache_root
+    from tests.real_support import find_cached_kernel
+
+    kernel = find_cached_kernel(kernel_cache_root())
+    if kernel is None:
+        sys.exit("bench_tools: no kernel in %s; pass --kernel-dir "
+                 "(or run scripts/fetch_debian_kernel.py first)" % kernel_cache_root())
+    return Path(kernel.modules_dir)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or next(
+        (p for p in ("/sbin/" + name, "/usr/sbin/" + name) if os.path.exists(p)), None)
+    if path is None:
+        sys.exit("bench_tools: kmod's %s is not installed" % name)
+    return path
+
+
+def copy_tree(src: Path, base: Path, release: str, decompress: bool) -> Path:
+    """``base/lib/modules/<release>``: the modules and the order files, nothing else."""
+    top = base / "lib" / "modules" / release
+    for f in src.rglob("*"):
+        rel = f.relative_to(src)
+        if rel.parts[0] in ("build", "source") or not f.is_file():
+            continue
+        if len(rel.parts) == 1 and rel.name not in TREE_FILES:
+            continue  # depmod's own outputs of an earlier run
+        dst = top / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if decompress and f.name.endswith(".ko.xz"):
+            dst.with_name(f.name[:-3]).write_bytes(lzma.decompress(f.read_bytes()))
+        else:
+            shutil.copyfile(f, dst)
+    return top
+
+
+def modules_of(top: Path) -> list[str]:
+    return sorted(str(p) for p in (top / "kernel").rglob("*.ko*"))
+
+
+def pymod_command(sub: str) -> list[str]:
+    """The user-facing ``pymod <sub>`` when the CLI exists, else the tool's own main."""
+    if importlib.util.find_spec("pymod.__main__") is not None:
+        return [sys.executable, "-m", "pymod", sub]
+    if sub == "deps":
+        return [sys.executable, "-m", "pymod.depmod"]
+    return [sys.executable, "-c", "import sys; from pymod.modinfo import main; "
+            "sys.exit(main(sys.argv[1:]))"]
+
+
+def timed(cmd: list[str], env: dict[str, str], stdout) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - t0
+
+
+def race(a: list[str], b: list[str], repeat: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(repeat):
+        ta.append(timed(a, env, subprocess.DEVNULL))
+        tb.append(timed(b, env, subprocess.DEVNULL))
+    return ta, tb
+
+
+def output_of(cmd: list[str], env: dict[str, str]) -> bytes:
+    return subprocess.run(cmd, check=True, capture_output=True, env=env).stdout
+
+
+def bench_tree(label: str, base: Path, release: str, repeat: int, env: dict[str, str]) -> list[dict]:
+    top = base / "lib" / "modules" / release
+    mods = modules_of(top)
+    ours = top / "pymod.modules.dep"
+    rows = []
+
+    deps_ours = pymod_command("deps") + ["-o", str(ours), str(top)]
+    deps_kmod = [tool("depmod"), "-b", str(base), release]
+    t_ours, t_kmod = race(deps_ours, deps_kmod, repeat, env)
+    same = ours.read_bytes() == (top / "modules.dep").read_bytes()
+    rows.append(row(label, "deps vs depmod", len(mods), t_ours, t_kmod, same))
+
+    info_ours = pymod_command("info") + mods
+    info_kmod = [tool("modinfo")] + mods
+    t_ours, t_kmod = race(info_ours, info_kmod, repeat, env)
+    same = output_of(info_ours, env) == output_of(info_kmod, env)
+    rows.append(row(label, "info vs modinfo", len(mods), t_ours, t_kmod, same))
+    return rows
+
+
+def row(tree: str, what: str, n: int, ours: list[float], kmod: list[float], same: bool) -> dict:
+    return {"tree": tree, "comparison": what, "modules": n,
+            "pymod_s": ours, "kmod_s": kmod,
+            "pymod_best": min(ours), "kmod_best": min(kmod),
+            "pymod_median": statistics.median(ours), "kmod_median": statistics.median(kmod),
+            "ratio_best": min(ours) / min(kmod), "same_output": same}
+
+
+def print_table(rows: list[dict]) -> None:
+    head = "%-13s %-16s %7s %12s %12s %12s %12s %7s %5s" % (
+        "tree", "comparison", "modules", "pymod best", "kmod best", "pymod med",
+        "kmod med", "ratio", "same")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print("%-13s %-16s %7d %11.3fs %11.3fs %11.3fs %11.3fs %6.2fx %5s" % (
+            r["tree"], r["comparison"], r["modules"], r["pymod_best"], r["kmod_best"],
+            r["pymod_median"], r["kmod_median"], r["ratio_best"],
+            "yes" if r["same_output"] else "NO"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kernel-dir", type=Path, help="a lib/modules/<release> tree "
+                    "(default: the newest under the pymod cache)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per tool (default 5)")
+    args = ap.parse_args(argv)
+
+    src = (args.kernel_dir or find_kernel_dir()).resolve()
+    release = src.name
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="pymod-bench-") as tmp:
+        for label, decompress in (("xz", False), ("uncompressed", True)):
+            base = Path(tmp) / label
+            copy_tree(src, base, release, decompress)
+            print("bench_tools: %s tree ready (%s)" % (label, base), file=sys.stderr)
+            rows.extend(bench_tree(label, base, release, args.repeat, env))
+    print_table(rows)
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out = OUT_DIR / ("bench_tools-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
+    out.write_text(json.dumps({
+        "kernel_dir": str(src), "release": release, "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(), "pymod_command": pymod_command("deps"),
+        "rows": rows}, indent=2) + "\n")
+    print("results: %s" % out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+/* The module map: writers, single lookups, the list path.  See pymod_lookup.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pm_map_impl.h"
+#include "pm_rcu.h"
+
+/* Below this many addresses a batch is answered by plain walks. */
+#define PM_BATCH_SORT_MIN 64
+/* Retired id tables are reclaimed in groups to keep insert cheap. */
+#define PM_RETIRE_BATCH 32
+
+pm_map *pm_map_new(int strategy)
+{
+	struct pm_map *map;
+
+	if (strategy != PM_STRATEGY_TREE && strategy != PM_STRATEGY_LIST)
+		return NULL;
+	map = aligned_alloc(64, sizeof(*map));
+	if (!map)
+		return NULL;
+	memset(map, 0, sizeof(*map));
+	map->strategy = strategy;
+	pthread_mutex_init(&map->lock, NULL);
+	pm_latch_init(&map->tree);
+	atomic_init(&map->head, NULL);
+	atomic_init(&map->addr_min, UINT64_MAX); /* kernel: addr_min = -1UL */
+	atomic_init(&map->addr_max, 0);
+	atomic_init(&map->ids, NULL);
+	atomic_init(&map->count, 0);
+	return map;
+}
+
+static void reclaim(struct pm_map *map)
+{
+	if (!map->nretired)
+		return;
+	pm_rcu_synchronize();
+	for (size_t i = 0; i < map->nretired; i++)
+		free(map->retired[i]);
+	map->nretired = 0;
+}
+
+/* Queue @p for freeing after a grace period.  Fails only on ENOMEM, before
+ * anything is queued, so callers can still back out. */
+static int retire_reserve(struct pm_map *map, size_t extra)
+{
+	if (map->nretired + extra <= map->capretired)
+		return PM_OK;
+	size_t cap = (map->capretired ? map->capretired * 2 : 64) + extra;
+	void **r = realloc(map->retired, cap * sizeof(*r));
+
+	if (!r)
+		return PM_ENOMEM;
+	map->retired = r;
+	map->capretired = cap;
+	return PM_OK;
+}
+
+void pm_map_free(pm_map *map)
+{
+	struct pm_module *m, *next;
+
+	if (!map)
+		return;
+	reclaim(map);
+	for (m = pm_load_relaxed(&map->head); m; m = next) {
+		next = pm_load_relaxed(&m->next);
+		free(m);
+	}
+	free(pm_load_relaxed(&map->ids));
+	free(map->retired);
+	pthread_mutex_destroy(&map->lock);
+	free(map);
+}
+
+int pm_map_strategy(pm_map *map)
+{
+	return map->strategy;
+}
+
+/* Binary search of the id index; NULL when absent. */
+static struct pm_module *idtab_get(struct pm_idtab *t, int64_t id, size_t *pos)
+{
+	size_t lo = 0, hi = t ? t->n : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->e[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (pos)
+		*pos = lo;
+	return (t && lo < t->n && t->e[lo].id == id) ? t->e[lo].mod : NULL;
+}
+
+/* A copy of @old with @mod inserted at @pos (mod != NULL) or entry @pos dropped. */
+static struct pm_idtab *idtab_edit(struct pm_idtab *old, size_t pos, struct pm_module *mod)
+{
+	size_t n = old ? old->n : 0, nn = mod ? n + 1 : n - 1;
+	struct pm_idtab *t = malloc(sizeof(*t) + nn * sizeof(t->e[0]));
+
+	if (!t)
+		return NULL;
+	t->n = nn;
+	if (pos)
+		memcpy(t->e, old->e, pos * sizeof(t->e[0]));
+	if (mod) {
+		t->e[pos].id = mod->id;
+		t->e[pos].mod = mod;
+		if (n > pos)
+			memcpy(t->e + pos + 1, old->e + pos, (n - pos) * sizeof(t->e[0]));
+	} else if (n > pos + 1) {
+		memcpy(t->e + pos, old->e + pos + 1, (n - pos - 1) * sizeof(t->e[0]));
+	}
+	return t;
+}
+
+/* Writer-side: a live module with a region overlapping [base, base+size). */
+static struct pm_module *find_overlap(struct pm_map *map, uint64_t base, uint64_t size)
+{
+	uint64_t last = base + (size - 1);
+
+	if (map->strategy == PM_STRATEGY_TREE) {
+		/* Copy 1 is complete whenever the writer lock is held between ops. */
+		struct pm_node *n = pm_rb_overlap(&map->tree.tree[1], 1, base, size);
+
+		return n ? (struct pm_module *)(n - n->type) : NULL;
+	}
+	for (struct pm_module *m = pm_load_relaxed(&map->head); m;
+	     m = pm_load_relaxed(&m->next)) {
+		for (int t = 0; t < PM_MEM_NTYPES; t++) {
+			uint64_t s = pm_load_relaxed(&m->size[t]);
+			uint64_t b = pm_load_relaxed(&m->base[t]);
+
+			if (s && b <= last && base <= b + (s - 1))
+				return m;
+		}
+	}
+	return NULL;
+}
+
+static void widen(_Atomic uint64_t *bound, uint64_t v, int is_min)
+{
+	uint64_t cur = pm_load_relaxed(bound);
+
+	if (is_min ? v < cur : v > cur)
+		pm_store_relaxed(bound, v);
+}
+
+int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t *size,
+		  int64_t *conflict)
+{
+	struct pm_module *mod;
+	struct pm_idtab *old, *nt;
+	size_t pos;
+	int t, u, rc;
+
+	*conflict = -1;
+	if (id < 0)
+		return PM_EINVAL;
+	for (t = 0; t < PM_MEM_NTYPES; t++) {
+		if (size[t] && base[t] + (size[t] - 1) < base[t])
+			return PM_EBADREGION;
+		for (u = 0; u < t; u++)
+			if (size[t] && size[u] && base[u] <= base[t] + (size[t] - 1) &&
+			    base[t] <= base[u] + (size[u] - 1))
+				return PM_ESELFOVERLAP;
+	}
+
+	mod = aligned_alloc(64, sizeof(*mod));
+	if (!mod)
+		return PM_ENOMEM;
+	memset(mod, 0, sizeof(*mod));
+	mod->id = id;
+	for (t = 0; t < PM_MEM_NTYPES; t++) {
+		atomic_init(&mod->base[t], base[t]);
+		atomic_init(&mod->size[t], size[t]);
+		mod->node[t].base = base[t];
+		mod->node[t].size = size[t];
+		mod->node[t].id = id;
+		mod->node[t].type = (uint8_t)t;
+	}
+
+	pthread_mutex_lock(&map->lock);
+	old = pm_load_relaxed(&map->ids);
+	rc = PM_EDUPID;
+	if (idtab_get(old, id, &pos))
+		goto fail;
+	for (t = 0; t < PM_MEM_NTYPES; t++) {
+		struct pm_module *other;
+
+		if (!size[t])
+			continue;
+		other = find_overlap(map, base[t], size[t]);
+		if (other) {
+			*conflict = other->id;
+			rc = PM_EOVERLAP;
+			goto fail;
+		}
+	}
+	rc = PM_ENOMEM;
+	if (retire_reserve(map, 1))
+		goto fail;
+	nt = idtab_edit(old, pos, mod);
+	if (!nt)
+		goto fail;
+
+	/* Commit point: nothing below can fail.  Order follows mod_tree_insert:
+	 * bounds first, then the list, then the tree. */
+	for (t = 0; t < PM_MEM_NTYPES; t++) {
+		if (!size[t])
+			continue;
+		widen(&map->addr_min, base[t], 1);
+		widen(&map->addr_max, base[t] + (size[t] - 1), 0);
+	}
+	pm_store_release(&map->ids, nt);
+	pm_store_relaxed(&mod->next, pm_load_relaxed(&map->head));
+	pm_store_release(&map->head, mod);
+	if (map->strategy == PM_STRATEGY_TREE) {
+		struct pm_node *nodes[PM_MEM_NTYPES];
+		int n = 0;
+
+		for (t = 0; t < PM_MEM_NTYPES; t++) {
+			if (!size[t])
+				continue;
+			nodes[n++] = &mod->node[t];
+			mod->in_tree[t] = 1;
+		}
+		pm_latch_insert(&map->tree, nodes, n);
+	}
+	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) + 1);
+	if (old)
+		map->retired[map->nretired++] = old;
+	if (map->nretired >= PM_RETIRE_BATCH)
+		reclaim(map);
+	pthread_mutex_unlock(&map->lock);
+	return PM_OK;
+fail:
+	pthread_mutex_unlock(&map->lock);
+	free(mod);
+	return rc;
+}
+
+static void tree_unlink(struct pm_map *map, struct pm_module *mod, int init_only)
+{
+	struct pm_node *nodes[PM_MEM_NTYPES];
+	int n = 0;
+
+	for (int t = init_only ? PM_MEM_INIT_TEXT : 0; t < PM_MEM_NTYPES; t++) {
+		if (!mod->in_tree[t])
+			continue;
+		nodes[n++] = &mod->node[t];
+		mod->in_tree[t] = 0;
+	}
+	if (n)
+		pm_latch_erase(&map->tree, nodes, n);
+}
+
+int pm_map_remove(pm_map *map, int64_t id)
+{
+	struct pm_module *mod, *_Atomic *link;
+	struct pm_idtab *old, *nt;
+	size_t pos;
+
+	pthread_mutex_lock(&map->lock);
+	old = pm_load_relaxed(&map->ids);
+	mod = idtab_get(old, id, &pos);
+	if (!mod) {
+		pthread_mutex_unlock(&map->lock);
+		return PM_ENOENT;
+	}
+	if (retire_reserve(map, 2) || !(nt = idtab_edit(old, pos, NULL))) {
+		pthread_mutex_unlock(&map->lock);
+		return PM_ENOMEM;
+	}
+	/* list_del_rcu: the successor link stays intact for readers on @mod. */
+	for (link = &map->head; pm_load_relaxed(link) != mod;
+	     link = &pm_load_relaxed(link)->next)
+		;
+	pm_store_release(link, pm_load_relaxed(&mod->next));
+	pm_store_release(&map->ids, nt);
+	tree_unlink(map, mod, 0);
+	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) - 1);
+	map->retired[map->nretired++] = old;
+	map->retired[map->nretired++] = mod;
+	reclaim(map); /* grace period: the range is reusable on return */
+	pthread_mutex_unlock(&map->lock);
+	return PM_OK;
+}
+
+int pm_map_remove_init(pm_map *map, int64_t id)
+{
+	struct pm_module *mod;
+
+	pthread_mutex_lock(&map->lock);
+	mod = idtab_get(pm_load_relaxed(&map->ids), id, NULL);
+	if (!mod) {
+		pthread_mutex_unlock(&map->lock);
+		return PM_ENOENT;
+	}
+	tree_unlink(map, mod, 1);
+	for (int t = PM_MEM_INIT_TEXT; t < PM_MEM_NTYPES; t++)
+		pm_store_relaxed(&mod->size[t], 0);
+	/* Init memory is "freed" only after readers that saw it are gone. */
+	pm_rcu_synchronize();
+	pthread_mutex_unlock(&map->lock);
+	return PM_OK;
+}
+
+int64_t pm_find_locked(struct pm_map *map, uint64_t addr)
+{
+	if (!pm_in_bounds(map, addr))
+		return -1;
+	if (map->strategy == PM_STRATEGY_TREE) {
+		struct pm_node *n = pm_latch_find(&map->tree, addr);
+
+		return n ? n->id : -1;
+	}
+	for (struct pm_module *m = pm_load_acquire(&map->head); m;
+	     m = pm_load_acquire(&m->next))
+		if (pm_within(m, addr))
+			return m->id;
+	return -1;
+}
+
+int64_t pm_map_find(pm_map *map, uint64_t addr)
+{
+	int64_t id;
+
+	pm_rcu_read_lock();
+	id = pm_find_locked(map, addr);
+	pm_rcu_read_unlock();
+	return id;
+}
+
+int64_t pm_map_noop(pm_map *map, uint64_t addr)
+{
+	(void)map;
+	(void)addr;
+	return -1;
+}
+
+int pm_map_find_many(pm_map *map, const uint64_t *addrs, int64_t *out, size_t n, int mode)
+{
+	int rc = PM_OK;
+
+	if (mode != PM_BATCH_AUTO && mode != PM_BATCH_WALK && mode != PM_BATCH_SORTED)
+		return PM_EINVAL;
+	pm_rcu_read_lock();
+	if (map->strategy == PM_STRATEGY_TREE && mode != PM_BATCH_WALK &&
+	    (mode == PM_BATCH_SORTED || n >= PM_BATCH_SORT_MIN))
+		rc = pm_batch_sorted(map, addrs, out, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			out[i] = pm_find_locked(map, addrs[i]);
+	pm_rcu_read_unlock();
+	return rc;
+}
+
+int pm_map_within(pm_map *map, uint64_t addr, int64_t id)
+{
+	struct pm_module *mod;
+	int rc;
+
+	pm_rcu_read_lock();
+	mod = idtab_get(pm_load_acquire(&map->ids), id, NULL);
+	rc = mod ? pm_within(mod, addr) : PM_ENOENT;
+	pm_rcu_read_unlock();
+	return rc;
+}
+
+uint64_t pm_map_addr_min(pm_map *map)
+{
+	return pm_load_relaxed(&map->addr_min);
+}
+
+uint64_t pm_map_addr_max(pm_map *map)
+{
+	return pm_load_relaxed(&map->addr_max);
+}
+
+size_t pm_map_count(pm_map *map)
+{
+	return pm_load_relaxed(&map->count);
+}
+
+int pm_map_regions(pm_map *map, int64_t id, uint64_t *base, uint64_t *size)
+{
+	struct pm_module *mod;
+
+	pm_rcu_read_lock();
+	mod = idtab_get(pm_load_acquire(&map->ids), id, NULL);
+	if (mod)
+		for (int t = 0; t < PM_MEM_NTYPES; t++) {
+			base[t] = pm_load_relaxed(&mod->base[t]);
+			size[t] = pm_load_relaxed(&mod->size[t]);
+		}
+	pm_rcu_read_unlock();
+	return mod ? PM_OK : PM_ENOENT;
+}
+
+size_t pm_map_ids(pm_map *map, int64_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	pm_rcu_read_lock();
+	for (struct pm_module *m = pm_load_acquire(&map->head); m;
+	     m = pm_load_acquire(&m->next), n++)
+		if (n < cap)
+			out[n] = m->id;
+	pm_rcu_read_unlock();
+	return n;
+}
+
+long pm_map_validate(pm_map *map)
+{
+	long nodes[2], expect = 0;
+	size_t nmods = 0;
+	struct pm_idtab *ids;
+	long rc;
+
+	pthread_mutex_lock(&map->lock);
+	ids = pm_load_relaxed(&map->ids);
+	for (struct pm_module *m = pm_load_relaxed(&map->head); m;
+	     m = pm_load_relaxed(&m->next), nmods++) {
+		if (idtab_get(ids, m->id, NULL) != m) {
+			rc = -2; /* list and id index disagree */
+			goto out;
+		}
+		for (int t = 0; t < PM_MEM_NTYPES; t++)
+			expect += map->strategy == PM_STRATEGY_TREE &&
+				  pm_load_relaxed(&m->size[t]) != 0;
+	}
+	if (nmods != (ids ? ids->n : 0) || nmods != pm_load_relaxed(&map->count)) {
+		rc = -3; /* counts disagree */
+		goto out;
+	}
+	for (int c = 0; c < 2; c++) {
+		nodes[c] = pm_rb_validate(&map->tree.tree[c], c);
+		if (nodes[c] < 0) {
+			rc = -4 - c; /* copy c is not a valid red-black tree */
+			goto out;
+		}
+	}
+	rc = nodes[0] == expect && nodes[1] == expect ? expect : -6;
+out:
+	pthread_mutex_unlock(&map->lock);
+	return rc;
+}

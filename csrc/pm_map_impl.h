@@ -1,0 +1,78 @@
+/*
+ * Private layout of struct pm_map, shared by pm_map.c (writers, single
+ * lookups) and pm_batch.c (batched lookups).  Not part of the public API.
+ */
+#ifndef PM_MAP_IMPL_H
+#define PM_MAP_IMPL_H
+
+#include <pthread.h>
+
+#include "pm_latch.h"
+#include "pymod_lookup.h"
+
+struct pm_module {
+	struct pm_node node[PM_MEM_NTYPES];   /* one latch node per region */
+	int64_t id;
+	/* Region table read by within_module(); zeroed sizes mean "gone". */
+	_Atomic uint64_t base[PM_MEM_NTYPES];
+	_Atomic uint64_t size[PM_MEM_NTYPES];
+	uint8_t in_tree[PM_MEM_NTYPES];       /* writer-private */
+	struct pm_module *_Atomic next;       /* RCU modules list, newest first */
+};
+
+/* Sorted id -> module index, replaced whole (copy-on-write) by writers. */
+struct pm_idtab {
+	size_t n;
+	struct pm_identry { int64_t id; struct pm_module *mod; } e[];
+};
+
+struct pm_retired {
+	struct pm_retired *next;
+};
+
+/*
+ * Reader-hot fields first, on cache lines of their own: readers load them on
+ * every lookup, so a writer storing to anything on the same line (its mutex,
+ * counters, retire list) would turn every lookup during a write into a
+ * coherence miss.  Writer-private fields live on a separate line.
+ */
+struct pm_map {
+	/* read by every tree lookup: written only to publish a change */
+	int strategy;
+	struct pm_latch_root tree;            /* used when strategy == TREE */
+	_Atomic uint64_t addr_min, addr_max;  /* widen only */
+
+	/* read by list scans and id lookups; republished by every write */
+	struct pm_module *_Atomic head __attribute__((aligned(64))); /* always kept */
+	struct pm_idtab *_Atomic ids;
+
+	/* writer side */
+	pthread_mutex_t lock __attribute__((aligned(64))); /* serializes writers */
+	_Atomic size_t count;
+	void **retired;                       /* freed after the next grace period */
+	size_t nretired, capretired;
+} __attribute__((aligned(64)));
+
+static inline int pm_within(struct pm_module *m, uint64_t addr)
+{
+	for (int t = 0; t < PM_MEM_NTYPES; t++) {
+		uint64_t size = pm_load_relaxed(&m->size[t]);
+
+		if (size && addr - pm_load_relaxed(&m->base[t]) < size)
+			return 1;
+	}
+	return 0;
+}
+
+/* Bounds quick-reject of __module_address(): inclusive [addr_min, addr_max]. */
+static inline int pm_in_bounds(struct pm_map *map, uint64_t addr)
+{
+	return addr >= pm_load_relaxed(&map->addr_min) &&
+	       addr <= pm_load_relaxed(&map->addr_max);
+}
+
+/* Reader-side lookups; callers are inside an RCU read section. */
+int64_t pm_find_locked(struct pm_map *map, uint64_t addr);
+int pm_batch_sorted(struct pm_map *map, const uint64_t *addrs, int64_t *out, size_t n);
+
+#endif /* PM_MAP_IMPL_H */

@@ -1,0 +1,126 @@
+/* RCU-style grace periods: see pm_rcu.h for the contract. */
+#define _GNU_SOURCE
+#include "pm_rcu.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "pm_atomic.h"
+
+struct pm_rcu_reader {
+	_Atomic uint64_t ctr;                 /* 0: idle; else gp seen on entry */
+	_Atomic int used;                     /* owned by a live thread */
+	struct pm_rcu_reader *_Atomic next;   /* registry link, never unlinked */
+} __attribute__((aligned(64)));
+
+static _Atomic uint64_t gp_ctr = 1;
+static struct pm_rcu_reader *_Atomic registry;
+static pthread_mutex_t gp_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static _Thread_local struct pm_rcu_reader *self;
+static _Thread_local unsigned nesting;
+
+/* Thread exit: the record goes back to the pool (it is never freed, so a
+ * concurrent synchronize() may still read it safely). */
+static void reader_release(void *arg)
+{
+	struct pm_rcu_reader *r = arg;
+
+	pm_store_release(&r->ctr, 0);
+	pm_store_release(&r->used, 0);
+}
+
+static void make_key(void)
+{
+	(void)pthread_key_create(&exit_key, reader_release);
+}
+
+/* First read section of a thread: reuse a free record or push a new one.
+ * Lock-free, so even registration never blocks on a writer. */
+static struct pm_rcu_reader *reader_register(void)
+{
+	struct pm_rcu_reader *r;
+
+	pthread_once(&exit_once, make_key);
+	for (r = pm_load_acquire(&registry); r; r = pm_load_acquire(&r->next)) {
+		int expect = 0;
+
+		if (atomic_compare_exchange_strong(&r->used, &expect, 1))
+			goto out;
+	}
+	r = aligned_alloc(64, sizeof(*r));
+	if (!r)
+		abort(); /* 64 bytes once per thread: nothing sane to unwind to */
+	atomic_init(&r->ctr, 0);
+	atomic_init(&r->used, 1);
+	{
+		struct pm_rcu_reader *head = pm_load_relaxed(&registry);
+
+		do {
+			pm_store_relaxed(&r->next, head);
+		} while (!atomic_compare_exchange_weak_explicit(&registry, &head, r,
+				memory_order_release, memory_order_relaxed));
+	}
+out:
+	(void)pthread_setspecific(exit_key, r);
+	self = r;
+	return r;
+}
+
+void pm_rcu_read_lock(void)
+{
+	struct pm_rcu_reader *r;
+
+	if (nesting++)
+		return;
+	r = self ? self : reader_register();
+	/* Release: a writer that sees this value knows our previous section's
+	 * reads are over (the happens-before edge ThreadSanitizer can see). */
+	pm_store_release(&r->ctr, pm_load_relaxed(&gp_ctr));
+	/* Order the record's publication before every read of protected data. */
+	pm_fence_full();
+}
+
+void pm_rcu_read_unlock(void)
+{
+	if (--nesting)
+		return;
+	/* Release: all our reads of protected data happen before the writer
+	 * that observes 0 goes on to free it. */
+	pm_store_release(&self->ctr, 0);
+}
+
+void pm_rcu_synchronize(void)
+{
+	struct pm_rcu_reader *r;
+	uint64_t gp;
+
+	pthread_mutex_lock(&gp_lock);
+	pm_fence_full(); /* unlinking stores before the advance */
+	gp = pm_fetch_add(&gp_ctr, 1) + 1;
+	pm_fence_full(); /* the advance before reading any record */
+	for (r = pm_load_acquire(&registry); r; r = pm_load_acquire(&r->next)) {
+		unsigned backoff = 1;
+		uint64_t c;
+
+		/*
+		 * Exponential backoff between polls: every poll pulls the reader's
+		 * record line away from it, and a reader re-entering its section
+		 * then pays a coherence miss.  Polling rarely keeps readers at full
+		 * speed while a writer waits.
+		 */
+		while ((c = pm_load_acquire(&r->ctr)) != 0 && c < gp) {
+			if (backoff <= 1024) {
+				for (unsigned i = 0; i < backoff; i++)
+					pm_cpu_relax();
+				backoff *= 2;
+			} else {
+				sched_yield();
+			}
+		}
+	}
+	pthread_mutex_unlock(&gp_lock);
+}

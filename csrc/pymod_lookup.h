@@ -1,0 +1,107 @@
+/*
+ * pymod lookup core: the address -> module map of kernel/module/tree_lookup.c
+ * and the modules list, as a user-space C library.
+ *
+ * This header is the library's whole public surface, and the text between
+ * the cffi markers below is read verbatim by cffi_build/build_lookup.py as
+ * its cdef, so it must stay plain declarations (no macros, no includes).
+ *
+ * Concurrency contract for every pm_map function:
+ *   - writers (insert, remove, remove_init, free) serialize on the map's own
+ *     mutex; remove and remove_init return only after an RCU grace period,
+ *     so the caller may reuse the address range at once;
+ *   - readers (find, find_many, within, addr_min/max, count) never block and
+ *     take no lock; each answer is true at some moment during the call;
+ *   - pm_map_free() requires that no other thread uses the map any more.
+ */
+#ifndef PYMOD_LOOKUP_H
+#define PYMOD_LOOKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cffi:begin */
+/* Region kinds: enum mod_mem_type, in the kernel's order. */
+enum pm_mem_type {
+	PM_MEM_TEXT = 0,
+	PM_MEM_DATA = 1,
+	PM_MEM_RODATA = 2,
+	PM_MEM_RO_AFTER_INIT = 3,
+	PM_MEM_INIT_TEXT = 4,
+	PM_MEM_INIT_DATA = 5,
+	PM_MEM_INIT_RODATA = 6,
+	PM_MEM_NTYPES = 7
+};
+
+/* How mod_find answers: the latch tree (MODULES_TREE_LOOKUP) or a list scan. */
+enum pm_strategy {
+	PM_STRATEGY_TREE = 0,
+	PM_STRATEGY_LIST = 1
+};
+
+/* find_many algorithms (PM_BATCH_AUTO picks by batch size). */
+enum pm_batch_mode {
+	PM_BATCH_AUTO = 0,
+	PM_BATCH_WALK = 1,   /* one latch walk per address */
+	PM_BATCH_SORTED = 2  /* radix-sort the batch, one in-order tree pass */
+};
+
+/* Status codes: 0 success, negative failure; mapped to exceptions in Python. */
+enum pm_status {
+	PM_OK = 0,
+	PM_ENOMEM = -1,       /* allocation failed; nothing changed */
+	PM_EDUPID = -2,       /* module id already present */
+	PM_EOVERLAP = -3,     /* a region overlaps another module's (see *conflict) */
+	PM_EBADREGION = -4,   /* base + size wraps past 2^64 */
+	PM_ESELFOVERLAP = -5, /* two regions of the same module overlap */
+	PM_ENOENT = -6,       /* no module with that id */
+	PM_EINVAL = -7        /* bad argument (unknown strategy or mode, negative id) */
+};
+
+typedef struct pm_map pm_map;
+
+/* New empty map; NULL when out of memory or the strategy is unknown. */
+pm_map *pm_map_new(int strategy);
+/* Free the map and every module in it.  No concurrent users allowed. */
+void pm_map_free(pm_map *map);
+int pm_map_strategy(pm_map *map);
+
+/*
+ * Insert module @id owning regions base[t], size[t] for each mem type t
+ * (size 0 = absent).  On PM_EOVERLAP *conflict is the other module's id.
+ * Widens addr_min/addr_max; never shrinks them.  Fails atomically.
+ */
+int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t *size,
+		  int64_t *conflict);
+/* Unlink module @id, wait for a grace period, free it.  PM_ENOENT if absent. */
+int pm_map_remove(pm_map *map, int64_t id);
+/* Drop @id's init regions (mod_tree_remove_init + freeing init memory). */
+int pm_map_remove_init(pm_map *map, int64_t id);
+
+/* mod_find: the id owning @addr, or -1. */
+int64_t pm_map_find(pm_map *map, uint64_t addr);
+/* Same call shape as pm_map_find, does nothing: the cost floor of a call. */
+int64_t pm_map_noop(pm_map *map, uint64_t addr);
+/* For each i: out[i] = pm_map_find(addrs[i]).  0 or PM_ENOMEM / PM_EINVAL. */
+int pm_map_find_many(pm_map *map, const uint64_t *addrs, int64_t *out, size_t n, int mode);
+/* within_module: 1 if @addr lies in one of @id's regions, 0 if not, PM_ENOENT. */
+int pm_map_within(pm_map *map, uint64_t addr, int64_t id);
+
+uint64_t pm_map_addr_min(pm_map *map);
+uint64_t pm_map_addr_max(pm_map *map);
+size_t pm_map_count(pm_map *map);
+/* Region table of @id into base[7]/size[7]; PM_ENOENT if absent. */
+int pm_map_regions(pm_map *map, int64_t id, uint64_t *base, uint64_t *size);
+/* Copy up to @cap ids, in list order (newest first); returns the total count. */
+size_t pm_map_ids(pm_map *map, int64_t *out, size_t cap);
+
+/*
+ * Writer-side self-check (takes the writer lock): both latch copies are valid
+ * red-black trees holding exactly the live regions, the list and id index
+ * agree.  Returns the number of tree nodes, or a negative code naming the
+ * broken invariant.
+ */
+long pm_map_validate(pm_map *map);
+/* cffi:end */
+
+#endif /* PYMOD_LOOKUP_H */

@@ -1,0 +1,42 @@
+"""pymod: the Linux kernel's module subsystem contract in user space.
+
+``pymod.lookup`` (the address -> module map) imports on its own; the loader
+names below are imported lazily so that ``import pymod.lookup`` pulls in
+nothing else.
+"""
+
+from __future__ import annotations
+
+from .errors import (  # noqa: F401  (re-exported)
+    DuplicateModule,
+    InvalidArgument,
+    ModuleLoadError,
+    PymodError,
+    RegionOverlap,
+    UnknownModule,
+)
+
+__version__ = "0.1.0"
+
+# finit_module() flags (include/uapi/linux/module.h)
+MODULE_INIT_IGNORE_MODVERSIONS = 1
+MODULE_INIT_IGNORE_VERMAGIC = 2
+MODULE_INIT_COMPRESSED_FILE = 4
+
+_LAZY = {
+    "Kernel": ("pymod.kernel", "Kernel"),
+    "Config": ("pymod.config", "Config"),
+    "ModTree": ("pymod.lookup", "ModTree"),
+}
+
+
+def __getattr__(name: str):
+    try:
+        modname, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError("module 'pymod' has no attribute %r" % name) from None
+    import importlib
+
+    value = getattr(importlib.import_module(modname), attr)
+    globals()[name] = value
+    return value

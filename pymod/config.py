@@ -1,0 +1,149 @@
+"""The simulated kernel's build configuration: Kconfig flags plus the release.
+
+A :class:`Config` is frozen: a :class:`pymod.kernel.Kernel` picks every
+feature implementation from it once, at construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Config", "DEFAULT_RELEASE"]
+
+DEFAULT_RELEASE = "6.12.0-pymod-amd64"
+COMPRESSIONS = ("gzip", "xz", "zstd")
+
+_KCONFIG_LINE = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
+_KCONFIG_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Feature flags named after Kconfig, the release, and a few run-time facts.
+
+    The defaults describe the built-in default kernel: a Debian-6.12-amd64-like
+    distribution kernel.
+    """
+
+    release: str = DEFAULT_RELEASE
+    MODULES_TREE_LOOKUP: bool = True
+    MODULE_DECOMPRESS: bool = True
+    MODULE_SIG: bool = True
+    MODULE_SIG_FORCE: bool = False
+    MODVERSIONS: bool = True
+    LIVEPATCH: bool = True
+    KALLSYMS: bool = True
+    KALLSYMS_ALL: bool = True
+    SYSFS: bool = True
+    DEBUG_FS: bool = True
+    MODULE_STATS: bool = False
+    STRICT_MODULE_RWX: bool = True
+    MODULE_UNLOAD: bool = True
+    MODULE_FORCE_LOAD: bool = True
+    MODULE_FORCE_UNLOAD: bool = True
+    MODULE_UNLOAD_TAINT_TRACKING: bool = False
+    MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS: bool = False
+    ARCH_WANTS_MODULES_DATA_IN_VMALLOC: bool = False
+    SMP: bool = True
+    PREEMPT: bool = True          # CONFIG_PREEMPT_BUILD: "preempt " in vermagic
+    PREEMPT_RT: bool = False
+    # The kernel decompresses the one format it was built for
+    # (CONFIG_MODULE_COMPRESS_{GZIP,XZ,ZSTD}); the default accepts all three.
+    decompress_formats: frozenset[str] = frozenset(COMPRESSIONS)
+    # sizeof(struct module); None = unknown, the 6.12 size check is skipped.
+    struct_module_size: int | None = 1280
+    # Debian's version.c rejects a symbol missing from __versions; mainline
+    # warns and accepts it.
+    modversions_reject_missing: bool = True
+    # module_blacklist= on the kernel command line.
+    module_blacklist: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """(major, minor) of the release, e.g. (6, 12)."""
+        m = re.match(r"(\d+)\.(\d+)", self.release)
+        if not m:
+            raise ValueError("release %r does not start with MAJOR.MINOR" % self.release)
+        return int(m.group(1)), int(m.group(2))
+
+    @property
+    def checks_struct_module_size(self) -> bool:
+        """6.12's run-time ``sizeof(struct module)`` check applies and is known."""
+        return self.version >= (6, 12) and self.struct_module_size is not None
+
+    @property
+    def vermagic(self) -> str:
+        """``VERMAGIC_STRING`` (include/linux/vermagic.h) for x86-64."""
+        parts = [self.release + " "]
+        if self.SMP:
+            parts.append("SMP ")
+        if self.PREEMPT:
+            parts.append("preempt ")
+        elif self.PREEMPT_RT:
+            parts.append("preempt_rt ")
+        if self.MODULE_UNLOAD:
+            parts.append("mod_unload ")
+        if self.MODVERSIONS:
+            parts.append("modversions ")
+        return "".join(parts)
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_kconfig(cls, path: str | Path, release: str | None = None,
+                     struct_module_size: int | None = None,
+                     **overrides) -> "Config":
+        """Read a kernel ``.config`` (e.g. Debian's ``/boot/config-<release>``).
+
+        ``release`` defaults to the file name's ``config-<release>`` suffix.
+        ``struct_module_size`` is the target's ``sizeof(struct module)``; when
+        not given it stays unknown (None) and the check is skipped visibly --
+        :meth:`struct_module_size_of` reads it off one of the target's modules.
+        """
+        path = Path(path)
+        values: dict[str, str] = {}
+        for line in path.read_text(errors="replace").splitlines():
+            m = _KCONFIG_LINE.match(line)
+            if m:
+                values[m.group(1)] = m.group(2)
+                continue
+            m = _KCONFIG_UNSET.match(line)
+            if m:
+                values[m.group(1)] = "n"
+        if release is None:
+            name = path.name
+            if not name.startswith("config-"):
+                raise ValueError("cannot tell the release from %s: pass release=" % path)
+            release = name[len("config-"):]
+
+        def on(key: str) -> bool:
+            return values.get(key, "n") in ("y", "m")
+
+        formats = frozenset(kind for kind in COMPRESSIONS
+                            if on("MODULE_COMPRESS_" + kind.upper()))
+        flags = {f.name: on(f.name) for f in dataclasses.fields(cls)
+                 if f.name.isupper() and f.name != "PREEMPT"}
+        flags["PREEMPT"] = on("PREEMPT_BUILD") or on("PREEMPT")
+        kwargs = dict(flags, release=release, decompress_formats=formats,
+                      struct_module_size=struct_module_size)
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @staticmethod
+    def struct_module_size_of(module_file: str | Path | bytes) -> int:
+        """``sizeof(struct module)`` of a kernel, read off one of its modules.
+
+        Every module carries a ``.gnu.linkonce.this_module`` section of exactly
+        that size (modpost builds it from the kernel's own struct).
+        """
+        from .kofile import read_ko
+
+        ko = read_ko(module_file)
+        section = ko.elf.section(".gnu.linkonce.this_module")
+        if section is None:
+            raise ValueError("%s has no .gnu.linkonce.this_module section" % (ko.path or "module"))
+        return int(section.size)

@@ -1,0 +1,65 @@
+"""CONFIG_MODULE_SIG: see :class:`pymod.internal.SigCheck`.
+
+Verification against trusted keys comes later; for now a well-formed
+trailer counts as "key unavailable" (ENOKEY), which is soft unless enforcing.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..errors import ModuleLoadError
+from ..internal import (MODULE_INIT_IGNORE_MODVERSIONS,
+                        MODULE_INIT_IGNORE_VERMAGIC, LoadInfo)
+from ..klog import KernelLog
+
+MODULE_SIG_STRING = b"~Module signature appended~\n"
+
+_SOFT_REASONS = {
+    errno.ENODATA: "unsigned module",
+    errno.ENOPKG: "module with unsupported crypto",
+    errno.ENOKEY: "module with unavailable key",
+}
+
+
+class SigCheck:
+    def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple = ()):
+        self.log = log
+        self.enforce = enforce
+        self.trusted_keys = tuple(trusted_keys)
+
+    def module_sig_check(self, info: LoadInfo, flags: int) -> None:
+        from ..kofile import split_signature
+
+        err = errno.ENODATA
+        # A module with version info stripped is not the module that was signed.
+        mangled = flags & (MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC)
+        image = info.payload[:info.len]
+        if not mangled and image.endswith(MODULE_SIG_STRING):
+            split = split_signature(image)
+            err = split.errno
+            info.sig = split.sig
+            info.len = len(split.payload)
+            if err == 0:
+                err = errno.ENOKEY  # no verification yet: the key is unavailable
+            elif err == errno.ENOPKG:
+                self.log.pr_err("module: not signed with expected PKCS#7 message")
+        info.sig_errno = err
+        reason = _SOFT_REASONS.get(err)
+        if reason is None:
+            raise ModuleLoadError(err, "module signature is malformed (err %d)" % -err,
+                                  stage="signature")
+        if self.enforce:
+            msg = self.log.pr_notice("Loading of %s is rejected" % reason)
+            raise ModuleLoadError(errno.EKEYREJECTED, msg, stage="signature")
+
+    def module_sig_ok(self, info: LoadInfo) -> bool:
+        return info.sig_ok
+
+
+class Stub:
+    def module_sig_check(self, info: LoadInfo, flags: int) -> None:
+        pass
+
+    def module_sig_ok(self, info: LoadInfo) -> bool:
+        return True

@@ -1,0 +1,32 @@
+"""CONFIG_STRICT_MODULE_RWX: see :class:`pymod.internal.StrictRwx`."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+
+from ..errors import ModuleLoadError
+from ..internal import LoadInfo
+
+SHF_WRITE = 0x1
+SHF_EXECINSTR = 0x4
+_WX = SHF_WRITE | SHF_EXECINSTR
+
+
+class StrictRwx:
+    def __init__(self, log):
+        self.log = log
+
+    def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None:
+        bad = np.flatnonzero((info.sechdrs["sh_flags"] & _WX) == _WX)
+        if bad.size:
+            i = int(bad[0])
+            msg = self.log.pr_err("%s: section %s (index %d) has invalid WRITE|EXEC flags"
+                                  % (modname, info.secnames[i], i))
+            raise ModuleLoadError(errno.ENOEXEC, msg, module=modname, stage="strict_rwx")
+
+
+class Stub:
+    def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None:
+        pass

@@ -1,0 +1,48 @@
+"""CONFIG_MODULE_UNLOAD_TAINT_TRACKING: see :class:`pymod.internal.TaintTracking`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..internal import taint_letters
+
+if TYPE_CHECKING:
+    from ..internal import Debugfs
+    from ..module import Module
+
+
+@dataclass
+class _Unloaded:
+    name: str
+    taints: int
+    count: int = 1
+
+
+class TaintTracking:
+    def __init__(self, debugfs: "Debugfs"):
+        self.entries: list[_Unloaded] = []   # newest first, as list_add_rcu keeps them
+        debugfs.debugfs_create("modules/unloaded_tainted", self.unloaded_tainted_modules)
+
+    def try_add_tainted_module(self, mod: "Module") -> None:
+        if not mod.taints:
+            return
+        for entry in self.entries:
+            if entry.name == mod.name and entry.taints & mod.taints:
+                entry.count += 1
+                return
+        self.entries.insert(0, _Unloaded(mod.name, mod.taints))
+
+    def unloaded_tainted_modules(self) -> str:
+        if not self.entries:
+            return ""
+        return "Unloaded tainted modules:" + "".join(
+            " %s(%s):%d" % (e.name, taint_letters(e.taints), e.count) for e in self.entries)
+
+
+class Stub:
+    def try_add_tainted_module(self, mod: "Module") -> None:
+        pass
+
+    def unloaded_tainted_modules(self) -> str:
+        return ""

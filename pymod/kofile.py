@@ -1,0 +1,409 @@
+"""Reading a module file: decompression, the signature trailer, a lenient ELF64 view.
+
+This is the one ELF reader of pymod.  It is deliberately *lenient*: it reads
+whatever can be read safely and refuses (with :class:`PymodError`, ENOEXEC)
+only what it cannot read without going out of bounds.  It does not apply the
+kernel's validity rules; the loader does that, in the kernel's order and with
+the kernel's messages, using the raw header fields exposed here.
+
+Everything works on the raw bytes with ``struct``/numpy: a full parse of a
+typical module costs well under a millisecond, so 1000+ modules stay cheap.
+"""
+
+from __future__ import annotations
+
+import errno
+import lzma
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import ModuleLoadError, PymodError
+
+__all__ = [
+    "MAX_DECOMPRESSED",
+    "MODULE_SIG_STRING",
+    "PKEY_ID_PKCS7",
+    "SHT_NULL", "SHT_PROGBITS", "SHT_SYMTAB", "SHT_STRTAB", "SHT_RELA",
+    "SHT_NOBITS", "SHT_REL",
+    "SHF_WRITE", "SHF_ALLOC", "SHF_EXECINSTR",
+    "SHN_UNDEF", "SHN_COMMON",
+    "STB_LOCAL", "STB_GLOBAL", "STB_WEAK",
+    "ELF64_EHDR_SIZE", "ELF64_SHDR_SIZE", "ELF64_SYM_SIZE",
+    "SYM_DTYPE",
+    "detect_compression", "decompress",
+    "SigInfo", "SigSplit", "split_signature",
+    "Section", "ElfImage",
+    "KoFile", "read_ko", "c_string",
+]
+
+# A real module decompresses to a few MiB at most; the cap keeps a
+# decompression bomb from taking the machine's memory.
+MAX_DECOMPRESSED = 256 << 20
+
+MODULE_SIG_STRING = b"~Module signature appended~\n"
+PKEY_ID_PKCS7 = 2
+_SIG_STRUCT = struct.Struct(">BBBBB3xI")  # struct module_signature, 12 bytes
+_SIG_PAD = slice(5, 8)
+
+SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4
+SHT_NOBITS, SHT_REL = 8, 9
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+SHN_UNDEF, SHN_COMMON = 0, 0xFFF2
+STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+
+ELF64_EHDR_SIZE = 64
+ELF64_SHDR_SIZE = 64
+ELF64_SYM_SIZE = 24
+
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+
+SYM_DTYPE = np.dtype([
+    ("st_name", "<u4"), ("st_info", "u1"), ("st_other", "u1"),
+    ("st_shndx", "<u2"), ("st_value", "<u8"), ("st_size", "<u8"),
+])
+
+_MAGICS = (
+    (b"\x1f\x8b\x08", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def _enoexec(message: str) -> PymodError:
+    return PymodError(errno.ENOEXEC, message)
+
+
+# --------------------------------------------------------------------------
+# Decompression
+
+def detect_compression(data: bytes | memoryview) -> str | None:
+    """``"gzip"``, ``"xz"`` or ``"zstd"`` by magic (kernel/module/decompress.c), else None."""
+    head = bytes(data[:6])
+    for magic, kind in _MAGICS:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def _decompress_error(kind: str, detail: str) -> ModuleLoadError:
+    return ModuleLoadError(errno.EINVAL, "%s decompression failed: %s" % (kind, detail),
+                           stage="decompress")
+
+
+def _too_big(kind: str, max_size: int) -> ModuleLoadError:
+    return ModuleLoadError(errno.EFBIG,
+                           "%s data decompresses to more than %d bytes (the cap)"
+                           % (kind, max_size), stage="decompress")
+
+
+def _decompress_bounded(kind: str, dec, data: bytes, max_size: int) -> bytes:
+    """Drive a zlib/lzma-style decompressor with a hard output cap."""
+    try:
+        out = dec.decompress(data, max_size + 1)
+    except (zlib.error, lzma.LZMAError) as exc:
+        raise _decompress_error(kind, str(exc)) from None
+    if len(out) > max_size:
+        raise _too_big(kind, max_size)
+    if not dec.eof:
+        raise _decompress_error(kind, "truncated input (no end of stream)")
+    return out
+
+
+def _decompress_zstd(data: bytes, max_size: int) -> bytes:
+    import zstandard
+
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(
+                data, read_across_frames=True, closefd=False) as reader:
+            while True:
+                chunk = reader.read(min(1 << 20, max_size + 1 - total))
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > max_size:
+                    raise _too_big("zstd", max_size)
+                chunks.append(chunk)
+    except zstandard.ZstdError as exc:
+        raise _decompress_error("zstd", str(exc)) from None
+    if total == 0:
+        raise _decompress_error("zstd", "no data (truncated input?)")
+    return b"".join(chunks)
+
+
+def decompress(data: bytes, kind: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
+    """Decompress ``data`` of the given kind, producing at most ``max_size`` bytes.
+
+    Decoder errors (corrupt or truncated input) raise ``ModuleLoadError``
+    (EINVAL, stage ``"decompress"``), as the kernel does; output past the cap
+    raises EFBIG.  Only the first gzip member / xz stream is read, like the
+    kernel's single-shot decoders.
+    """
+    data = bytes(data)
+    if kind == "gzip":
+        return _decompress_bounded(kind, zlib.decompressobj(16 + zlib.MAX_WBITS), data, max_size)
+    if kind == "xz":
+        return _decompress_bounded(kind, lzma.LZMADecompressor(lzma.FORMAT_XZ), data, max_size)
+    if kind == "zstd":
+        return _decompress_zstd(data, max_size)
+    raise ModuleLoadError(errno.EINVAL, "unknown compression %r" % (kind,), stage="decompress")
+
+
+# --------------------------------------------------------------------------
+# Signature trailer
+
+@dataclass(frozen=True)
+class SigInfo:
+    """``struct module_signature`` plus the PKCS#7 blob it describes."""
+
+    algo: int
+    hash: int
+    id_type: int
+    signer_len: int
+    key_id_len: int
+    sig_len: int
+    pkcs7: bytes
+
+
+class SigSplit(NamedTuple):
+    """Result of :func:`split_signature`.
+
+    ``payload``  what the kernel goes on to parse as ELF: the bytes without
+                 marker, struct and signature when the trailer parsed (errno 0);
+                 without the marker only when the trailer was malformed
+                 (EBADMSG/ENOPKG, as ``info->len`` is left then); everything
+                 when there is no trailer (ENODATA).
+    ``sig``      the trailer when its struct could be read in bounds, else None.
+    ``errno``    0 or the positive errno of the kernel's trailer parsing.
+    """
+
+    payload: bytes
+    sig: SigInfo | None
+    errno: int
+
+
+def split_signature(data: bytes) -> SigSplit:
+    """Parse and strip the module signature trailer (module_sig_check/mod_verify_sig)."""
+    mlen = len(MODULE_SIG_STRING)
+    if len(data) <= mlen or not data.endswith(MODULE_SIG_STRING):
+        return SigSplit(data, None, errno.ENODATA)
+    modlen = len(data) - mlen
+    body = data[:modlen]
+    if modlen <= _SIG_STRUCT.size:
+        return SigSplit(body, None, errno.EBADMSG)
+    raw = data[modlen - _SIG_STRUCT.size:modlen]
+    algo, hash_, id_type, signer_len, key_id_len, sig_len = _SIG_STRUCT.unpack(raw)
+    if sig_len >= modlen - _SIG_STRUCT.size:
+        return SigSplit(body, None, errno.EBADMSG)
+    end = modlen - _SIG_STRUCT.size
+    info = SigInfo(algo, hash_, id_type, signer_len, key_id_len, sig_len,
+                   data[end - sig_len:end])
+    if id_type != PKEY_ID_PKCS7:
+        return SigSplit(body, info, errno.ENOPKG)
+    if algo or hash_ or signer_len or key_id_len or any(raw[_SIG_PAD]):
+        return SigSplit(body, info, errno.EBADMSG)
+    return SigSplit(data[:end - sig_len], info, 0)
+
+
+# --------------------------------------------------------------------------
+# ELF
+
+class Section(NamedTuple):
+    index: int
+    name: str
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+
+def c_string(buf: bytes, offset: int) -> str:
+    """NUL-terminated string at ``offset`` (to the end if unterminated); "" when out of range."""
+    if offset < 0 or offset >= len(buf):
+        return ""
+    end = buf.find(b"\0", offset)
+    return buf[offset:end if end >= 0 else len(buf)].decode("utf-8", "surrogateescape")
+
+
+class ElfImage:
+    """A lenient, bounds-checked view of an ELF64 little-endian relocatable image.
+
+    The header is read at construction (a buffer shorter than an ELF header
+    raises ``PymodError`` ENOEXEC).  Section headers, symbols and strings are
+    read on first use; whatever would read outside the buffer raises
+    ``PymodError`` ENOEXEC naming what was out of bounds.  Section names that
+    cannot be resolved (bad ``e_shstrndx``, ``sh_name`` out of range) read as "".
+    No kernel validity rule (magic, type, machine...) is enforced here.
+    """
+
+    def __init__(self, payload: bytes | bytearray | memoryview):
+        self.data = bytes(payload)
+        if len(self.data) < ELF64_EHDR_SIZE:
+            raise _enoexec("image of %d bytes is shorter than an ELF64 header (%d)"
+                           % (len(self.data), ELF64_EHDR_SIZE))
+        (self.e_ident, self.e_type, self.e_machine, self.e_version, self.e_entry,
+         self.e_phoff, self.e_shoff, self.e_flags, self.e_ehsize, self.e_phentsize,
+         self.e_phnum, self.e_shentsize, self.e_shnum, self.e_shstrndx) = _EHDR.unpack_from(self.data)
+        self._by_name: dict[str, Section] | None = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def sections(self) -> list[Section]:
+        if self.e_shnum == 0:
+            return []
+        if self.e_shentsize != ELF64_SHDR_SIZE:
+            raise _enoexec("e_shentsize is %d, not %d: cannot read section headers"
+                           % (self.e_shentsize, ELF64_SHDR_SIZE))
+        end = self.e_shoff + self.e_shnum * ELF64_SHDR_SIZE
+        if end > len(self.data):
+            raise _enoexec("section header table (offset %#x, %d entries) runs past the "
+                           "end of the %d-byte image" % (self.e_shoff, self.e_shnum, len(self.data)))
+        raw = list(_SHDR.iter_unpack(self.data[self.e_shoff:end]))
+        names = b""
+        if self.e_shstrndx < len(raw):
+            s = raw[self.e_shstrndx]
+            if s[1] != SHT_NOBITS and s[4] + s[5] <= len(self.data):
+                names = self.data[s[4]:s[4] + s[5]]
+        return [Section(i, c_string(names, r[0]), *r[1:]) for i, r in enumerate(raw)]
+
+    def section(self, name: str) -> Section | None:
+        """The first section called ``name``, or None."""
+        if self._by_name is None:
+            by_name: dict[str, Section] = {}
+            for s in self.sections:
+                by_name.setdefault(s.name, s)
+            self._by_name = by_name
+        return self._by_name.get(name)
+
+    def sections_named(self, name: str) -> list[Section]:
+        """Every section called ``name`` (the kernel rejects some duplicates)."""
+        return [s for s in self.sections if s.name == name]
+
+    def data_of(self, section: Section) -> memoryview:
+        """The file bytes of ``section`` (empty for SHT_NOBITS); bounds-checked."""
+        if section.type == SHT_NOBITS:
+            return memoryview(b"")
+        end = section.offset + section.size
+        if end > len(self.data):
+            raise _enoexec("section %d (%s) at offset %#x size %#x runs past the end of "
+                           "the %d-byte image" % (section.index, section.name or "?",
+                                                  section.offset, section.size, len(self.data)))
+        return memoryview(self.data)[section.offset:end]
+
+    def bytes_of(self, section: Section) -> bytes:
+        return bytes(self.data_of(section))
+
+    @cached_property
+    def symtab_section(self) -> Section | None:
+        for s in self.sections:
+            if s.type == SHT_SYMTAB:
+                return s
+        return None
+
+    @cached_property
+    def _strtab(self) -> bytes:
+        sym = self.symtab_section
+        if sym is None:
+            return b""
+        if sym.link >= len(self.sections):
+            raise _enoexec("symbol table's sh_link %d is not a section" % sym.link)
+        return self.bytes_of(self.sections[sym.link])
+
+    def symbols(self) -> np.ndarray:
+        """The SHT_SYMTAB entries as a structured array (``SYM_DTYPE``); empty if none."""
+        return self._symbols
+
+    @cached_property
+    def _symbols(self) -> np.ndarray:
+        sym = self.symtab_section
+        if sym is None:
+            return np.zeros(0, dtype=SYM_DTYPE)
+        raw = self.data_of(sym)
+        return np.frombuffer(raw, dtype=SYM_DTYPE, count=len(raw) // ELF64_SYM_SIZE)
+
+    def symbol_name(self, i: int) -> str:
+        return c_string(self._strtab, int(self._symbols["st_name"][i]))
+
+    @cached_property
+    def symbol_names(self) -> list[str]:
+        """Every symbol's name, in symbol-table order."""
+        strtab = self._strtab
+        return [c_string(strtab, int(n)) for n in self._symbols["st_name"]]
+
+    def modinfo(self) -> list[tuple[str, str]]:
+        """``.modinfo`` as ``(key, value)`` pairs in file order.
+
+        Strings are split at NULs (runs of NULs are padding); a string without
+        ``=`` yields ``(string, "")``.  No ``.modinfo`` gives [].
+        """
+        sec = self.section(".modinfo")
+        if sec is None:
+            return []
+        out = []
+        for raw in self.bytes_of(sec).split(b"\0"):
+            if raw:
+                key, _, value = raw.decode("utf-8", "surrogateescape").partition("=")
+                out.append((key, value))
+        return out
+
+
+# --------------------------------------------------------------------------
+# A whole module file
+
+@dataclass
+class KoFile:
+    """One module file, read: compression undone, signature trailer split off.
+
+    ``raw``      the bytes as read (possibly compressed)
+    ``image``    the decompressed bytes (== raw when uncompressed), trailer included
+    ``payload``  what the kernel parses as ELF (see :class:`SigSplit`)
+    """
+
+    path: str | None
+    raw: bytes
+    compression: str | None
+    image: bytes
+    payload: bytes
+    sig: SigInfo | None
+    sig_errno: int
+    elf: ElfImage
+
+
+def read_ko(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
+            max_size: int = MAX_DECOMPRESSED) -> KoFile:
+    """Read a ``.ko``/``.ko.gz``/``.ko.xz``/``.ko.zst`` file (or its bytes).
+
+    ``max_size`` caps both the file size and the decompressed size.
+    A missing file raises ``FileNotFoundError``; the rest as documented on
+    :func:`decompress`, :func:`split_signature` and :class:`ElfImage`.
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        path = None
+        raw = bytes(path_or_bytes)
+    else:
+        path = os.fspath(path_or_bytes)
+        with open(path, "rb") as f:
+            raw = f.read(max_size + 1)
+    if len(raw) > max_size:
+        raise PymodError(errno.EFBIG, "%s is larger than %d bytes (the cap)"
+                         % (path or "module image", max_size))
+    kind = detect_compression(raw)
+    image = decompress(raw, kind, max_size) if kind else raw
+    split = split_signature(image)
+    return KoFile(path, raw, kind, image, split.payload, split.sig, split.errno,
+                  ElfImage(split.payload))

@@ -1,0 +1,277 @@
+"""The address -> module map: ``mod_find`` and ``within_module``.
+
+A thin, checked wrapper over the C lookup core (csrc/, built by cffi).  The
+question ("which module owns this address?") is separate from the data
+structure answering it: ``ModTree(strategy="tree")`` uses the lock-free latch
+tree (CONFIG_MODULES_TREE_LOOKUP), ``strategy="list"`` scans the RCU modules
+list, and both give the same answers.
+
+Threading: every method may be called from any thread.  Lookups never block
+(the C calls release the GIL and take no lock); writers serialize in C, and
+``remove``/``remove_init`` return after a grace period, so an address range
+can be reused as soon as they return.  Arguments are checked here, before C,
+so a rejected call changes nothing.
+
+This module imports nothing else from pymod but the errors.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import operator
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from ._lookup_cffi import ffi, lib
+from .errors import DuplicateModule, InvalidArgument, PymodError, RegionOverlap, UnknownModule
+
+__all__ = ["ModTree", "REGION_KINDS", "INIT_KINDS", "STRATEGIES"]
+
+#: Region kinds in ``enum mod_mem_type`` order.
+REGION_KINDS = ("text", "data", "rodata", "ro_after_init", "init_text", "init_data",
+                "init_rodata")
+INIT_KINDS = frozenset(REGION_KINDS[lib.PM_MEM_INIT_TEXT:])
+STRATEGIES = {"tree": lib.PM_STRATEGY_TREE, "list": lib.PM_STRATEGY_LIST}
+_BATCH_MODES = {"auto": lib.PM_BATCH_AUTO, "walk": lib.PM_BATCH_WALK,
+                "sorted": lib.PM_BATCH_SORTED}
+_KIND_INDEX = {k: i for i, k in enumerate(REGION_KINDS)}
+_U64_MAX = (1 << 64) - 1
+_ID_MAX = (1 << 63) - 1
+
+
+def _raise_for(status: int, what: str, mod_id: int = -1, conflict: int = -1) -> None:
+    """The one mapping from C status codes to exceptions."""
+    if status == lib.PM_OK:
+        return
+    if status == lib.PM_EOVERLAP:
+        raise RegionOverlap("%s: a region overlaps a region of module %d" % (what, conflict),
+                            module=mod_id, other=conflict)
+    if status == lib.PM_EDUPID:
+        raise DuplicateModule("%s: id already present" % what)
+    if status == lib.PM_ENOENT:
+        raise UnknownModule("%s: no such module" % what)
+    if status == lib.PM_ESELFOVERLAP:
+        raise InvalidArgument("%s: two of its regions overlap" % what)
+    if status == lib.PM_EBADREGION:
+        raise InvalidArgument("%s: a region wraps past 2**64" % what)
+    if status == lib.PM_EINVAL:
+        raise InvalidArgument("%s: invalid argument" % what)
+    if status == lib.PM_ENOMEM:
+        raise PymodError(_errno.ENOMEM, "%s: out of memory" % what)
+    raise PymodError(_errno.EIO, "%s: unexpected lookup-core status %d" % (what, status))
+
+
+def _check_id(mod_id: object) -> int:
+    try:
+        i = operator.index(mod_id)
+    except TypeError:
+        raise TypeError("module id must be an int, not %s" % type(mod_id).__name__) from None
+    if not 0 <= i <= _ID_MAX:
+        raise InvalidArgument("module id %d outside 0..2**63-1" % i)
+    return i
+
+
+def _check_addr(addr: object) -> int:
+    try:
+        a = operator.index(addr)
+    except TypeError:
+        raise TypeError("address must be an int, not %s" % type(addr).__name__) from None
+    if not 0 <= a <= _U64_MAX:
+        raise InvalidArgument("address %#x outside 0..2**64-1" % a if a >= 0
+                              else "address %d outside 0..2**64-1" % a)
+    return a
+
+
+def as_addresses(addrs: object) -> np.ndarray:
+    """A contiguous uint64 array from any array-like of addresses.
+
+    Integer arrays are converted when every value fits (negative or >2**64-1
+    values raise ValueError); floats, bools, objects and strings raise
+    TypeError rather than being silently truncated.
+    """
+    a = np.asarray(addrs)
+    if a.dtype == np.uint64:
+        return np.ascontiguousarray(a).reshape(-1)
+    if a.dtype == object or a.size == 0:
+        if a.size == 0:
+            return np.zeros(0, dtype=np.uint64)
+        return np.array([_check_addr(x) for x in a.reshape(-1)], dtype=np.uint64)
+    if a.dtype.kind not in "iu":
+        raise TypeError("addresses must be integers, not %s" % a.dtype)
+    if a.dtype.kind == "i" and a.size and int(a.min()) < 0:
+        raise InvalidArgument("negative address %d" % int(a.min()))
+    return np.ascontiguousarray(a, dtype=np.uint64).reshape(-1)
+
+
+class ModTree:
+    """Address -> module map over up to seven regions per module."""
+
+    __slots__ = ("_map", "_strategy", "_find", "_noop", "__weakref__")
+
+    def __init__(self, strategy: str = "tree"):
+        try:
+            code = STRATEGIES[strategy]
+        except (KeyError, TypeError):
+            raise InvalidArgument("strategy must be one of %s, not %r"
+                                  % (sorted(STRATEGIES), strategy)) from None
+        m = lib.pm_map_new(code)
+        if m == ffi.NULL:
+            raise PymodError(_errno.ENOMEM, "out of memory creating the map")
+        self._map = ffi.gc(m, lib.pm_map_free)
+        self._strategy = strategy
+        self._find = lib.pm_map_find
+        self._noop = lib.pm_map_noop
+
+    # -- writers ---------------------------------------------------------
+    def insert(self, mod_id: int, regions: Mapping[str, tuple[int, int]]) -> None:
+        """Add module ``mod_id`` owning ``{kind: (base, size)}`` regions.
+
+        Size-0 regions are accepted and ignored.  Raises ``RegionOverlap``
+        (a ``ValueError``) naming the module already owning an overlapping
+        range, ``DuplicateModule`` for a present id, ``InvalidArgument`` for
+        unknown kinds or out-of-range values; nothing changes on failure.
+        """
+        mod_id = _check_id(mod_id)
+        if not isinstance(regions, Mapping):
+            raise TypeError("regions must be a mapping of kind -> (base, size)")
+        base = ffi.new("uint64_t[7]")
+        size = ffi.new("uint64_t[7]")
+        for kind, region in regions.items():
+            try:
+                t = _KIND_INDEX[kind]
+            except (KeyError, TypeError):
+                raise InvalidArgument("unknown region kind %r (expected one of %s)"
+                                      % (kind, ", ".join(REGION_KINDS))) from None
+            try:
+                b, s = region
+            except (TypeError, ValueError):
+                raise TypeError("region %r must be a (base, size) pair" % kind) from None
+            base[t] = _check_addr(b)
+            s = _check_addr(s)
+            if s and b + s - 1 > _U64_MAX:
+                raise InvalidArgument("region %r [%#x, +%#x) wraps past 2**64" % (kind, b, s))
+            size[t] = s
+        conflict = ffi.new("int64_t *")
+        rc = lib.pm_map_insert(self._map, mod_id, base, size, conflict)
+        _raise_for(rc, "module %d" % mod_id, mod_id, conflict[0])
+
+    def remove(self, mod_id: int) -> None:
+        """Unlink ``mod_id`` and wait a grace period (KeyError if unknown)."""
+        _raise_for(lib.pm_map_remove(self._map, _check_id(mod_id)), "module %d" % mod_id)
+
+    def remove_init(self, mod_id: int) -> None:
+        """Drop ``mod_id``'s init regions, as after a successful module init."""
+        _raise_for(lib.pm_map_remove_init(self._map, _check_id(mod_id)),
+                   "module %d" % mod_id)
+
+    # -- readers ---------------------------------------------------------
+    def find(self, addr: int) -> int | None:
+        """The id of the module owning ``addr``, or None (``mod_find``)."""
+        try:
+            r = self._find(self._map, addr)
+        except (OverflowError, TypeError):
+            _check_addr(addr)  # raises the precise error
+            raise
+        return None if r < 0 else r
+
+    def _noop_call(self, addr: int) -> int | None:
+        """Exactly ``find``'s wrapper around a C function that does nothing:
+        the measuring stick for the cost of the Python -> C crossing."""
+        try:
+            r = self._noop(self._map, addr)
+        except (OverflowError, TypeError):
+            _check_addr(addr)
+            raise
+        return None if r < 0 else r
+
+    def find_many(self, addrs: object, method: str = "auto") -> np.ndarray:
+        """``find`` for every address: int64 array of ids, -1 where none.
+
+        One C call per batch.  ``method``: "auto" (default), "walk" (one tree
+        walk per address) or "sorted" (radix-sort the batch, one tree pass).
+        """
+        a = as_addresses(addrs)
+        try:
+            mode = _BATCH_MODES[method]
+        except (KeyError, TypeError):
+            raise InvalidArgument("method must be one of %s" % sorted(_BATCH_MODES)) from None
+        out = np.empty(a.shape[0], dtype=np.int64)
+        if a.shape[0]:
+            rc = lib.pm_map_find_many(self._map, ffi.from_buffer("uint64_t[]", a),
+                                      ffi.from_buffer("int64_t[]", out, require_writable=True),
+                                      a.shape[0], mode)
+            _raise_for(rc, "find_many")
+        return out
+
+    def within(self, addr: int, mod_id: int) -> bool:
+        """``within_module``: does ``addr`` lie in one of ``mod_id``'s regions?"""
+        addr = _check_addr(addr)
+        rc = lib.pm_map_within(self._map, addr, _check_id(mod_id))
+        _raise_for(rc if rc < 0 else 0, "module %d" % mod_id)
+        return rc == 1
+
+    def regions(self, mod_id: int) -> dict[str, tuple[int, int]]:
+        """The module's current non-empty regions (init ones vanish after remove_init)."""
+        base = ffi.new("uint64_t[7]")
+        size = ffi.new("uint64_t[7]")
+        _raise_for(lib.pm_map_regions(self._map, _check_id(mod_id), base, size),
+                   "module %d" % mod_id)
+        return {k: (base[i], size[i]) for i, k in enumerate(REGION_KINDS) if size[i]}
+
+    def ids(self) -> list[int]:
+        """Module ids in list order (newest first, as the kernel's list)."""
+        while True:
+            n = lib.pm_map_count(self._map)
+            buf = ffi.new("int64_t[]", max(n, 1) + 16)
+            total = lib.pm_map_ids(self._map, buf, max(n, 1) + 16)
+            if total <= max(n, 1) + 16:
+                return [buf[i] for i in range(total)]
+
+    @property
+    def strategy(self) -> str:
+        return self._strategy
+
+    @property
+    def addr_min(self) -> int:
+        """Lowest address ever inserted (2**64-1 while empty; never shrinks)."""
+        return lib.pm_map_addr_min(self._map)
+
+    @property
+    def addr_max(self) -> int:
+        """Highest address ever inserted (0 while empty; never shrinks)."""
+        return lib.pm_map_addr_max(self._map)
+
+    def __len__(self) -> int:
+        return lib.pm_map_count(self._map)
+
+    def __contains__(self, mod_id: object) -> bool:
+        try:
+            i = _check_id(mod_id)
+        except (TypeError, ValueError):
+            return False
+        base = ffi.new("uint64_t[7]")
+        size = ffi.new("uint64_t[7]")
+        return lib.pm_map_regions(self._map, i, base, size) == lib.PM_OK
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids())
+
+    def validate(self) -> int:
+        """Check every internal invariant (both latch copies, list, id index).
+
+        Returns the number of tree nodes; raises ``PymodError`` naming the
+        broken invariant.  Takes the writer lock: a test/debug aid.
+        """
+        rc = lib.pm_map_validate(self._map)
+        if rc < 0:
+            reasons = {-2: "list and id index disagree", -3: "counts disagree",
+                       -4: "latch copy 0 is not a valid red-black tree",
+                       -5: "latch copy 1 is not a valid red-black tree",
+                       -6: "tree nodes do not match the live regions"}
+            raise PymodError(_errno.EIO, "ModTree invariant broken: %s"
+                             % reasons.get(rc, "code %d" % rc))
+        return rc
+
+    def __repr__(self) -> str:
+        return "<ModTree strategy=%s modules=%d>" % (self._strategy, len(self))

@@ -1,0 +1,30 @@
+"""pymod's sample kernel modules: C sources, the gcc builder, prebuilt copies.
+
+Importing this package needs no compiler; only ``pymod.samples.build`` runs gcc.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .catalog import BY_NAME, SAMPLES, Sample, sample
+
+__all__ = ["BY_NAME", "SAMPLES", "Sample", "sample", "prebuilt_dir", "prebuilt_path",
+           "default_symvers"]
+
+_HERE = Path(__file__).resolve().parent
+
+
+def prebuilt_dir() -> Path:
+    """The folder of prebuilt sample ``.ko`` files shipped in the package."""
+    return _HERE / "prebuilt"
+
+
+def prebuilt_path(name: str) -> Path:
+    """``prebuilt/<name>.ko`` for a sample in the catalog."""
+    return prebuilt_dir() / (sample(name).name + ".ko")
+
+
+def default_symvers() -> Path:
+    """``Module.symvers`` of the built-in default kernel's vmlinux (the samples' target)."""
+    return _HERE / "default.symvers"
