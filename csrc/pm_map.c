@@ -7,7 +7,7 @@
 
 /* Below this many addresses a batch is answered by plain walks. */
 #define PM_BATCH_SORT_MIN 64
-/* Retired id tables are reclaimed in groups to keep insert cheap. */
+/* Retired memory (old id tables, removed modules) is freed in batches. */
 #define PM_RETIRE_BATCH 32
 
 pm_map *pm_map_new(int strategy)
@@ -285,9 +285,15 @@ int pm_map_remove(pm_map *map, int64_t id)
 	pm_store_release(&map->ids, nt);
 	tree_unlink(map, mod, 0);
 	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) - 1);
+	/* The range is reusable at once: no reader that starts now can reach
+	 * @mod.  Only its memory must outlive readers already on it, so it is
+	 * freed after a grace period, shared by a batch of removals (one
+	 * synchronize per batch keeps writers from polling readers' records on
+	 * every call, each poll costing a reader a cache miss). */
 	map->retired[map->nretired++] = old;
 	map->retired[map->nretired++] = mod;
-	reclaim(map); /* grace period: the range is reusable on return */
+	if (map->nretired >= PM_RETIRE_BATCH)
+		reclaim(map);
 	pthread_mutex_unlock(&map->lock);
 	return PM_OK;
 }
@@ -305,10 +311,17 @@ int pm_map_remove_init(pm_map *map, int64_t id)
 	tree_unlink(map, mod, 1);
 	for (int t = PM_MEM_INIT_TEXT; t < PM_MEM_NTYPES; t++)
 		pm_store_relaxed(&mod->size[t], 0);
-	/* Init memory is "freed" only after readers that saw it are gone. */
-	pm_rcu_synchronize();
+	/* No grace period: the init nodes are part of the module's allocation
+	 * and are freed with it, after the grace period of pm_map_remove(). */
 	pthread_mutex_unlock(&map->lock);
 	return PM_OK;
+}
+
+void pm_map_reclaim(pm_map *map)
+{
+	pthread_mutex_lock(&map->lock);
+	reclaim(map);
+	pthread_mutex_unlock(&map->lock);
 }
 
 int64_t pm_find_locked(struct pm_map *map, uint64_t addr)

@@ -7,9 +7,11 @@
  * its cdef, so it must stay plain declarations (no macros, no includes).
  *
  * Concurrency contract for every pm_map function:
- *   - writers (insert, remove, remove_init, free) serialize on the map's own
- *     mutex; remove and remove_init return only after an RCU grace period,
- *     so the caller may reuse the address range at once;
+ *   - writers (insert, remove, remove_init, reclaim, free) serialize on the
+ *     map's own mutex; once remove/remove_init return, no lookup that starts
+ *     afterwards can see the removed regions, so the caller may reuse the
+ *     address range at once; the memory of a removed module is freed only
+ *     after an RCU grace period (batched; pm_map_reclaim() forces one);
  *   - readers (find, find_many, within, addr_min/max, count) never block and
  *     take no lock; each answer is true at some moment during the call;
  *   - pm_map_free() requires that no other thread uses the map any more.
@@ -73,10 +75,12 @@ int pm_map_strategy(pm_map *map);
  */
 int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t *size,
 		  int64_t *conflict);
-/* Unlink module @id, wait for a grace period, free it.  PM_ENOENT if absent. */
+/* Unlink module @id; its memory is freed after a grace period.  PM_ENOENT if absent. */
 int pm_map_remove(pm_map *map, int64_t id);
-/* Drop @id's init regions (mod_tree_remove_init + freeing init memory). */
+/* Drop @id's init regions (mod_tree_remove_init).  PM_ENOENT if absent. */
 int pm_map_remove_init(pm_map *map, int64_t id);
+/* Wait for a grace period and free everything removed so far. */
+void pm_map_reclaim(pm_map *map);
 
 /* mod_find: the id owning @addr, or -1. */
 int64_t pm_map_find(pm_map *map, uint64_t addr);

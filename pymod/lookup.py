@@ -7,10 +7,12 @@ tree (CONFIG_MODULES_TREE_LOOKUP), ``strategy="list"`` scans the RCU modules
 list, and both give the same answers.
 
 Threading: every method may be called from any thread.  Lookups never block
-(the C calls release the GIL and take no lock); writers serialize in C, and
-``remove``/``remove_init`` return after a grace period, so an address range
-can be reused as soon as they return.  Arguments are checked here, before C,
-so a rejected call changes nothing.
+(the C calls release the GIL and take no lock); writers serialize in C.  Once
+``remove``/``remove_init`` return, no lookup that starts afterwards sees the
+removed regions, so the address range can be reused at once; a removed
+module's memory is freed only after an RCU grace period (in batches;
+``reclaim()`` forces one).  Arguments are checked here, before C, so a
+rejected call changes nothing.
 
 This module imports nothing else from pymod but the errors.
 """
@@ -157,13 +159,18 @@ class ModTree:
         _raise_for(rc, "module %d" % mod_id, mod_id, conflict[0])
 
     def remove(self, mod_id: int) -> None:
-        """Unlink ``mod_id`` and wait a grace period (KeyError if unknown)."""
+        """Unlink ``mod_id`` (KeyError if unknown); its range is free at once,
+        its memory after a grace period."""
         _raise_for(lib.pm_map_remove(self._map, _check_id(mod_id)), "module %d" % mod_id)
 
     def remove_init(self, mod_id: int) -> None:
         """Drop ``mod_id``'s init regions, as after a successful module init."""
         _raise_for(lib.pm_map_remove_init(self._map, _check_id(mod_id)),
                    "module %d" % mod_id)
+
+    def reclaim(self) -> None:
+        """Wait for a grace period and free every module removed so far."""
+        lib.pm_map_reclaim(self._map)
 
     # -- readers ---------------------------------------------------------
     def find(self, addr: int) -> int | None:

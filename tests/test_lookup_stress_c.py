@@ -24,14 +24,14 @@ SCALE = float(os.environ.get("PYMOD_STRESS_SCALE", "1.0"))
 
 VARIANTS = {
     # name: (flags, writer steps, environment)
-    "plain": (["-O2"], 3000, {}),
+    "plain": (["-O2"], 20000, {}),
     # TSan does not model atomic_thread_fence; every plain shared access in
     # the core also has a non-fence happens-before edge (see pm_rcu.c), so
     # the warning is silenced rather than the fences removed.
-    "tsan": (["-O1", "-g", "-fsanitize=thread", "-Wno-tsan"], 400,
+    "tsan": (["-O1", "-g", "-fsanitize=thread", "-Wno-tsan"], 3000,
              {"TSAN_OPTIONS": "halt_on_error=1 exitcode=66 second_deadlock_stack=1"}),
     "asan": (["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-              "-fno-omit-frame-pointer"], 1200,
+              "-fno-omit-frame-pointer"], 8000,
              {"ASAN_OPTIONS": "halt_on_error=1 detect_leaks=1",
               "UBSAN_OPTIONS": "halt_on_error=1 print_stacktrace=1"}),
 }

@@ -265,7 +265,7 @@ static void *writer_bench(void *arg)
 	enum wmode mode = (enum wmode)(uintptr_t)arg;
 	static char src[1 << 16], dst[1 << 16];
 
-	for (int64_t k = 0; !atomic_load(&stop); k++) {
+	for (int64_t k = WINDOW; !atomic_load(&stop); k++) {
 		if (mode == W_CONTROL) {
 			/* Same machine load as a writer, no shared data: separates
 			 * hardware contention from the map's own interference. */
@@ -304,10 +304,15 @@ static double bench_once(double seconds, enum wmode mode, int nreaders)
 
 	map = pm_map_new(PM_STRATEGY_TREE);
 	load_stable();
-	atomic_store(&reads, 0);
-	atomic_store(&stop, 0);
 	atomic_store(&removed_upto, -1);
 	atomic_store(&init_removed_upto, -1);
+	/* Every mode starts from the churn's steady state (a full window, half
+	 * of it past init), so readers see the same map shape with or without a
+	 * writer and only the writer's activity differs. */
+	for (int64_t k = 0; k < WINDOW; k++)
+		churn_step(k);
+	atomic_store(&reads, 0);
+	atomic_store(&stop, 0);
 	t0 = now();
 	for (long i = 0; i < nreaders; i++) {
 		pthread_create(&th[i], NULL, reader_bench, (void *)(i + 1));

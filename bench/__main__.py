@@ -1,0 +1,226 @@
+"""Lookup benchmark: ``python -m bench [--quick] [--out DIR]``.
+
+Cost per lookup for N modules of 7 regions each, tree vs list vs bisect vs
+numpy.searchsorted vs intervaltree, single calls and batches, plus reader
+throughput of the C stress program with and without a churning writer.
+Everything is measured side by side in one run; the figures that matter are
+the ratios, printed against the project's targets.  Writes
+``<out>/lookup.json`` and ``<out>/lookup.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import lookup_cases as lc
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def best_time(fn, repeat: int) -> float:
+    """Best wall time of ``repeat`` runs (the least disturbed one)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def per_call_ns(find, addrs: list[int], repeat: int) -> float:
+    def run():
+        for a in addrs:
+            find(a)
+    return best_time(run, repeat) / len(addrs) * 1e9
+
+
+def per_addr_ns(find_many, addrs: np.ndarray, repeat: int) -> float:
+    return best_time(lambda: find_many(addrs), repeat) / len(addrs) * 1e9
+
+
+def progress(msg: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K" + msg)
+        sys.stderr.flush()
+
+
+def measure_lookups(sizes: list[int], single_n: int, batch_n: int, repeat: int) -> list[dict]:
+    rows = []
+    for n in sizes:
+        progress("N=%d: building" % n)
+        r = lc.make_regions(n)
+        tree = lc.build_modtree(r, "tree")
+        lst = lc.build_modtree(r, "list")
+        bis = lc.BisectMap(r)
+        it = lc.build_intervaltree(r)
+        batch = lc.random_addresses(r, batch_n, seed=1)
+        singles = [int(a) for a in lc.random_addresses(r, single_n, seed=2)]
+        # Slow competitors get fewer addresses; cost is reported per address.
+        list_single = singles[: max(200, min(single_n, 2_000_000 // (7 * n)))]
+        list_batch = batch[: max(1000, min(batch_n, 200_000_000 // (7 * n)))]
+        it_single = singles[: min(single_n, 20_000)]
+
+        # Everyone must agree before anyone is timed.
+        expect = lc.searchsorted_many(r, batch[:20_000])
+        assert (tree.find_many(batch[:20_000]) == expect).all()
+        assert (lst.find_many(batch[:20_000]) == expect).all()
+        for a, e in zip(singles[:2000], expect[:0].tolist() or lc.searchsorted_many(
+                r, np.array(singles[:2000], dtype=np.uint64)).tolist()):
+            want = None if e < 0 else e
+            assert tree.find(a) == want and bis.find(a) == want
+            assert lc.intervaltree_find(it, a) == want
+
+        progress("N=%d: single lookups" % n)
+        row = {"n_modules": n, "regions": 7 * n}
+        row["single_noop_ns"] = per_call_ns(tree._noop_call, singles, repeat)
+        row["single_tree_ns"] = per_call_ns(tree.find, singles, repeat)
+        row["single_list_ns"] = per_call_ns(lst.find, list_single, repeat)
+        row["single_bisect_ns"] = per_call_ns(bis.find, singles, repeat)
+        row["single_intervaltree_ns"] = per_call_ns(lambda a: lc.intervaltree_find(it, a),
+                                                    it_single, repeat)
+        progress("N=%d: batches" % n)
+        row["batch_tree_ns"] = per_addr_ns(tree.find_many, batch, repeat)
+        row["batch_tree_walk_ns"] = per_addr_ns(lambda a: tree.find_many(a, method="walk"),
+                                                batch, repeat)
+        row["batch_searchsorted_ns"] = per_addr_ns(lambda a: lc.searchsorted_many(r, a),
+                                                   batch, repeat)
+        row["batch_list_ns"] = per_addr_ns(lst.find_many, list_batch, repeat)
+        row["batch_size"] = batch_n
+        rows.append(row)
+    progress("")
+    return rows
+
+
+def measure_throughput(seconds: float, reps: int, build_dir: Path) -> dict | None:
+    """Reader throughput of the C stress program (tests/c/validate_lookup.c)."""
+    if shutil.which("gcc") is None:
+        return None
+    exe = build_dir / "validate_lookup"
+    srcs = sorted(str(p) for p in (REPO / "csrc").glob("pm_*.c"))
+    subprocess.run(["gcc", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread",
+                    "-I", str(REPO / "csrc"), *srcs, str(REPO / "tests/c/validate_lookup.c"),
+                    "-o", str(exe)], check=True)
+    progress("reader throughput (C, %d reps)" % reps)
+    out = subprocess.run([str(exe), "bench", str(seconds), "1", str(reps)],
+                         capture_output=True, text=True, check=True).stdout
+    progress("")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def targets(rows: list[dict], thr: dict | None) -> list[tuple[str, float, str, bool]]:
+    at = {r["n_modules"]: r for r in rows}
+    r = at.get(1000) or rows[-1]
+    out = [
+        ("batch: searchsorted / tree at N=%d" % r["n_modules"],
+         r["batch_searchsorted_ns"] / r["batch_tree_ns"], ">= 2",
+         r["batch_searchsorted_ns"] / r["batch_tree_ns"] >= 2),
+        ("batch: list / tree at N=%d" % r["n_modules"],
+         r["batch_list_ns"] / r["batch_tree_ns"], ">= 20",
+         r["batch_list_ns"] / r["batch_tree_ns"] >= 20),
+        ("single: tree.find / no-op call at N=%d" % r["n_modules"],
+         r["single_tree_ns"] / r["single_noop_ns"], "<= 2",
+         r["single_tree_ns"] / r["single_noop_ns"] <= 2),
+        ("single: bisect / tree.find at N=%d" % r["n_modules"],
+         r["single_bisect_ns"] / r["single_tree_ns"], "> 1",
+         r["single_bisect_ns"] / r["single_tree_ns"] > 1),
+    ]
+    if thr:
+        out.append(("C readers: with churning writer / alone", thr["ratio_churn"], ">= 0.8",
+                    thr["ratio_churn"] >= 0.8))
+    return out
+
+
+def print_table(rows: list[dict], thr: dict | None, tg) -> None:
+    cols = [("N", "n_modules", "%d"), ("noop", "single_noop_ns", "%.0f"),
+            ("tree", "single_tree_ns", "%.0f"), ("list", "single_list_ns", "%.0f"),
+            ("bisect", "single_bisect_ns", "%.0f"), ("itree", "single_intervaltree_ns", "%.0f"),
+            ("| tree", "batch_tree_ns", "%.1f"), ("walk", "batch_tree_walk_ns", "%.1f"),
+            ("ssorted", "batch_searchsorted_ns", "%.1f"), ("list", "batch_list_ns", "%.0f")]
+    print("ns per lookup: single calls from Python (noop = same wrapper, C does nothing) "
+          "| batches, per address")
+    print(" ".join("%9s" % c[0] for c in cols))
+    for r in rows:
+        print(" ".join("%9s" % (f % r[k]) for _, k, f in cols))
+    if thr:
+        print("\nC reader throughput (1 reader, pinned; medians of %d reps of %.2fs):"
+              % (thr["reps"], thr["seconds"]))
+        for k in ("alone", "churn", "paced_churn", "control"):
+            print("  %-12s %6.1f M lookups/s" % (k, thr[k + "_lookups_per_s"] / 1e6))
+        print("  ratios: churn %.2f, paced churn %.2f, memcpy control %.2f, churn vs control %.2f"
+              % (thr["ratio_churn"], thr["ratio_paced"], thr["ratio_control"],
+                 thr["ratio_churn_vs_control"]))
+    print("\ntargets:")
+    for name, value, want, ok in tg:
+        print("  %-44s %8.2f  (want %s)  %s" % (name, value, want, "met" if ok else "MISSED"))
+
+
+def plot(rows: list[dict], path: Path) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib not installed: no plot; pip install '.[bench]')", file=sys.stderr)
+        return False
+    ns = [r["n_modules"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key, label in [("single_tree_ns", "ModTree tree"), ("single_list_ns", "ModTree list"),
+                       ("single_bisect_ns", "bisect"), ("single_intervaltree_ns", "intervaltree"),
+                       ("single_noop_ns", "no-op C call")]:
+        a.plot(ns, [r[key] for r in rows], marker="o", label=label)
+    for key, label in [("batch_tree_ns", "tree (sorted pass)"), ("batch_tree_walk_ns", "tree (walks)"),
+                       ("batch_searchsorted_ns", "numpy.searchsorted"),
+                       ("batch_list_ns", "list")]:
+        b.plot(ns, [r[key] for r in rows], marker="o", label=label)
+    for ax, title in ((a, "single lookup from Python"), (b, "batched, per address")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("modules (7 regions each)")
+        ax.set_ylabel("ns")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    p.add_argument("--out", default=str(REPO / "bench" / "out"), help="output folder")
+    p.add_argument("--no-throughput", action="store_true", help="skip the C throughput run")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.quick:
+        sizes, single_n, batch_n, repeat, secs, reps = [1, 10, 100, 1000], 5000, 100_000, 3, 0.2, 3
+    else:
+        sizes, single_n, batch_n, repeat, secs, reps = [1, 10, 100, 1000, 10000], 50_000, \
+            1_000_000, 5, 0.5, 7
+    rows = measure_lookups(sizes, single_n, batch_n, repeat)
+    thr = None if a.no_throughput else measure_throughput(secs, reps, out)
+    tg = targets(rows, thr)
+    print_table(rows, thr, tg)
+    result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                          "platform": platform.platform()},
+              "lookups": rows, "throughput": thr,
+              "targets": [{"name": n, "value": v, "want": w, "met": ok} for n, v, w, ok in tg]}
+    (out / "lookup.json").write_text(json.dumps(result, indent=2))
+    if plot(rows, out / "lookup.png"):
+        print("\nwrote %s and %s" % (out / "lookup.json", out / "lookup.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
