@@ -16,12 +16,13 @@ from .errors import (  # noqa: F401  (re-exported)
     UnknownModule,
 )
 
-__version__ = "0.1.0"
+from .internal import (  # noqa: F401  (finit_module() flags)
+    MODULE_INIT_COMPRESSED_FILE,
+    MODULE_INIT_IGNORE_MODVERSIONS,
+    MODULE_INIT_IGNORE_VERMAGIC,
+)
 
-# finit_module() flags (include/uapi/linux/module.h)
-MODULE_INIT_IGNORE_MODVERSIONS = 1
-MODULE_INIT_IGNORE_VERMAGIC = 2
-MODULE_INIT_COMPRESSED_FILE = 4
+__version__ = "0.1.0"
 
 _LAZY = {
     "Kernel": ("pymod.kernel", "Kernel"),

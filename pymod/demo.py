@@ -26,6 +26,7 @@ def run_demo(out: TextIO) -> int:
     out.write("$ cat /proc/modules\n")
     out.write(kernel.proc_modules())
     out.write("\n$ cat /proc/sys/kernel/tainted (letters)\n%s\n" % kernel.tainted)
+    _show_lookups(kernel, out)
     out.write("\n# deliberate failures (module: errno, stage, kernel message)\n")
     unexpected = 0
     before = kernel.proc_modules()
@@ -45,3 +46,17 @@ def run_demo(out: TextIO) -> int:
     out.write("\n# after the failures /proc/modules is %s\n"
               % ("unchanged: nothing was left behind" if same else "CHANGED"))
     return 0 if same and not unexpected else 1
+
+
+def _show_lookups(kernel: Kernel, out: TextIO) -> None:
+    """A few addresses through mod_find: one inside each region of a module,
+    one past its end, one outside every module."""
+    mod = kernel.modules[-1]
+    probes = [(base + size // 2, kind) for kind, (base, size) in mod.regions().items()]
+    end = max(b + s for b, s in mod.regions().values())
+    probes += [(end + 0x10, "past the end"), (0xFFFFFFFF81000000, "kernel text")]
+    out.write("\n# address -> module (mod_find; the lookup core's %s)\n"
+              % ("latch tree" if kernel.features.tree.strategy == "tree" else "list scan"))
+    for addr, what in probes:
+        owner = kernel.find(addr)
+        out.write("%#018x  %-14s %s\n" % (addr, what, owner.name if owner else "-"))
