@@ -1,14 +1,18 @@
 """pymod's tools against kmod's, side by side on one kernel tree.
 
-    python bench/bench_tools.py [--kernel-dir DIR] [--repeat N]
+    python bench/bench_tools.py [--kernel-dir DIR --config F --symvers F] [--repeat N]
+                                [--pymod-src DIR]
 
-Times ``pymod deps`` vs ``depmod -b`` and ``pymod info`` over every module vs
-``modinfo`` over every module, each as a fresh process (start-up included),
-on a copy of the xz-compressed tree and on an uncompressed copy.  Runs
-alternate between the two tools so both see the same machine load; the table
-shows the best and median wall times and the ratio of the bests.  Whether
-the outputs agree is shown too (modules.dep byte for byte; modinfo text).
-Results go to ``bench/out/bench_tools-<time>.json``.
+Times ``pymod deps`` vs ``depmod -b``, ``pymod load MODULES_DIR`` (the whole
+tree into one simulated kernel, dependencies first) vs ``depmod -b``, and
+``pymod info`` over every module vs ``modinfo`` over every module, each as a
+fresh process (start-up included), on a copy of the xz-compressed tree and
+on an uncompressed copy.  Runs alternate between the two tools so both see
+the same machine load; the table shows the best and median wall times and
+the ratio of the bests.  The last column checks the outputs: modules.dep
+byte for byte, modinfo's text, every module LIVE in ``/proc/modules``.
+``--pymod-src`` times another checkout of pymod (e.g. a baseline) instead
+of this one.  Results go to ``bench/out/bench_tools-<time>.json``.
 """
 
 from __future__ import annotations
@@ -31,16 +35,17 @@ OUT_DIR = REPO / "bench" / "out"
 TREE_FILES = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 
 
-def find_kernel_dir() -> Path:
+def find_kernel():
+    """The cached Debian kernel (modules_dir, config, symvers)."""
     sys.path.insert(0, str(REPO))
     from tests.conftest import kernel_cache_root
     from tests.real_support import find_cached_kernel
 
     kernel = find_cached_kernel(kernel_cache_root())
     if kernel is None:
-        sys.exit("bench_tools: no kernel in %s; pass --kernel-dir "
+        sys.exit("bench_tools: no kernel in %s; pass --kernel-dir, --config and --symvers "
                  "(or run scripts/fetch_debian_kernel.py first)" % kernel_cache_root())
-    return Path(kernel.modules_dir)
+    return kernel
 
 
 def tool(name: str) -> str:
@@ -83,9 +88,12 @@ def pymod_command(sub: str) -> list[str]:
             "sys.exit(main(sys.argv[1:]))"]
 
 
+# Every command runs in the timed checkout: `python -m` puts the working
+# directory ahead of PYTHONPATH.
 def timed(cmd: list[str], env: dict[str, str], stdout) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL, env=env,
+                   cwd=env["PYTHONPATH"].split(os.pathsep)[0])
     return time.perf_counter() - t0
 
 
@@ -99,10 +107,12 @@ def race(a: list[str], b: list[str], repeat: int, env: dict[str, str]) -> tuple[
 
 
 def output_of(cmd: list[str], env: dict[str, str]) -> bytes:
-    return subprocess.run(cmd, check=True, capture_output=True, env=env).stdout
+    return subprocess.run(cmd, check=True, capture_output=True, env=env,
+                          cwd=env["PYTHONPATH"].split(os.pathsep)[0]).stdout
 
 
-def bench_tree(label: str, base: Path, release: str, repeat: int, env: dict[str, str]) -> list[dict]:
+def bench_tree(label: str, base: Path, release: str, repeat: int, env: dict[str, str],
+               config: Path, symvers: Path) -> list[dict]:
     top = base / "lib" / "modules" / release
     mods = modules_of(top)
     ours = top / "pymod.modules.dep"
@@ -113,6 +123,14 @@ def bench_tree(label: str, base: Path, release: str, repeat: int, env: dict[str,
     t_ours, t_kmod = race(deps_ours, deps_kmod, repeat, env)
     same = ours.read_bytes() == (top / "modules.dep").read_bytes()
     rows.append(row(label, "deps vs depmod", len(mods), t_ours, t_kmod, same))
+
+    # `pymod load` exits 1 on any failure (timed() then raises), so a
+    # finished run loaded everything; the check counts the LIVE modules.
+    load_ours = [sys.executable, "-m", "pymod", "load", "--config", str(config),
+                 "--symvers", str(symvers), str(top)]
+    t_ours, t_kmod = race(load_ours, deps_kmod, repeat, env)
+    live = [ln for ln in output_of(load_ours, env).decode().splitlines() if " Live " in ln]
+    rows.append(row(label, "load vs depmod", len(mods), t_ours, t_kmod, len(live) == len(mods)))
 
     info_ours = pymod_command("info") + mods
     info_kmod = [tool("modinfo")] + mods
@@ -141,32 +159,45 @@ def print_table(rows: list[dict]) -> None:
             r["tree"], r["comparison"], r["modules"], r["pymod_best"], r["kmod_best"],
             r["pymod_median"], r["kmod_median"], r["ratio_best"],
             "yes" if r["same_output"] else "NO"))
+    print("(load vs depmod: 'same' means every module ended up Live)")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kernel-dir", type=Path, help="a lib/modules/<release> tree "
                     "(default: the newest under the pymod cache)")
+    ap.add_argument("--config", type=Path, help="the tree's kernel .config (for pymod load)")
+    ap.add_argument("--symvers", type=Path, help="the tree's Module.symvers (for pymod load)")
     ap.add_argument("--repeat", type=int, default=5, help="runs per tool (default 5)")
+    ap.add_argument("--pymod-src", type=Path, default=REPO,
+                    help="the pymod checkout to time (default: this one)")
     args = ap.parse_args(argv)
 
-    src = (args.kernel_dir or find_kernel_dir()).resolve()
+    if args.kernel_dir is None or args.config is None or args.symvers is None:
+        kernel = find_kernel()
+        args.kernel_dir = args.kernel_dir or Path(kernel.modules_dir)
+        args.config = args.config or Path(kernel.config)
+        args.symvers = args.symvers or Path(kernel.symvers)
+    src = args.kernel_dir.resolve()
     release = src.name
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.pymod_src.resolve()),
+                                                      env.get("PYTHONPATH")]))
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="pymod-bench-") as tmp:
         for label, decompress in (("xz", False), ("uncompressed", True)):
             base = Path(tmp) / label
             copy_tree(src, base, release, decompress)
             print("bench_tools: %s tree ready (%s)" % (label, base), file=sys.stderr)
-            rows.extend(bench_tree(label, base, release, args.repeat, env))
+            rows.extend(bench_tree(label, base, release, args.repeat, env,
+                                   args.config, args.symvers))
     print_table(rows)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out = OUT_DIR / ("bench_tools-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
     out.write_text(json.dumps({
         "kernel_dir": str(src), "release": release, "cpus": os.cpu_count(),
+        "pymod_src": str(args.pymod_src.resolve()),
         "load_average": os.getloadavg(), "pymod_command": pymod_command("deps"),
         "rows": rows}, indent=2) + "\n")
     print("results: %s" % out)

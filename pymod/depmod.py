@@ -72,7 +72,8 @@ _SKIPPED_DIRS = frozenset((".", "..", "build", "source"))
 # rest of the tree, everything else shares the lowest rank.
 _PRIORITY_DIRS = ("updates",)
 _HASH_BUCKETS = 512
-_CRC_PREFIX = re.compile(b"__crc_")
+# Lookahead: overlapping starts count too ("__crc___crc_x" holds two names).
+_CRC_PREFIX = re.compile(b"(?=__crc_)")
 _MODVERSION_SIZE = 64  # {unsigned long crc; char name[56]}
 _SYM_SIZE = 24  # Elf64_Sym
 _SHN_UNDEF = 0
@@ -308,18 +309,31 @@ def _read_elf(path: str) -> ElfImage:
 
     Unlike :func:`pymod.kofile.read_ko` the signature trailer is left in
     place (libkmod parses the whole file too), which spares a copy of every
-    module: a third of the scan time on an uncompressed tree.
+    module: a third of the scan time on an uncompressed tree.  An
+    uncompressed file is mapped, not read: only the pages holding the
+    headers and symbol tables are ever touched.
     """
+    import mmap
+
     from .kofile import MAX_DECOMPRESSED, ElfImage, decompress, detect_compression
 
     with open(path, "rb", buffering=0) as f:
         # Checking the size first: read(cap) would allocate the whole cap.
-        if os.fstat(f.fileno()).st_size > MAX_DECOMPRESSED:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_DECOMPRESSED:
             raise PymodError(errno.EFBIG, "%s is larger than %d bytes"
                              % (path, MAX_DECOMPRESSED))
-        raw = f.read()
+        if size == 0:  # also what a pipe says: read it, up to the cap
+            raw = f.read(MAX_DECOMPRESSED + 1)
+            if len(raw) > MAX_DECOMPRESSED:
+                raise PymodError(errno.EFBIG, "%s is larger than %d bytes"
+                                 % (path, MAX_DECOMPRESSED))
+        else:
+            raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     kind = detect_compression(raw)
-    return ElfImage(decompress(raw, kind) if kind else raw)
+    if kind:
+        return ElfImage(decompress(raw, kind))
+    return ElfImage(raw if isinstance(raw, bytes) else memoryview(raw))
 
 
 def elf_symbols(elf: ElfImage) -> ModuleSymbols:

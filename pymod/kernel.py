@@ -25,7 +25,7 @@ from .internal import (DELETE_FORCE, KERNEL_TAINT_LETTERS, MODULE_INIT_COMPRESSE
                        MODULE_INIT_FLAGS, MODULE_INIT_IGNORE_VERMAGIC, SHN_LIVEPATCH,
                        KernelSymbol, LoadInfo, MemType, ModuleState, Taint, taint_letters)
 from .klog import KernelLog
-from .kofile import KoFile
+from .kofile import KoFile, string_reader
 from .modarea import ModuleArea
 from .module import Module
 from .symbols import SymbolDirectory, read_symvers
@@ -367,11 +367,11 @@ class Kernel:
                               | ((shndx >= shnum) & (shndx != SHN_ABS)
                                  & (shndx != SHN_LIVEPATCH)))
         failure: tuple[int, str] | None = None
-        for i in todo.tolist():
-            if i == 0:
-                continue
-            name = li._cstr(info.strtab, int(syms["st_name"][i]))
-            section = int(shndx[i])
+        todo = todo[todo != 0]
+        name_at = string_reader(info.strtab)
+        for st_name, section, st_info in zip(syms["st_name"][todo].tolist(),
+                                             shndx[todo].tolist(), syms["st_info"][todo].tolist()):
+            name = name_at(st_name)
             if section == SHN_COMMON:
                 if name.startswith("__gnu_lto"):
                     continue
@@ -381,7 +381,7 @@ class Kernel:
                 ksym, err, msg = self._resolve_symbol(mod, info, name)
                 if ksym is not None:
                     continue
-                weak = int(syms["st_info"][i]) >> 4 == STB_WEAK
+                weak = st_info >> 4 == STB_WEAK
                 if not err and (weak or name == "_GLOBAL_OFFSET_TABLE_"):
                     continue
                 err = err or errno.ENOENT

@@ -8,6 +8,9 @@ the kernel's messages, using the raw header fields exposed here.
 
 Everything works on the raw bytes with ``struct``/numpy: a full parse of a
 typical module costs well under a millisecond, so 1000+ modules stay cheap.
+Nothing copies a whole module: the signature split and :class:`ElfImage`
+work on views.  numpy is imported only when a symbol table is read, so the
+tools that never need one (``pymod info``, ``pymod deps``) start faster.
 """
 
 from __future__ import annotations
@@ -19,9 +22,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from .errors import ModuleLoadError, PymodError
 
@@ -39,7 +40,7 @@ __all__ = [
     "detect_compression", "decompress",
     "SigInfo", "SigSplit", "split_signature",
     "Section", "ElfImage",
-    "KoFile", "read_ko", "c_string",
+    "KoFile", "read_ko", "read_file", "ko_from_raw", "c_string", "string_reader",
 ]
 
 # A real module decompresses to a few MiB at most; the cap keeps a
@@ -64,10 +65,30 @@ ELF64_SYM_SIZE = 24
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
 
-SYM_DTYPE = np.dtype([
+if TYPE_CHECKING:
+    import numpy as np
+
+_SYM_FIELDS = [
     ("st_name", "<u4"), ("st_info", "u1"), ("st_other", "u1"),
     ("st_shndx", "<u2"), ("st_value", "<u8"), ("st_size", "<u8"),
-])
+]
+
+
+def __getattr__(name: str):
+    # SYM_DTYPE is built on first use: importing numpy costs a tenth of a
+    # second, more than `pymod info` on a module needs altogether.
+    if name == "SYM_DTYPE":
+        return _sym_dtype()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def _sym_dtype() -> np.dtype:
+    dtype = globals().get("SYM_DTYPE")
+    if dtype is None:
+        import numpy as np
+
+        dtype = globals()["SYM_DTYPE"] = np.dtype(_SYM_FIELDS)
+    return dtype
 
 _MAGICS = (
     (b"\x1f\x8b\x08", "gzip"),
@@ -180,37 +201,39 @@ class SigSplit(NamedTuple):
                  marker, struct and signature when the trailer parsed (errno 0);
                  without the marker only when the trailer was malformed
                  (EBADMSG/ENOPKG, as ``info->len`` is left then); everything
-                 when there is no trailer (ENODATA).
+                 when there is no trailer (ENODATA).  A view into the data
+                 given (``data`` itself when nothing is cut off), not a copy.
     ``sig``      the trailer when its struct could be read in bounds, else None.
     ``errno``    0 or the positive errno of the kernel's trailer parsing.
     """
 
-    payload: bytes
+    payload: bytes | memoryview
     sig: SigInfo | None
     errno: int
 
 
-def split_signature(data: bytes) -> SigSplit:
+def split_signature(data: bytes | memoryview) -> SigSplit:
     """Parse and strip the module signature trailer (module_sig_check/mod_verify_sig)."""
     mlen = len(MODULE_SIG_STRING)
-    if len(data) <= mlen or not data.endswith(MODULE_SIG_STRING):
+    view = memoryview(data)
+    if len(data) <= mlen or view[-mlen:] != MODULE_SIG_STRING:
         return SigSplit(data, None, errno.ENODATA)
     modlen = len(data) - mlen
-    body = data[:modlen]
+    body = view[:modlen]
     if modlen <= _SIG_STRUCT.size:
         return SigSplit(body, None, errno.EBADMSG)
-    raw = data[modlen - _SIG_STRUCT.size:modlen]
+    raw = bytes(view[modlen - _SIG_STRUCT.size:modlen])
     algo, hash_, id_type, signer_len, key_id_len, sig_len = _SIG_STRUCT.unpack(raw)
     if sig_len >= modlen - _SIG_STRUCT.size:
         return SigSplit(body, None, errno.EBADMSG)
     end = modlen - _SIG_STRUCT.size
     info = SigInfo(algo, hash_, id_type, signer_len, key_id_len, sig_len,
-                   data[end - sig_len:end])
+                   bytes(view[end - sig_len:end]))
     if id_type != PKEY_ID_PKCS7:
         return SigSplit(body, info, errno.ENOPKG)
     if algo or hash_ or signer_len or key_id_len or any(raw[_SIG_PAD]):
         return SigSplit(body, info, errno.EBADMSG)
-    return SigSplit(data[:end - sig_len], info, 0)
+    return SigSplit(view[:end - sig_len], info, 0)
 
 
 # --------------------------------------------------------------------------
@@ -238,6 +261,25 @@ def c_string(buf: bytes, offset: int) -> str:
     return buf[offset:end if end >= 0 else len(buf)].decode("utf-8", "surrogateescape")
 
 
+def string_reader(buf: bytes) -> Callable[[int], str]:
+    """``offset -> c_string(buf, offset)`` for many lookups in one string table.
+
+    An ASCII table (every real one) is decoded once, with a NUL appended so
+    that every lookup finds an end; other tables go through :func:`c_string`.
+    """
+    if not buf.isascii():
+        return lambda offset: c_string(buf, offset)
+    text = buf.decode("ascii") + "\0"
+    find = text.find
+    size = len(buf)
+
+    def name_at(offset: int) -> str:
+        if offset < 0 or offset >= size:
+            return ""
+        return text[offset:find("\0", offset)]
+    return name_at
+
+
 class ElfImage:
     """A lenient, bounds-checked view of an ELF64 little-endian relocatable image.
 
@@ -250,7 +292,8 @@ class ElfImage:
     """
 
     def __init__(self, payload: bytes | bytearray | memoryview):
-        self.data = bytes(payload)
+        # bytes are kept as they are; anything else is viewed, never copied.
+        self.data = payload if isinstance(payload, bytes) else memoryview(payload).cast("B")
         if len(self.data) < ELF64_EHDR_SIZE:
             raise _enoexec("image of %d bytes is shorter than an ELF64 header (%d)"
                            % (len(self.data), ELF64_EHDR_SIZE))
@@ -278,8 +321,10 @@ class ElfImage:
         if self.e_shstrndx < len(raw):
             s = raw[self.e_shstrndx]
             if s[1] != SHT_NOBITS and s[4] + s[5] <= len(self.data):
-                names = self.data[s[4]:s[4] + s[5]]
-        return [Section(i, c_string(names, r[0]), *r[1:]) for i, r in enumerate(raw)]
+                names = bytes(self.data[s[4]:s[4] + s[5]])
+        name_of = string_reader(names)
+        make = tuple.__new__  # what Section._make does, without a call per field
+        return [make(Section, (i, name_of(r[0]), *r[1:])) for i, r in enumerate(raw)]
 
     def section(self, name: str) -> Section | None:
         """The first section called ``name``, or None."""
@@ -330,20 +375,32 @@ class ElfImage:
 
     @cached_property
     def _symbols(self) -> np.ndarray:
+        import numpy as np
+
         sym = self.symtab_section
         if sym is None:
-            return np.zeros(0, dtype=SYM_DTYPE)
+            return np.zeros(0, dtype=_sym_dtype())
         raw = self.data_of(sym)
-        return np.frombuffer(raw, dtype=SYM_DTYPE, count=len(raw) // ELF64_SYM_SIZE)
+        return np.frombuffer(raw, dtype=_sym_dtype(), count=len(raw) // ELF64_SYM_SIZE)
+
+    @property
+    def strtab(self) -> bytes:
+        """The symbol table's string table (b"" without a symbol table)."""
+        return self._strtab
 
     def symbol_name(self, i: int) -> str:
-        return c_string(self._strtab, int(self._symbols["st_name"][i]))
+        return self.string_at(int(self._symbols["st_name"][i]))
+
+    @cached_property
+    def string_at(self) -> Callable[[int], str]:
+        """``string_at(st_name)``: a name in :attr:`strtab`, as :func:`c_string` reads it."""
+        return string_reader(self._strtab)
 
     @cached_property
     def symbol_names(self) -> list[str]:
         """Every symbol's name, in symbol-table order."""
-        strtab = self._strtab
-        return [c_string(strtab, int(n)) for n in self._symbols["st_name"]]
+        name_of = self.string_at
+        return [name_of(n) for n in self._symbols["st_name"].tolist()]
 
     def modinfo(self) -> list[tuple[str, str]]:
         """``.modinfo`` as ``(key, value)`` pairs in file order.
@@ -371,14 +428,15 @@ class KoFile:
 
     ``raw``      the bytes as read (possibly compressed)
     ``image``    the decompressed bytes (== raw when uncompressed), trailer included
-    ``payload``  what the kernel parses as ELF (see :class:`SigSplit`)
+    ``payload``  what the kernel parses as ELF (see :class:`SigSplit`): a view
+                 into ``image``
     """
 
     path: str | None
     raw: bytes
     compression: str | None
     image: bytes
-    payload: bytes
+    payload: bytes | memoryview
     sig: SigInfo | None
     sig_errno: int
     elf: ElfImage
@@ -397,13 +455,38 @@ def read_ko(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryvi
         raw = bytes(path_or_bytes)
     else:
         path = os.fspath(path_or_bytes)
-        with open(path, "rb") as f:
-            raw = f.read(max_size + 1)
+        raw = read_file(path, max_size)
     if len(raw) > max_size:
-        raise PymodError(errno.EFBIG, "%s is larger than %d bytes (the cap)"
-                         % (path or "module image", max_size))
+        raise _file_too_big(path, max_size)
+    return ko_from_raw(path, raw, max_size=max_size)
+
+
+def _file_too_big(path: str | None, max_size: int) -> PymodError:
+    return PymodError(errno.EFBIG, "%s is larger than %d bytes (the cap)"
+                      % (path or "module image", max_size))
+
+
+def read_file(path: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
+    """A module file's bytes; larger than ``max_size`` raises EFBIG before reading."""
+    with open(path, "rb", buffering=0) as f:
+        # The size first: read(max_size + 1) would allocate the whole cap.
+        size = os.fstat(f.fileno()).st_size
+        if size > max_size:
+            raise _file_too_big(path, max_size)
+        # A size of 0 is also what pipes and /proc files report: read to the cap.
+        raw = f.read() if size else f.read(max_size + 1)
+    if len(raw) > max_size:  # grew while we read it
+        raise _file_too_big(path, max_size)
+    return raw
+
+
+def ko_from_raw(path: str | None, raw: bytes, image: bytes | None = None,
+                max_size: int = MAX_DECOMPRESSED) -> KoFile:
+    """The :class:`KoFile` of a file's bytes; ``image`` is ``raw`` decompressed
+    when the caller already did that (e.g. on another thread)."""
     kind = detect_compression(raw)
-    image = decompress(raw, kind, max_size) if kind else raw
+    if image is None:
+        image = decompress(raw, kind, max_size) if kind else raw
     split = split_signature(image)
     return KoFile(path, raw, kind, image, split.payload, split.sig, split.errno,
                   ElfImage(split.payload))

@@ -15,21 +15,25 @@ Layouts (Linux 6.x, x86-64 relocatable modules):
 from __future__ import annotations
 
 import errno
+import re
 import struct
-from typing import NamedTuple
-
-import numpy as np
+from typing import Callable, NamedTuple
 
 from .errors import PymodError
-from .kofile import SHN_UNDEF, SHT_NOBITS, SHT_RELA, STB_WEAK, ElfImage, Section, c_string
+from .kofile import (SHN_UNDEF, SHT_NOBITS, SHT_RELA, STB_WEAK, ElfImage, Section, c_string,
+                     string_reader)
 
 __all__ = ["Export", "exports", "undefined_symbols", "versions",
            "KSYM_ENTRY_SIZE", "MODVERSION_ENTRY_SIZE"]
 
 KSYM_ENTRY_SIZE = 12
 MODVERSION_ENTRY_SIZE = 64
-_RELA_DTYPE = np.dtype([("r_offset", "<u8"), ("r_info", "<u8"), ("r_addend", "<i8")])
+_RELA = struct.Struct("<QQq")  # Elf64_Rela: r_offset, r_info, r_addend
 _VERSION = struct.Struct("<Q56s")
+_CRC_U32 = struct.Struct("<I")
+# Every place a name starting "__crc_" can begin, overlapping ones included
+# ("__crc___crc_x" names two).
+_CRC_PREFIX = re.compile(b"(?=__crc_)")
 
 
 class Export(NamedTuple):
@@ -53,9 +57,7 @@ def _relocations_for(elf: ElfImage, target: Section) -> dict[int, tuple[int, int
     for s in elf.sections:
         if s.type == SHT_RELA and s.info == target.index:
             raw = elf.data_of(s)
-            rel = np.frombuffer(raw, dtype=_RELA_DTYPE, count=len(raw) // _RELA_DTYPE.itemsize)
-            for off, info, addend in zip(rel["r_offset"].tolist(), rel["r_info"].tolist(),
-                                         rel["r_addend"].tolist()):
+            for off, info, addend in _RELA.iter_unpack(raw[:len(raw) - len(raw) % _RELA.size]):
                 out[off] = (info >> 32, addend)
     return out
 
@@ -74,23 +76,32 @@ class _Resolver:
         return self.shndx[sym], self.value[sym] + addend
 
 
-def _string_at(elf: ElfImage, strings: Section | None, shndx: int, offset: int,
+def _string_at(strings: Section | None, read: Callable[[int], str], shndx: int, offset: int,
                what: str) -> str:
     if strings is None or shndx != strings.index:
         raise _enoexec("%s does not point into __ksymtab_strings" % what)
-    return c_string(elf.bytes_of(strings), offset)
+    return read(offset)
 
 
 def _crcs(elf: ElfImage) -> dict[str, int]:
+    sym = elf.symtab_section
+    if sym is None:
+        return {}
+    # Only the __crc_ symbols' names are decoded: find where such names
+    # start in the string table, then the symbols pointing there.
+    starts = {m.start() for m in _CRC_PREFIX.finditer(elf.strtab)}
+    if not starts:
+        return {}
     syms = elf.symbols()
-    names = elf.symbol_names
+    st_name = syms["st_name"].tolist()
     shndx = syms["st_shndx"].tolist()
     value = syms["st_value"].tolist()
     out: dict[str, int] = {}
     cache: dict[int, bytes] = {}
-    for i, name in enumerate(names):
-        if not name.startswith("__crc_"):
+    for i, off in enumerate(st_name):
+        if off not in starts:
             continue
+        name = elf.string_at(off)
         idx = shndx[i]
         if idx >= len(elf.sections):
             continue
@@ -100,7 +111,7 @@ def _crcs(elf: ElfImage) -> dict[str, int]:
         buf = cache[idx]
         if value[i] + 4 > len(buf):
             raise _enoexec("%s lies outside its section" % name)
-        out[name[6:]] = struct.unpack_from("<I", buf, value[i])[0]
+        out[name[6:]] = _CRC_U32.unpack_from(buf, value[i])[0]
     return out
 
 
@@ -112,6 +123,8 @@ def exports(elf: ElfImage) -> list[Export]:
         return []
     tables.sort(key=lambda t: t[1])
     strings = elf.section("__ksymtab_strings")
+    has_entries = any(sec.size >= KSYM_ENTRY_SIZE for sec, _ in tables)
+    read = string_reader(elf.bytes_of(strings) if strings is not None and has_entries else b"")
     resolver = _Resolver(elf)
     crcs = _crcs(elf)
     out: list[Export] = []
@@ -125,21 +138,23 @@ def exports(elf: ElfImage) -> list[Export]:
                     raise _enoexec("%s entry %d has no %s relocation"
                                    % (sec.name, base // KSYM_ENTRY_SIZE, what))
                 fields.append(resolver.target(r[0], r[1], "%s %s" % (sec.name, what)))
-            name = _string_at(elf, strings, *fields[1], "%s name" % sec.name)
-            ns = _string_at(elf, strings, *fields[2], "%s namespace of %s" % (sec.name, name))
+            name = _string_at(strings, read, *fields[1], "%s name" % sec.name)
+            ns = _string_at(strings, read, *fields[2], "%s namespace of %s" % (sec.name, name))
             out.append(Export(name, ns, gpl, crcs.get(name), fields[0][0], fields[0][1]))
     return out
 
 
 def undefined_symbols(elf: ElfImage) -> list[tuple[str, bool]]:
     """``(name, weak)`` for every SHN_UNDEF symbol after the null entry, in table order."""
+    import numpy as np
+
     syms = elf.symbols()
     if len(syms) <= 1:
         return []
-    names = elf.symbol_names
-    idx = np.nonzero(syms["st_shndx"][1:] == SHN_UNDEF)[0] + 1
-    binds = (syms["st_info"][idx] >> 4).tolist()
-    return [(names[i], b == STB_WEAK) for i, b in zip(idx.tolist(), binds)]
+    idx = np.flatnonzero(syms["st_shndx"][1:] == SHN_UNDEF) + 1
+    name_of = elf.string_at
+    return [(name_of(n), b >> 4 == STB_WEAK) for n, b in
+            zip(syms["st_name"][idx].tolist(), syms["st_info"][idx].tolist())]
 
 
 def versions(elf: ElfImage) -> list[tuple[int, str]]:

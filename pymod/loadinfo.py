@@ -17,6 +17,7 @@ from .errors import ModuleLoadError
 from .internal import (MODULE_INIT_IGNORE_MODVERSIONS, MODULE_NAME_LEN,
                        SHF_RO_AFTER_INIT, Ehdr, LoadInfo, MemType)
 from .klog import KernelLog
+from .kofile import string_reader
 
 ET_REL = 1
 EM_X86_64 = 62
@@ -120,8 +121,8 @@ def elf_validity_cache_copy(info: LoadInfo, flags: int, struct_module_size: int 
         i = int(np.flatnonzero(badname)[0])
         raise _fail(log, "Invalid ELF section name in module (section %u type %u)" % (i, types[i]))
     info.secstrings = secstrings
-    info.secnames = names = [_cstr(secstrings, n) if n < len(secstrings) else ""
-                             for n in sechdrs["sh_name"].tolist()]
+    name_at = string_reader(secstrings)
+    info.secnames = names = [name_at(n) for n in sechdrs["sh_name"].tolist()]
     # elf_validity_cache_index_info
     modinfo_idx = [i for i in range(1, hdr.e_shnum) if names[i] == ".modinfo"]
     if len(modinfo_idx) > 1:
@@ -206,26 +207,34 @@ def prepare_layout_flags(info: LoadInfo) -> None:
 
 def get_offset_and_type(info: LoadInfo, mem: MemType, index: int) -> None:
     """``module_get_offset_and_type``: place section ``index`` at the end of ``mem``."""
-    align = int(info.sechdrs[index]["sh_addralign"]) or 1
-    size = info.mem_size.get(mem, 0)
-    offset = -(-size // align) * align
-    info.mem_size[mem] = offset + int(info.sechdrs[index]["sh_size"])
+    _place(info, mem, index, int(info.sechdrs[index]["sh_addralign"]),
+           int(info.sechdrs[index]["sh_size"]))
+
+
+def _place(info: LoadInfo, mem: MemType, index: int, align: int, size: int) -> None:
+    align = align or 1
+    end = info.mem_size.get(mem, 0)
+    offset = -(-end // align) * align
+    info.mem_size[mem] = offset + size
     info.placement[index] = (mem, offset)
 
 
 def layout_sections(info: LoadInfo, module_unload: bool) -> None:
     """Core pass, then init pass; first matching mask wins (``layout_sections``)."""
     flags = info.sechdrs["sh_flags"].tolist()
+    aligns = info.sechdrs["sh_addralign"].tolist()
+    sizes = info.sechdrs["sh_size"].tolist()
     names = info.secnames
     is_init = [n.startswith(".init") or (not module_unload and n.startswith(".exit"))
                for n in names]
+    placement = info.placement
     for init_pass in (False, True):
         for need, forbid, core_type, init_type in _LAYOUT_MASKS:
             mem = init_type if init_pass else core_type
             for i, f in enumerate(flags):
                 if (f & need) != need or f & forbid or is_init[i] != init_pass \
-                        or i in info.placement:
+                        or i in placement:
                     continue
                 if mem is None:
                     continue  # the kernel WARNs: an init section cannot be ro_after_init
-                get_offset_and_type(info, mem, i)
+                _place(info, mem, i, aligns[i], sizes[i])

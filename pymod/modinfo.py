@@ -23,13 +23,15 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import mmap
 import os
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from .errors import PymodError
-from .kofile import MODULE_SIG_STRING, PKEY_ID_PKCS7, detect_compression, decompress
+from .kofile import (MAX_DECOMPRESSED, MODULE_SIG_STRING, PKEY_ID_PKCS7, decompress,
+                     detect_compression)
 from .modsig import HASH_NAMES, parse_pkcs7
 
 __all__ = ["InfoError", "module_info", "signature_fields", "modinfo_strings", "hex_wrapped",
@@ -130,7 +132,7 @@ def _split_strings(buf: bytes) -> list[bytes]:
 def signature_fields(image: bytes) -> list[tuple[str, str]]:
     """kmod's signature entries for a (decompressed) module file; [] when it shows none."""
     mlen = len(MODULE_SIG_STRING)
-    if len(image) < mlen or not image.endswith(MODULE_SIG_STRING):
+    if len(image) < mlen or image[len(image) - mlen:] != MODULE_SIG_STRING:
         return []
     size = len(image) - mlen
     if size < _SIG_STRUCT_SIZE:
@@ -265,9 +267,16 @@ def _modname(path: str) -> str:
     return base.split(".", 1)[0].replace("-", "_")
 
 
-def _read_image(path: str) -> bytes:
-    with open(path, "rb") as f:
-        raw = f.read()
+def _read_image(path: str) -> bytes | mmap.mmap:
+    """The decompressed file; an uncompressed one is mapped, not read: kmod's
+    reader touches only the headers, ``.modinfo`` and the signature."""
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_DECOMPRESSED:
+            raise PymodError(errno.EFBIG, "%s is larger than %d bytes" % (path, MAX_DECOMPRESSED))
+        if size == 0:  # also what a pipe says
+            return f.read(MAX_DECOMPRESSED + 1)
+        raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     kind = detect_compression(raw)
     return decompress(raw, kind) if kind else raw
 

@@ -1,9 +1,11 @@
 """Loading many modules, dependencies first: what ``pymod load`` does.
 
-Each file is read and decompressed once (on every usable core for large
-sets); the order comes from each module's ``depends`` modinfo field (what
-depmod derives from symbols and modpost records), dependencies before users,
-otherwise in the order given.
+Each file is read and decompressed once, on threads: the decompressors
+(zlib, lzma, zstandard) and file reads release the GIL, so the cores work in
+parallel without a process pool pickling every image back.  The order comes
+from each module's ``depends`` modinfo field (what depmod derives from
+symbols and modpost records), dependencies before users, otherwise in the
+order given.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from typing import Callable, Iterable
 
 from .errors import ModuleLoadError, PymodError
 from .kernel import Kernel
-from .kofile import KoFile, read_ko
+from .kofile import KoFile, decompress, detect_compression, ko_from_raw, read_file
 
 MODULE_SUFFIXES = (".ko", ".ko.gz", ".ko.xz", ".ko.zst")
-_PARALLEL_MIN = 64
 
 
 @dataclass
@@ -38,24 +39,37 @@ def module_files(modules_dir: str | os.PathLike) -> list[str]:
     return out
 
 
-def _read(path: str) -> KoFile | PymodError:
+def _read_image(path: str) -> tuple[bytes, bytes] | PymodError:
+    """``(raw, image)``: the work that releases the GIL (I/O, decompression)."""
     try:
-        return read_ko(path)
+        raw = read_file(path)
+        kind = detect_compression(raw)
+        return raw, decompress(raw, kind) if kind else raw
     except PymodError as e:
         return e
     except OSError as e:
         return ModuleLoadError(e.errno or 5, "%s: %s" % (path, e.strerror), stage="read")
 
 
-def read_all(paths: list[str], jobs: int | None = None) -> list[KoFile | PymodError]:
-    """``read_ko`` over ``paths``; decompression fans out over the usable cores."""
-    jobs = jobs or len(os.sched_getaffinity(0))
-    if jobs <= 1 or len(paths) < _PARALLEL_MIN:
-        return [_read(p) for p in paths]
-    from concurrent.futures import ProcessPoolExecutor
+def _kofile(path: str, read: tuple[bytes, bytes] | PymodError) -> KoFile | PymodError:
+    if isinstance(read, PymodError):
+        return read
+    try:
+        return ko_from_raw(path, read[0], read[1])
+    except PymodError as e:
+        return e
 
-    with ProcessPoolExecutor(jobs) as pool:
-        return list(pool.map(_read, paths, chunksize=16))
+
+def read_all(paths: list[str], jobs: int | None = None) -> list[KoFile | PymodError]:
+    """``read_ko`` over ``paths``, reading and decompressing on ``jobs`` threads
+    (default: the usable cores); a file that cannot be read gives its error."""
+    jobs = jobs or len(os.sched_getaffinity(0))
+    if jobs <= 1 or len(paths) < 2:
+        return [_kofile(p, _read_image(p)) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(jobs) as pool:
+        return [_kofile(p, r) for p, r in zip(paths, pool.map(_read_image, paths))]
 
 
 def _modinfo(ko: KoFile) -> list[tuple[str, str]]:
@@ -65,28 +79,38 @@ def _modinfo(ko: KoFile) -> list[tuple[str, str]]:
         return []  # unreadable sections: the loader will say why
 
 
-def _modname(ko: KoFile) -> str:
+def _name_and_depends(ko: KoFile) -> tuple[str, list[str]]:
+    name = depends = None
     for key, value in _modinfo(ko):
-        if key == "name":
-            return value
-    return Path(ko.path or "?").name.split(".")[0].replace("-", "_")
+        if key == "name" and name is None:
+            name = value
+        elif key == "depends" and depends is None:
+            depends = [d.replace("-", "_") for d in value.split(",") if d]
+    if name is None:
+        name = Path(ko.path or "?").name.split(".")[0].replace("-", "_")
+    return name, depends or []
 
 
 def dependency_order(kos: list[KoFile]) -> list[KoFile]:
     """Dependencies (``depends=``) first, otherwise the given order."""
-    by_name = {_modname(k): k for k in kos}
+    by_name: dict[str, KoFile] = {}
+    depends: dict[str, list[str]] = {}
+    for ko in kos:
+        name, deps = _name_and_depends(ko)
+        by_name[name] = ko
+        depends[name] = deps
     order: list[KoFile] = []
     state: dict[str, int] = {}   # 1 = visiting, 2 = done
 
     def visit(name: str) -> None:
-        stack = [(name, iter(_depends(by_name[name])))]
+        stack = [(name, iter(depends[name]))]
         state[name] = 1
         while stack:
             current, deps = stack[-1]
             for dep in deps:
                 if dep in by_name and dep not in state:
                     state[dep] = 1
-                    stack.append((dep, iter(_depends(by_name[dep]))))
+                    stack.append((dep, iter(depends[dep])))
                     break
             else:
                 stack.pop()
@@ -97,13 +121,6 @@ def dependency_order(kos: list[KoFile]) -> list[KoFile]:
         if name not in state:
             visit(name)
     return order
-
-
-def _depends(ko: KoFile) -> list[str]:
-    for key, value in _modinfo(ko):
-        if key == "depends":
-            return [d.replace("-", "_") for d in value.split(",") if d]
-    return []
 
 
 def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike], *,

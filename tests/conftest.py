@@ -19,7 +19,7 @@ def kernel_cache_root() -> Path:
 
 @pytest.fixture(scope="session")
 def debian_kernel():
-    """The newest fetched Debian kernel: a ``pymod_real.DebianKernel`` or skip."""
+    """The newest fetched Debian kernel: a ``tests.real_support.DebianKernel`` or skip."""
     from tests.real_support import find_cached_kernel
 
     k = find_cached_kernel(kernel_cache_root())

@@ -243,6 +243,19 @@ def test_scan_reads_crc_exports_and_needs_in_symtab_order(tmp_path):
                        ("module_layout", False), ("alpha", False))
 
 
+def test_scan_finds_crc_names_sharing_a_string_tail(tmp_path):
+    # strtab "\0__crc__crc_x\0_crc_x\0": point the "_crc_x" symbol 5 bytes
+    # into the first string, so that it reads "__crc_x", an overlapping match.
+    image = bytearray(make_ko(exports=["_crc_x"]))
+    entry = struct.pack("<IB", len("\0__crc__crc_x\0"), 1 << 4 | 2)
+    at = image.find(entry)
+    assert at > 0 and image.find(entry, at + 1) < 0
+    image[at:at + 4] = struct.pack("<I", 1 + 5)
+    p = tmp_path / "m.ko"
+    p.write_bytes(bytes(image))
+    assert sorted(scan_module(str(p)).exports) == ["_crc_x", "x"]
+
+
 def test_scan_falls_back_to_ksymtab_strings(tmp_path):
     p = tmp_path / "m.ko"
     p.write_bytes(make_ko(needs=["x"], ksymtab_strings=["s1", "NS", "s2"]))
