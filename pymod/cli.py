@@ -71,6 +71,21 @@ def _build_kernel(args):
         symvers or args.config or args.release) else Kernel(sig_enforce=args.sig_enforce)
 
 
+def _progress_line(what: str):
+    """A ``progress(done, total)`` callback drawing one line on a terminal
+    stderr (cleared when done), or None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        if done == total:
+            sys.stderr.write("\r\033[K")
+        elif done % 25 == 0:
+            sys.stderr.write("\r%s %d/%d modules" % (what, done, total))
+        sys.stderr.flush()
+    return progress
+
+
 def cmd_load(argv: Sequence[str]) -> int:
     ap = argparse.ArgumentParser(prog="pymod load",
                                  description="Load modules (dependencies first) into a "
@@ -96,7 +111,7 @@ def cmd_load(argv: Sequence[str]) -> int:
     except (OSError, ValueError) as e:
         print("pymod load: %s" % e, file=sys.stderr)
         return 1
-    result = load_all(kernel, args.modules, jobs=args.jobs)
+    result = load_all(kernel, args.modules, jobs=args.jobs, progress=_progress_line("loading"))
     if args.json:
         json.dump({"proc_modules": kernel.proc_modules(), "modules": _modules_dict(kernel),
                    "tainted": kernel.tainted, "notices": kernel.notices,

@@ -123,22 +123,63 @@ def dependency_order(kos: list[KoFile]) -> list[KoFile]:
     return order
 
 
+def modules_root(path: str | os.PathLike) -> Path | None:
+    """The ``lib/modules/<release>`` tree a module file sits in, if any: the
+    nearest ancestor holding ``modules.order``, ``modules.dep`` or
+    ``modules.builtin`` (what depmod and modprobe work from)."""
+    for parent in Path(path).resolve().parents:
+        if any((parent / f).is_file() for f in ("modules.order", "modules.dep",
+                                                "modules.builtin")):
+            return parent
+    return None
+
+
+def _name_of_file(path: str) -> str:
+    return Path(path).name.split(".")[0].replace("-", "_")
+
+
+def _missing_dependencies(kos: list[KoFile], given: set[str]) -> list[str]:
+    """Files, found in the given modules' own trees, of ``depends`` names that
+    none of ``kos`` provides (one level; callers repeat until closed)."""
+    have = {_name_and_depends(ko)[0] for ko in kos}
+    want: dict[Path, set[str]] = {}
+    for ko in kos:
+        _, deps = _name_and_depends(ko)
+        missing = [d for d in deps if d not in have]
+        root = modules_root(ko.path) if missing and ko.path else None
+        if root is not None:
+            want.setdefault(root, set()).update(missing)
+    found: list[str] = []
+    for root, names in want.items():
+        for f in module_files(root):
+            if _name_of_file(f) in names and f not in given:
+                found.append(f)
+                names.discard(_name_of_file(f))
+    return found
+
+
 def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike], *,
              jobs: int | None = None, params: str = "", flags: int = 0,
              progress: Callable[[int, int], None] | None = None) -> TreeResult:
-    """Load every module file of ``sources`` (files, or directories to walk)."""
+    """Load every module file of ``sources`` (files, or directories to walk),
+    dependencies first.  A file's dependencies that were not given are
+    resolved from the modules tree it sits in, as modprobe would."""
     paths: list[str] = []
     for s in sources:
         paths += module_files(s) if os.path.isdir(s) else [os.fspath(s)]
     result = TreeResult()
     kos: list[KoFile] = []
-    for path, ko in zip(paths, read_all(paths, jobs)):
-        if isinstance(ko, KoFile):
-            kos.append(ko)
-        else:
-            err = ko if isinstance(ko, ModuleLoadError) else ModuleLoadError(
-                ko.errno, ko.strerror, stage="read")
-            result.failures.append((path, err))
+    given: set[str] = set()
+    while paths:
+        given.update(paths)
+        for path, ko in zip(paths, read_all(paths, jobs)):
+            if isinstance(ko, KoFile):
+                kos.append(ko)
+            else:
+                err = ko if isinstance(ko, ModuleLoadError) else ModuleLoadError(
+                    ko.errno, ko.strerror, stage="read")
+                result.failures.append((path, err))
+        paths = _missing_dependencies(kos, given)
     ordered = dependency_order(kos)
     for n, ko in enumerate(ordered, 1):
         try:

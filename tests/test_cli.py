@@ -62,3 +62,26 @@ def test_demo_runs_and_nothing_is_left_behind():
 def test_info_dispatches_to_modinfo():
     p = run("info", "-F", "license", str(prebuilt_path("pm_hello")))
     assert p.returncode == 0 and p.stdout.strip() == "GPL"
+
+
+def test_load_resolves_missing_dependencies_from_the_tree(tmp_path, capsys):
+    """Like modprobe: a given file's depends= not given on the command line
+    are found in the modules tree the file sits in."""
+    import shutil
+
+    tree = tmp_path / "lib" / "modules" / "6.12.0-pymod-amd64"
+    for sub, name in (("kernel/a", "pm_exporter"), ("kernel/b", "pm_importer")):
+        (tree / sub).mkdir(parents=True)
+        shutil.copy(prebuilt_path(name), tree / sub / (name + ".ko"))
+    (tree / "modules.order").write_text("kernel/a/pm_exporter.ko\nkernel/b/pm_importer.ko\n")
+    rc = main(["load", "--json", str(tree / "kernel/b/pm_importer.ko")])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["failures"] == []
+    assert [m["name"] for m in out["modules"]] == ["pm_importer", "pm_exporter"]
+    # Outside any modules tree nothing is added: the dependency is missing.
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(prebuilt_path("pm_importer"), lone / "pm_importer.ko")
+    rc = main(["load", "--json", str(lone / "pm_importer.ko")])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1 and [f["errno_name"] for f in out["failures"]] == ["ENOENT"]
