@@ -159,6 +159,8 @@ def print_table(rows: list[dict], thr: dict | None, tg) -> None:
         print("  ratios: churn %.2f, paced churn %.2f, memcpy control %.2f, churn vs control %.2f"
               % (thr["ratio_churn"], thr["ratio_paced"], thr["ratio_control"],
                  thr["ratio_churn_vs_control"]))
+        print("  writer: %.0f module swaps/s flat out, %.0f paced (a swap = remove + insert"
+              " + remove_init)" % (thr["churn_swaps_per_s"], thr["paced_swaps_per_s"]))
     print("\ntargets:")
     for name, value, want, ok in tg:
         print("  %-44s %8.2f  (want %s)  %s" % (name, value, want, "met" if ok else "MISSED"))

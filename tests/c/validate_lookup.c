@@ -260,12 +260,15 @@ static void *reader_bench(void *arg)
 enum wmode { W_NONE, W_CHURN, W_PACED, W_CONTROL };
 #define PACE_NS 100000 /* paced churn: one module swap per 100 us */
 
+static _Atomic long writer_steps;
+
 static void *writer_bench(void *arg)
 {
 	enum wmode mode = (enum wmode)(uintptr_t)arg;
 	static char src[1 << 16], dst[1 << 16];
 
 	for (int64_t k = WINDOW; !atomic_load(&stop); k++) {
+		atomic_fetch_add_explicit(&writer_steps, 1, memory_order_relaxed);
 		if (mode == W_CONTROL) {
 			/* Same machine load as a writer, no shared data: separates
 			 * hardware contention from the map's own interference. */
@@ -296,7 +299,7 @@ static void pin(pthread_t th, int cpu)
 	(void)pthread_setaffinity_np(th, sizeof(set), &set);
 }
 
-static double bench_once(double seconds, enum wmode mode, int nreaders)
+static double bench_once(double seconds, enum wmode mode, int nreaders, double *wrate)
 {
 	pthread_t th[64], w;
 	struct timespec ts = { (time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9) };
@@ -312,6 +315,7 @@ static double bench_once(double seconds, enum wmode mode, int nreaders)
 	for (int64_t k = 0; k < WINDOW; k++)
 		churn_step(k);
 	atomic_store(&reads, 0);
+	atomic_store(&writer_steps, 0);
 	atomic_store(&stop, 0);
 	t0 = now();
 	for (long i = 0; i < nreaders; i++) {
@@ -330,6 +334,7 @@ static double bench_once(double seconds, enum wmode mode, int nreaders)
 	if (mode != W_NONE)
 		pthread_join(w, NULL);
 	pm_map_free(map);
+	*wrate = atomic_load(&writer_steps) / (t1 - t0);
 	return atomic_load(&reads) / (t1 - t0);
 }
 
@@ -345,19 +350,22 @@ static int cmp_double(const void *a, const void *b)
 static int run_bench(double seconds, int nreaders, int reps)
 {
 	static const char *names[] = { "alone", "churn", "paced_churn", "control" };
-	double r[4][32], med[4];
+	double r[4][32], w[4][32], med[4], wmed[4];
 
 	if (reps > 32)
 		reps = 32;
 	for (int i = 0; i < reps; i++)
 		for (int m = 0; m < 4; m++)
-			r[m][i] = bench_once(seconds, (enum wmode)m, nreaders);
+			r[m][i] = bench_once(seconds, (enum wmode)m, nreaders, &w[m][i]);
 	printf("{\"readers\": %d, \"reps\": %d, \"seconds\": %.2f", nreaders, reps, seconds);
 	for (int m = 0; m < 4; m++) {
 		qsort(r[m], (size_t)reps, sizeof(double), cmp_double);
+		qsort(w[m], (size_t)reps, sizeof(double), cmp_double);
 		med[m] = r[m][reps / 2];
+		wmed[m] = w[m][reps / 2];
 		printf(", \"%s_lookups_per_s\": %.0f", names[m], med[m]);
 	}
+	printf(", \"churn_swaps_per_s\": %.0f, \"paced_swaps_per_s\": %.0f", wmed[1], wmed[2]);
 	printf(", \"ratio_churn\": %.3f, \"ratio_paced\": %.3f, \"ratio_control\": %.3f"
 	       ", \"ratio_churn_vs_control\": %.3f}\n", med[1] / med[0], med[2] / med[0],
 	       med[3] / med[0], med[1] / med[3]);
