@@ -37,15 +37,15 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TextIO
+from operator import itemgetter
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple, Sequence, TextIO
 
 from .errors import PymodError
+from .kscan import scan_image
 
 if TYPE_CHECKING:
-    from .kofile import ElfImage
+    import mmap
 
 __all__ = [
     "MODULE_EXTENSIONS",
@@ -59,7 +59,7 @@ __all__ = [
     "dependency_rank",
     "all_dependencies",
     "scan_module",
-    "elf_symbols",
+    "image_symbols",
     "build_deps",
     "format_modules_dep",
     "load_order",
@@ -72,26 +72,21 @@ _SKIPPED_DIRS = frozenset((".", "..", "build", "source"))
 # rest of the tree, everything else shares the lowest rank.
 _PRIORITY_DIRS = ("updates",)
 _HASH_BUCKETS = 512
-# Lookahead: overlapping starts count too ("__crc___crc_x" holds two names).
-_CRC_PREFIX = re.compile(b"(?=__crc_)")
-_MODVERSION_SIZE = 64  # {unsigned long crc; char name[56]}
-_SYM_SIZE = 24  # Elf64_Sym
-_SHN_UNDEF = 0
-_STB_WEAK = 2
-# Below this many modules a process pool costs more than it saves.
+_ELF_MAGIC = b"\x7fELF"
+# Below this many modules a process pool costs more than it saves.  Only
+# decompression makes a pool pay by default: an uncompressed module scans in
+# about 40 us, less than handing its result back from a worker costs.
 _PARALLEL_MIN = 64
 
 
-@dataclass(frozen=True)
-class ModuleSymbols:
+class ModuleSymbols(NamedTuple):
     """What depmod reads from one module file."""
 
     exports: tuple[str, ...]
     needs: tuple[tuple[str, bool], ...]  # (name, weak), in kmod's order
 
 
-@dataclass(frozen=True)
-class TreeModule:
+class TreeModule(NamedTuple):
     """A module file found in a tree."""
 
     name: str      # normalised module name (``-`` -> ``_``)
@@ -227,16 +222,14 @@ def resolve(symbols: Sequence[ModuleSymbols]) -> list[list[int]]:
     """
     owner: dict[str, int] = {}
     for i, s in enumerate(symbols):
-        for name in s.exports:
-            owner[name] = i
+        owner.update(dict.fromkeys(s.exports, i))
+    first = itemgetter(0)
     direct: list[list[int]] = []
-    for i, s in enumerate(symbols):
-        deps: list[int] = []
-        for name, _weak in s.needs:
-            j = owner.get(name)
-            if j is not None and j not in deps:
-                deps.append(j)
-        direct.append(deps)
+    for s in symbols:
+        # Owners in first-need order, each once; None stands for "no module".
+        deps = dict.fromkeys(map(owner.get, map(first, s.needs)))
+        deps.pop(None, None)
+        direct.append(list(deps))  # type: ignore[arg-type]
     return direct
 
 
@@ -300,114 +293,67 @@ def all_dependencies(direct: Sequence[Sequence[int]], rank: Sequence[int]) -> li
 
 
 def scan_module(path: str) -> ModuleSymbols:
-    """Exports and needs of one module file, the way libkmod reads them."""
-    return elf_symbols(_read_elf(path))
+    """Exports and needs of one module file, the way libkmod reads them.
 
-
-def _read_elf(path: str) -> ElfImage:
-    """The module's ELF image, decompressed by magic as libkmod does.
-
-    Unlike :func:`pymod.kofile.read_ko` the signature trailer is left in
-    place (libkmod parses the whole file too), which spares a copy of every
-    module: a third of the scan time on an uncompressed tree.  An
-    uncompressed file is mapped, not read: only the pages holding the
-    headers and symbol tables are ever touched.
+    The file is decompressed by magic, as libkmod does.  The signature
+    trailer is left in place (libkmod parses the whole file too), and an
+    uncompressed file is mapped, not read: the scan touches only the pages
+    holding the section headers, symbol tables and strings it needs.
     """
     import mmap
 
-    from .kofile import MAX_DECOMPRESSED, ElfImage, decompress, detect_compression
-
     with open(path, "rb", buffering=0) as f:
-        # Checking the size first: read(cap) would allocate the whole cap.
-        size = os.fstat(f.fileno()).st_size
-        if size > MAX_DECOMPRESSED:
-            raise PymodError(errno.EFBIG, "%s is larger than %d bytes"
-                             % (path, MAX_DECOMPRESSED))
-        if size == 0:  # also what a pipe says: read it, up to the cap
-            raw = f.read(MAX_DECOMPRESSED + 1)
-            if len(raw) > MAX_DECOMPRESSED:
-                raise PymodError(errno.EFBIG, "%s is larger than %d bytes"
-                                 % (path, MAX_DECOMPRESSED))
-        else:
-            raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    kind = detect_compression(raw)
-    if kind:
-        return ElfImage(decompress(raw, kind))
-    return ElfImage(raw if isinstance(raw, bytes) else memoryview(raw))
+        if not os.fstat(f.fileno()).st_size:  # also what a pipe says: read it, capped
+            from .kofile import MAX_DECOMPRESSED
+
+            return image_symbols(_decoded(path, f.read(MAX_DECOMPRESSED + 1)))
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            # An ELF image is scanned in place: no copy, so no size cap,
+            # and the decompressors are never imported for such a tree.
+            if mapped[:4] == _ELF_MAGIC:
+                return image_symbols(mapped)
+            return image_symbols(_decoded(path, mapped))
 
 
-def elf_symbols(elf: ElfImage) -> ModuleSymbols:
-    """libkmod's view of an ELF image: its ``__crc_`` exports (or, lacking
-    any, the ``__ksymtab_strings`` strings) and its needs.
+def _decoded(path: str, data: bytes | mmap.mmap) -> bytes | mmap.mmap:
+    """``data`` decompressed when its magic names a compression; capped in size."""
+    from .kofile import MAX_DECOMPRESSED, decompress, detect_compression
 
-    Names are decoded as Latin-1, which maps every byte to one character:
-    string-table offsets stay valid and equal byte strings stay equal.
+    if len(data) > MAX_DECOMPRESSED:
+        raise PymodError(errno.EFBIG, "%s is larger than %d bytes" % (path, MAX_DECOMPRESSED))
+    kind = detect_compression(data)
+    return decompress(data, kind) if kind else data
+
+
+def image_symbols(image: bytes | bytearray | memoryview | mmap.mmap) -> ModuleSymbols:
+    """libkmod's view of an ELF image (see :mod:`pymod.kscan` for what is read).
+
+    Needs are the undefined symbols, then the ``__versions`` entries no
+    undefined symbol claimed; an undefined symbol claims the first entry
+    of its name.
     """
-    symtab = elf.symtab_section
-    if symtab is None or symtab.link >= len(elf.sections) or symtab.size % _SYM_SIZE:
-        return ModuleSymbols(_ksymtab_strings(elf), ())
-    raw_strtab = elf.bytes_of(elf.sections[symtab.link])
-    # A sentinel NUL ends even an unterminated last name: find() always succeeds.
-    strtab = raw_strtab.decode("latin-1") + "\0"
-    find = strtab.find
-    # Strided views of the Elf64_Sym array: st_name is u32 word 0 of 6,
-    # st_info byte 4 of 24, st_shndx u16 word 3 of 12 (entry 0 is null).
-    table = elf.data_of(symtab)[_SYM_SIZE:]
-    st_name = table.cast("I")[0::6].tolist()
-    st_info = table[4::_SYM_SIZE].tobytes()
-    st_shndx = table.cast("H")[3::12].tolist()
-    # libkmod gives up on a table with a name offset out of range: no
-    # exports from it (fallback below), no needs at all.
-    limit = len(raw_strtab)
-    names_ok = not st_name or max(st_name) < limit
-
-    # A symbol is an export when its name starts with "__crc_": find every
-    # such string start in the table, then the symbols naming one.
-    crc_offsets = {m.start() for m in _CRC_PREFIX.finditer(raw_strtab)}
-    exports: tuple[str, ...] = ()
-    if crc_offsets and names_ok:
-        exports = tuple(strtab[off + 6:find("\0", off)]
-                        for off in st_name if off in crc_offsets)
-    if not exports:
-        exports = _ksymtab_strings(elf)
-
-    undef = [k for k, shndx in enumerate(st_shndx) if shndx == _SHN_UNDEF]
-    if any(st_name[k] >= limit for k in undef):
-        return ModuleSymbols(exports, ())
-    needs = [(strtab[st_name[k]:find("\0", st_name[k])], st_info[k] >> 4 == _STB_WEAK)
-             for k in undef]
-    needs = [n for n in needs if n[0]]
-    # __versions entries no undefined symbol claimed (module_layout...) come
-    # last; an undefined symbol claims the first entry of its name.
-    listed = _versions(elf)
+    scan = scan_image(image)
+    needs = list(zip(scan.undefined, map(bool, scan.weak)))
+    listed = scan.versions
     if listed:
-        wanted = {n for n, _ in needs}
-        seen: set[str] = set()
-        for name in listed:
-            if name in wanted and name not in seen:
-                seen.add(name)
-                continue
-            needs.append((name, False))
-    return ModuleSymbols(exports, tuple(needs))
-
-
-def _versions(elf: ElfImage) -> list[str]:
-    """``__versions`` names; libkmod ignores a section of a wrong size."""
-    sec = elf.section("__versions")
-    if sec is None:
-        return []
-    raw = elf.bytes_of(sec)
-    if len(raw) % _MODVERSION_SIZE:
-        return []
-    return [raw[k:k + 56].partition(b"\0")[0].decode("latin-1")
-            for k in range(8, len(raw), _MODVERSION_SIZE)]
-
-
-def _ksymtab_strings(elf: ElfImage) -> tuple[str, ...]:
-    sec = elf.section("__ksymtab_strings")
-    if sec is None:
-        return ()
-    return tuple(s for s in elf.bytes_of(sec).decode("latin-1").split("\0") if s)
+        claimed = set(scan.undefined)
+        distinct = set(listed)
+        if len(distinct) == len(listed):
+            # Each name listed once: the unclaimed entries are the names no
+            # undefined symbol has (usually one: module_layout).
+            unclaimed = distinct - claimed
+            if len(unclaimed) == 1:
+                needs.append((unclaimed.pop(), False))
+            elif unclaimed:
+                needs.extend((name, False) for name in listed if name in unclaimed)
+        else:
+            seen: set[str] = set()
+            for name in listed:
+                if name in claimed and name not in seen:
+                    seen.add(name)
+                    continue
+                needs.append((name, False))
+    return ModuleSymbols(tuple(scan.exports), tuple(needs))
 
 
 def _scan_chunk(paths: Sequence[str]) -> list[tuple[ModuleSymbols, str | None]]:
@@ -457,11 +403,15 @@ def build_deps(modules_dir: str | os.PathLike[str], jobs: int | None = None,
 
     Each list is depmod's: transitive, users before what they use; load it
     reversed (see :func:`load_order`).  ``jobs`` processes scan the files
-    (default: the usable CPUs); ``progress(done, total)`` is called as files
-    are scanned; ``warn`` receives one message per unreadable module.
+    (default: the usable CPUs when at least ``_PARALLEL_MIN`` files are
+    compressed, else one); ``progress(done, total)`` is called as files are
+    scanned; ``warn`` receives one message per unreadable module.
     """
     mods = find_modules(modules_dir)
-    scanned = _scan_all([m.path for m in mods], jobs or _default_jobs(), progress)
+    if not jobs:
+        compressed = sum(1 for m in mods if not m.relpath.endswith(".ko"))
+        jobs = _default_jobs() if compressed >= _PARALLEL_MIN else 1
+    scanned = _scan_all([m.path for m in mods], jobs, progress)
     if warn:
         for _sym, msg in scanned:
             if msg:
@@ -518,7 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-o", "--output", metavar="FILE",
                     help="where to write (default MODULES_DIR/modules.dep; - for stdout)")
     ap.add_argument("-j", "--jobs", type=int, default=None,
-                    help="processes scanning modules (default: usable CPUs)")
+                    help="processes scanning modules (default: usable CPUs for a "
+                         "compressed tree, else 1)")
     args = ap.parse_args(argv)
 
     top = args.modules_dir

@@ -97,3 +97,42 @@ def test_depmod_view_agrees_with_ksymtab(debian_kernel):
             differ.append(m.relpath)
     assert n_exports > 1000
     assert differ == []
+
+
+def test_scanner_agrees_with_ksymtab(debian_kernel):
+    """The C scanner (pymod.kscan) against pymod.ksymtab on every module:
+    exports, undefined symbols with their weak flags, __versions names."""
+    from pymod.depmod import find_modules
+    from pymod.kofile import read_ko
+    from tests.test_kscan import ksymtab_view, scanner_view
+
+    differ = []
+    n_modules = n_versions = 0
+    for m in find_modules(debian_kernel.modules_dir):
+        ko = read_ko(m.path)
+        mine = scanner_view(ko.image)
+        if mine != ksymtab_view(ko.elf):
+            differ.append(m.relpath)
+        n_modules += 1
+        n_versions += len(mine[2])
+    assert n_modules > 1000 and n_versions > n_modules
+    assert differ == []
+
+
+@pytest.mark.skipif(DEPMOD is None, reason="kmod's depmod is not installed")
+def test_uncompressed_tree_equals_depmod(debian_kernel, tmp_path):
+    """The same tree with every module decompressed: the files are mapped
+    and scanned in place instead of decompressed."""
+    import lzma
+
+    src = Path(debian_kernel.modules_dir)
+    top = tmp_path / "lib" / "modules" / debian_kernel.release
+    for f in (src / "kernel").rglob("*.ko.xz"):
+        dst = top / f.relative_to(src).with_suffix("")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(lzma.decompress(f.read_bytes()))
+    (top / "modules.order").write_text((src / "modules.order").read_text())
+    ref = depmod_lines(tmp_path, debian_kernel.release)
+    mine = format_modules_dep(build_deps(top)).splitlines()
+    assert len(ref) > 1000 and all(line.split(":")[0].endswith(".ko") for line in ref)
+    assert mine == ref, parity(mine, ref)
