@@ -19,7 +19,7 @@ import numpy as np
 
 from . import loadinfo as li
 from .config import DEFAULT_RELEASE, Config
-from .errors import ModuleLoadError
+from .errors import ModuleLoadError, PymodError
 from .features import Features, select_features
 from .internal import (DELETE_FORCE, KERNEL_TAINT_LETTERS, MODULE_INIT_COMPRESSED_FILE,
                        MODULE_INIT_FLAGS, MODULE_INIT_IGNORE_VERMAGIC, SHN_LIVEPATCH,
@@ -226,11 +226,16 @@ class Kernel:
                 f.livepatch.copy_module_elf(mod, info)
                 progress.livepatch_elf = True
             self._do_init_module(mod, info, init_result)
-        except ModuleLoadError as e:
+        except PymodError as e:
             self._unwind(mod, info, flags, progress)
+            if not isinstance(e, ModuleLoadError):
+                # A malformed table found by a reader (kofile/ksymtab) the
+                # kernel would have tripped over: refuse it as bad ELF.
+                e = ModuleLoadError(e.errno or errno.ENOEXEC, "%s: %s" % (
+                    info.name or "module", e.strerror), stage="elf")
             if e.module is None:
                 e.module = info.name or (mod.name if mod else None)
-            raise
+            raise e from None
         return mod
 
     def _struct_module_size(self) -> int | None:
@@ -306,10 +311,12 @@ class Kernel:
 
     def _add_unformed_module(self, mod: Module, progress: _Progress) -> None:
         self._patient_check_exists(mod.name, "load")
+        # Tree first: it is the only step here that can refuse, so a refusal
+        # leaves nothing to unwind (the kernel does both under one mutex).
+        self.features.tree.mod_tree_insert(mod.id, mod.regions())
         self._modules[mod.name] = mod
         self._by_id[mod.id] = mod
         progress.listed = True
-        self.features.tree.mod_tree_insert(mod.id, mod.regions())
 
     def _augment_kernel_taints(self, mod: Module, info: LoadInfo) -> None:
         if info.get_modinfo("intree") is None:

@@ -39,14 +39,19 @@ class ModKallsyms:
 
 
 def _name_lengths(strtab: bytes, offsets: np.ndarray) -> np.ndarray:
-    """strlen() of every string starting at ``offsets`` in ``strtab``."""
+    """strlen() of every string starting at ``offsets`` in ``strtab``.
+
+    A name offset past the table (only in a corrupt file: 6.12 does not
+    check st_name and would read out of bounds) counts as an empty name, so
+    a bad symbol can never make a layout size negative."""
     buf = np.frombuffer(strtab, dtype=np.uint8)
     nuls = np.flatnonzero(buf == 0)
     if nuls.size == 0:
-        return np.full(offsets.shape, len(strtab), dtype=np.int64) - offsets
-    k = np.minimum(np.searchsorted(nuls, offsets), nuls.size - 1)
-    ends = np.where(nuls[k] >= offsets, nuls[k], len(strtab))
-    return ends.astype(np.int64) - offsets
+        ends = np.full(offsets.shape, len(strtab), dtype=np.int64)
+    else:
+        k = np.minimum(np.searchsorted(nuls, offsets), nuls.size - 1)
+        ends = np.where(nuls[k] >= offsets, nuls[k], len(strtab)).astype(np.int64)
+    return np.maximum(ends - offsets, 0)
 
 
 class Kallsyms:
