@@ -175,10 +175,15 @@ def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike], *,
         for path, ko in zip(paths, read_all(paths, jobs)):
             if isinstance(ko, KoFile):
                 kos.append(ko)
+            elif isinstance(ko, ModuleLoadError) and ko.stage == "read":
+                result.failures.append((path, ko))
             else:
-                err = ko if isinstance(ko, ModuleLoadError) else ModuleLoadError(
-                    ko.errno, ko.strerror, stage="read")
-                result.failures.append((path, err))
+                # The reader could not index the file; the kernel's own
+                # checks give the answer (and the message) a user expects.
+                try:
+                    result.loaded.append(kernel.load_module(path).name)
+                except ModuleLoadError as e:
+                    result.failures.append((path, e))
         paths = _missing_dependencies(kos, given)
     ordered = dependency_order(kos)
     for n, ko in enumerate(ordered, 1):

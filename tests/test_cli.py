@@ -85,3 +85,14 @@ def test_load_resolves_missing_dependencies_from_the_tree(tmp_path, capsys):
     rc = main(["load", "--json", str(lone / "pm_importer.ko")])
     out = json.loads(capsys.readouterr().out)
     assert rc == 1 and [f["errno_name"] for f in out["failures"]] == ["ENOENT"]
+
+
+def test_load_garbage_file_gets_the_kernels_message(tmp_path, capsys):
+    bad = tmp_path / "bad.ko"
+    bad.write_bytes(b"garbage\n")
+    rc = main(["load", "--json", str(bad)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1 and out["modules"] == []
+    (f,) = out["failures"]
+    assert (f["errno_name"], f["stage"], f["message"]) == ("ENOEXEC", "elf",
+                                                           "Invalid ELF header len 8")
