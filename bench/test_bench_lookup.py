@@ -9,7 +9,6 @@ against the targets).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from . import lookup_cases as lc

@@ -24,6 +24,13 @@ from .internal import (  # noqa: F401  (finit_module() flags)
 
 __version__ = "0.1.0"
 
+__all__ = [
+    "Config", "Kernel", "ModTree",
+    "PymodError", "ModuleLoadError", "InvalidArgument", "RegionOverlap", "DuplicateModule",
+    "UnknownModule",
+    "MODULE_INIT_IGNORE_MODVERSIONS", "MODULE_INIT_IGNORE_VERMAGIC", "MODULE_INIT_COMPRESSED_FILE",
+]
+
 _LAZY = {
     "Kernel": ("pymod.kernel", "Kernel"),
     "Config": ("pymod.config", "Config"),
