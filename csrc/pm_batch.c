@@ -150,7 +150,7 @@ static int tree_pass(struct pm_latch_root *root, unsigned seq, const struct pass
 		}
 		p1 = lower_bound(ps, f.a, f.b, f.n->base);
 		p2 = past_node(ps, p1, f.b, f.n);
-		assign(ps, p1, p2, f.n->id);
+		assign(ps, p1, p2, pm_load_relaxed(&f.n->dead) ? -1 : f.n->id);
 		stack[sp++] = (struct frame){ pm_rb_child(f.n, c, 1), p2, f.b, f.depth + 1 };
 		stack[sp++] = (struct frame){ pm_rb_child(f.n, c, 0), f.a, p1, f.depth + 1 };
 	}

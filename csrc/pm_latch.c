@@ -22,20 +22,14 @@ static void latch_bump(struct pm_latch_root *root)
  * Several nodes per phase: one module's regions cost two bumps, not 2*n,
  * which is what readers pay for (each bump is a miss on the seq line and
  * may force a retry). */
-void pm_latch_insert(struct pm_latch_root *root, struct pm_node *const *nodes, int n)
+void pm_latch_update(struct pm_latch_root *root, struct pm_node *const *erase, size_t nerase,
+		     struct pm_node *const *insert, size_t ninsert)
 {
 	for (int c = 0; c < 2; c++) {
 		latch_bump(root);
-		for (int i = 0; i < n; i++)
-			pm_rb_insert(&root->tree[c], nodes[i], c);
-	}
-}
-
-void pm_latch_erase(struct pm_latch_root *root, struct pm_node *const *nodes, int n)
-{
-	for (int c = 0; c < 2; c++) {
-		latch_bump(root);
-		for (int i = 0; i < n; i++)
-			pm_rb_erase(&root->tree[c], nodes[i], c);
+		for (size_t i = 0; i < nerase; i++)
+			pm_rb_erase(&root->tree[c], erase[i], c);
+		for (size_t i = 0; i < ninsert; i++)
+			pm_rb_insert(&root->tree[c], insert[i], c);
 	}
 }

@@ -13,7 +13,9 @@
  * section (pm_rcu.h): an erased node stays reachable by a slow reader until
  * a grace period has passed, and only then may its memory be reused.
  * A reader may conclude: the node returned contained @addr at some moment
- * during the call (or no node did), i.e. the answer is linearizable.
+ * during the call (or no node did), i.e. the answer is linearizable.  (The
+ * map layered on top also marks removed nodes dead before erasing them
+ * lazily; it checks that flag on the node a lookup returns.)
  */
 #ifndef PM_LATCH_H
 #define PM_LATCH_H
@@ -26,9 +28,13 @@ struct pm_latch_root {
 };
 
 void pm_latch_init(struct pm_latch_root *root);
-/* Insert/erase @n nodes as one latch update (two sequence bumps in all). */
-void pm_latch_insert(struct pm_latch_root *root, struct pm_node *const *nodes, int n);
-void pm_latch_erase(struct pm_latch_root *root, struct pm_node *const *nodes, int n);
+/*
+ * One latch update (two sequence bumps in all): erase @nerase nodes, then
+ * insert @ninsert nodes, in each copy.  Erasing first lets an inserted range
+ * reuse one whose node is being erased in the same update.
+ */
+void pm_latch_update(struct pm_latch_root *root, struct pm_node *const *erase, size_t nerase,
+		     struct pm_node *const *insert, size_t ninsert);
 
 /* Reader side of the sequence protocol. */
 static inline unsigned pm_latch_begin(struct pm_latch_root *root)

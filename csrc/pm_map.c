@@ -35,30 +35,69 @@ pm_map *pm_map_new(int strategy)
 	return map;
 }
 
-static void reclaim(struct pm_map *map)
+/* Room for @extra more entries; fails before changing anything. */
+static int vec_reserve(struct pm_vec *vec, size_t extra)
 {
-	if (!map->nretired)
-		return;
-	pm_rcu_synchronize();
-	for (size_t i = 0; i < map->nretired; i++)
-		free(map->retired[i]);
-	map->nretired = 0;
+	size_t cap;
+	void **v;
+
+	if (vec->n + extra <= vec->cap)
+		return PM_OK;
+	cap = (vec->cap ? vec->cap * 2 : 64) + extra;
+	v = realloc(vec->v, cap * sizeof(*v));
+	if (!v)
+		return PM_ENOMEM;
+	vec->v = v;
+	vec->cap = cap;
+	return PM_OK;
 }
 
-/* Queue @p for freeing after a grace period.  Fails only on ENOMEM, before
- * anything is queued, so callers can still back out. */
-static int retire_reserve(struct pm_map *map, size_t extra)
+/* Push onto a vector whose room was reserved earlier (cannot fail). */
+static void vec_push(struct pm_vec *vec, void *p)
 {
-	if (map->nretired + extra <= map->capretired)
-		return PM_OK;
-	size_t cap = (map->capretired ? map->capretired * 2 : 64) + extra;
-	void **r = realloc(map->retired, cap * sizeof(*r));
+	vec->v[vec->n++] = p;
+}
 
-	if (!r)
+/*
+ * Room for everything the next writer step may queue: @nodes dead nodes, one
+ * doomed module, and in @retired every doomed module plus two more entries.
+ */
+static int reserve_step(struct pm_map *map, size_t nodes)
+{
+	if (vec_reserve(&map->pending, nodes) || vec_reserve(&map->doomed, 1) ||
+	    vec_reserve(&map->retired, map->doomed.n + 3))
 		return PM_ENOMEM;
-	map->retired = r;
-	map->capretired = cap;
 	return PM_OK;
+}
+
+/*
+ * One latch update: erase every pending dead node, insert @ins.  Modules
+ * whose nodes are now all unlinked move on to wait for a grace period.
+ */
+static void tree_update(struct pm_map *map, struct pm_node *const *ins, size_t nins)
+{
+	size_t nerase = map->pending.n;
+
+	if (!nerase && !nins)
+		return;
+	pm_latch_update(&map->tree, (struct pm_node *const *)map->pending.v, nerase, ins, nins);
+	map->pending.n = 0;
+	pm_store_relaxed(&map->nodes, pm_load_relaxed(&map->nodes) + nins - nerase);
+	for (size_t i = 0; i < map->doomed.n; i++)
+		vec_push(&map->retired, map->doomed.v[i]);
+	map->doomed.n = 0;
+}
+
+/* Erase what is pending, wait for a grace period, free what is retired. */
+static void reclaim(struct pm_map *map)
+{
+	tree_update(map, NULL, 0);
+	if (!map->retired.n)
+		return;
+	pm_rcu_synchronize();
+	for (size_t i = 0; i < map->retired.n; i++)
+		free(map->retired.v[i]);
+	map->retired.n = 0;
 }
 
 void pm_map_free(pm_map *map)
@@ -73,7 +112,9 @@ void pm_map_free(pm_map *map)
 		free(m);
 	}
 	free(pm_load_relaxed(&map->ids));
-	free(map->retired);
+	free(map->pending.v);
+	free(map->doomed.v);
+	free(map->retired.v);
 	pthread_mutex_destroy(&map->lock);
 	free(map);
 }
@@ -207,7 +248,7 @@ int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t 
 		}
 	}
 	rc = PM_ENOMEM;
-	if (retire_reserve(map, 1))
+	if (reserve_step(map, 0))
 		goto fail;
 	nt = idtab_edit(old, pos, mod);
 	if (!nt)
@@ -226,7 +267,7 @@ int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t 
 	pm_store_release(&map->head, mod);
 	if (map->strategy == PM_STRATEGY_TREE) {
 		struct pm_node *nodes[PM_MEM_NTYPES];
-		int n = 0;
+		size_t n = 0;
 
 		for (t = 0; t < PM_MEM_NTYPES; t++) {
 			if (!size[t])
@@ -234,13 +275,12 @@ int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t 
 			nodes[n++] = &mod->node[t];
 			mod->in_tree[t] = 1;
 		}
-		pm_latch_insert(&map->tree, nodes, n);
-		pm_store_relaxed(&map->nodes, pm_load_relaxed(&map->nodes) + (size_t)n);
+		tree_update(map, nodes, n);
 	}
 	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) + 1);
 	if (old)
-		map->retired[map->nretired++] = old;
-	if (map->nretired >= PM_RETIRE_BATCH)
+		vec_push(&map->retired, old);
+	if (map->retired.n >= PM_RETIRE_BATCH)
 		reclaim(map);
 	pthread_mutex_unlock(&map->lock);
 	return PM_OK;
@@ -250,21 +290,24 @@ fail:
 	return rc;
 }
 
-static void tree_unlink(struct pm_map *map, struct pm_module *mod, int init_only)
+/*
+ * Mark @mod's linked nodes (only the init ones if @init_only) dead and queue
+ * them for erasure: from now on no lookup answers with them.  Returns how
+ * many were queued.  Room in map->pending was reserved by the caller.
+ */
+static size_t tree_kill(struct pm_map *map, struct pm_module *mod, int init_only)
 {
-	struct pm_node *nodes[PM_MEM_NTYPES];
-	int n = 0;
+	size_t n = 0;
 
 	for (int t = init_only ? PM_MEM_INIT_TEXT : 0; t < PM_MEM_NTYPES; t++) {
 		if (!mod->in_tree[t])
 			continue;
-		nodes[n++] = &mod->node[t];
+		pm_store_release(&mod->node[t].dead, 1);
+		vec_push(&map->pending, &mod->node[t]);
 		mod->in_tree[t] = 0;
+		n++;
 	}
-	if (n) {
-		pm_latch_erase(&map->tree, nodes, n);
-		pm_store_relaxed(&map->nodes, pm_load_relaxed(&map->nodes) - (size_t)n);
-	}
+	return n;
 }
 
 int pm_map_remove(pm_map *map, int64_t id)
@@ -280,7 +323,7 @@ int pm_map_remove(pm_map *map, int64_t id)
 		pthread_mutex_unlock(&map->lock);
 		return PM_ENOENT;
 	}
-	if (retire_reserve(map, 2) || !(nt = idtab_edit(old, pos, NULL))) {
+	if (reserve_step(map, PM_MEM_NTYPES) || !(nt = idtab_edit(old, pos, NULL))) {
 		pthread_mutex_unlock(&map->lock);
 		return PM_ENOMEM;
 	}
@@ -290,16 +333,21 @@ int pm_map_remove(pm_map *map, int64_t id)
 		;
 	pm_store_release(link, pm_load_relaxed(&mod->next));
 	pm_store_release(&map->ids, nt);
-	tree_unlink(map, mod, 0);
 	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) - 1);
-	/* The range is reusable at once: no reader that starts now can reach
-	 * @mod.  Only its memory must outlive readers already on it, so it is
-	 * freed after a grace period, shared by a batch of removals (one
-	 * synchronize per batch keeps writers from polling readers' records on
-	 * every call, each poll costing a reader a cache miss). */
-	map->retired[map->nretired++] = old;
-	map->retired[map->nretired++] = mod;
-	if (map->nretired >= PM_RETIRE_BATCH)
+	/*
+	 * The range is reusable at once: from here no lookup answers @mod (its
+	 * nodes are dead or gone), and an insert erases dead nodes before
+	 * linking new ones.  Its memory must outlive readers already on it:
+	 * freed after its nodes are erased plus a grace period, shared by a
+	 * batch of removals (one synchronize per batch keeps writers from
+	 * polling readers' records on every call, each poll a reader's miss).
+	 */
+	vec_push(&map->retired, old);
+	if (tree_kill(map, mod, 0) || map->pending.n)
+		vec_push(&map->doomed, mod);
+	else
+		vec_push(&map->retired, mod);
+	if (map->retired.n + map->doomed.n >= PM_RETIRE_BATCH)
 		reclaim(map);
 	pthread_mutex_unlock(&map->lock);
 	return PM_OK;
@@ -315,7 +363,11 @@ int pm_map_remove_init(pm_map *map, int64_t id)
 		pthread_mutex_unlock(&map->lock);
 		return PM_ENOENT;
 	}
-	tree_unlink(map, mod, 1);
+	if (reserve_step(map, PM_MEM_NTYPES)) {
+		pthread_mutex_unlock(&map->lock);
+		return PM_ENOMEM;
+	}
+	tree_kill(map, mod, 1);
 	for (int t = PM_MEM_INIT_TEXT; t < PM_MEM_NTYPES; t++)
 		pm_store_relaxed(&mod->size[t], 0);
 	/* No grace period: the init nodes are part of the module's allocation
@@ -338,7 +390,7 @@ int64_t pm_find_locked(struct pm_map *map, uint64_t addr)
 	if (map->strategy == PM_STRATEGY_TREE) {
 		struct pm_node *n = pm_latch_find(&map->tree, addr);
 
-		return n ? n->id : -1;
+		return n && !pm_load_relaxed(&n->dead) ? n->id : -1;
 	}
 	for (struct pm_module *m = pm_load_acquire(&map->head); m;
 	     m = pm_load_acquire(&m->next))
@@ -439,7 +491,7 @@ size_t pm_map_ids(pm_map *map, int64_t *out, size_t cap)
 
 long pm_map_validate(pm_map *map)
 {
-	long nodes[2], expect = 0;
+	long nodes[2], expect = 0, linked;
 	size_t nmods = 0;
 	struct pm_idtab *ids;
 	long rc;
@@ -467,8 +519,9 @@ long pm_map_validate(pm_map *map)
 			goto out;
 		}
 	}
-	rc = nodes[0] == expect && nodes[1] == expect &&
-	     pm_load_relaxed(&map->nodes) == (size_t)expect ? expect : -6;
+	linked = expect + (long)map->pending.n; /* dead nodes are still linked */
+	rc = nodes[0] == linked && nodes[1] == linked &&
+	     pm_load_relaxed(&map->nodes) == (size_t)linked ? expect : -6;
 out:
 	pthread_mutex_unlock(&map->lock);
 	return rc;

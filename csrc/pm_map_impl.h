@@ -26,8 +26,10 @@ struct pm_idtab {
 	struct pm_identry { int64_t id; struct pm_module *mod; } e[];
 };
 
-struct pm_retired {
-	struct pm_retired *next;
+/* A growable array of pointers (writer-private). */
+struct pm_vec {
+	void **v;
+	size_t n, cap;
 };
 
 /*
@@ -50,8 +52,16 @@ struct pm_map {
 	/* writer side */
 	pthread_mutex_t lock __attribute__((aligned(64))); /* serializes writers */
 	_Atomic size_t count;
-	void **retired;                       /* freed after the next grace period */
-	size_t nretired, capretired;
+	/*
+	 * Deferred work.  A removed region's node is marked dead at once and
+	 * erased by the next latch update (an insert's, or reclaim's): removals
+	 * then cost readers no sequence bumps of their own.  A removed module
+	 * waits in @doomed until its nodes are erased, then in @retired (with
+	 * old id tables) until a grace period has passed.
+	 */
+	struct pm_vec pending;                /* struct pm_node *, dead, linked */
+	struct pm_vec doomed;                 /* struct pm_module *, nodes pending */
+	struct pm_vec retired;                /* freed after the next grace period */
 } __attribute__((aligned(64)));
 
 static inline int pm_within(struct pm_module *m, uint64_t addr)

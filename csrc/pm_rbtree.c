@@ -189,22 +189,34 @@ void pm_rb_erase(pm_rb_root *root, struct pm_node *node, int c)
 		erase_fixup(root, &p, c, k, x);
 }
 
-struct pm_node *pm_rb_overlap(pm_rb_root *root, int c, uint64_t base, uint64_t size)
+/* Every node intersecting [base, last] lies in one in-order run; dead ones
+ * may sit in it beside live ones, so the run is searched both ways. */
+static struct pm_node *overlap_live(struct pm_node *n, int c, uint64_t base, uint64_t last)
 {
-	struct pm_node *n = pm_load_relaxed(root);
-	uint64_t last = base + (size - 1);
-
 	while (n) {
 		uint64_t nlast = n->base + (n->size - 1);
 
-		if (last < n->base)
+		if (last < n->base) {
 			n = pm_load_relaxed(&n->child[c][0]);
-		else if (base > nlast)
+		} else if (base > nlast) {
 			n = pm_load_relaxed(&n->child[c][1]);
-		else
-			return n;
+		} else {
+			struct pm_node *hit;
+
+			if (!pm_load_relaxed(&n->dead))
+				return n;
+			hit = overlap_live(pm_load_relaxed(&n->child[c][0]), c, base, last);
+			if (hit)
+				return hit;
+			n = pm_load_relaxed(&n->child[c][1]);
+		}
 	}
 	return NULL;
+}
+
+struct pm_node *pm_rb_overlap(pm_rb_root *root, int c, uint64_t base, uint64_t size)
+{
+	return overlap_live(pm_load_relaxed(root), c, base, base + (size - 1));
 }
 
 /* Returns black height, or -1; *count accumulates nodes; bounds are inclusive. */

@@ -36,6 +36,10 @@ struct pm_node {
 	int64_t id;                           /* owner module id */
 	uint8_t red[2];                       /* [copy], writer-private */
 	uint8_t type;                         /* mod_mem_type of the region */
+	/* Set (once) when the region is removed but the node is still linked,
+	 * waiting to be erased by the map's next latch update; readers that
+	 * land on a dead node answer "no module". */
+	_Atomic uint8_t dead;
 } __attribute__((aligned(64)));
 
 typedef struct pm_node *_Atomic pm_rb_root;
@@ -52,8 +56,8 @@ void pm_rb_insert(pm_rb_root *root, struct pm_node *node, int copy);
 void pm_rb_erase(pm_rb_root *root, struct pm_node *node, int copy);
 
 /*
- * Writer-side overlap query: a node of copy @copy whose range intersects
- * [base, base+size), or NULL.  Caller holds the writer lock.
+ * Writer-side overlap query: a node of copy @copy that is not dead and whose
+ * range intersects [base, base+size), or NULL.  Caller holds the writer lock.
  */
 struct pm_node *pm_rb_overlap(pm_rb_root *root, int copy, uint64_t base, uint64_t size);
 

@@ -101,9 +101,9 @@ size_t pm_map_ids(pm_map *map, int64_t *out, size_t cap);
 
 /*
  * Writer-side self-check (takes the writer lock): both latch copies are valid
- * red-black trees holding exactly the live regions, the list and id index
- * agree.  Returns the number of tree nodes, or a negative code naming the
- * broken invariant.
+ * red-black trees holding exactly the live regions plus the dead ones queued
+ * for erasure, the list and id index agree.  Returns the number of live
+ * regions in the tree, or a negative code naming the broken invariant.
  */
 long pm_map_validate(pm_map *map);
 /* cffi:end */

@@ -95,6 +95,12 @@ class LookupMachine(RuleBasedStateMachine):
         self.model.mods[mid] = {k: v for k, v in self.model.mods[mid].items()
                                 if k not in INIT_KINDS}
 
+    @rule()
+    def reclaim(self):
+        # Erases dead nodes and frees removed modules: answers must not change.
+        for m in self.maps:
+            m.reclaim()
+
     @rule(mid=st.integers(13, 20))
     def remove_unknown(self, mid):
         for m in self.maps:
