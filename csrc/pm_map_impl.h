@@ -6,19 +6,26 @@
 #define PM_MAP_IMPL_H
 
 #include <pthread.h>
+#include <stddef.h>
 
 #include "pm_latch.h"
 #include "pymod_lookup.h"
 
 struct pm_module {
 	struct pm_node node[PM_MEM_NTYPES];   /* one latch node per region */
-	int64_t id;
+	uint8_t red[PM_MEM_NTYPES][2];        /* their colours (see pm_rb_red) */
+	int64_t id __attribute__((aligned(64))); /* reader fields off the colour line */
 	/* Region table read by within_module(); zeroed sizes mean "gone". */
 	_Atomic uint64_t base[PM_MEM_NTYPES];
 	_Atomic uint64_t size[PM_MEM_NTYPES];
 	uint8_t in_tree[PM_MEM_NTYPES];       /* writer-private */
 	struct pm_module *_Atomic next;       /* RCU modules list, newest first */
 };
+
+/* pm_rb_red() finds a node's colour right after its group of nodes. */
+_Static_assert(PM_RB_GROUP == PM_MEM_NTYPES, "one rb group per module");
+_Static_assert(offsetof(struct pm_module, red) == sizeof(struct pm_node) * PM_RB_GROUP,
+	       "colour block must follow the module's nodes");
 
 /* Sorted id -> module index, replaced whole (copy-on-write) by writers. */
 struct pm_idtab {

@@ -11,7 +11,7 @@ struct rb_path {
 
 static inline bool is_red(struct pm_node *n, int c)
 {
-	return n && n->red[c];
+	return n && *pm_rb_red(n, c);
 }
 
 static inline void set_child(struct pm_node *n, int c, int dir, struct pm_node *v)
@@ -59,7 +59,7 @@ void pm_rb_insert(pm_rb_root *root, struct pm_node *node, int c)
 	}
 	pm_store_relaxed(&node->child[c][0], NULL);
 	pm_store_relaxed(&node->child[c][1], NULL);
-	node->red[c] = 1;
+	*pm_rb_red(node, c) = 1;
 	/* Publication: the node's key and links are written before it is reachable. */
 	pm_store_release(link_of(root, &p, c, d), node);
 	p.node[d] = node;
@@ -69,28 +69,28 @@ void pm_rb_insert(pm_rb_root *root, struct pm_node *node, int c)
 		struct pm_node *parent = p.node[d - 1], *gp = p.node[d - 2], *uncle;
 		int pdir = p.dir[d - 2];
 
-		if (!parent->red[c])
+		if (!*pm_rb_red(parent, c))
 			break;
 		uncle = pm_load_relaxed(&gp->child[c][!pdir]);
 		if (is_red(uncle, c)) {
-			parent->red[c] = 0;
-			uncle->red[c] = 0;
-			gp->red[c] = 1;
+			*pm_rb_red(parent, c) = 0;
+			*pm_rb_red(uncle, c) = 0;
+			*pm_rb_red(gp, c) = 1;
 			d -= 2;
 			continue;
 		}
 		if (p.dir[d - 1] != pdir) /* inner grandchild: make it outer */
 			parent = rotate(&gp->child[c][pdir], parent, c, pdir);
-		parent->red[c] = 0;
-		gp->red[c] = 1;
+		*pm_rb_red(parent, c) = 0;
+		*pm_rb_red(gp, c) = 1;
 		rotate(link_of(root, &p, c, d - 2), gp, c, !pdir);
 		break;
 	}
 	/* Only store when it changes: the root's line is in every reader's path,
 	 * and a redundant store would still cost each of them a miss. */
 	cur = pm_load_relaxed(root);
-	if (cur->red[c])
-		cur->red[c] = 0;
+	if (*pm_rb_red(cur, c))
+		*pm_rb_red(cur, c) = 0;
 }
 
 /* Restore black height after a black node left the slot at depth k. */
@@ -102,10 +102,10 @@ static void erase_fixup(pm_rb_root *root, struct rb_path *p, int c, int k,
 		int dir = p->dir[k - 1];
 
 		sib = pm_load_relaxed(&parent->child[c][!dir]);
-		if (sib->red[c]) {
+		if (*pm_rb_red(sib, c)) {
 			/* Red sibling: rotate it above parent; the path grows by one. */
-			sib->red[c] = 0;
-			parent->red[c] = 1;
+			*pm_rb_red(sib, c) = 0;
+			*pm_rb_red(parent, c) = 1;
 			rotate(link_of(root, p, c, k - 1), parent, c, dir);
 			p->node[k] = parent;
 			p->dir[k] = dir;
@@ -116,25 +116,25 @@ static void erase_fixup(pm_rb_root *root, struct rb_path *p, int c, int k,
 		}
 		if (!is_red(pm_load_relaxed(&sib->child[c][0]), c) &&
 		    !is_red(pm_load_relaxed(&sib->child[c][1]), c)) {
-			sib->red[c] = 1;
+			*pm_rb_red(sib, c) = 1;
 			x = parent;
 			k--;
 			continue;
 		}
 		if (!is_red(pm_load_relaxed(&sib->child[c][!dir]), c)) {
 			/* Near nephew red, far black: turn it into the far case. */
-			pm_load_relaxed(&sib->child[c][dir])->red[c] = 0;
-			sib->red[c] = 1;
+			*pm_rb_red(pm_load_relaxed(&sib->child[c][dir]), c) = 0;
+			*pm_rb_red(sib, c) = 1;
 			sib = rotate(&parent->child[c][!dir], sib, c, !dir);
 		}
-		sib->red[c] = parent->red[c];
-		parent->red[c] = 0;
-		pm_load_relaxed(&sib->child[c][!dir])->red[c] = 0;
+		*pm_rb_red(sib, c) = *pm_rb_red(parent, c);
+		*pm_rb_red(parent, c) = 0;
+		*pm_rb_red(pm_load_relaxed(&sib->child[c][!dir]), c) = 0;
 		rotate(link_of(root, p, c, k - 1), parent, c, dir);
 		return;
 	}
-	if (x && x->red[c])
-		x->red[c] = 0;
+	if (x && *pm_rb_red(x, c))
+		*pm_rb_red(x, c) = 0;
 }
 
 void pm_rb_erase(pm_rb_root *root, struct pm_node *node, int c)
@@ -156,7 +156,7 @@ void pm_rb_erase(pm_rb_root *root, struct pm_node *node, int c)
 
 	if (!left || !right) {
 		x = left ? left : right;
-		removed_red = node->red[c];
+		removed_red = *pm_rb_red(node, c);
 		pm_store_release(link_of(root, &p, c, d), x);
 		k = d;
 	} else {
@@ -174,13 +174,13 @@ void pm_rb_erase(pm_rb_root *root, struct pm_node *node, int c)
 			s = pm_load_relaxed(&s->child[c][0]);
 		}
 		x = pm_load_relaxed(&s->child[c][1]);
-		removed_red = s->red[c];
+		removed_red = *pm_rb_red(s, c);
 		if (s != right) {
 			set_child(p.node[ds - 1], c, 0, x);
 			set_child(s, c, 1, right);
 		}
 		set_child(s, c, 0, left);
-		s->red[c] = node->red[c];
+		*pm_rb_red(s, c) = *pm_rb_red(node, c);
 		pm_store_release(link_of(root, &p, c, d), s);
 		p.node[d] = s;
 		k = ds;
@@ -234,7 +234,7 @@ static long validate(struct pm_node *n, int c, uint64_t lo, uint64_t hi, int has
 		return -1;
 	l = pm_load_relaxed(&n->child[c][0]);
 	r = pm_load_relaxed(&n->child[c][1]);
-	if (n->red[c] && (is_red(l, c) || is_red(r, c)))
+	if (*pm_rb_red(n, c) && (is_red(l, c) || is_red(r, c)))
 		return -1;
 	(*count)++;
 	lh = n->base == 0 ? (l ? -1 : 1) :
@@ -243,7 +243,7 @@ static long validate(struct pm_node *n, int c, uint64_t lo, uint64_t hi, int has
 		validate(r, c, n->base + n->size, hi, 1, has_hi, count, depth + 1);
 	if (lh < 0 || rh < 0 || lh != rh)
 		return -1;
-	return lh + !n->red[c];
+	return lh + !*pm_rb_red(n, c);
 }
 
 long pm_rb_validate(pm_rb_root *root, int c)
@@ -251,7 +251,7 @@ long pm_rb_validate(pm_rb_root *root, int c)
 	long count = 0;
 	struct pm_node *r = pm_load_relaxed(root);
 
-	if (r && r->red[c])
+	if (r && *pm_rb_red(r, c))
 		return -1;
 	if (validate(r, c, 0, UINT64_MAX, 0, 0, &count, 0) < 0)
 		return -1;

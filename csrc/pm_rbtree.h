@@ -34,8 +34,7 @@ struct pm_node {
 	uint64_t size;                        /* immutable while linked, > 0 */
 	struct pm_node *_Atomic child[2][2];  /* [copy][0 = left, 1 = right] */
 	int64_t id;                           /* owner module id */
-	uint8_t red[2];                       /* [copy], writer-private */
-	uint8_t type;                         /* mod_mem_type of the region */
+	uint8_t type;                         /* index in its group (mod_mem_type) */
 	/* Set (once) when the region is removed but the node is still linked,
 	 * waiting to be erased by the map's next latch update; readers that
 	 * land on a dead node answer "no module". */
@@ -43,6 +42,21 @@ struct pm_node {
 } __attribute__((aligned(64)));
 
 typedef struct pm_node *_Atomic pm_rb_root;
+
+/*
+ * Colours live off the nodes' cache lines: a recolouring would otherwise
+ * dirty a line every reader walks through.  Nodes come in groups of
+ * PM_RB_GROUP (node->type is the index), and right after a group's nodes
+ * sits its colour block, uint8_t [PM_RB_GROUP][2] (writer-private).
+ */
+#define PM_RB_GROUP 7
+
+static inline uint8_t *pm_rb_red(struct pm_node *n, int copy)
+{
+	struct pm_node *first = n - n->type;
+
+	return (uint8_t *)(first + PM_RB_GROUP) + n->type * 2 + copy;
+}
 
 static inline struct pm_node *pm_rb_child(struct pm_node *n, int copy, int dir)
 {
