@@ -18,6 +18,10 @@ from .build import DEFAULT_SYMVERS, _scan
 from .catalog import SAMPLES
 from .symvers import format_symvers, read_symvers
 
+# The Debian kernel the shipped default.symvers was cut from (its CRCs are that
+# kernel's; a later Debian kernel may change them).
+SOURCE_RELEASE = "6.12.117+deb12-cloud-amd64"
+
 # A plain, a GPL-only and a namespaced export or two beyond what the samples use.
 EXTRA_SYMBOLS = (
     "module_layout", "kfree", "__kmalloc_noprof", "memcpy", "memset", "strlen",
