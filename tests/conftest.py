@@ -27,3 +27,17 @@ def debian_kernel():
         pytest.skip("no Debian kernel in %s (run scripts/fetch_debian_kernel.py)"
                     % kernel_cache_root())
     return k
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With PYMOD_REQUIRE_REAL=1 (set by .ci/run, which always fetches the
+    kernel) a skipped ``real_kernel`` test is a failure, so a broken fetch or
+    cache layout cannot pass silently."""
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and os.environ.get("PYMOD_REQUIRE_REAL") == "1"
+            and item.get_closest_marker("real_kernel") is not None):
+        report.outcome = "failed"
+        report.longrepr = "real_kernel test skipped but PYMOD_REQUIRE_REAL=1: %s" % (
+            report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
