@@ -408,15 +408,18 @@ class ElfImage:
         Strings are split at NULs (runs of NULs are padding); a string without
         ``=`` yields ``(string, "")``.  No ``.modinfo`` gives [].
         """
-        sec = self.section(".modinfo")
-        if sec is None:
-            return []
-        out = []
-        for raw in self.bytes_of(sec).split(b"\0"):
-            if raw:
-                key, _, value = raw.decode("utf-8", "surrogateescape").partition("=")
-                out.append((key, value))
-        return out
+        cached = self.__dict__.get("_modinfo")
+        if cached is None:
+            sec = self.section(".modinfo")
+            cached = []
+            if sec is not None:
+                for raw in self.bytes_of(sec).split(b"\0"):
+                    if raw:
+                        key, _, value = raw.decode("utf-8", "surrogateescape").partition("=")
+                        cached.append((key, value))
+            # Parsed once: a whole-tree load asks for it from several stages.
+            self.__dict__["_modinfo"] = cached
+        return list(cached)
 
 
 # --------------------------------------------------------------------------
