@@ -33,9 +33,27 @@ static void reader_release(void *arg)
 	pm_store_release(&r->used, 0);
 }
 
+/*
+ * fork() child: only the forking thread survives, but the records of the
+ * parent's other threads were copied, some perhaps marked "in a read
+ * section" forever, which would hang every synchronize() in the child.
+ * They are released; the forking thread keeps its own (not inside a read
+ * section: the lookup core never forks from one).
+ */
+static void after_fork_child(void)
+{
+	for (struct pm_rcu_reader *r = pm_load_relaxed(&registry); r;
+	     r = pm_load_relaxed(&r->next)) {
+		pm_store_relaxed(&r->ctr, 0);
+		pm_store_relaxed(&r->used, r == self);
+	}
+	pthread_mutex_init(&gp_lock, NULL);
+}
+
 static void make_key(void)
 {
 	(void)pthread_key_create(&exit_key, reader_release);
+	(void)pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 /* First read section of a thread: reuse a free record or push a new one.
