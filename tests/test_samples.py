@@ -7,6 +7,7 @@ section flags), so a builder bug cannot hide behind a matching reader bug.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import shutil
@@ -449,17 +450,20 @@ def test_samples_match_real_debian_structure(built):
 
 
 @pytest.mark.real_kernel
-def test_default_symvers_crcs_are_debian_ones():
+def test_default_symvers_crcs_are_debian_ones(debian_kernel):
+    """default.symvers is an excerpt of a real Debian Module.symvers: against
+    the kernel it was cut from, every field matches; against a later Debian
+    6.12 (CI fetches the newest), all but the CRCs, which a rebuild may move."""
     from pymod.samples.make_default_symvers import SOURCE_RELEASE
 
-    found = sorted(kernel_cache_root().glob(
-        "%s/**/usr/src/linux-headers-%s/Module.symvers" % (SOURCE_RELEASE, SOURCE_RELEASE)))
-    if not found:
-        pytest.skip("the Debian kernel default.symvers was cut from (%s) is not in %s"
-                    % (SOURCE_RELEASE, kernel_cache_root()))
-    real = read_symvers(found[-1])
+    real = read_symvers(debian_kernel.symvers)
+    same_kernel = debian_kernel.release == SOURCE_RELEASE
     for name, entry in read_symvers(default_symvers()).items():
-        assert real[name] == entry
+        assert name in real, name
+        if same_kernel:
+            assert real[name] == entry
+        else:
+            assert dataclasses.replace(real[name], crc=entry.crc) == entry
 
 
 @pytest.mark.real_kernel
