@@ -74,8 +74,8 @@ def measure_lookups(sizes: list[int], single_n: int, batch_n: int, repeat: int) 
         expect = lc.searchsorted_many(r, batch[:20_000])
         assert (tree.find_many(batch[:20_000]) == expect).all()
         assert (lst.find_many(batch[:20_000]) == expect).all()
-        for a, e in zip(singles[:2000], expect[:0].tolist() or lc.searchsorted_many(
-                r, np.array(singles[:2000], dtype=np.uint64)).tolist()):
+        single_expect = lc.searchsorted_many(r, np.array(singles[:2000], dtype=np.uint64))
+        for a, e in zip(singles[:2000], single_expect.tolist()):
             want = None if e < 0 else e
             assert tree.find(a) == want and bis.find(a) == want
             assert lc.intervaltree_find(it, a) == want
@@ -106,7 +106,9 @@ def measure_throughput(seconds: float, reps: int, build_dir: Path) -> dict | Non
     if shutil.which("gcc") is None:
         return None
     exe = build_dir / "validate_lookup"
-    srcs = sorted(str(p) for p in (REPO / "csrc").glob("pm_*.c"))
+    from cffi_build.build_lookup import SOURCES
+
+    srcs = [str(REPO / "csrc" / f) for f in SOURCES]
     subprocess.run(["gcc", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread",
                     "-I", str(REPO / "csrc"), *srcs, str(REPO / "tests/c/validate_lookup.c"),
                     "-o", str(exe)], check=True)

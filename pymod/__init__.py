@@ -16,12 +16,6 @@ from .errors import (  # noqa: F401  (re-exported)
     UnknownModule,
 )
 
-from .internal import (  # noqa: F401  (finit_module() flags)
-    MODULE_INIT_COMPRESSED_FILE,
-    MODULE_INIT_IGNORE_MODVERSIONS,
-    MODULE_INIT_IGNORE_VERMAGIC,
-)
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -31,7 +25,12 @@ __all__ = [
     "MODULE_INIT_IGNORE_MODVERSIONS", "MODULE_INIT_IGNORE_VERMAGIC", "MODULE_INIT_COMPRESSED_FILE",
 ]
 
+# Imported on first use: ``import pymod`` (every CLI run) stays cheap, and
+# ``import pymod.lookup`` pulls in nothing else.
 _LAZY = {
+    "MODULE_INIT_IGNORE_MODVERSIONS": ("pymod.internal", "MODULE_INIT_IGNORE_MODVERSIONS"),
+    "MODULE_INIT_IGNORE_VERMAGIC": ("pymod.internal", "MODULE_INIT_IGNORE_VERMAGIC"),
+    "MODULE_INIT_COMPRESSED_FILE": ("pymod.internal", "MODULE_INIT_COMPRESSED_FILE"),
     "Kernel": ("pymod.kernel", "Kernel"),
     "Config": ("pymod.config", "Config"),
     "ModTree": ("pymod.lookup", "ModTree"),

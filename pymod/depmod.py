@@ -72,7 +72,6 @@ _SKIPPED_DIRS = frozenset((".", "..", "build", "source"))
 # rest of the tree, everything else shares the lowest rank.
 _PRIORITY_DIRS = ("updates",)
 _HASH_BUCKETS = 512
-_ELF_MAGIC = b"\x7fELF"
 # Below this many modules a process pool costs more than it saves.  Only
 # decompression makes a pool pay by default: an uncompressed module scans in
 # about 40 us, less than handing its result back from a worker costs.
@@ -300,29 +299,9 @@ def scan_module(path: str) -> ModuleSymbols:
     uncompressed file is mapped, not read: the scan touches only the pages
     holding the section headers, symbol tables and strings it needs.
     """
-    import mmap
+    from .compression import decompressed, map_file
 
-    with open(path, "rb", buffering=0) as f:
-        if not os.fstat(f.fileno()).st_size:  # also what a pipe says: read it, capped
-            from .kofile import MAX_DECOMPRESSED
-
-            return image_symbols(_decoded(path, f.read(MAX_DECOMPRESSED + 1)))
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            # An ELF image is scanned in place: no copy, so no size cap,
-            # and the decompressors are never imported for such a tree.
-            if mapped[:4] == _ELF_MAGIC:
-                return image_symbols(mapped)
-            return image_symbols(_decoded(path, mapped))
-
-
-def _decoded(path: str, data: bytes | mmap.mmap) -> bytes | mmap.mmap:
-    """``data`` decompressed when its magic names a compression; capped in size."""
-    from .kofile import MAX_DECOMPRESSED, decompress, detect_compression
-
-    if len(data) > MAX_DECOMPRESSED:
-        raise PymodError(errno.EFBIG, "%s is larger than %d bytes" % (path, MAX_DECOMPRESSED))
-    kind = detect_compression(data)
-    return decompress(data, kind) if kind else data
+    return image_symbols(decompressed(map_file(path)))
 
 
 def image_symbols(image: bytes | bytearray | memoryview | mmap.mmap) -> ModuleSymbols:
@@ -334,25 +313,13 @@ def image_symbols(image: bytes | bytearray | memoryview | mmap.mmap) -> ModuleSy
     """
     scan = scan_image(image)
     needs = list(zip(scan.undefined, map(bool, scan.weak)))
-    listed = scan.versions
-    if listed:
-        claimed = set(scan.undefined)
-        distinct = set(listed)
-        if len(distinct) == len(listed):
-            # Each name listed once: the unclaimed entries are the names no
-            # undefined symbol has (usually one: module_layout).
-            unclaimed = distinct - claimed
-            if len(unclaimed) == 1:
-                needs.append((unclaimed.pop(), False))
-            elif unclaimed:
-                needs.extend((name, False) for name in listed if name in unclaimed)
-        else:
-            seen: set[str] = set()
-            for name in listed:
-                if name in claimed and name not in seen:
-                    seen.add(name)
-                    continue
-                needs.append((name, False))
+    claimed = set(scan.undefined)
+    seen: set[str] = set()
+    for name in scan.versions:
+        if name in claimed and name not in seen:
+            seen.add(name)
+            continue
+        needs.append((name, False))
     return ModuleSymbols(tuple(scan.exports), tuple(needs))
 
 

@@ -16,15 +16,22 @@ tools that never need one (``pymod info``, ``pymod deps``) start faster.
 from __future__ import annotations
 
 import errno
-import lzma
 import os
 import struct
-import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from .errors import ModuleLoadError, PymodError
+from .compression import (  # noqa: F401  (part of this module's API)
+    MAX_DECOMPRESSED,
+    file_too_big,
+    decompress,
+    decompressed,
+    detect_compression,
+    map_file,
+    read_file,
+)
+from .errors import PymodError
 
 __all__ = [
     "MAX_DECOMPRESSED",
@@ -40,12 +47,9 @@ __all__ = [
     "detect_compression", "decompress",
     "SigInfo", "SigSplit", "split_signature",
     "Section", "ElfImage",
-    "KoFile", "read_ko", "read_file", "ko_from_raw", "c_string", "string_reader",
+    "KoFile", "read_ko", "read_file", "map_file", "decompressed", "ko_from_raw", "c_string",
+    "string_reader",
 ]
-
-# A real module decompresses to a few MiB at most; the cap keeps a
-# decompression bomb from taking the machine's memory.
-MAX_DECOMPRESSED = 256 << 20
 
 MODULE_SIG_STRING = b"~Module signature appended~\n"
 PKEY_ID_PKCS7 = 2
@@ -90,92 +94,8 @@ def _sym_dtype() -> np.dtype:
         dtype = globals()["SYM_DTYPE"] = np.dtype(_SYM_FIELDS)
     return dtype
 
-_MAGICS = (
-    (b"\x1f\x8b\x08", "gzip"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
-
-
 def _enoexec(message: str) -> PymodError:
     return PymodError(errno.ENOEXEC, message)
-
-
-# --------------------------------------------------------------------------
-# Decompression
-
-def detect_compression(data: bytes | memoryview) -> str | None:
-    """``"gzip"``, ``"xz"`` or ``"zstd"`` by magic (kernel/module/decompress.c), else None."""
-    head = bytes(data[:6])
-    for magic, kind in _MAGICS:
-        if head.startswith(magic):
-            return kind
-    return None
-
-
-def _decompress_error(kind: str, detail: str) -> ModuleLoadError:
-    return ModuleLoadError(errno.EINVAL, "%s decompression failed: %s" % (kind, detail),
-                           stage="decompress")
-
-
-def _too_big(kind: str, max_size: int) -> ModuleLoadError:
-    return ModuleLoadError(errno.EFBIG,
-                           "%s data decompresses to more than %d bytes (the cap)"
-                           % (kind, max_size), stage="decompress")
-
-
-def _decompress_bounded(kind: str, dec, data: bytes, max_size: int) -> bytes:
-    """Drive a zlib/lzma-style decompressor with a hard output cap."""
-    try:
-        out = dec.decompress(data, max_size + 1)
-    except (zlib.error, lzma.LZMAError) as exc:
-        raise _decompress_error(kind, str(exc)) from None
-    if len(out) > max_size:
-        raise _too_big(kind, max_size)
-    if not dec.eof:
-        raise _decompress_error(kind, "truncated input (no end of stream)")
-    return out
-
-
-def _decompress_zstd(data: bytes, max_size: int) -> bytes:
-    import zstandard
-
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        with zstandard.ZstdDecompressor().stream_reader(
-                data, read_across_frames=True, closefd=False) as reader:
-            while True:
-                chunk = reader.read(min(1 << 20, max_size + 1 - total))
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > max_size:
-                    raise _too_big("zstd", max_size)
-                chunks.append(chunk)
-    except zstandard.ZstdError as exc:
-        raise _decompress_error("zstd", str(exc)) from None
-    if total == 0:
-        raise _decompress_error("zstd", "no data (truncated input?)")
-    return b"".join(chunks)
-
-
-def decompress(data: bytes, kind: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
-    """Decompress ``data`` of the given kind, producing at most ``max_size`` bytes.
-
-    Decoder errors (corrupt or truncated input) raise ``ModuleLoadError``
-    (EINVAL, stage ``"decompress"``), as the kernel does; output past the cap
-    raises EFBIG.  Only the first gzip member / xz stream is read, like the
-    kernel's single-shot decoders.
-    """
-    data = bytes(data)
-    if kind == "gzip":
-        return _decompress_bounded(kind, zlib.decompressobj(16 + zlib.MAX_WBITS), data, max_size)
-    if kind == "xz":
-        return _decompress_bounded(kind, lzma.LZMADecompressor(lzma.FORMAT_XZ), data, max_size)
-    if kind == "zstd":
-        return _decompress_zstd(data, max_size)
-    raise ModuleLoadError(errno.EINVAL, "unknown compression %r" % (kind,), stage="decompress")
 
 
 # --------------------------------------------------------------------------
@@ -408,18 +328,16 @@ class ElfImage:
         Strings are split at NULs (runs of NULs are padding); a string without
         ``=`` yields ``(string, "")``.  No ``.modinfo`` gives [].
         """
-        cached = self.__dict__.get("_modinfo")
-        if cached is None:
-            sec = self.section(".modinfo")
-            cached = []
-            if sec is not None:
-                for raw in self.bytes_of(sec).split(b"\0"):
-                    if raw:
-                        key, _, value = raw.decode("utf-8", "surrogateescape").partition("=")
-                        cached.append((key, value))
-            # Parsed once: a whole-tree load asks for it from several stages.
-            self.__dict__["_modinfo"] = cached
-        return list(cached)
+        return list(self._modinfo)
+
+    @cached_property
+    def _modinfo(self) -> tuple[tuple[str, str], ...]:
+        # Parsed once: a whole-tree load asks for it from several stages.
+        sec = self.section(".modinfo")
+        if sec is None:
+            return ()
+        return tuple(raw.decode("utf-8", "surrogateescape").partition("=")[::2]
+                     for raw in self.bytes_of(sec).split(b"\0") if raw)
 
 
 # --------------------------------------------------------------------------
@@ -460,27 +378,8 @@ def read_ko(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryvi
         path = os.fspath(path_or_bytes)
         raw = read_file(path, max_size)
     if len(raw) > max_size:
-        raise _file_too_big(path, max_size)
+        raise file_too_big(path, max_size)
     return ko_from_raw(path, raw, max_size=max_size)
-
-
-def _file_too_big(path: str | None, max_size: int) -> PymodError:
-    return PymodError(errno.EFBIG, "%s is larger than %d bytes (the cap)"
-                      % (path or "module image", max_size))
-
-
-def read_file(path: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
-    """A module file's bytes; larger than ``max_size`` raises EFBIG before reading."""
-    with open(path, "rb", buffering=0) as f:
-        # The size first: read(max_size + 1) would allocate the whole cap.
-        size = os.fstat(f.fileno()).st_size
-        if size > max_size:
-            raise _file_too_big(path, max_size)
-        # A size of 0 is also what pipes and /proc files report: read to the cap.
-        raw = f.read() if size else f.read(max_size + 1)
-    if len(raw) > max_size:  # grew while we read it
-        raise _file_too_big(path, max_size)
-    return raw
 
 
 def ko_from_raw(path: str | None, raw: bytes, image: bytes | None = None,
@@ -489,7 +388,7 @@ def ko_from_raw(path: str | None, raw: bytes, image: bytes | None = None,
     when the caller already did that (e.g. on another thread)."""
     kind = detect_compression(raw)
     if image is None:
-        image = decompress(raw, kind, max_size) if kind else raw
+        image = decompressed(raw, max_size)
     split = split_signature(image)
     return KoFile(path, raw, kind, image, split.payload, split.sig, split.errno,
                   ElfImage(split.payload))

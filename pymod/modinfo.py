@@ -29,9 +29,9 @@ import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from .compression import decompressed, map_file
 from .errors import PymodError
-from .kofile import (MAX_DECOMPRESSED, MODULE_SIG_STRING, PKEY_ID_PKCS7, decompress,
-                     detect_compression)
+from .kofile import MODULE_SIG_STRING, PKEY_ID_PKCS7
 from .modsig import HASH_NAMES, parse_pkcs7
 
 __all__ = ["InfoError", "module_info", "signature_fields", "modinfo_strings", "hex_wrapped",
@@ -270,15 +270,7 @@ def _modname(path: str) -> str:
 def _read_image(path: str) -> bytes | mmap.mmap:
     """The decompressed file; an uncompressed one is mapped, not read: kmod's
     reader touches only the headers, ``.modinfo`` and the signature."""
-    with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > MAX_DECOMPRESSED:
-            raise PymodError(errno.EFBIG, "%s is larger than %d bytes" % (path, MAX_DECOMPRESSED))
-        if size == 0:  # also what a pipe says
-            return f.read(MAX_DECOMPRESSED + 1)
-        raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    kind = detect_compression(raw)
-    return decompress(raw, kind) if kind else raw
+    return decompressed(map_file(path))
 
 
 def _parser() -> argparse.ArgumentParser:

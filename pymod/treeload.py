@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from .errors import ModuleLoadError, PymodError
 from .kernel import Kernel
-from .kofile import KoFile, decompress, detect_compression, ko_from_raw, read_file
+from .compression import decompressed, read_file
+from .kofile import KoFile, ko_from_raw
 
 MODULE_SUFFIXES = (".ko", ".ko.gz", ".ko.xz", ".ko.zst")
 
@@ -43,8 +44,7 @@ def _read_image(path: str) -> tuple[bytes, bytes] | PymodError:
     """``(raw, image)``: the work that releases the GIL (I/O, decompression)."""
     try:
         raw = read_file(path)
-        kind = detect_compression(raw)
-        return raw, decompress(raw, kind) if kind else raw
+        return raw, decompressed(raw)
     except PymodError as e:
         return e
     except OSError as e:
@@ -79,43 +79,48 @@ def _modinfo(ko: KoFile) -> list[tuple[str, str]]:
         return []  # unreadable sections: the loader will say why
 
 
-def _name_and_depends(ko: KoFile) -> tuple[str, list[str]]:
+class _Entry(NamedTuple):
+    """A module read for loading, with what ordering needs from its modinfo."""
+
+    ko: KoFile
+    name: str
+    depends: list[str]
+
+
+def _entry(ko: KoFile) -> _Entry:
     name = depends = None
     for key, value in _modinfo(ko):
         if key == "name" and name is None:
             name = value
         elif key == "depends" and depends is None:
             depends = [d.replace("-", "_") for d in value.split(",") if d]
-    if name is None:
-        name = Path(ko.path or "?").name.split(".")[0].replace("-", "_")
-    return name, depends or []
+    return _Entry(ko, name if name is not None else _name_of_file(ko.path or "?"), depends or [])
 
 
 def dependency_order(kos: list[KoFile]) -> list[KoFile]:
     """Dependencies (``depends=``) first, otherwise the given order."""
-    by_name: dict[str, KoFile] = {}
-    depends: dict[str, list[str]] = {}
-    for ko in kos:
-        name, deps = _name_and_depends(ko)
-        by_name[name] = ko
-        depends[name] = deps
+    return _order([_entry(ko) for ko in kos])
+
+
+def _order(entries: list[_Entry]) -> list[KoFile]:
+    by_name = {e.name: e for e in entries}
     order: list[KoFile] = []
     state: dict[str, int] = {}   # 1 = visiting, 2 = done
 
     def visit(name: str) -> None:
-        stack = [(name, iter(depends[name]))]
+        stack = [(name, iter(by_name[name].depends))]
         state[name] = 1
         while stack:
             current, deps = stack[-1]
             for dep in deps:
                 if dep in by_name and dep not in state:
                     state[dep] = 1
-                    stack.append((dep, iter(depends[dep])))
+                    stack.append((dep, iter(by_name[dep].depends)))
                     break
             else:
                 stack.pop()
                 state[current] = 2
-                order.append(by_name[current])
+                order.append(by_name[current].ko)
 
     for name in by_name:
         if name not in state:
@@ -138,23 +143,38 @@ def _name_of_file(path: str) -> str:
     return Path(path).name.split(".")[0].replace("-", "_")
 
 
-def _missing_dependencies(kos: list[KoFile], given: set[str]) -> list[str]:
+class _TreeIndex:
+    """Module name -> file, per modules tree, each tree walked once."""
+
+    def __init__(self) -> None:
+        self._trees: dict[Path, dict[str, str]] = {}
+
+    def files(self, root: Path) -> dict[str, str]:
+        tree = self._trees.get(root)
+        if tree is None:
+            tree = self._trees[root] = {}
+            for f in module_files(root):
+                tree.setdefault(_name_of_file(f), f)
+        return tree
+
+
+def _missing_dependencies(entries: list[_Entry], given: set[str], index: _TreeIndex) -> list[str]:
     """Files, found in the given modules' own trees, of ``depends`` names that
-    none of ``kos`` provides (one level; callers repeat until closed)."""
-    have = {_name_and_depends(ko)[0] for ko in kos}
-    want: dict[Path, set[str]] = {}
-    for ko in kos:
-        _, deps = _name_and_depends(ko)
-        missing = [d for d in deps if d not in have]
-        root = modules_root(ko.path) if missing and ko.path else None
-        if root is not None:
-            want.setdefault(root, set()).update(missing)
+    no entry provides (one level; callers repeat until closed)."""
+    have = {e.name for e in entries}
     found: list[str] = []
-    for root, names in want.items():
-        for f in module_files(root):
-            if _name_of_file(f) in names and f not in given:
+    for e in entries:
+        missing = [d for d in e.depends if d not in have]
+        root = modules_root(e.ko.path) if missing and e.ko.path else None
+        if root is None:
+            continue
+        tree = index.files(root)
+        for name in missing:
+            f = tree.get(name)
+            if f is not None and f not in given:
                 found.append(f)
-                names.discard(_name_of_file(f))
+                given.add(f)
+                have.add(name)
     return found
 
 
@@ -168,13 +188,14 @@ def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike], *,
     for s in sources:
         paths += module_files(s) if os.path.isdir(s) else [os.fspath(s)]
     result = TreeResult()
-    kos: list[KoFile] = []
+    entries: list[_Entry] = []
     given: set[str] = set()
+    index = _TreeIndex()
     while paths:
         given.update(paths)
         for path, ko in zip(paths, read_all(paths, jobs)):
             if isinstance(ko, KoFile):
-                kos.append(ko)
+                entries.append(_entry(ko))
             elif isinstance(ko, ModuleLoadError) and ko.stage == "read":
                 result.failures.append((path, ko))
             else:
@@ -184,8 +205,8 @@ def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike], *,
                     result.loaded.append(kernel.load_module(path).name)
                 except ModuleLoadError as e:
                     result.failures.append((path, e))
-        paths = _missing_dependencies(kos, given)
-    ordered = dependency_order(kos)
+        paths = _missing_dependencies(entries, given, index)
+    ordered = _order(entries)
     for n, ko in enumerate(ordered, 1):
         try:
             result.loaded.append(kernel.load_module(ko, params=params, flags=flags).name)
