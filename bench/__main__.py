@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lookup_cases as lc
+from bench import lookup_cases as lc
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,12 +106,10 @@ def measure_throughput(seconds: float, reps: int, build_dir: Path) -> dict | Non
     if shutil.which("gcc") is None:
         return None
     exe = build_dir / "validate_lookup"
-    from cffi_build.build_lookup import SOURCES
+    from cffi_build._common import CFLAGS, LOOKUP
 
-    srcs = [str(REPO / "csrc" / f) for f in SOURCES]
-    subprocess.run(["gcc", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread",
-                    "-I", str(REPO / "csrc"), *srcs, str(REPO / "tests/c/validate_lookup.c"),
-                    "-o", str(exe)], check=True)
+    subprocess.run(["gcc", *CFLAGS, *LOOKUP.include_flags(), *LOOKUP.source_paths(),
+                    str(REPO / "tests/c/validate_lookup.c"), "-o", str(exe)], check=True)
     progress("reader throughput (C, %d reps)" % reps)
     out = subprocess.run([str(exe), "bench", str(seconds), "1", str(reps)],
                          capture_output=True, text=True, check=True).stdout

@@ -38,13 +38,12 @@ TREE_FILES = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 def find_kernel():
     """The cached Debian kernel (modules_dir, config, symvers)."""
     sys.path.insert(0, str(REPO))
-    from tests.conftest import kernel_cache_root
-    from tests.real_support import find_cached_kernel
+    from devtools.debian_kernel import find_cached_kernel, kernel_cache_root
 
-    kernel = find_cached_kernel(kernel_cache_root())
+    kernel = find_cached_kernel()
     if kernel is None:
         sys.exit("bench_tools: no kernel in %s; pass --kernel-dir, --config and --symvers "
-                 "(or run scripts/fetch_debian_kernel.py first)" % kernel_cache_root())
+                 "(or run devtools/debian_kernel.py first)" % kernel_cache_root())
     return kernel
 
 
@@ -83,8 +82,8 @@ def pymod_command(sub: str) -> list[str]:
     if importlib.util.find_spec("pymod.__main__") is not None:
         return [sys.executable, "-m", "pymod", sub]
     if sub == "deps":
-        return [sys.executable, "-m", "pymod.depmod"]
-    return [sys.executable, "-c", "import sys; from pymod.modinfo import main; "
+        return [sys.executable, "-m", "pymod.tools.deps"]
+    return [sys.executable, "-c", "import sys; from pymod.tools.info import main; "
             "sys.exit(main(sys.argv[1:]))"]
 
 

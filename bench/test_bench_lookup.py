@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import lookup_cases as lc
+from bench import lookup_cases as lc
 
 SIZES = [10, 1000, 10000]
 

@@ -1,44 +1,24 @@
-"""cffi out-of-line API build of the lookup core (pymod._lookup_cffi).
+"""cffi out-of-line API build of the lookup core (``pymod._lookup_cffi``).
 
 Lives outside the installed package; setup.py names it in ``cffi_modules``.
-The cdef is not restated here: it is the text between the ``cffi:begin`` and
-``cffi:end`` markers of the real header csrc/pymod_lookup.h, so the C API
-and its Python binding cannot drift apart.
+The cdef is the ``cffi:begin``/``cffi:end`` block of csrc/lookup/pymod_lookup.h.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
+import sys
 
-from cffi import FFI
+# Loaded by path: cffi runs build scripts with exec(), not as a package.
+_spec = importlib.util.spec_from_file_location(
+    "_pymod_cffi_common", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_common.py"))
+assert _spec is not None and _spec.loader is not None
+_common = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _common  # dataclasses look their module up there
+_spec.loader.exec_module(_common)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CSRC = os.path.join(ROOT, "csrc")
-HEADER = os.path.join(CSRC, "pymod_lookup.h")
-SOURCES = ["pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_map.c", "pm_batch.c"]
-CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread"]
-
-
-def read_cdef(path: str = HEADER) -> str:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    m = re.search(r"/\* cffi:begin \*/(.*?)/\* cffi:end \*/", text, re.S)
-    if not m:
-        raise RuntimeError("%s: no cffi:begin/cffi:end block" % path)
-    return m.group(1)
-
-
-ffi = FFI()
-ffi.cdef(read_cdef())
-ffi.set_source(
-    "pymod._lookup_cffi",
-    '#include "pymod_lookup.h"',
-    sources=[os.path.relpath(os.path.join(CSRC, s), ROOT) for s in SOURCES],
-    include_dirs=[os.path.relpath(CSRC, ROOT)],
-    extra_compile_args=CFLAGS,
-    extra_link_args=["-pthread"],
-)
+ffi = _common.make_ffi(_common.LOOKUP)
 
 if __name__ == "__main__":
     ffi.compile(verbose=True)

@@ -7,7 +7,7 @@ nothing else.
 
 from __future__ import annotations
 
-from .errors import (  # noqa: F401  (re-exported)
+from pymod.errors import (  # noqa: F401  (re-exported)
     DuplicateModule,
     InvalidArgument,
     ModuleLoadError,
@@ -28,10 +28,10 @@ __all__ = [
 # Imported on first use: ``import pymod`` (every CLI run) stays cheap, and
 # ``import pymod.lookup`` pulls in nothing else.
 _LAZY = {
-    "MODULE_INIT_IGNORE_MODVERSIONS": ("pymod.internal", "MODULE_INIT_IGNORE_MODVERSIONS"),
-    "MODULE_INIT_IGNORE_VERMAGIC": ("pymod.internal", "MODULE_INIT_IGNORE_VERMAGIC"),
-    "MODULE_INIT_COMPRESSED_FILE": ("pymod.internal", "MODULE_INIT_COMPRESSED_FILE"),
-    "Kernel": ("pymod.kernel", "Kernel"),
+    "MODULE_INIT_IGNORE_MODVERSIONS": ("pymod.loader.internal", "MODULE_INIT_IGNORE_MODVERSIONS"),
+    "MODULE_INIT_IGNORE_VERMAGIC": ("pymod.loader.internal", "MODULE_INIT_IGNORE_VERMAGIC"),
+    "MODULE_INIT_COMPRESSED_FILE": ("pymod.loader.internal", "MODULE_INIT_COMPRESSED_FILE"),
+    "Kernel": ("pymod.loader.kernel", "Kernel"),
     "Config": ("pymod.config", "Config"),
     "ModTree": ("pymod.lookup", "ModTree"),
 }

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from pymod.tools import main
 
 sys.exit(main())

@@ -1,6 +1,6 @@
 """The simulated kernel's build configuration: Kconfig flags plus the release.
 
-A :class:`Config` is frozen: a :class:`pymod.kernel.Kernel` picks every
+A :class:`Config` is frozen: a :class:`pymod.loader.kernel.Kernel` picks every
 feature implementation from it once, at construction.
 """
 
@@ -140,7 +140,7 @@ class Config:
         Every module carries a ``.gnu.linkonce.this_module`` section of exactly
         that size (modpost builds it from the kernel's own struct).
         """
-        from .kofile import read_ko
+        from pymod.elf.kofile import read_ko
 
         ko = read_ko(module_file)
         section = ko.elf.section(".gnu.linkonce.this_module")

@@ -25,8 +25,8 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from ._lookup_cffi import ffi, lib
-from .errors import DuplicateModule, InvalidArgument, PymodError, RegionOverlap, UnknownModule
+from pymod._lookup_cffi import ffi, lib
+from pymod.errors import DuplicateModule, InvalidArgument, PymodError, RegionOverlap, UnknownModule
 
 __all__ = ["ModTree", "REGION_KINDS", "INIT_KINDS", "STRATEGIES"]
 

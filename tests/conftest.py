@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 Real Debian kernel modules are opt-in: tests marked ``real_kernel`` use the
-cache filled by ``scripts/fetch_debian_kernel.py`` and are skipped (visibly,
+cache filled by ``devtools/debian_kernel.py`` and are skipped (visibly,
 with the reason) when it is absent.  ``.ci/run`` always fills the cache.
 """
 
@@ -13,18 +13,17 @@ from pathlib import Path
 import pytest
 
 
-def kernel_cache_root() -> Path:
-    return Path(os.environ.get("PYMOD_CACHE", Path.home() / ".cache" / "pymod")) / "debian"
+from devtools.debian_kernel import kernel_cache_root
 
 
 @pytest.fixture(scope="session")
 def debian_kernel():
-    """The newest fetched Debian kernel: a ``tests.real_support.DebianKernel`` or skip."""
-    from tests.real_support import find_cached_kernel
+    """The newest fetched Debian kernel: a ``devtools.debian_kernel.DebianKernel`` or skip."""
+    from devtools.debian_kernel import find_cached_kernel
 
     k = find_cached_kernel(kernel_cache_root())
     if k is None:
-        pytest.skip("no Debian kernel in %s (run scripts/fetch_debian_kernel.py)"
+        pytest.skip("no Debian kernel in %s (run devtools/debian_kernel.py)"
                     % kernel_cache_root())
     return k
 

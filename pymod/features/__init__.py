@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..internal import (Debugfs, Decompress, Kallsyms, Livepatch, SigCheck,
+from pymod.loader.internal import (Debugfs, Decompress, Kallsyms, Livepatch, SigCheck,
                         Stats, StrictRwx, Sysfs, TaintTracking, TreeLookup,
                         Versioning)
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..klog import KernelLog
+    from pymod.config import Config
+    from pymod.loader.klog import KernelLog
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def select_features(config: "Config", log: "KernelLog", *, symbol_crc,
     ``symbol_crc(name)`` returns the directory's CRC of an export (None when
     the exporter has none); versioning needs it for ``module_layout``.
     """
-    from . import (debugfs, decompress, kallsyms, livepatch, signature, stats,
+    from pymod.features import (debugfs, decompress, kallsyms, livepatch, signature, stats,
                    strict_rwx, sysfs, taint_tracking, tree_lookup, versioning)
 
     dbg = debugfs.Debugfs() if config.DEBUG_FS else debugfs.Stub()

@@ -1,11 +1,11 @@
-"""CONFIG_DEBUG_FS: see :class:`pymod.internal.Debugfs`."""
+"""CONFIG_DEBUG_FS: see :class:`pymod.loader.internal.Debugfs`."""
 
 from __future__ import annotations
 
 import errno
 from typing import Callable
 
-from ..errors import ModuleLoadError
+from pymod.errors import ModuleLoadError
 
 
 class Debugfs:

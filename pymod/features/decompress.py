@@ -1,12 +1,12 @@
-"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.internal.Decompress`."""
+"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.loader.internal.Decompress`."""
 
 from __future__ import annotations
 
 import errno
 
-from ..errors import ModuleLoadError
-from ..internal import LoadInfo
-from ..klog import KernelLog
+from pymod.errors import ModuleLoadError
+from pymod.loader.internal import LoadInfo
+from pymod.loader.klog import KernelLog
 
 # The kernel has no cap; pymod bounds memory (kofile enforces it, EFBIG).
 MAX_DECOMPRESSED = 256 << 20
@@ -24,7 +24,7 @@ class Decompress:
         self.log = log
 
     def module_decompress(self, info: LoadInfo) -> None:
-        from ..kofile import decompress
+        from pymod.elf.kofile import decompress
 
         kind = info.compression
         if kind not in self.formats:

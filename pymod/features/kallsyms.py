@@ -1,4 +1,4 @@
-"""CONFIG_KALLSYMS: see :class:`pymod.internal.Kallsyms`."""
+"""CONFIG_KALLSYMS: see :class:`pymod.loader.internal.Kallsyms`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..internal import LoadInfo, MemType
+from pymod.loader.internal import LoadInfo, MemType
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..module import Module
+    from pymod.config import Config
+    from pymod.loader.module import Module
 
 SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
 ELF_SYM_SIZE = 24
@@ -78,7 +78,7 @@ class Kallsyms:
         return keep
 
     def layout_symtab(self, mod: "Module", info: LoadInfo) -> None:
-        from ..loadinfo import get_offset_and_type
+        from pymod.loader.elfcheck import get_offset_and_type
 
         sym, strx = info.index.sym, info.index.str
         info.sechdrs["sh_flags"][sym] |= np.uint64(SHF_ALLOC)

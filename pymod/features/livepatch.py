@@ -1,14 +1,14 @@
-"""CONFIG_LIVEPATCH: see :class:`pymod.internal.Livepatch`."""
+"""CONFIG_LIVEPATCH: see :class:`pymod.loader.internal.Livepatch`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..internal import LoadInfo
+from pymod.loader.internal import LoadInfo
 
 if TYPE_CHECKING:
-    from ..module import Module
+    from pymod.loader.module import Module
 
 
 @dataclass(frozen=True)

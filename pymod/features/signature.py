@@ -1,4 +1,4 @@
-"""CONFIG_MODULE_SIG: see :class:`pymod.internal.SigCheck`.
+"""CONFIG_MODULE_SIG: see :class:`pymod.loader.internal.SigCheck`.
 
 Verification against trusted keys comes later; for now a well-formed
 trailer counts as "key unavailable" (ENOKEY), which is soft unless enforcing.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import errno
 
-from ..errors import ModuleLoadError
-from ..internal import (MODULE_INIT_IGNORE_MODVERSIONS,
+from pymod.errors import ModuleLoadError
+from pymod.loader.internal import (MODULE_INIT_IGNORE_MODVERSIONS,
                         MODULE_INIT_IGNORE_VERMAGIC, LoadInfo)
-from ..klog import KernelLog
+from pymod.loader.klog import KernelLog
 
 MODULE_SIG_STRING = b"~Module signature appended~\n"
 
@@ -29,7 +29,7 @@ class SigCheck:
         self.trusted_keys = tuple(trusted_keys)
 
     def module_sig_check(self, info: LoadInfo, flags: int) -> None:
-        from ..kofile import split_signature
+        from pymod.elf.kofile import split_signature
 
         err = errno.ENODATA
         # A module with version info stripped is not the module that was signed.

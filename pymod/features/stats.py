@@ -1,16 +1,16 @@
-"""CONFIG_MODULE_STATS: see :class:`pymod.internal.Stats` (debugfs ``modules/stats``)."""
+"""CONFIG_MODULE_STATS: see :class:`pymod.loader.internal.Stats` (debugfs ``modules/stats``)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ..internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo, MemType
-from ..klog import KernelLog
+from pymod.loader.internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo, MemType
+from pymod.loader.klog import KernelLog
 
 if TYPE_CHECKING:
-    from ..internal import Debugfs
-    from ..module import Module
+    from pymod.loader.internal import Debugfs
+    from pymod.loader.module import Module
 
 # (counter, label) in the order kernel/module/stats.c prints them.
 _LABELS = (

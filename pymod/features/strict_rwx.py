@@ -1,4 +1,4 @@
-"""CONFIG_STRICT_MODULE_RWX: see :class:`pymod.internal.StrictRwx`."""
+"""CONFIG_STRICT_MODULE_RWX: see :class:`pymod.loader.internal.StrictRwx`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import errno
 
 import numpy as np
 
-from ..errors import ModuleLoadError
-from ..internal import LoadInfo
+from pymod.errors import ModuleLoadError
+from pymod.loader.internal import LoadInfo
 
 SHF_WRITE = 0x1
 SHF_EXECINSTR = 0x4

@@ -1,15 +1,15 @@
-"""CONFIG_SYSFS: see :class:`pymod.internal.Sysfs` (``/sys/module/<name>/``)."""
+"""CONFIG_SYSFS: see :class:`pymod.loader.internal.Sysfs` (``/sys/module/<name>/``)."""
 
 from __future__ import annotations
 
 import errno
 from typing import TYPE_CHECKING
 
-from ..errors import ModuleLoadError
-from ..internal import LoadInfo, MemType, ModuleState
+from pymod.errors import ModuleLoadError
+from pymod.loader.internal import LoadInfo, MemType, ModuleState
 
 if TYPE_CHECKING:
-    from ..module import Module
+    from pymod.loader.module import Module
 
 _INITSTATE = {ModuleState.LIVE: "live", ModuleState.COMING: "coming",
               ModuleState.GOING: "going"}

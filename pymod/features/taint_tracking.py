@@ -1,15 +1,15 @@
-"""CONFIG_MODULE_UNLOAD_TAINT_TRACKING: see :class:`pymod.internal.TaintTracking`."""
+"""CONFIG_MODULE_UNLOAD_TAINT_TRACKING: see :class:`pymod.loader.internal.TaintTracking`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..internal import taint_letters
+from pymod.loader.internal import taint_letters
 
 if TYPE_CHECKING:
-    from ..internal import Debugfs
-    from ..module import Module
+    from pymod.loader.internal import Debugfs
+    from pymod.loader.module import Module
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""CONFIG_MODULES_TREE_LOOKUP: see :class:`pymod.internal.TreeLookup`.
+"""CONFIG_MODULES_TREE_LOOKUP: see :class:`pymod.loader.internal.TreeLookup`.
 
 Both variants sit on the lead's C core, :class:`pymod.lookup.ModTree`: the
 latch tree when the option is on, its O(n) RCU-list path when it is off (the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 class TreeLookup:
     def __init__(self, strategy: str):
-        from ..lookup import ModTree
+        from pymod.lookup import ModTree
 
         self.strategy = strategy
         self.map = ModTree(strategy=strategy)

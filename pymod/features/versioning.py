@@ -1,15 +1,15 @@
-"""CONFIG_MODVERSIONS: see :class:`pymod.internal.Versioning`."""
+"""CONFIG_MODVERSIONS: see :class:`pymod.loader.internal.Versioning`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from ..internal import LoadInfo
-from ..klog import KernelLog
+from pymod.loader.internal import LoadInfo
+from pymod.loader.klog import KernelLog
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..module import Module
+    from pymod.config import Config
+    from pymod.loader.module import Module
 
 
 class Versioning:

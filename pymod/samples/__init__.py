@@ -1,13 +1,13 @@
 """pymod's sample kernel modules: C sources, the gcc builder, prebuilt copies.
 
-Importing this package needs no compiler; only ``pymod.samples.build`` runs gcc.
+Importing this package needs no compiler; only ``devtools.build_samples`` runs gcc.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .catalog import BY_NAME, SAMPLES, Sample, sample
+from pymod.samples.catalog import BY_NAME, SAMPLES, Sample, sample
 
 __all__ = ["BY_NAME", "SAMPLES", "Sample", "sample", "prebuilt_dir", "prebuilt_path",
            "default_symvers"]

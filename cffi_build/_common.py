@@ -1,0 +1,81 @@
+"""What the cffi builds, the C tests and the benchmarks share about the C code.
+
+Nothing here runs at import: it names the two libraries (their folders,
+headers and sources), the compiler flags every build uses, and reads a cdef
+from between the ``cffi:begin``/``cffi:end`` markers of a real header, so the
+C API and its Python binding cannot drift apart.  Importable as
+``cffi_build._common`` (tests, bench) and by path (cffi runs build scripts
+with ``exec``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CSRC = os.path.join(ROOT, "csrc")
+
+# -Werror: a warning in the C core is a bug, in every build (cffi, tests, bench).
+WARN_FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
+CFLAGS = ["-O2", *WARN_FLAGS, "-pthread"]
+LDFLAGS = ["-pthread"]
+
+
+@dataclass(frozen=True)
+class CLibrary:
+    """One C library of pymod: its folder under csrc/, public header, sources."""
+
+    name: str
+    module: str                  # the cffi extension it becomes
+    header: str                  # file name inside the folder
+    sources: tuple[str, ...]     # file names inside the folder
+
+    @property
+    def folder(self) -> str:
+        return os.path.join(CSRC, self.name)
+
+    @property
+    def header_path(self) -> str:
+        return os.path.join(self.folder, self.header)
+
+    def source_paths(self) -> list[str]:
+        """Absolute paths of the sources (for gcc command lines)."""
+        return [os.path.join(self.folder, s) for s in self.sources]
+
+    def include_flags(self) -> list[str]:
+        return ["-I", self.folder]
+
+
+LOOKUP = CLibrary("lookup", "pymod._lookup_cffi", "pymod_lookup.h",
+                  ("pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_map.c", "pm_batch.c"))
+KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h", ("pm_kscan.c",))
+
+
+def read_cdef(path: str) -> str:
+    """The text between the ``cffi:begin`` and ``cffi:end`` markers of ``path``."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"/\* cffi:begin \*/(.*?)/\* cffi:end \*/", text, re.S)
+    if not m:
+        raise RuntimeError("%s: no cffi:begin/cffi:end block" % path)
+    return m.group(1)
+
+
+def make_ffi(lib: CLibrary):  # -> cffi.FFI (cffi is a build-time import only)
+    """The out-of-line API ``FFI`` of ``lib``; paths relative to the repo root,
+    as setuptools wants them."""
+    from cffi import FFI
+
+    ffi = FFI()
+    ffi.cdef(read_cdef(lib.header_path))
+    ffi.set_source(
+        lib.module,
+        '#include "%s"' % lib.header,
+        sources=[os.path.relpath(p, ROOT) for p in lib.source_paths()],
+        include_dirs=[os.path.relpath(lib.folder, ROOT)],
+        extra_compile_args=CFLAGS,
+        extra_link_args=LDFLAGS,
+    )
+    return ffi

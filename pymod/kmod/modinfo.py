@@ -1,0 +1,246 @@
+"""``pymod info``: kmod's ``modinfo FILE…`` for module files, byte for byte.
+
+The model follows kmod 30 (the Debian 12 build, +LIBCRYPTO), which is what
+parity is measured against:
+
+* the information list is the ``.modinfo`` strings in file order (``key=value``;
+  a string without ``=`` is a key with an empty value), then, when the file
+  carries a signature kmod can read, ``sig_id``, ``signer``, ``sig_key``,
+  ``sig_hashalgo`` and ``signature``;
+* ``parm``/``parmtype`` entries are merged per parameter and printed last, in
+  reverse order of each parameter's first appearance (kmod prepends to a list);
+* keys are printed as ``key:`` padded to 16 columns (``printf("%s:%-*s",
+  key, 15 - len(key), "")``: a key longer than 15 gets ``len - 15`` spaces,
+  because C reads a negative width as left-justify);
+* byte strings are written back unchanged (``surrogateescape``).
+
+Unlike this kmod build, ``.ko.gz`` is read too (and any file name is
+accepted, not only ``*.ko*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import mmap
+import os
+import sys
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from pymod.elf.compression import decompressed, map_file
+from pymod.errors import PymodError
+from pymod.elf.kofile import MODULE_SIG_STRING, PKEY_ID_PKCS7
+from pymod.elf.pkcs7 import HASH_NAMES, parse_pkcs7
+
+__all__ = ["InfoError", "module_info", "signature_fields", "modinfo_strings", "hex_wrapped",
+           "format_info", "format_parm_field", "main"]
+
+_ENC = "surrogateescape"
+_HEX_PER_LINE = 20
+
+# kmod's pkey tables (libkmod-signature.c), indexed by struct module_signature fields
+_PKEY_ALGOS = ("DSA", "RSA")
+_PKEY_HASHES = ("md4", "md5", "sha1", "rmd160", "sha256", "sha384", "sha512", "sha224", "sm3")
+_PKEY_ID_TYPES = ("PGP", "X509", "PKCS#7")
+_SIG_STRUCT_SIZE = 12
+
+
+class InfoError(PymodError):
+    """kmod could not produce a module's information list (its errno and reason)."""
+
+
+def _decode(b: bytes) -> str:
+    return b.decode("utf-8", _ENC)
+
+
+def _c_string(b: bytes) -> bytes:
+    """What printf("%s") shows of a byte string: up to the first NUL."""
+    end = b.find(b"\0")
+    return b if end < 0 else b[:end]
+
+
+def hex_wrapped(data: bytes) -> str:
+    """``01:AB:…`` with a ``\\n\\t\\t`` break after every 20 bytes (kmod_module_hex_to_str)."""
+    text = data.hex(":").upper()
+    row = 3 * _HEX_PER_LINE  # "XX:" per byte, the row's last colon included
+    return "\n\t\t".join(text[i:i + row] for i in range(0, len(text), row))
+
+
+# --------------------------------------------------------------------------
+# The information list
+
+def _u(buf: bytes, off: int, size: int) -> int:
+    return int.from_bytes(buf[off:off + size], "little")
+
+
+def modinfo_strings(image: bytes) -> list[bytes]:
+    """The ``.modinfo`` strings as kmod's ELF reader finds them (kmod_elf_new +
+    kmod_elf_get_strings), or InfoError with kmod's errno.
+
+    kmod reads ELF32/ELF64 of either byte order; pymod reads ELF64
+    little-endian only and reports anything else as ENOEXEC.
+    """
+    size = len(image)
+    if size <= 16 or image[:4] != b"\x7fELF":
+        raise InfoError(errno.ENOEXEC, "not an ELF file")
+    if image[4] not in (1, 2) or image[5] not in (1, 2):
+        raise InfoError(errno.EINVAL, "bad ELF class or data encoding")
+    if image[4] != 2 or image[5] != 1:
+        raise InfoError(errno.ENOEXEC, "only ELF64 little-endian modules are supported")
+    if size <= 64:
+        raise InfoError(errno.EINVAL, "shorter than an ELF64 header")
+    shoff, shentsize, shnum, shstrndx = _u(image, 0x28, 8), _u(image, 0x3A, 2), \
+        _u(image, 0x3C, 2), _u(image, 0x3E, 2)
+    if shentsize != 64 or shoff + 64 * shnum > size:
+        raise InfoError(errno.EINVAL, "section header table unreadable")
+
+    def info(idx: int) -> tuple[int, int, int] | None:
+        if idx == 0 or idx >= shnum:
+            return None
+        h = shoff + 64 * idx
+        if h >= size:
+            return None
+        off, sz = _u(image, h + 24, 8), _u(image, h + 32, 8)
+        if off + sz > size:
+            return None
+        return off, sz, _u(image, h, 4)
+
+    strings = info(shstrndx)
+    if strings is None or strings[1] == 0 or image[strings[0] + strings[1] - 1] != 0:
+        raise InfoError(errno.EINVAL, "section name table unreadable")
+    names = image[strings[0]:strings[0] + strings[1]]
+    for i in range(1, shnum):
+        s = info(i)
+        if s is None or s[2] >= len(names):
+            continue
+        if _c_string(names[s[2]:]) == b".modinfo":
+            return _split_strings(image[s[0]:s[0] + s[1]])
+    raise InfoError(errno.ENOENT, "no .modinfo section")
+
+
+def _split_strings(buf: bytes) -> list[bytes]:
+    start = 0
+    while start < len(buf) - 1 and buf[start] == 0:
+        start += 1
+    if len(buf) - start <= 1:
+        return []
+    return [s for s in buf[start:].split(b"\0") if s]
+
+
+def signature_fields(image: bytes) -> list[tuple[str, str]]:
+    """kmod's signature entries for a (decompressed) module file; [] when it shows none."""
+    mlen = len(MODULE_SIG_STRING)
+    if len(image) < mlen or image[len(image) - mlen:] != MODULE_SIG_STRING:
+        return []
+    size = len(image) - mlen
+    if size < _SIG_STRUCT_SIZE:
+        return []
+    size -= _SIG_STRUCT_SIZE
+    algo, hash_, id_type, signer_len, key_id_len = image[size:size + 5]
+    sig_len = int.from_bytes(image[size + 8:size + 12], "big")
+    if algo >= len(_PKEY_ALGOS) or hash_ >= len(_PKEY_HASHES) or id_type >= len(_PKEY_ID_TYPES):
+        return []
+    if sig_len == 0 or size < signer_len + key_id_len + sig_len:
+        return []
+    sig = image[size - sig_len:size]
+    if id_type == PKEY_ID_PKCS7:
+        try:
+            signers = parse_pkcs7(sig).signers
+        except PymodError:
+            return []
+        if not signers:
+            return []
+        si = signers[0]
+        signer = si.signer_name or b""
+        key_id = si.serial
+        hash_name = HASH_NAMES.get(si.digest_algorithm, "unknown")
+        sig = si.signature
+    else:
+        key_end = size - sig_len
+        key_id = image[key_end - key_id_len:key_end]
+        signer = image[key_end - key_id_len - signer_len:key_end - key_id_len]
+        hash_name = _PKEY_HASHES[hash_]
+    return [
+        ("sig_id", _PKEY_ID_TYPES[id_type]),
+        ("signer", _decode(_c_string(signer))),
+        ("sig_key", hex_wrapped(key_id)),
+        ("sig_hashalgo", hash_name),
+        ("signature", hex_wrapped(sig)),
+    ]
+
+
+def module_info(image: bytes) -> list[tuple[str, str]]:
+    """kmod_module_get_info() for a decompressed module file: ``(key, value)`` in order."""
+    out = []
+    for s in modinfo_strings(image):
+        key, _, value = s.partition(b"=")
+        out.append((_decode(key), _decode(value)))
+    return out + signature_fields(image)
+
+
+# --------------------------------------------------------------------------
+# Formatting
+
+class _Param(NamedTuple):
+    name: str
+    desc: str | None
+    type: str | None
+
+
+def _params(entries: Sequence[tuple[str, str]], warn) -> list[_Param]:
+    """parm/parmtype merged per name, newest name first (kmod prepends)."""
+    order: list[str] = []
+    found: dict[str, _Param] = {}
+    for key, value in entries:
+        if key not in ("parm", "parmtype"):
+            continue
+        name, colon, rest = value.partition(":")
+        if not colon:
+            warn('Found invalid "%s=%s": missing \':\'' % (key, value))
+            continue
+        p = found.get(name) or _Param(name, None, None)
+        found[name] = p._replace(desc=rest) if key == "parm" else p._replace(type=rest)
+        if name not in order:
+            order.append(name)
+    return [found[n] for n in reversed(order)]
+
+
+def format_parm_field(entries: Sequence[tuple[str, str]], sep: str, warn) -> str:
+    """``modinfo -F parm`` output."""
+    out = []
+    for p in _params(entries, warn):
+        if p.desc is None:
+            out.append("%s: (%s)%s" % (p.name, p.type, sep))
+        elif p.type is not None:
+            out.append("%s:%s (%s)%s" % (p.name, p.desc, p.type, sep))
+        else:
+            out.append("%s:%s%s" % (p.name, p.desc, sep))
+    return "".join(out)
+
+
+def format_info(entries: Sequence[tuple[str, str]], field: str | None = None,
+                sep: str = "\n", warn=lambda msg: None) -> str:
+    """The lines modinfo prints after ``filename:`` (everything when ``field`` is None)."""
+    if field == "parm":
+        return format_parm_field(entries, sep, warn)
+    if field is not None:
+        return "".join(value + sep for key, value in entries if key == field)
+    out = []
+    for key, value in entries:
+        if key in ("parm", "parmtype"):
+            continue
+        if sep == "\0":
+            out.append("%s=%s%s" % (key, value, sep))
+        else:
+            out.append("%s:%s%s%s" % (key, " " * abs(15 - len(key)), value, sep))
+    for p in _params(entries, warn):
+        if p.desc is None:
+            body = "%s:%s" % (p.name, p.type)
+        elif p.type is not None:
+            body = "%s:%s (%s)" % (p.name, p.desc, p.type)
+        else:
+            body = "%s:%s" % (p.name, p.desc)
+        out.append("%-16s%s%s" % ("parm:", body, sep))
+    return "".join(out)

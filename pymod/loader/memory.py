@@ -1,0 +1,75 @@
+"""The simulated module area: where ``execmem_alloc`` places module memory.
+
+x86-64 maps modules between MODULES_VADDR and MODULES_END.  Like vmalloc,
+every allocation is followed by one unmapped guard page, so neighbouring
+regions never touch; freed ranges are merged and reused first-fit from the
+bottom.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+
+from pymod.errors import ModuleLoadError
+from pymod.loader.internal import PAGE_SIZE
+
+MODULES_VADDR = 0xFFFFFFFFC0000000
+MODULES_END = 0xFFFFFFFFFF000000   # exclusive: the last byte is 0xfffffffffeffffff
+
+
+class ModuleArea:
+    """First-fit allocator of page-aligned ranges with a trailing guard page."""
+
+    def __init__(self, start: int = MODULES_VADDR, end: int = MODULES_END):
+        self.start = start
+        self.end = end
+        self._free_starts: list[int] = [start]
+        self._free_ends: list[int] = [end]
+        self.allocated: dict[int, int] = {}   # base -> reserved bytes (guard included)
+
+    def alloc(self, size: int) -> int:
+        """Reserve ``size`` bytes (rounded up to pages) and return the base."""
+        need = -(-size // PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE
+        for k, (lo, hi) in enumerate(zip(self._free_starts, self._free_ends)):
+            if hi - lo >= need:
+                if hi - lo == need:
+                    del self._free_starts[k], self._free_ends[k]
+                else:
+                    self._free_starts[k] = lo + need
+                self.allocated[lo] = need
+                return lo
+        raise ModuleLoadError(errno.ENOMEM, "execmem_alloc: module area exhausted "
+                              "(%d bytes requested)" % size, stage="layout")
+
+    def free(self, base: int) -> None:
+        """Return a range; it is merged with free neighbours."""
+        size = self.allocated.pop(base)
+        lo, hi = base, base + size
+        k = bisect.bisect_left(self._free_starts, lo)
+        if k < len(self._free_starts) and self._free_starts[k] == hi:
+            hi = self._free_ends[k]
+            del self._free_starts[k], self._free_ends[k]
+        if k > 0 and self._free_ends[k - 1] == lo:
+            lo = self._free_starts[k - 1]
+            del self._free_starts[k - 1], self._free_ends[k - 1]
+            k -= 1
+        self._free_starts.insert(k, lo)
+        self._free_ends.insert(k, hi)
+
+    @property
+    def used(self) -> int:
+        """Bytes reserved, guard pages included."""
+        return sum(self.allocated.values())
+
+    def check(self) -> None:
+        """Free and allocated ranges tile the area exactly once (for tests)."""
+        spans = sorted([(b, b + s) for b, s in self.allocated.items()]
+                       + list(zip(self._free_starts, self._free_ends)))
+        pos = self.start
+        for lo, hi in spans:
+            if lo != pos or hi <= lo:
+                raise AssertionError("module area broken at %#x: span %#x-%#x" % (pos, lo, hi))
+            pos = hi
+        if pos != self.end:
+            raise AssertionError("module area ends at %#x, not %#x" % (pos, self.end))

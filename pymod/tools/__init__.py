@@ -1,0 +1,40 @@
+"""The ``pymod`` command line: one module per command, each owning its argparse.
+
+``info`` (modinfo), ``deps`` (depmod), ``load`` (insmod of whole trees into a
+simulated kernel) and ``demo``.  Exit status: 0 success, 1 when something was
+refused or failed, 2 for a usage error (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+USAGE = """usage: pymod COMMAND [ARGS...]
+
+commands:
+  info   show module information (like modinfo)
+  deps   write modules.dep for a modules tree (like depmod)
+  load   load modules into a simulated kernel and print /proc/modules
+  demo   load the shipped sample modules and show one failure of each kind
+"""
+
+COMMANDS = ("info", "deps", "load", "demo")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``pymod COMMAND ARGS...``: hand ``ARGS`` to ``pymod.tools.COMMAND.main``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print("pymod: unknown command %r\n%s" % (command, USAGE), file=sys.stderr, end="")
+        return 2
+    tool = importlib.import_module("pymod.tools." + command)
+    try:
+        return int(tool.main(rest) or 0)
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,83 @@
+"""``pymod deps``: depmod's ``modules.dep`` for a modules tree
+(the model is :mod:`pymod.kmod.depmod`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from pymod.errors import PymodError
+from pymod.kmod.depmod import build_deps, format_modules_dep
+
+
+def _progress_printer(stream: TextIO) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        if done != total and done % max(1, total // 100):
+            return  # about a hundred updates are enough for a terminal
+        stream.write("\rpymod deps: %d/%d modules" % (done, total))
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+    return show
+
+
+def _write_atomically(path: str, text: str) -> None:
+    # Like depmod: readers of the old file never see a half-written one.
+    tmp = "%s.pymod-%d.tmp" % (path, os.getpid())
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``pymod deps``; ``argv`` holds the arguments after ``deps``."""
+    ap = argparse.ArgumentParser(
+        prog="pymod deps",
+        description="Write modules.dep for a /lib/modules/<release> tree, as depmod does.")
+    ap.add_argument("modules_dir", metavar="MODULES_DIR",
+                    help="the tree (with -b: a release under BASEDIR/lib/modules)")
+    ap.add_argument("-b", "--basedir", metavar="BASEDIR",
+                    help="root holding lib/modules/MODULES_DIR, as depmod -b")
+    ap.add_argument("-o", "--output", metavar="FILE",
+                    help="where to write (default MODULES_DIR/modules.dep; - for stdout)")
+    ap.add_argument("-j", "--jobs", type=int, default=None,
+                    help="processes scanning modules (default: usable CPUs for a "
+                         "compressed tree, else 1)")
+    args = ap.parse_args(argv)
+
+    top = args.modules_dir
+    if args.basedir:
+        top = os.path.join(args.basedir, "lib", "modules", args.modules_dir)
+    if not os.path.isdir(top):
+        print("pymod deps: error: %s is not a directory" % top, file=sys.stderr)
+        return 1
+    progress = _progress_printer(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        deps = build_deps(top, jobs=args.jobs, progress=progress,
+                          warn=lambda m: print("pymod deps: warning: %s" % m, file=sys.stderr))
+    except PymodError as e:
+        print("pymod deps: error: %s" % e.strerror, file=sys.stderr)
+        return 1
+    text = format_modules_dep(deps)
+    out = args.output or os.path.join(top, "modules.dep")
+    try:
+        if out == "-":
+            sys.stdout.write(text)
+        else:
+            _write_atomically(out, text)
+    except OSError as e:
+        print("pymod deps: error: cannot write %s: %s" % (out, e.strerror), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

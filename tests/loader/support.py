@@ -1,0 +1,44 @@
+"""Helpers shared by the loader tests: sample paths and a "nothing left behind" snapshot."""
+
+from __future__ import annotations
+
+from pymod.loader.kernel import Kernel
+from pymod.samples import prebuilt_path
+
+
+def sample_bytes(name: str) -> bytes:
+    return prebuilt_path(name).read_bytes()
+
+
+def snapshot(k: Kernel) -> dict:
+    """Everything a failed load must leave as it was."""
+    return {
+        "modules": [(m.name, m.state, m.refcnt, tuple(h.name for h in m.holders),
+                     tuple(u.name for u in m.uses)) for m in k.modules],
+        "registry": list(k._modules),
+        "by_id": sorted(k._by_id),
+        "tree": sorted(k.features.tree.map.ids()),
+        "tree_len": len(k.features.tree),
+        "exports": sorted(k.symbols.modules),
+        "area": dict(k.area.allocated),
+        "proc": k.proc_modules(),
+    }
+
+
+def assert_consistent(k: Kernel) -> None:
+    """Registry, address map, directory and allocator agree with each other."""
+    k.area.check()
+    live = {m.id: m for m in k._modules.values()}
+    assert sorted(k.features.tree.map.ids()) == sorted(live)
+    reserved = set(k.area.allocated)
+    owned = {r.base for m in live.values() for r in m.mem.values() if r.size}
+    assert owned == reserved
+    for m in live.values():
+        for kind, (base, size) in m.regions().items():
+            assert k.find(base) is m and k.find(base + size - 1) is m
+        for h in m.holders:
+            assert m in h.uses
+        assert m.refcount == len(m.holders)
+    exported = {s.name: s for m in live.values() for s in m.syms}
+    assert set(k.symbols.modules) == set(exported)
+    assert all(k.symbols.modules[n] is exported[n] for n in exported)
