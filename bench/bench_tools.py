@@ -96,7 +96,8 @@ def timed(cmd: list[str], env: dict[str, str], stdout) -> float:
     return time.perf_counter() - t0
 
 
-def race(a: list[str], b: list[str], repeat: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
+def race(a: list[str], b: list[str], repeat: int,
+         env: dict[str, str]) -> tuple[list[float], list[float]]:
     ta: list[float] = []
     tb: list[float] = []
     for _ in range(repeat):

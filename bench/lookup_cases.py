@@ -42,7 +42,7 @@ def make_regions(n_modules: int) -> Regions:
     addr = AREA
     for m in range(n_modules):
         regs = {}
-        for kind, size in zip(REGION_KINDS, SIZES):
+        for kind, size in zip(REGION_KINDS, SIZES, strict=True):
             regs[kind] = (addr, size)
             rows.append((addr, size, m))
             addr += size + GAP
@@ -95,7 +95,7 @@ def build_intervaltree(r: Regions):
     from intervaltree import IntervalTree
 
     return IntervalTree.from_tuples(
-        (int(b), int(b + s), int(o)) for b, s, o in zip(r.bases, r.sizes, r.owners))
+        (int(b), int(b + s), int(o)) for b, s, o in zip(r.bases, r.sizes, r.owners, strict=True))
 
 
 def intervaltree_find(it, addr: int):

@@ -22,11 +22,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from pymod.samples import prebuilt_dir
-from pymod.samples.catalog import SAMPLES, Sample, sample
 from devtools.modpost import (  # noqa: F401  (Target & co. are part of this module's API)
     DEFAULT_TARGET,
     EXIT_OFFSET_6_12,
@@ -43,6 +42,8 @@ from devtools.modpost import (  # noqa: F401  (Target & co. are part of this mod
     strings,
 )
 from pymod.loader.symvers import SymversEntry, format_symvers, read_symvers
+from pymod.samples import prebuilt_dir
+from pymod.samples.catalog import SAMPLES, Sample, sample
 
 SRC_DIR = Path(__file__).resolve().parent / "samples_src"
 PREBUILT_DIR = prebuilt_dir()
@@ -143,7 +144,8 @@ def _link(scan: ObjectFacts, modname: str, opts: BuildOptions, target: Target,
     _run([_tool("gcc"), *CFLAGS, "-fno-toplevel-reorder", "-c", "-o", str(mod_o), str(mod_c)])
     out_dir.mkdir(parents=True, exist_ok=True)
     ko = out_dir / (modname + ".ko")
-    _run([_tool("ld"), *LDFLAGS, "-T", str(LINKER_SCRIPT), "-o", str(ko), str(scan.obj), str(mod_o)])
+    _run([_tool("ld"), *LDFLAGS, "-T", str(LINKER_SCRIPT), "-o", str(ko),
+          str(scan.obj), str(mod_o)])
     return ko
 
 
@@ -196,7 +198,8 @@ def build_all(out_dir: str | os.PathLike[str], target: Target = DEFAULT_TARGET) 
         built = {}
         for scan in scans:
             opts = _options(scan.sample, {"extra_symvers": None})
-            built[scan.sample.name] = _link(scan, scan.sample.name, opts, target, symvers, out, Path(tmp))
+            built[scan.sample.name] = _link(scan, scan.sample.name, opts, target, symvers, out,
+                                            Path(tmp))
     (out / "Module.symvers").write_text(format_symvers(exported.values()))
     return built
 

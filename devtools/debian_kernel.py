@@ -43,9 +43,6 @@ def kernel_cache_root() -> Path:
     return cache_root() / "debian"
 
 
-_KO_SUFFIXES = (".ko", ".ko.gz", ".ko.xz", ".ko.zst")
-
-
 @dataclass(frozen=True)
 class DebianKernel:
     """A fetched kernel: ``root/`` holds the extracted packages."""
@@ -71,8 +68,9 @@ class DebianKernel:
 
     def ko_files(self) -> list[Path]:
         """Every module file under ``modules_dir``, sorted by path."""
-        return sorted(p for p in self.modules_dir.rglob("*.ko*")
-                      if p.name.endswith(_KO_SUFFIXES) and p.is_file())
+        from pymod.kmod.tree import module_files  # this file also runs before pymod is installed
+
+        return sorted(Path(p) for p in module_files(self.modules_dir))
 
 
 def find_cached_kernel(base: Path | str | None = None) -> DebianKernel | None:

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from devtools.build_samples import DEFAULT_SYMVERS, _scan
-from pymod.samples.catalog import SAMPLES
 from pymod.loader.symvers import format_symvers, read_symvers
+from pymod.samples.catalog import SAMPLES
 
 # The Debian kernel the shipped default.symvers was cut from (its CRCs are that
 # kernel's; a later Debian kernel may change them).

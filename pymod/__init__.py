@@ -7,6 +7,8 @@ nothing else.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymod.errors import (  # noqa: F401  (re-exported)
     DuplicateModule,
     InvalidArgument,
@@ -37,7 +39,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     try:
         modname, attr = _LAZY[name]
     except KeyError:

@@ -10,6 +10,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Config", "DEFAULT_RELEASE"]
 
@@ -90,13 +91,13 @@ class Config:
             parts.append("modversions ")
         return "".join(parts)
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_kconfig(cls, path: str | Path, release: str | None = None,
                      struct_module_size: int | None = None,
-                     **overrides) -> "Config":
+                     **overrides: Any) -> Config:
         """Read a kernel ``.config`` (e.g. Debian's ``/boot/config-<release>``).
 
         ``release`` defaults to the file name's ``config-<release>`` suffix.
@@ -128,7 +129,7 @@ class Config:
         flags = {f.name: on(f.name) for f in dataclasses.fields(cls)
                  if f.name.isupper() and f.name != "PREEMPT"}
         flags["PREEMPT"] = on("PREEMPT_BUILD") or on("PREEMPT")
-        kwargs = dict(flags, release=release, decompress_formats=formats,
+        kwargs: dict[str, Any] = dict(flags, release=release, decompress_formats=formats,
                       struct_module_size=struct_module_size)
         kwargs.update(overrides)
         return cls(**kwargs)

@@ -6,12 +6,18 @@ an :class:`OSError`: it carries a kernel ``errno`` so callers can branch on
 Python users expect as built-in kinds (``ValueError`` for bad arguments,
 ``KeyError`` for an unknown module id) subclass those too, so both
 ``except ValueError`` and ``except pymod.PymodError`` work.
+
+The C libraries (the lookup core, the module scanner) return negative status
+codes; :func:`status_error` is the one place that turns such a status into an
+exception, for both.
 """
 
 from __future__ import annotations
 
 import errno as _errno
 import os as _os
+from collections.abc import Mapping
+from typing import Literal
 
 __all__ = [
     "PymodError",
@@ -20,7 +26,9 @@ __all__ = [
     "DuplicateModule",
     "UnknownModule",
     "ModuleLoadError",
+    "StatusKind",
     "errno_name",
+    "status_error",
 ]
 
 
@@ -86,8 +94,52 @@ class ModuleLoadError(PymodError):
         self.stage = stage
 
     def __str__(self) -> str:
-        return "[%s] %s" % (errno_name(self.errno), self.strerror)
+        return "[%s] %s" % (errno_name(self.errno or 0), self.strerror)
 
     @property
     def errno_text(self) -> str:
-        return _os.strerror(self.errno)
+        return _os.strerror(self.errno or 0)
+
+
+#: What a C library's failure status means to Python (each library keeps a
+#: table status -> kind next to its binding).
+StatusKind = Literal["overlap", "duplicate", "unknown", "invalid", "nomem", "noexec", "corrupt"]
+
+# Kinds raised as a plain PymodError, with their errno.
+_PLAIN_KINDS: dict[str, int] = {
+    "nomem": _errno.ENOMEM,      # allocation failed, nothing changed
+    "noexec": _errno.ENOEXEC,    # the input is not a readable module image
+    "corrupt": _errno.EIO,       # a self-check found an invariant broken
+}
+
+
+def status_error(status: int, text: str, kinds: Mapping[int, StatusKind], *, what: str,
+                 module: int = -1, other: int = -1) -> PymodError:
+    """The exception for failure ``status`` of one of pymod's C libraries.
+
+    ``text`` is the library's own text for the status (``pm_strerror``,
+    ``pm_kscan_strerror``), ``kinds`` the library's status -> kind table and
+    ``what`` names what failed; the message is ``"<what>: <text>"``.
+
+    * ``overlap``: RegionOverlap (EEXIST), the message naming ``other``;
+      it carries ``module`` and ``other``;
+    * ``duplicate``: DuplicateModule (EEXIST);
+    * ``unknown``: UnknownModule (ENOENT);
+    * ``invalid``: InvalidArgument (EINVAL);
+    * ``nomem``, ``noexec``, ``corrupt``: PymodError (ENOMEM, ENOEXEC, EIO).
+
+    A status missing from ``kinds`` gives PymodError (EIO) naming its number.
+    """
+    message = "%s: %s" % (what, text)
+    kind = kinds.get(status)
+    if kind == "overlap":
+        return RegionOverlap("%s (module %d)" % (message, other), module=module, other=other)
+    if kind == "duplicate":
+        return DuplicateModule(message)
+    if kind == "unknown":
+        return UnknownModule(message)
+    if kind == "invalid":
+        return InvalidArgument(message)
+    if kind is not None:
+        return PymodError(_PLAIN_KINDS[kind], message)
+    return PymodError(_errno.EIO, "%s (unexpected status %d)" % (message, status))

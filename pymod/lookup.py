@@ -21,52 +21,63 @@ from __future__ import annotations
 
 import errno as _errno
 import operator
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import SupportsIndex, cast
 
 import numpy as np
 
 from pymod._lookup_cffi import ffi, lib
-from pymod.errors import DuplicateModule, InvalidArgument, PymodError, RegionOverlap, UnknownModule
+from pymod.errors import InvalidArgument, PymodError, StatusKind, status_error
 
 __all__ = ["ModTree", "REGION_KINDS", "INIT_KINDS", "STRATEGIES"]
 
-#: Region kinds in ``enum mod_mem_type`` order.
-REGION_KINDS = ("text", "data", "rodata", "ro_after_init", "init_text", "init_data",
-                "init_rodata")
+
+def _region_kinds() -> tuple[str, ...]:
+    """``enum pm_mem_type``'s names below PM_MEM_NTYPES, in value order,
+    as ``PM_MEM_RO_AFTER_INIT`` -> ``"ro_after_init"``."""
+    names: dict[int, str] = ffi.typeof("enum pm_mem_type").elements
+    return tuple(names[t].removeprefix("PM_MEM_").lower() for t in range(lib.PM_MEM_NTYPES))
+
+
+#: Region kinds in ``enum mod_mem_type`` order (the C library's enum pm_mem_type).
+REGION_KINDS = _region_kinds()
 INIT_KINDS = frozenset(REGION_KINDS[lib.PM_MEM_INIT_TEXT:])
 STRATEGIES = {"tree": lib.PM_STRATEGY_TREE, "list": lib.PM_STRATEGY_LIST}
 _BATCH_MODES = {"auto": lib.PM_BATCH_AUTO, "walk": lib.PM_BATCH_WALK,
                 "sorted": lib.PM_BATCH_SORTED}
 _KIND_INDEX = {k: i for i, k in enumerate(REGION_KINDS)}
+_NTYPES = len(REGION_KINDS)
 _U64_MAX = (1 << 64) - 1
 _ID_MAX = (1 << 63) - 1
 
+# What each failure status of the lookup core means (texts: pm_strerror).
+_STATUS_KINDS: dict[int, StatusKind] = {
+    lib.PM_ENOMEM: "nomem",
+    lib.PM_EDUPID: "duplicate",
+    lib.PM_EOVERLAP: "overlap",
+    lib.PM_EBADREGION: "invalid",
+    lib.PM_ESELFOVERLAP: "invalid",
+    lib.PM_ENOENT: "unknown",
+    lib.PM_EINVAL: "invalid",
+    lib.PM_EIDINDEX: "corrupt",
+    lib.PM_ECOUNT: "corrupt",
+    lib.PM_ETREE0: "corrupt",
+    lib.PM_ETREE1: "corrupt",
+    lib.PM_ENODES: "corrupt",
+}
+
 
 def _raise_for(status: int, what: str, mod_id: int = -1, conflict: int = -1) -> None:
-    """The one mapping from C status codes to exceptions."""
-    if status == lib.PM_OK:
-        return
-    if status == lib.PM_EOVERLAP:
-        raise RegionOverlap("%s: a region overlaps a region of module %d" % (what, conflict),
-                            module=mod_id, other=conflict)
-    if status == lib.PM_EDUPID:
-        raise DuplicateModule("%s: id already present" % what)
-    if status == lib.PM_ENOENT:
-        raise UnknownModule("%s: no such module" % what)
-    if status == lib.PM_ESELFOVERLAP:
-        raise InvalidArgument("%s: two of its regions overlap" % what)
-    if status == lib.PM_EBADREGION:
-        raise InvalidArgument("%s: a region wraps past 2**64" % what)
-    if status == lib.PM_EINVAL:
-        raise InvalidArgument("%s: invalid argument" % what)
-    if status == lib.PM_ENOMEM:
-        raise PymodError(_errno.ENOMEM, "%s: out of memory" % what)
-    raise PymodError(_errno.EIO, "%s: unexpected lookup-core status %d" % (what, status))
+    """Raise the exception for a failure ``status`` of the lookup core."""
+    if status != lib.PM_OK:
+        text = ffi.string(lib.pm_strerror(status)).decode("ascii")
+        raise status_error(status, text, _STATUS_KINDS, what=what, module=mod_id,
+                           other=conflict)
 
 
 def _check_id(mod_id: object) -> int:
     try:
-        i = operator.index(mod_id)
+        i = operator.index(cast(SupportsIndex, mod_id))
     except TypeError:
         raise TypeError("module id must be an int, not %s" % type(mod_id).__name__) from None
     if not 0 <= i <= _ID_MAX:
@@ -76,7 +87,7 @@ def _check_id(mod_id: object) -> int:
 
 def _check_addr(addr: object) -> int:
     try:
-        a = operator.index(addr)
+        a = operator.index(cast(SupportsIndex, addr))
     except TypeError:
         raise TypeError("address must be an int, not %s" % type(addr).__name__) from None
     if not 0 <= a <= _U64_MAX:
@@ -137,8 +148,8 @@ class ModTree:
         mod_id = _check_id(mod_id)
         if not isinstance(regions, Mapping):
             raise TypeError("regions must be a mapping of kind -> (base, size)")
-        base = ffi.new("uint64_t[7]")
-        size = ffi.new("uint64_t[7]")
+        base = ffi.new("uint64_t[]", _NTYPES)
+        size = ffi.new("uint64_t[]", _NTYPES)
         for kind, region in regions.items():
             try:
                 t = _KIND_INDEX[kind]
@@ -216,12 +227,12 @@ class ModTree:
         addr = _check_addr(addr)
         rc = lib.pm_map_within(self._map, addr, _check_id(mod_id))
         _raise_for(rc if rc < 0 else 0, "module %d" % mod_id)
-        return rc == 1
+        return bool(rc == 1)
 
     def regions(self, mod_id: int) -> dict[str, tuple[int, int]]:
         """The module's current non-empty regions (init ones vanish after remove_init)."""
-        base = ffi.new("uint64_t[7]")
-        size = ffi.new("uint64_t[7]")
+        base = ffi.new("uint64_t[]", _NTYPES)
+        size = ffi.new("uint64_t[]", _NTYPES)
         _raise_for(lib.pm_map_regions(self._map, _check_id(mod_id), base, size),
                    "module %d" % mod_id)
         return {k: (base[i], size[i]) for i, k in enumerate(REGION_KINDS) if size[i]}
@@ -242,24 +253,24 @@ class ModTree:
     @property
     def addr_min(self) -> int:
         """Lowest address ever inserted (2**64-1 while empty; never shrinks)."""
-        return lib.pm_map_addr_min(self._map)
+        return int(lib.pm_map_addr_min(self._map))
 
     @property
     def addr_max(self) -> int:
         """Highest address ever inserted (0 while empty; never shrinks)."""
-        return lib.pm_map_addr_max(self._map)
+        return int(lib.pm_map_addr_max(self._map))
 
     def __len__(self) -> int:
-        return lib.pm_map_count(self._map)
+        return int(lib.pm_map_count(self._map))
 
     def __contains__(self, mod_id: object) -> bool:
         try:
             i = _check_id(mod_id)
         except (TypeError, ValueError):
             return False
-        base = ffi.new("uint64_t[7]")
-        size = ffi.new("uint64_t[7]")
-        return lib.pm_map_regions(self._map, i, base, size) == lib.PM_OK
+        base = ffi.new("uint64_t[]", _NTYPES)
+        size = ffi.new("uint64_t[]", _NTYPES)
+        return bool(lib.pm_map_regions(self._map, i, base, size) == lib.PM_OK)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.ids())
@@ -270,14 +281,9 @@ class ModTree:
         Returns the number of tree nodes; raises ``PymodError`` naming the
         broken invariant.  Takes the writer lock: a test/debug aid.
         """
-        rc = lib.pm_map_validate(self._map)
+        rc = int(lib.pm_map_validate(self._map))
         if rc < 0:
-            reasons = {-2: "list and id index disagree", -3: "counts disagree",
-                       -4: "latch copy 0 is not a valid red-black tree",
-                       -5: "latch copy 1 is not a valid red-black tree",
-                       -6: "tree nodes do not match the live regions"}
-            raise PymodError(_errno.EIO, "ModTree invariant broken: %s"
-                             % reasons.get(rc, "code %d" % rc))
+            _raise_for(rc, "ModTree invariant broken")
         return rc
 
     def __repr__(self) -> str:

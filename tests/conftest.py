@@ -8,10 +8,8 @@ with the reason) when it is absent.  ``.ci/run`` always fills the cache.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-
 
 from devtools.debian_kernel import kernel_cache_root
 

@@ -132,6 +132,48 @@ static int versions(struct span image, const unsigned char *sh,
 	return PM_KSCAN_OK;
 }
 
+/*
+ * Whether every symbol's name offset lies inside @strtab (*names_ok) and
+ * whether every undefined symbol's does (*undefined_ok).
+ */
+static void check_names(struct span strtab, struct span syms, size_t nsym,
+			int *names_ok, int *undefined_ok)
+{
+	*names_ok = *undefined_ok = 1;
+	for (size_t k = 1; k < nsym; k++) {
+		const unsigned char *sym = syms.p + k * SYM_SIZE;
+
+		if (ld32(sym) >= strtab.n) {
+			*names_ok = 0;
+			*undefined_ok &= ld16(sym + 6) != SHN_UNDEF;
+		}
+	}
+}
+
+/* Every non-empty-named SHN_UNDEF symbol, with its weak flag; every name
+ * offset is inside @strtab (check_names said so). */
+static void undefined_symbols(struct span strtab, struct span syms, size_t nsym,
+			      struct names_out *out, unsigned char *weak, size_t weak_cap,
+			      struct pm_kscan_result *res)
+{
+	for (size_t k = 1; k < nsym; k++) {
+		const unsigned char *sym = syms.p + k * SYM_SIZE;
+		uint32_t off;
+		size_t n;
+
+		if (ld16(sym + 6) != SHN_UNDEF)
+			continue;
+		off = ld32(sym);
+		n = str_len(strtab, off);
+		if (!n)
+			continue;
+		put_name(out, strtab.p + off, n);
+		if (res->n_undefined < weak_cap)
+			weak[res->n_undefined] = (sym[4] >> 4) == STB_WEAK;
+		res->n_undefined++;
+	}
+}
+
 /* __crc_ exports, undefined symbols and versions of a readable symbol table. */
 static int symbols(struct span image, const unsigned char *symtab_sh, const unsigned char *strtab_sh,
 		   const unsigned char *kstrings_sh, const unsigned char *versions_sh,
@@ -141,8 +183,8 @@ static int symbols(struct span image, const unsigned char *symtab_sh, const unsi
 	static const char crc[] = "__crc_";
 	const size_t crc_len = sizeof(crc) - 1;
 	struct span strtab, syms;
-	size_t nsym, k;
-	int names_ok = 1, undefined_ok = 1, rc;
+	size_t nsym;
+	int names_ok, undefined_ok, rc;
 
 	rc = section_bytes(image, strtab_sh, &strtab);
 	if (rc)
@@ -151,20 +193,13 @@ static int symbols(struct span image, const unsigned char *symtab_sh, const unsi
 	if (rc)
 		return rc;
 	nsym = syms.n / SYM_SIZE;
-	for (k = 1; k < nsym; k++) {
-		const unsigned char *sym = syms.p + k * SYM_SIZE;
-
-		if (ld32(sym) >= strtab.n) {
-			names_ok = 0;
-			undefined_ok &= ld16(sym + 6) != SHN_UNDEF;
-		}
-	}
+	check_names(strtab, syms, nsym, &names_ok, &undefined_ok);
 
 	/* libkmod gives up on a table with a name out of range: no exports
 	 * from it (the strings fallback below) and, if an undefined symbol's
 	 * name is the bad one, no needs at all. */
 	if (names_ok) {
-		for (k = 1; k < nsym; k++) {
+		for (size_t k = 1; k < nsym; k++) {
 			uint32_t off = ld32(syms.p + k * SYM_SIZE);
 
 			if (crc_len <= strtab.n - off && memcmp(strtab.p + off, crc, crc_len) == 0) {
@@ -180,22 +215,7 @@ static int symbols(struct span image, const unsigned char *symtab_sh, const unsi
 	}
 	if (!undefined_ok)
 		return PM_KSCAN_OK;
-	for (k = 1; k < nsym; k++) {
-		const unsigned char *sym = syms.p + k * SYM_SIZE;
-		uint32_t off;
-		size_t n;
-
-		if (ld16(sym + 6) != SHN_UNDEF)
-			continue;
-		off = ld32(sym); /* < strtab.n: undefined_ok */
-		n = str_len(strtab, off);
-		if (!n)
-			continue;
-		put_name(out, strtab.p + off, n);
-		if (res->n_undefined < weak_cap)
-			weak[res->n_undefined] = (sym[4] >> 4) == STB_WEAK;
-		res->n_undefined++;
-	}
+	undefined_symbols(strtab, syms, nsym, out, weak, weak_cap, res);
 	return versions(image, versions_sh, out, &res->n_versions);
 }
 

@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 /* cffi:begin */
-/* Status codes: 0 success, negative failure. */
+/* Status codes: 0 success, negative failure; pm_kscan_strerror() names each. */
 enum pm_kscan_status {
 	PM_KSCAN_OK = 0,
 	PM_KSCAN_ESHORT = -1,    /* shorter than an ELF64 header */
@@ -36,7 +36,10 @@ enum pm_kscan_status {
 	PM_KSCAN_EINVAL = -5     /* NULL image or result */
 };
 
-/* Counts of one scan; on PM_OK and PM_KSCAN_ENOSPC they are the full counts. */
+/* A fixed, static text for @status ("unknown status" for any other value). */
+const char *pm_kscan_strerror(int status);
+
+/* Counts of one scan; on PM_KSCAN_OK and PM_KSCAN_ENOSPC they are the full counts. */
 struct pm_kscan_result {
 	size_t n_exports;
 	size_t n_undefined;

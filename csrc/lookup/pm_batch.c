@@ -1,6 +1,8 @@
 /*
- * Batched mod_find over the latch tree: sort the batch, then answer it with
- * one in-order pass over the tree copy the sequence selects.
+ * Batched mod_find (pm_map_find_many): per-address walks, or over the latch
+ * tree, sort the batch and answer it with one in-order pass over the tree
+ * copy the sequence selects.  Single lookups come from pm_map_impl.h, the
+ * only thing this file shares with pm_map.c.
  *
  * Why: a per-address walk is a chain of dependent cache misses and
  * unpredictable branches (about as slow as a binary search over a flat
@@ -15,14 +17,20 @@
  *
  * Consistency: each pass reads one copy under the latch protocol; if the
  * sequence moved (or the walk hit the depth bound) the whole pass is redone,
- * so all answers come from one consistent copy.  Callers hold an RCU read
- * section for the whole call.
+ * so all answers come from one consistent copy.  pm_map_find_many() holds
+ * an RCU read section for the whole call.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "pm_map_impl.h"
+#include "pm_rcu.h"
 
+/* Below this many addresses, or this many tree nodes, a batch is answered
+ * by plain walks: a shallow tree stays in L1 and sorting would cost more
+ * than it saves (measured: the crossover is near 64 nodes). */
+#define PM_BATCH_SORT_MIN 64
+#define PM_BATCH_SORT_MIN_NODES 64
 #define RADIX_BITS 11
 #define RADIX_SIZE (1u << RADIX_BITS)
 
@@ -157,7 +165,14 @@ static int tree_pass(struct pm_latch_root *root, unsigned seq, const struct pass
 	return torn;
 }
 
-int pm_batch_sorted(struct pm_map *map, const uint64_t *addrs, int64_t *out, size_t n)
+/*
+ * The sorted algorithm for the whole batch.
+ * Caller: inside an RCU read section for the whole call; strategy is TREE.
+ * Concludes: each out[i] is an answer pm_find_locked() could have given
+ * during the call; when the batch fits the packing, all were read from one
+ * consistent tree copy.  PM_ENOMEM leaves @out partly written.
+ */
+static int batch_sorted(struct pm_map *map, const uint64_t *addrs, int64_t *out, size_t n)
 {
 	uint64_t lo = pm_load_relaxed(&map->addr_min), hi = pm_load_relaxed(&map->addr_max);
 	struct pass ps;
@@ -200,5 +215,23 @@ int pm_batch_sorted(struct pm_map *map, const uint64_t *addrs, int64_t *out, siz
 		} while (pm_latch_retry(&map->tree, seq) || rc);
 	}
 	free(keys);
+	return rc;
+}
+
+int pm_map_find_many(pm_map *map, const uint64_t *addrs, int64_t *out, size_t n, int mode)
+{
+	int rc = PM_OK;
+
+	if (mode != PM_BATCH_AUTO && mode != PM_BATCH_WALK && mode != PM_BATCH_SORTED)
+		return PM_EINVAL;
+	pm_rcu_read_lock();
+	if (map->strategy == PM_STRATEGY_TREE && mode != PM_BATCH_WALK &&
+	    (mode == PM_BATCH_SORTED || (n >= PM_BATCH_SORT_MIN &&
+	     pm_load_relaxed(&map->nodes) >= PM_BATCH_SORT_MIN_NODES)))
+		rc = batch_sorted(map, addrs, out, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			out[i] = pm_find_locked(map, addrs[i]);
+	pm_rcu_read_unlock();
 	return rc;
 }

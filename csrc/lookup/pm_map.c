@@ -1,15 +1,14 @@
-/* The module map: writers, single lookups, the list path.  See pymod_lookup.h. */
+/*
+ * The module map: writers, single lookups, id queries.  See pymod_lookup.h.
+ * Batched lookups (pm_map_find_many) live in pm_batch.c; both files share
+ * only pm_map_impl.h, neither calls the other.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "pm_map_impl.h"
 #include "pm_rcu.h"
 
-/* Below this many addresses, or this many tree nodes, a batch is answered
- * by plain walks: a shallow tree stays in L1 and sorting would cost more
- * than it saves (measured: the crossover is near 64 nodes). */
-#define PM_BATCH_SORT_MIN 64
-#define PM_BATCH_SORT_MIN_NODES 64
 /* Retired memory (old id tables, removed modules) is freed in batches. */
 #define PM_RETIRE_BATCH 32
 
@@ -196,32 +195,30 @@ static void widen(_Atomic uint64_t *bound, uint64_t v, int is_min)
 		pm_store_relaxed(bound, v);
 }
 
-int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t *size,
-		  int64_t *conflict)
+/* Argument checks of an insert that need no map: PM_OK or why not. */
+static int check_regions(const uint64_t *base, const uint64_t *size)
 {
-	struct pm_module *mod;
-	struct pm_idtab *old, *nt;
-	size_t pos;
-	int t, u, rc;
-
-	*conflict = -1;
-	if (id < 0)
-		return PM_EINVAL;
-	for (t = 0; t < PM_MEM_NTYPES; t++) {
+	for (int t = 0; t < PM_MEM_NTYPES; t++) {
 		if (size[t] && base[t] + (size[t] - 1) < base[t])
 			return PM_EBADREGION;
-		for (u = 0; u < t; u++)
+		for (int u = 0; u < t; u++)
 			if (size[t] && size[u] && base[u] <= base[t] + (size[t] - 1) &&
 			    base[t] <= base[u] + (size[u] - 1))
 				return PM_ESELFOVERLAP;
 	}
+	return PM_OK;
+}
 
-	mod = aligned_alloc(64, sizeof(*mod));
+/* A new, unpublished module (writer-private until pm_map_insert links it). */
+static struct pm_module *module_new(int64_t id, const uint64_t *base, const uint64_t *size)
+{
+	struct pm_module *mod = aligned_alloc(64, sizeof(*mod));
+
 	if (!mod)
-		return PM_ENOMEM;
+		return NULL;
 	memset(mod, 0, sizeof(*mod));
 	mod->id = id;
-	for (t = 0; t < PM_MEM_NTYPES; t++) {
+	for (int t = 0; t < PM_MEM_NTYPES; t++) {
 		atomic_init(&mod->base[t], base[t]);
 		atomic_init(&mod->size[t], size[t]);
 		mod->node[t].base = base[t];
@@ -229,52 +226,52 @@ int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t 
 		mod->node[t].id = id;
 		mod->node[t].type = (uint8_t)t;
 	}
+	return mod;
+}
 
-	pthread_mutex_lock(&map->lock);
-	old = pm_load_relaxed(&map->ids);
-	rc = PM_EDUPID;
-	if (idtab_get(old, id, &pos))
-		goto fail;
-	for (t = 0; t < PM_MEM_NTYPES; t++) {
+/* Writer lock held: PM_EOVERLAP with *conflict set if any of @mod's regions
+ * overlaps a live module's, else PM_OK. */
+static int check_overlaps(struct pm_map *map, struct pm_module *mod, int64_t *conflict)
+{
+	for (int t = 0; t < PM_MEM_NTYPES; t++) {
 		struct pm_module *other;
 
-		if (!size[t])
+		if (!mod->node[t].size)
 			continue;
-		other = find_overlap(map, base[t], size[t]);
+		other = find_overlap(map, mod->node[t].base, mod->node[t].size);
 		if (other) {
 			*conflict = other->id;
-			rc = PM_EOVERLAP;
-			goto fail;
+			return PM_EOVERLAP;
 		}
 	}
-	rc = PM_ENOMEM;
-	if (reserve_step(map, 0))
-		goto fail;
-	nt = idtab_edit(old, pos, mod);
-	if (!nt)
-		goto fail;
+	return PM_OK;
+}
 
-	/* Commit point: nothing below can fail.  Order follows mod_tree_insert:
-	 * bounds first, then the list, then the tree. */
-	for (t = 0; t < PM_MEM_NTYPES; t++) {
-		if (!size[t])
+/*
+ * Publish @mod, whose checks passed and whose room was reserved: nothing
+ * here can fail.  Writer lock held.  Order follows mod_tree_insert: bounds
+ * first, then the id index and the list, then the tree (each published by
+ * a release, so a reader that reaches @mod sees it fully initialised).
+ */
+static void insert_commit(struct pm_map *map, struct pm_module *mod, struct pm_idtab *nt)
+{
+	struct pm_idtab *old = pm_load_relaxed(&map->ids);
+	struct pm_node *nodes[PM_MEM_NTYPES];
+	size_t n = 0;
+
+	for (int t = 0; t < PM_MEM_NTYPES; t++) {
+		if (!mod->node[t].size)
 			continue;
-		widen(&map->addr_min, base[t], 1);
-		widen(&map->addr_max, base[t] + (size[t] - 1), 0);
+		widen(&map->addr_min, mod->node[t].base, 1);
+		widen(&map->addr_max, mod->node[t].base + (mod->node[t].size - 1), 0);
+		nodes[n++] = &mod->node[t];
 	}
 	pm_store_release(&map->ids, nt);
 	pm_store_relaxed(&mod->next, pm_load_relaxed(&map->head));
 	pm_store_release(&map->head, mod);
 	if (map->strategy == PM_STRATEGY_TREE) {
-		struct pm_node *nodes[PM_MEM_NTYPES];
-		size_t n = 0;
-
-		for (t = 0; t < PM_MEM_NTYPES; t++) {
-			if (!size[t])
-				continue;
-			nodes[n++] = &mod->node[t];
-			mod->in_tree[t] = 1;
-		}
+		for (size_t i = 0; i < n; i++)
+			mod->in_tree[nodes[i]->type] = 1;
 		tree_update(map, nodes, n);
 	}
 	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) + 1);
@@ -282,6 +279,40 @@ int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t 
 		vec_push(&map->retired, old);
 	if (map->retired.n >= PM_RETIRE_BATCH)
 		reclaim(map);
+}
+
+int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t *size,
+		  int64_t *conflict)
+{
+	struct pm_module *mod;
+	struct pm_idtab *nt;
+	size_t pos;
+	int rc;
+
+	*conflict = -1;
+	if (id < 0)
+		return PM_EINVAL;
+	rc = check_regions(base, size);
+	if (rc)
+		return rc;
+	mod = module_new(id, base, size);
+	if (!mod)
+		return PM_ENOMEM;
+
+	pthread_mutex_lock(&map->lock);
+	rc = PM_EDUPID;
+	if (idtab_get(pm_load_relaxed(&map->ids), id, &pos))
+		goto fail;
+	rc = check_overlaps(map, mod, conflict);
+	if (rc)
+		goto fail;
+	rc = PM_ENOMEM;
+	if (reserve_step(map, 0))
+		goto fail;
+	nt = idtab_edit(pm_load_relaxed(&map->ids), pos, mod);
+	if (!nt)
+		goto fail;
+	insert_commit(map, mod, nt);
 	pthread_mutex_unlock(&map->lock);
 	return PM_OK;
 fail:
@@ -383,22 +414,6 @@ void pm_map_reclaim(pm_map *map)
 	pthread_mutex_unlock(&map->lock);
 }
 
-int64_t pm_find_locked(struct pm_map *map, uint64_t addr)
-{
-	if (!pm_in_bounds(map, addr))
-		return -1;
-	if (map->strategy == PM_STRATEGY_TREE) {
-		struct pm_node *n = pm_latch_find(&map->tree, addr);
-
-		return n && !pm_load_relaxed(&n->dead) ? n->id : -1;
-	}
-	for (struct pm_module *m = pm_load_acquire(&map->head); m;
-	     m = pm_load_acquire(&m->next))
-		if (pm_within(m, addr))
-			return m->id;
-	return -1;
-}
-
 int64_t pm_map_find(pm_map *map, uint64_t addr)
 {
 	int64_t id;
@@ -414,24 +429,6 @@ int64_t pm_map_noop(pm_map *map, uint64_t addr)
 	(void)map;
 	(void)addr;
 	return -1;
-}
-
-int pm_map_find_many(pm_map *map, const uint64_t *addrs, int64_t *out, size_t n, int mode)
-{
-	int rc = PM_OK;
-
-	if (mode != PM_BATCH_AUTO && mode != PM_BATCH_WALK && mode != PM_BATCH_SORTED)
-		return PM_EINVAL;
-	pm_rcu_read_lock();
-	if (map->strategy == PM_STRATEGY_TREE && mode != PM_BATCH_WALK &&
-	    (mode == PM_BATCH_SORTED || (n >= PM_BATCH_SORT_MIN &&
-	     pm_load_relaxed(&map->nodes) >= PM_BATCH_SORT_MIN_NODES)))
-		rc = pm_batch_sorted(map, addrs, out, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			out[i] = pm_find_locked(map, addrs[i]);
-	pm_rcu_read_unlock();
-	return rc;
 }
 
 int pm_map_within(pm_map *map, uint64_t addr, int64_t id)
@@ -501,7 +498,7 @@ long pm_map_validate(pm_map *map)
 	for (struct pm_module *m = pm_load_relaxed(&map->head); m;
 	     m = pm_load_relaxed(&m->next), nmods++) {
 		if (idtab_get(ids, m->id, NULL) != m) {
-			rc = -2; /* list and id index disagree */
+			rc = PM_EIDINDEX;
 			goto out;
 		}
 		for (int t = 0; t < PM_MEM_NTYPES; t++)
@@ -509,19 +506,19 @@ long pm_map_validate(pm_map *map)
 				  pm_load_relaxed(&m->size[t]) != 0;
 	}
 	if (nmods != (ids ? ids->n : 0) || nmods != pm_load_relaxed(&map->count)) {
-		rc = -3; /* counts disagree */
+		rc = PM_ECOUNT;
 		goto out;
 	}
 	for (int c = 0; c < 2; c++) {
 		nodes[c] = pm_rb_validate(&map->tree.tree[c], c);
 		if (nodes[c] < 0) {
-			rc = -4 - c; /* copy c is not a valid red-black tree */
+			rc = c ? PM_ETREE1 : PM_ETREE0;
 			goto out;
 		}
 	}
 	linked = expect + (long)map->pending.n; /* dead nodes are still linked */
 	rc = nodes[0] == linked && nodes[1] == linked &&
-	     pm_load_relaxed(&map->nodes) == (size_t)linked ? expect : -6;
+	     pm_load_relaxed(&map->nodes) == (size_t)linked ? expect : PM_ENODES;
 out:
 	pthread_mutex_unlock(&map->lock);
 	return rc;

@@ -1,6 +1,8 @@
 /*
- * Private layout of struct pm_map, shared by pm_map.c (writers, single
- * lookups) and pm_batch.c (batched lookups).  Not part of the public API.
+ * Private layout of struct pm_map and the reader-side helpers on it, shared
+ * by pm_map.c (writers, single lookups) and pm_batch.c (batched lookups).
+ * Both files depend on this header only, never on each other.  Not part of
+ * the public API.
  */
 #ifndef PM_MAP_IMPL_H
 #define PM_MAP_IMPL_H
@@ -71,6 +73,14 @@ struct pm_map {
 	struct pm_vec retired;                /* freed after the next grace period */
 } __attribute__((aligned(64)));
 
+/*
+ * within_module() on one module's region table.
+ * Caller: inside an RCU read section (or holding the writer lock), with @m
+ * reached through the list or the id index.
+ * Concludes: @addr lay in one of @m's regions at some moment during the
+ * call; each region's base and size are read separately, which is safe
+ * because a live region only ever changes by its size becoming 0.
+ */
 static inline int pm_within(struct pm_module *m, uint64_t addr)
 {
 	for (int t = 0; t < PM_MEM_NTYPES; t++) {
@@ -82,15 +92,43 @@ static inline int pm_within(struct pm_module *m, uint64_t addr)
 	return 0;
 }
 
-/* Bounds quick-reject of __module_address(): inclusive [addr_min, addr_max]. */
+/*
+ * Bounds quick-reject of __module_address(): inclusive [addr_min, addr_max].
+ * Invariant: the bounds only widen, and an insert widens them before it
+ * publishes the regions they cover.
+ * Caller: any thread, no lock.  Concludes: 0 means no module owned @addr
+ * while the bounds read were current, so a lookup may answer -1 at once;
+ * 1 proves nothing.
+ */
 static inline int pm_in_bounds(struct pm_map *map, uint64_t addr)
 {
 	return addr >= pm_load_relaxed(&map->addr_min) &&
 	       addr <= pm_load_relaxed(&map->addr_max);
 }
 
-/* Reader-side lookups; callers are inside an RCU read section. */
-int64_t pm_find_locked(struct pm_map *map, uint64_t addr);
-int pm_batch_sorted(struct pm_map *map, const uint64_t *addrs, int64_t *out, size_t n);
+/*
+ * mod_find for one address, by the map's strategy: the shared single lookup
+ * of pm_map_find() (pm_map.c) and of batched walks (pm_batch.c), so neither
+ * file calls into the other.
+ * Caller: inside an RCU read section (pm_rcu.h) for the whole call, which
+ * keeps every node and module it reaches allocated.
+ * Concludes: the id returned owned @addr at some moment during the call, or
+ * (-1) no module did; a node marked dead counts as already removed.
+ */
+static inline int64_t pm_find_locked(struct pm_map *map, uint64_t addr)
+{
+	if (!pm_in_bounds(map, addr))
+		return -1;
+	if (map->strategy == PM_STRATEGY_TREE) {
+		struct pm_node *n = pm_latch_find(&map->tree, addr);
+
+		return n && !pm_load_relaxed(&n->dead) ? n->id : -1;
+	}
+	for (struct pm_module *m = pm_load_acquire(&map->head); m;
+	     m = pm_load_acquire(&m->next))
+		if (pm_within(m, addr))
+			return m->id;
+	return -1;
+}
 
 #endif /* PM_MAP_IMPL_H */

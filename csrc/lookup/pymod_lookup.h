@@ -48,7 +48,11 @@ enum pm_batch_mode {
 	PM_BATCH_SORTED = 2  /* radix-sort the batch, one in-order tree pass */
 };
 
-/* Status codes: 0 success, negative failure; mapped to exceptions in Python. */
+/*
+ * Status codes: 0 success, negative failure; pm_strerror() names each one,
+ * and Python maps them to exceptions.  The last five are only returned by
+ * pm_map_validate(), each naming the invariant it found broken.
+ */
 enum pm_status {
 	PM_OK = 0,
 	PM_ENOMEM = -1,       /* allocation failed; nothing changed */
@@ -57,8 +61,16 @@ enum pm_status {
 	PM_EBADREGION = -4,   /* base + size wraps past 2^64 */
 	PM_ESELFOVERLAP = -5, /* two regions of the same module overlap */
 	PM_ENOENT = -6,       /* no module with that id */
-	PM_EINVAL = -7        /* bad argument (unknown strategy or mode, negative id) */
+	PM_EINVAL = -7,       /* bad argument (unknown strategy or mode, negative id) */
+	PM_EIDINDEX = -8,     /* validate: the modules list and the id index disagree */
+	PM_ECOUNT = -9,       /* validate: the module counts disagree */
+	PM_ETREE0 = -10,      /* validate: latch copy 0 is not a valid red-black tree */
+	PM_ETREE1 = -11,      /* validate: latch copy 1 is not a valid red-black tree */
+	PM_ENODES = -12       /* validate: the tree's nodes are not the live regions */
 };
+
+/* A fixed, static text for @status ("unknown status" for any other value). */
+const char *pm_strerror(int status);
 
 typedef struct pm_map pm_map;
 
@@ -103,7 +115,8 @@ size_t pm_map_ids(pm_map *map, int64_t *out, size_t cap);
  * Writer-side self-check (takes the writer lock): both latch copies are valid
  * red-black trees holding exactly the live regions plus the dead ones queued
  * for erasure, the list and id index agree.  Returns the number of live
- * regions in the tree, or a negative code naming the broken invariant.
+ * regions in the tree, or the PM_E... status naming the broken invariant
+ * (PM_EIDINDEX .. PM_ENODES).
  */
 long pm_map_validate(pm_map *map);
 /* cffi:end */

@@ -13,6 +13,7 @@ import os
 import zlib
 from typing import TYPE_CHECKING
 
+from pymod.elf.constants import MAX_DECOMPRESSED
 from pymod.errors import ModuleLoadError, PymodError
 
 if TYPE_CHECKING:
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_DECOMPRESSED", "detect_compression", "decompress", "decompressed",
            "read_file", "map_file", "file_too_big"]
 
-# A real module decompresses to a few MiB at most; the cap keeps a
-# decompression bomb from taking the machine's memory.
-MAX_DECOMPRESSED = 256 << 20
 
 _MAGICS = (
     (b"\x1f\x8b\x08", "gzip"),

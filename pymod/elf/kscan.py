@@ -1,4 +1,4 @@
-"""The C module scanner (``csrc/pm_kscan.c``): the names depmod reads from one image.
+"""The C module scanner (``csrc/kscan/pm_kscan.c``): the names depmod reads from one image.
 
 :func:`scan_image` returns, for an ELF64 little-endian module image (bytes,
 a mapped file, any buffer):
@@ -21,11 +21,10 @@ strings stay equal.
 
 from __future__ import annotations
 
-import errno
 from typing import TYPE_CHECKING, NamedTuple
 
 from pymod._kscan_cffi import ffi, lib
-from pymod.errors import PymodError
+from pymod.errors import StatusKind, status_error
 
 if TYPE_CHECKING:
     import mmap
@@ -38,14 +37,10 @@ _WEAK_ROOM = 4096
 # Scratch buffers are filled before they are read: no need to zero them.
 _new = ffi.new_allocator(should_clear_after_alloc=False)
 
-_ERRORS = {
-    lib.PM_KSCAN_ESHORT: "image of %d bytes is shorter than an ELF64 header",
-    lib.PM_KSCAN_ESHDR: "section header table of the %d-byte image cannot be read "
-                        "(e_shentsize is not 64 or the table runs past the end)",
-    lib.PM_KSCAN_ESECTION: "a section the scan reads (symbol or string table, "
-                           "__ksymtab_strings, __versions) runs past the end of the "
-                           "%d-byte image",
-}
+# Every failure status (texts: pm_kscan_strerror) means the image cannot be
+# read as a module: ENOEXEC, as the kernel answers for a bad image.
+_STATUS_KINDS: dict[int, StatusKind] = {
+    status: "noexec" for status in ffi.typeof("enum pm_kscan_status").elements if status < 0}
 
 
 class KScan(NamedTuple):
@@ -70,9 +65,8 @@ def scan_image(image: bytes | bytearray | memoryview | mmap.mmap) -> KScan:
             names_room = max(names_room, result.names_len)
             weak_room = max(weak_room, result.n_undefined)
     if rc != lib.PM_KSCAN_OK:
-        message = _ERRORS.get(rc)
-        raise PymodError(errno.ENOEXEC, message % size if message
-                         else "module scan failed with status %d" % rc)
+        text = ffi.string(lib.pm_kscan_strerror(rc)).decode("ascii")
+        raise status_error(rc, text, _STATUS_KINDS, what="%d-byte image" % size)
     n_exp, n_und = result.n_exports, result.n_undefined
     parts = ffi.buffer(names, result.names_len)[:].decode("latin-1").split("\0")
     return KScan(parts[:n_exp], parts[n_exp:n_exp + n_und], ffi.buffer(weak, n_und)[:],

@@ -20,14 +20,14 @@ import struct
 from typing import Callable, NamedTuple
 
 from pymod.errors import PymodError
-from pymod.elf.kofile import (SHN_UNDEF, SHT_NOBITS, SHT_RELA, STB_WEAK, ElfImage, Section, c_string,
-                     string_reader)
+from pymod.elf.constants import (KSYM_ENTRY_SIZE, MODVERSION_ENTRY_SIZE, SHN_UNDEF, SHT_NOBITS,
+                                 SHT_RELA, STB_WEAK)
+from pymod.elf.image import ElfImage, Section
+from pymod.elf.strings import c_string, string_reader
 
 __all__ = ["Export", "exports", "undefined_symbols", "versions",
            "KSYM_ENTRY_SIZE", "MODVERSION_ENTRY_SIZE"]
 
-KSYM_ENTRY_SIZE = 12
-MODVERSION_ENTRY_SIZE = 64
 _RELA = struct.Struct("<QQq")  # Elf64_Rela: r_offset, r_info, r_addend
 _VERSION = struct.Struct("<Q56s")
 _CRC_U32 = struct.Struct("<I")

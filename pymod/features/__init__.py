@@ -1,21 +1,25 @@
 """One module per optional feature: its real implementation and its stub.
 
-:func:`select_features` is the single place where a :class:`Config` turns into
-implementations; the loader then calls every facade unconditionally.
+:func:`select_features` is the only place where a :class:`Config`'s Kconfig
+flags turn into implementations (a test scans the source to keep it so); the
+loader then calls every facade unconditionally.  The facades are declared,
+with each stub's meaning, in :mod:`pymod.loader.facades`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.loader.internal import (Debugfs, Decompress, Kallsyms, Livepatch, SigCheck,
-                        Stats, StrictRwx, Sysfs, TaintTracking, TreeLookup,
-                        Versioning)
+from pymod.loader.facades import (Debugfs, Decompress, ForceLoad, Kallsyms, Livepatch,
+                                  Namespaces, SigCheck, Stats, StrictRwx, Sysfs,
+                                  TaintTracking, TreeLookup, Unload, Versioning)
 
 if TYPE_CHECKING:
     from pymod.config import Config
     from pymod.loader.klog import KernelLog
+    from pymod.loader.taint import KernelTaints
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,9 @@ class Features:
     decompress: Decompress
     sig: SigCheck
     versioning: Versioning
+    force_load: ForceLoad
+    unload: Unload
+    namespaces: Namespaces
     livepatch: Livepatch
     sysfs: Sysfs
     debugfs: Debugfs
@@ -33,34 +40,45 @@ class Features:
     kallsyms: Kallsyms
 
 
-def select_features(config: "Config", log: "KernelLog", *, symbol_crc,
-                    sig_enforce: bool, trusted_keys: tuple = ()) -> Features:
+def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
+                    symbol_crc: Callable[[str], int | None], sig_enforce: bool,
+                    trusted_keys: tuple[object, ...] = ()) -> Features:
     """Pick each feature's real implementation or stub from ``config``.
 
     ``symbol_crc(name)`` returns the directory's CRC of an export (None when
     the exporter has none); versioning needs it for ``module_layout``.
     """
-    from pymod.features import (debugfs, decompress, kallsyms, livepatch, signature, stats,
-                   strict_rwx, sysfs, taint_tracking, tree_lookup, versioning)
+    from pymod.features import (debugfs, decompress, force_load, kallsyms, livepatch,
+                                namespaces, signature, stats, strict_rwx, sysfs,
+                                taint_tracking, tree_lookup, unload, versioning)
 
-    dbg = debugfs.Debugfs() if config.DEBUG_FS else debugfs.Stub()
-    st = stats.Stats(log, dbg) if config.MODULE_STATS else stats.Stub()
-    tt = (taint_tracking.TaintTracking(dbg) if config.MODULE_UNLOAD_TAINT_TRACKING
-          else taint_tracking.Stub())
+    dbg: Debugfs = debugfs.Debugfs() if config.DEBUG_FS else debugfs.Stub()
+    force: ForceLoad = (force_load.ForceLoad(log, taints) if config.MODULE_FORCE_LOAD
+                        else force_load.Stub())
     return Features(
         decompress=(decompress.Decompress(config.decompress_formats, log)
                     if config.MODULE_DECOMPRESS else decompress.Stub()),
         sig=(signature.SigCheck(log, enforce=sig_enforce or config.MODULE_SIG_FORCE,
                                 trusted_keys=trusted_keys)
              if config.MODULE_SIG else signature.Stub()),
-        versioning=(versioning.Versioning(log, symbol_crc, config)
+        versioning=(versioning.Versioning(log, symbol_crc, force,
+                                          config.modversions_reject_missing)
                     if config.MODVERSIONS else versioning.Stub()),
+        force_load=force,
+        unload=(unload.Unload(taints, allow_force=config.MODULE_FORCE_UNLOAD)
+                if config.MODULE_UNLOAD else unload.Stub()),
+        namespaces=(namespaces.AllowMissing(log)
+                    if config.MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS
+                    else namespaces.Enforce(log)),
         livepatch=livepatch.Livepatch() if config.LIVEPATCH else livepatch.Stub(),
         sysfs=sysfs.Sysfs() if config.SYSFS else sysfs.Stub(),
         debugfs=dbg,
-        stats=st,
-        taint_tracking=tt,
+        stats=stats.Stats(log, dbg) if config.MODULE_STATS else stats.Stub(),
+        taint_tracking=(taint_tracking.TaintTracking(dbg)
+                        if config.MODULE_UNLOAD_TAINT_TRACKING else taint_tracking.Stub()),
         tree=tree_lookup.TreeLookup("tree" if config.MODULES_TREE_LOOKUP else "list"),
-        strict_rwx=strict_rwx.StrictRwx(log) if config.STRICT_MODULE_RWX else strict_rwx.Stub(),
-        kallsyms=kallsyms.Kallsyms(config) if config.KALLSYMS else kallsyms.Stub(),
+        strict_rwx=(strict_rwx.StrictRwx(log) if config.STRICT_MODULE_RWX
+                    else strict_rwx.Stub()),
+        kallsyms=(kallsyms.Kallsyms(all_symbols=config.KALLSYMS_ALL) if config.KALLSYMS
+                  else kallsyms.Stub()),
     )

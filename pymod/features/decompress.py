@@ -1,15 +1,13 @@
-"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.loader.internal.Decompress`."""
+"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.loader.facades.Decompress`."""
 
 from __future__ import annotations
 
 import errno
 
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import LoadInfo
+from pymod.loader.internal import LoadInfo, Module
 from pymod.loader.klog import KernelLog
 
-# The kernel has no cap; pymod bounds memory (kofile enforces it, EFBIG).
-MAX_DECOMPRESSED = 256 << 20
 
 _NOT_A = {
     "gzip": "not a gzip compressed module",
@@ -24,7 +22,7 @@ class Decompress:
         self.log = log
 
     def module_decompress(self, info: LoadInfo) -> None:
-        from pymod.elf.kofile import decompress
+        from pymod.elf.compression import decompress
 
         kind = info.compression
         if kind not in self.formats:
@@ -35,7 +33,7 @@ class Decompress:
         payload = info.predecompressed
         if payload is None:
             try:
-                payload = decompress(info.raw, kind, max_size=MAX_DECOMPRESSED)
+                payload = decompress(info.raw, kind)
             except ModuleLoadError as e:
                 self.log.pr_err(e.strerror)
                 raise ModuleLoadError(e.errno, e.strerror, stage="decompress") from None

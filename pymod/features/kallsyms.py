@@ -1,20 +1,13 @@
-"""CONFIG_KALLSYMS: see :class:`pymod.loader.internal.Kallsyms`."""
+"""CONFIG_KALLSYMS: see :class:`pymod.loader.facades.Kallsyms`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from pymod.loader.internal import LoadInfo, MemType
+from pymod.elf.constants import ELF64_SYM_SIZE, SHF_ALLOC, SHF_EXECINSTR
+from pymod.loader.internal import LoadInfo, MemType, Module
 
-if TYPE_CHECKING:
-    from pymod.config import Config
-    from pymod.loader.module import Module
-
-SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
-ELF_SYM_SIZE = 24
 MOD_KALLSYMS_SIZE = 32     # struct mod_kallsyms on 64-bit
 MOD_KALLSYMS_ALIGN = 8
 
@@ -55,8 +48,8 @@ def _name_lengths(strtab: bytes, offsets: np.ndarray) -> np.ndarray:
 
 
 class Kallsyms:
-    def __init__(self, config: "Config"):
-        self.all = config.KALLSYMS_ALL
+    def __init__(self, all_symbols: bool):
+        self.all = all_symbols   # CONFIG_KALLSYMS_ALL: data symbols stay too
 
     def _core_mask(self, info: LoadInfo) -> np.ndarray:
         """``is_core_symbol`` over the whole table (index 0 always kept)."""
@@ -77,8 +70,8 @@ class Kallsyms:
         keep[:1] = True
         return keep
 
-    def layout_symtab(self, mod: "Module", info: LoadInfo) -> None:
-        from pymod.loader.elfcheck import get_offset_and_type
+    def layout_symtab(self, mod: Module, info: LoadInfo) -> None:
+        from pymod.loader.layout import get_offset_and_type
 
         sym, strx = info.index.sym, info.index.str
         info.sechdrs["sh_flags"][sym] |= np.uint64(SHF_ALLOC)
@@ -91,14 +84,14 @@ class Kallsyms:
         align = int(info.sechdrs[sym]["sh_addralign"]) or 1
         data = info.mem_size.get(MemType.DATA, 0)
         symoffs = -(-data // align) * align
-        info.mem_size[MemType.DATA] = symoffs + ndst * ELF_SYM_SIZE + strtab_size + ndst
+        info.mem_size[MemType.DATA] = symoffs + ndst * ELF64_SYM_SIZE + strtab_size + ndst
         info.sechdrs["sh_flags"][strx] |= np.uint64(SHF_ALLOC)
         get_offset_and_type(info, MemType.INIT_DATA, strx)
         init = info.mem_size.get(MemType.INIT_DATA, 0)
         init = -(-init // MOD_KALLSYMS_ALIGN) * MOD_KALLSYMS_ALIGN
         info.mem_size[MemType.INIT_DATA] = init + MOD_KALLSYMS_SIZE + len(info.symtab)
 
-    def add_kallsyms(self, mod: "Module", info: LoadInfo) -> None:
+    def add_kallsyms(self, mod: Module, info: LoadInfo) -> None:
         syms = info.symtab
         bases = np.zeros(len(info.sechdrs) + 1, dtype=np.uint64)
         for i, (mem, offset) in info.placement.items():
@@ -110,8 +103,8 @@ class Kallsyms:
 
 
 class Stub:
-    def layout_symtab(self, mod: "Module", info: LoadInfo) -> None:
+    def layout_symtab(self, mod: Module, info: LoadInfo) -> None:
         pass
 
-    def add_kallsyms(self, mod: "Module", info: LoadInfo) -> None:
+    def add_kallsyms(self, mod: Module, info: LoadInfo) -> None:
         pass

@@ -1,14 +1,11 @@
-"""CONFIG_LIVEPATCH: see :class:`pymod.loader.internal.Livepatch`."""
+"""CONFIG_LIVEPATCH: see :class:`pymod.loader.facades.Livepatch`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.loader.internal import LoadInfo
-
-if TYPE_CHECKING:
-    from pymod.loader.module import Module
+from pymod.loader.internal import LoadInfo, Module
 
 
 @dataclass(frozen=True)
@@ -22,24 +19,24 @@ class KlpModInfo:
 
 
 class Livepatch:
-    def set_livepatch_module(self, mod: "Module") -> bool:
+    def set_livepatch_module(self, mod: Module) -> bool:
         mod.klp = True
         return True
 
-    def copy_module_elf(self, mod: "Module", info: LoadInfo) -> None:
+    def copy_module_elf(self, mod: Module, info: LoadInfo) -> None:
         mod.klp_info = KlpModInfo(info.hdr, info.sechdrs.copy(), info.secstrings,
                                   info.index.sym)
 
-    def free_module_elf(self, mod: "Module") -> None:
+    def free_module_elf(self, mod: Module) -> None:
         mod.klp_info = None
 
 
 class Stub:
-    def set_livepatch_module(self, mod: "Module") -> bool:
+    def set_livepatch_module(self, mod: Module) -> bool:
         return False
 
-    def copy_module_elf(self, mod: "Module", info: LoadInfo) -> None:
+    def copy_module_elf(self, mod: Module, info: LoadInfo) -> None:
         pass
 
-    def free_module_elf(self, mod: "Module") -> None:
+    def free_module_elf(self, mod: Module) -> None:
         pass

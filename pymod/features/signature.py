@@ -1,4 +1,4 @@
-"""CONFIG_MODULE_SIG: see :class:`pymod.loader.internal.SigCheck`.
+"""CONFIG_MODULE_SIG: see :class:`pymod.loader.facades.SigCheck`.
 
 Verification against trusted keys comes later; for now a well-formed
 trailer counts as "key unavailable" (ENOKEY), which is soft unless enforcing.
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import errno
 
+from pymod.elf.constants import MODULE_SIG_STRING
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import (MODULE_INIT_IGNORE_MODVERSIONS,
                         MODULE_INIT_IGNORE_VERMAGIC, LoadInfo)
 from pymod.loader.klog import KernelLog
 
-MODULE_SIG_STRING = b"~Module signature appended~\n"
 
 _SOFT_REASONS = {
     errno.ENODATA: "unsigned module",
@@ -29,7 +29,7 @@ class SigCheck:
         self.trusted_keys = tuple(trusted_keys)
 
     def module_sig_check(self, info: LoadInfo, flags: int) -> None:
-        from pymod.elf.kofile import split_signature
+        from pymod.elf.sigtrailer import split_signature
 
         err = errno.ENODATA
         # A module with version info stripped is not the module that was signed.

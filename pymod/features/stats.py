@@ -1,16 +1,15 @@
-"""CONFIG_MODULE_STATS: see :class:`pymod.loader.internal.Stats` (debugfs ``modules/stats``)."""
+"""CONFIG_MODULE_STATS: see :class:`pymod.loader.facades.Stats` (debugfs ``modules/stats``)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from pymod.loader.internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo, MemType
+from pymod.loader.internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo, MemType, Module
 from pymod.loader.klog import KernelLog
 
 if TYPE_CHECKING:
-    from pymod.loader.internal import Debugfs
-    from pymod.loader.module import Module
+    from pymod.loader.facades import Debugfs
 
 # (counter, label) in the order kernel/module/stats.c prints them.
 _LABELS = (
@@ -53,7 +52,7 @@ class Stats:
     def mod_stat_failed_decompress(self, info: LoadInfo) -> None:
         self.values["failed_decompress"] += 1
 
-    def mod_stat_module_live(self, mod: "Module") -> None:
+    def mod_stat_module_live(self, mod: Module) -> None:
         self.values["modcount"] += 1
         self.values["total_mod_size"] += mod.total_size
         self.values["total_text_size"] += sum(mod.mem[t].size for t in MemType if t.is_text)
@@ -82,7 +81,7 @@ class Stub:
     def mod_stat_failed_decompress(self, info: LoadInfo) -> None:
         pass
 
-    def mod_stat_module_live(self, mod: "Module") -> None:
+    def mod_stat_module_live(self, mod: Module) -> None:
         pass
 
     def try_add_failed_module(self, name: str, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""CONFIG_STRICT_MODULE_RWX: see :class:`pymod.loader.internal.StrictRwx`."""
+"""CONFIG_STRICT_MODULE_RWX: see :class:`pymod.loader.facades.StrictRwx`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import errno
 import numpy as np
 
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import LoadInfo
+from pymod.loader.internal import LoadInfo, Module
 
 SHF_WRITE = 0x1
 SHF_EXECINSTR = 0x4

@@ -1,4 +1,4 @@
-"""CONFIG_SYSFS: see :class:`pymod.loader.internal.Sysfs` (``/sys/module/<name>/``)."""
+"""CONFIG_SYSFS: see :class:`pymod.loader.facades.Sysfs` (``/sys/module/<name>/``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import LoadInfo, MemType, ModuleState
-
-if TYPE_CHECKING:
-    from pymod.loader.module import Module
+from pymod.loader.internal import LoadInfo, MemType, Module, ModuleState
 
 _INITSTATE = {ModuleState.LIVE: "live", ModuleState.COMING: "coming",
               ModuleState.GOING: "going"}
@@ -19,12 +16,12 @@ class Sysfs:
     """Directories are live views of their module, rendered on read."""
 
     def __init__(self) -> None:
-        self.dirs: dict[str, "Module"] = {}
+        self.dirs: dict[str, Module] = {}
 
-    def mod_sysfs_setup(self, mod: "Module", info: LoadInfo) -> None:
+    def mod_sysfs_setup(self, mod: Module, info: LoadInfo) -> None:
         self.dirs[mod.name] = mod
 
-    def mod_sysfs_teardown(self, mod: "Module") -> None:
+    def mod_sysfs_teardown(self, mod: Module) -> None:
         self.dirs.pop(mod.name, None)
 
     def sysfs_read(self, name: str) -> dict[str, str]:
@@ -51,10 +48,10 @@ class Sysfs:
 
 
 class Stub:
-    def mod_sysfs_setup(self, mod: "Module", info: LoadInfo) -> None:
+    def mod_sysfs_setup(self, mod: Module, info: LoadInfo) -> None:
         pass
 
-    def mod_sysfs_teardown(self, mod: "Module") -> None:
+    def mod_sysfs_teardown(self, mod: Module) -> None:
         pass
 
     def sysfs_read(self, name: str) -> dict[str, str]:

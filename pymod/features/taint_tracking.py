@@ -1,15 +1,14 @@
-"""CONFIG_MODULE_UNLOAD_TAINT_TRACKING: see :class:`pymod.loader.internal.TaintTracking`."""
+"""CONFIG_MODULE_UNLOAD_TAINT_TRACKING: see :class:`pymod.loader.facades.TaintTracking`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.loader.internal import taint_letters
+from pymod.loader.internal import Module, taint_letters
 
 if TYPE_CHECKING:
-    from pymod.loader.internal import Debugfs
-    from pymod.loader.module import Module
+    from pymod.loader.facades import Debugfs
 
 
 @dataclass
@@ -24,7 +23,7 @@ class TaintTracking:
         self.entries: list[_Unloaded] = []   # newest first, as list_add_rcu keeps them
         debugfs.debugfs_create("modules/unloaded_tainted", self.unloaded_tainted_modules)
 
-    def try_add_tainted_module(self, mod: "Module") -> None:
+    def try_add_tainted_module(self, mod: Module) -> None:
         if not mod.taints:
             return
         for entry in self.entries:
@@ -41,7 +40,7 @@ class TaintTracking:
 
 
 class Stub:
-    def try_add_tainted_module(self, mod: "Module") -> None:
+    def try_add_tainted_module(self, mod: Module) -> None:
         pass
 
     def unloaded_tainted_modules(self) -> str:

@@ -1,52 +1,49 @@
-"""CONFIG_MODVERSIONS: see :class:`pymod.loader.internal.Versioning`."""
+"""CONFIG_MODVERSIONS: see :class:`pymod.loader.facades.Versioning`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
 
-from pymod.loader.internal import LoadInfo
+from pymod.loader.facades import ForceLoad
+from pymod.loader.internal import OK, LoadInfo, Module, Verdict
 from pymod.loader.klog import KernelLog
-
-if TYPE_CHECKING:
-    from pymod.config import Config
-    from pymod.loader.module import Module
 
 
 class Versioning:
     """``check_version`` reads ``info.versions`` (the module's ``__versions``).
 
-    ``force_load(mod, reason) -> bool`` is the kernel's ``try_to_force_load``
-    (taint F when CONFIG_MODULE_FORCE_LOAD, refusal otherwise); it is set by
-    the Kernel that owns this instance.
+    ``symbol_crc(name)`` is the symbol directory's CRC of an export;
+    ``reject_missing`` is Debian's rule for a symbol absent from ``__versions``
+    (mainline warns and accepts it).
     """
 
     def __init__(self, log: KernelLog, symbol_crc: Callable[[str], int | None],
-                 config: "Config"):
+                 force_load: ForceLoad, reject_missing: bool):
         self.log = log
         self.symbol_crc = symbol_crc
-        self.reject_missing = config.modversions_reject_missing
-        self.force_load: Callable[["Module", str], bool] = lambda mod, reason: False
+        self.force_load = force_load
+        self.reject_missing = reject_missing
 
-    def check_version(self, info: LoadInfo, symname: str, mod: "Module",
-                      crc: int | None) -> bool:
+    def check_version(self, info: LoadInfo, symname: str, mod: Module,
+                      crc: int | None) -> Verdict:
         if crc is None:
-            return True  # exporter has no CRCs: nothing to compare
+            return OK  # exporter has no CRCs: nothing to compare
         if info.index.vers == 0:
-            return self.force_load(mod, symname)  # modprobe --force stripped them
+            # modprobe --force stripped them; refused silently unless forcing is built in
+            return Verdict(self.force_load.try_to_force_load(mod, symname))
         have = info.versions.get(symname)
         if have is None:
+            message = "%s: no symbol version for %s" % (info.name, symname)
             if self.reject_missing:
-                self.log.pr_warn("%s: no symbol version for %s" % (info.name, symname))
-                return False
-            self.log.pr_notice_once("no symbol version",
-                                    "%s: no symbol version for %s" % (info.name, symname))
-            return True
+                return Verdict(False, self.log.pr_warn(message))
+            self.log.pr_notice_once("no symbol version", message)
+            return OK
         if have & 0xFFFFFFFF == crc & 0xFFFFFFFF:
-            return True
-        self.log.pr_warn("%s: disagrees about version of symbol %s" % (info.name, symname))
-        return False
+            return OK
+        return Verdict(False, self.log.pr_warn("%s: disagrees about version of symbol %s"
+                                               % (info.name, symname)))
 
-    def check_modstruct_version(self, info: LoadInfo, mod: "Module") -> bool:
+    def check_modstruct_version(self, info: LoadInfo, mod: Module) -> Verdict:
         return self.check_version(info, "module_layout", mod, self.symbol_crc("module_layout"))
 
     def same_magic(self, amagic: str, bmagic: str, has_crcs: bool) -> bool:
@@ -55,6 +52,9 @@ class Versioning:
             bmagic = bmagic[_first_space(bmagic):]
         return amagic == bmagic
 
+    def exports_lack_crcs(self, mod: Module) -> bool:
+        return any(s.crc is None for s in mod.syms)
+
 
 def _first_space(s: str) -> int:
     i = s.find(" ")
@@ -62,12 +62,15 @@ def _first_space(s: str) -> int:
 
 
 class Stub:
-    def check_version(self, info: LoadInfo, symname: str, mod: "Module",
-                      crc: int | None) -> bool:
-        return True
+    def check_version(self, info: LoadInfo, symname: str, mod: Module,
+                      crc: int | None) -> Verdict:
+        return OK
 
-    def check_modstruct_version(self, info: LoadInfo, mod: "Module") -> bool:
-        return True
+    def check_modstruct_version(self, info: LoadInfo, mod: Module) -> Verdict:
+        return OK
 
     def same_magic(self, amagic: str, bmagic: str, has_crcs: bool) -> bool:
         return amagic == bmagic
+
+    def exports_lack_crcs(self, mod: Module) -> bool:
+        return False

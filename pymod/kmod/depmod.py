@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple, Sequence, Text
 
 from pymod.errors import PymodError
 from pymod.elf.kscan import scan_image
+from pymod.kmod.tree import modname_of, walk_modules
 
 if TYPE_CHECKING:
     import mmap
 
 __all__ = [
-    "MODULE_EXTENSIONS",
     "ModuleSymbols",
     "TreeModule",
     "modname_of",
@@ -66,8 +66,6 @@ __all__ = [
     "main",
 ]
 
-MODULE_EXTENSIONS = (".ko", ".ko.gz", ".ko.xz", ".ko.zst")
-_SKIPPED_DIRS = frozenset((".", "..", "build", "source"))
 # depmod's search list without configuration: "updates" ranks above the
 # rest of the tree, everything else shares the lowest rank.
 _PRIORITY_DIRS = ("updates",)
@@ -91,12 +89,6 @@ class TreeModule(NamedTuple):
     name: str      # normalised module name (``-`` -> ``_``)
     relpath: str   # path relative to the modules directory, as printed
     path: str      # full path
-
-
-def modname_of(filename: str) -> str:
-    """``"nf-nat.ko.xz"`` -> ``"nf_nat"`` (kmod: up to the first dot)."""
-    base = filename.rsplit("/", 1)[-1]
-    return base.split(".", 1)[0].replace("-", "_")
 
 
 def kmod_hash(key: bytes) -> int:
@@ -149,31 +141,15 @@ def _priority(relpath: str) -> int:
     return 0
 
 
-def _walk(top: str, rel: str, found: dict[str, TreeModule]) -> None:
-    try:
-        entries = os.scandir(top)
-    except OSError as e:
-        raise PymodError(e.errno or errno.EIO,
-                         "could not open directory %s: %s" % (top, e.strerror)) from e
-    with entries:
-        for entry in entries:  # readdir order, like depmod
-            name = entry.name
-            if name in _SKIPPED_DIRS:
-                continue
-            relpath = rel + name
-            try:
-                is_dir = entry.is_dir()
-                is_file = not is_dir and entry.is_file()
-            except OSError:
-                continue
-            if is_dir:
-                _walk(entry.path, relpath + "/", found)
-            elif is_file and name.endswith(MODULE_EXTENSIONS):
-                mod = TreeModule(modname_of(name), relpath, entry.path)
-                old = found.get(mod.name)
-                if old is not None and _priority(relpath) <= _priority(old.relpath):
-                    continue
-                found[mod.name] = mod
+def _collect(top: str) -> dict[str, TreeModule]:
+    """One module per name: the one under ``updates/`` wins, else the first found."""
+    found: dict[str, TreeModule] = {}
+    for relpath, path in walk_modules(top):
+        mod = TreeModule(modname_of(relpath), relpath, path)
+        old = found.get(mod.name)
+        if old is None or _priority(relpath) > _priority(old.relpath):
+            found[mod.name] = mod
+    return found
 
 
 def _uncompressed_relpath(mod: TreeModule) -> str:
@@ -202,8 +178,7 @@ def line_order(modules: Iterable[TreeModule], order_text: str | None) -> list[Tr
 def find_modules(modules_dir: str | os.PathLike[str]) -> list[TreeModule]:
     """Every module of the tree, in the order depmod prints them."""
     top = os.fspath(modules_dir).rstrip("/") or "/"
-    found: dict[str, TreeModule] = {}
-    _walk(top, "", found)
+    found = _collect(top)
     try:
         with open(os.path.join(top, "modules.order"), encoding="utf-8",
                   errors="surrogateescape") as f:

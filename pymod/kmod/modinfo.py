@@ -1,4 +1,4 @@
-"""``pymod info``: kmod's ``modinfo FILE…`` for module files, byte for byte.
+"""kmod's ``modinfo`` for module files, byte for byte (the CLI is :mod:`pymod.tools.info`).
 
 The model follows kmod 30 (the Debian 12 build, +LIBCRYPTO), which is what
 parity is measured against:
@@ -20,45 +20,29 @@ accepted, not only ``*.ko*``).
 
 from __future__ import annotations
 
-import argparse
 import errno
-import json
-import mmap
-import os
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from pymod.elf.compression import decompressed, map_file
-from pymod.errors import PymodError
-from pymod.elf.kofile import MODULE_SIG_STRING, PKEY_ID_PKCS7
+from pymod.elf.constants import MODULE_SIG_STRING, MODULE_SIGNATURE_SIZE, PKEY_ID_PKCS7
+from pymod.elf.modinfo import kmod_modinfo_strings
 from pymod.elf.pkcs7 import HASH_NAMES, parse_pkcs7
+from pymod.elf.strings import c_bytes, decode
+from pymod.errors import PymodError
 
 __all__ = ["InfoError", "module_info", "signature_fields", "modinfo_strings", "hex_wrapped",
-           "format_info", "format_parm_field", "main"]
+           "format_info", "format_parm_field"]
 
-_ENC = "surrogateescape"
 _HEX_PER_LINE = 20
 
 # kmod's pkey tables (libkmod-signature.c), indexed by struct module_signature fields
 _PKEY_ALGOS = ("DSA", "RSA")
 _PKEY_HASHES = ("md4", "md5", "sha1", "rmd160", "sha256", "sha384", "sha512", "sha224", "sm3")
 _PKEY_ID_TYPES = ("PGP", "X509", "PKCS#7")
-_SIG_STRUCT_SIZE = 12
 
 
 class InfoError(PymodError):
     """kmod could not produce a module's information list (its errno and reason)."""
-
-
-def _decode(b: bytes) -> str:
-    return b.decode("utf-8", _ENC)
-
-
-def _c_string(b: bytes) -> bytes:
-    """What printf("%s") shows of a byte string: up to the first NUL."""
-    end = b.find(b"\0")
-    return b if end < 0 else b[:end]
 
 
 def hex_wrapped(data: bytes) -> str:
@@ -115,18 +99,9 @@ def modinfo_strings(image: bytes) -> list[bytes]:
         s = info(i)
         if s is None or s[2] >= len(names):
             continue
-        if _c_string(names[s[2]:]) == b".modinfo":
-            return _split_strings(image[s[0]:s[0] + s[1]])
+        if c_bytes(names[s[2]:]) == b".modinfo":
+            return kmod_modinfo_strings(image[s[0]:s[0] + s[1]])
     raise InfoError(errno.ENOENT, "no .modinfo section")
-
-
-def _split_strings(buf: bytes) -> list[bytes]:
-    start = 0
-    while start < len(buf) - 1 and buf[start] == 0:
-        start += 1
-    if len(buf) - start <= 1:
-        return []
-    return [s for s in buf[start:].split(b"\0") if s]
 
 
 def signature_fields(image: bytes) -> list[tuple[str, str]]:
@@ -135,9 +110,9 @@ def signature_fields(image: bytes) -> list[tuple[str, str]]:
     if len(image) < mlen or image[len(image) - mlen:] != MODULE_SIG_STRING:
         return []
     size = len(image) - mlen
-    if size < _SIG_STRUCT_SIZE:
+    if size < MODULE_SIGNATURE_SIZE:
         return []
-    size -= _SIG_STRUCT_SIZE
+    size -= MODULE_SIGNATURE_SIZE
     algo, hash_, id_type, signer_len, key_id_len = image[size:size + 5]
     sig_len = int.from_bytes(image[size + 8:size + 12], "big")
     if algo >= len(_PKEY_ALGOS) or hash_ >= len(_PKEY_HASHES) or id_type >= len(_PKEY_ID_TYPES):
@@ -164,7 +139,7 @@ def signature_fields(image: bytes) -> list[tuple[str, str]]:
         hash_name = _PKEY_HASHES[hash_]
     return [
         ("sig_id", _PKEY_ID_TYPES[id_type]),
-        ("signer", _decode(_c_string(signer))),
+        ("signer", decode(c_bytes(signer))),
         ("sig_key", hex_wrapped(key_id)),
         ("sig_hashalgo", hash_name),
         ("signature", hex_wrapped(sig)),
@@ -173,10 +148,8 @@ def signature_fields(image: bytes) -> list[tuple[str, str]]:
 
 def module_info(image: bytes) -> list[tuple[str, str]]:
     """kmod_module_get_info() for a decompressed module file: ``(key, value)`` in order."""
-    out = []
-    for s in modinfo_strings(image):
-        key, _, value = s.partition(b"=")
-        out.append((_decode(key), _decode(value)))
+    out = [(decode(key), decode(value))
+           for key, _, value in (s.partition(b"=") for s in modinfo_strings(image))]
     return out + signature_fields(image)
 
 

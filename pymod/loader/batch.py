@@ -19,25 +19,14 @@ from pymod.errors import ModuleLoadError, PymodError
 from pymod.loader.kernel import Kernel
 from pymod.elf.compression import decompressed, read_file
 from pymod.elf.kofile import KoFile, ko_from_raw
+from pymod.kmod.tree import modname_of, module_files
 
-MODULE_SUFFIXES = (".ko", ".ko.gz", ".ko.xz", ".ko.zst")
 
 
 @dataclass
 class TreeResult:
     loaded: list[str] = field(default_factory=list)
     failures: list[tuple[str, ModuleLoadError]] = field(default_factory=list)
-
-
-def module_files(modules_dir: str | os.PathLike) -> list[str]:
-    """Every module file under ``modules_dir`` (``build``/``source`` skipped), sorted."""
-    out = []
-    for root, dirs, files in os.walk(modules_dir):
-        if root == os.fspath(modules_dir):
-            dirs[:] = [d for d in dirs if d not in ("build", "source")]
-        dirs.sort()
-        out += [os.path.join(root, f) for f in sorted(files) if f.endswith(MODULE_SUFFIXES)]
-    return out
 
 
 def _read_image(path: str) -> tuple[bytes, bytes] | PymodError:
@@ -94,7 +83,7 @@ def _entry(ko: KoFile) -> _Entry:
             name = value
         elif key == "depends" and depends is None:
             depends = [d.replace("-", "_") for d in value.split(",") if d]
-    return _Entry(ko, name if name is not None else _name_of_file(ko.path or "?"), depends or [])
+    return _Entry(ko, name if name is not None else modname_of(ko.path or "?"), depends or [])
 
 
 def dependency_order(kos: list[KoFile]) -> list[KoFile]:
@@ -139,10 +128,6 @@ def modules_root(path: str | os.PathLike) -> Path | None:
     return None
 
 
-def _name_of_file(path: str) -> str:
-    return Path(path).name.split(".")[0].replace("-", "_")
-
-
 class _TreeIndex:
     """Module name -> file, per modules tree, each tree walked once."""
 
@@ -154,7 +139,7 @@ class _TreeIndex:
         if tree is None:
             tree = self._trees[root] = {}
             for f in module_files(root):
-                tree.setdefault(_name_of_file(f), f)
+                tree.setdefault(modname_of(f), f)
         return tree
 
 

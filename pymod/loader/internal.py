@@ -1,37 +1,29 @@
 """The private contract of the loader (the kernel's ``kernel/module/internal.h``).
 
-Everything every load stage shares lives here and nothing else does:
+Every load stage shares what is here, and nothing else:
 
 * :class:`LoadInfo`, the dossier carried through ``load_module()``;
+* :class:`Module` and its :class:`Region` s, what the kernel keeps of a
+  loaded module (``struct module``);
 * :class:`KernelSymbol`, an entry of the symbol directory;
-* :class:`ModuleState`, :class:`MemType` and the taint letters;
-* the facade of every optional feature.  Each facade is declared once, as a
-  :class:`typing.Protocol`; ``pymod/features/<feature>.py`` holds its real
-  implementation and its disabled stub, and the choice between the two is made
-  once, when a :class:`pymod.loader.kernel.Kernel` is built from its
-  :class:`pymod.config.Config`.  The pipeline calls every facade
-  unconditionally, so the docstring of each declaration below is the only place
-  that says what a kernel built without the feature does.
+* :class:`ModuleState`, :class:`MemType` and the taint letters.
 
-Disabled-stub vocabulary used below:
-
-*unsupported*  raises ``ModuleLoadError(EOPNOTSUPP)`` and leaves ``LoadInfo``
-               untouched, so the caller has no partial state to unwind;
-*no-op*        does nothing and reports success;
-*always OK*    answers "acceptable" without looking (the kernel's ``return 1``).
+The facade of every optional feature is declared beside it, in
+:mod:`pymod.loader.facades`.  Nothing here imports another pymod module
+except :mod:`pymod.elf` (for type names only), so no import cycle can form.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
     import numpy as np
 
-    from pymod.elf.kofile import ElfImage, SigInfo
-    from pymod.loader.module import Module
+    from pymod.elf.image import ElfImage
+    from pymod.elf.sigtrailer import SigInfo
 
 # finit_module() flags (include/uapi/linux/module.h)
 MODULE_INIT_IGNORE_MODVERSIONS = 1
@@ -43,12 +35,6 @@ MODULE_INIT_FLAGS = (MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGI
 # delete_module() flag that asks for a forced unload (O_TRUNC in the kernel).
 DELETE_FORCE = 0o1000
 
-# ELF section flag the loader invents to steer .data..ro_after_init
-SHF_RO_AFTER_INIT = 0x00200000
-SHF_RELA_LIVEPATCH = 0x00100000
-SHN_LIVEPATCH = 0xFF20
-
-MODULE_NAME_LEN = 56  # 64 - sizeof(unsigned long)
 MODULE_REF_BASE = 1
 PAGE_SIZE = 4096
 
@@ -126,6 +112,17 @@ KERNEL_TAINT_LETTERS: tuple[tuple[Taint, str], ...] = (
 def taint_letters(taints: int, table: tuple[tuple[Taint, str], ...] = MODULE_TAINT_LETTERS) -> str:
     """Bit mask -> letters in the kernel's print order."""
     return "".join(letter for bit, letter in table if taints >> bit & 1)
+
+
+class Verdict(NamedTuple):
+    """A check's answer: ``ok``, and the message it logged when it refused
+    (None when it refused silently, as some kernel checks do)."""
+
+    ok: bool
+    message: str | None = None
+
+
+OK = Verdict(True)
 
 
 @dataclass(slots=True)
@@ -228,170 +225,78 @@ class LoadInfo:
         return [value for key, value in self.modinfo if key == tag]
 
 
-# --------------------------------------------------------------------------
-# Facades.  Each Protocol is one ``#ifdef CONFIG_X`` block of internal.h.
-# --------------------------------------------------------------------------
+@dataclass(eq=False)
+class Region:
+    """``struct module_memory``: one page-rounded allocation."""
+
+    base: int = 0
+    size: int = 0
 
 
-class Decompress(Protocol):
-    """CONFIG_MODULE_DECOMPRESS (``kernel/module/decompress.c``).
+@dataclass(eq=False)
+class Module:
+    """One module, from ``add_unformed_module`` until ``free_module``.
 
-    ``module_decompress`` replaces ``info.payload``/``info.len`` with the
-    decompressed image of ``info.raw``; a format the kernel was not built for,
-    or a decoder error, is EINVAL ("not an xz compressed module", ...).
-    Disabled stub: *unsupported* (EOPNOTSUPP, LoadInfo untouched);
-    ``module_decompress_cleanup`` is a *no-op*.
+    ``holders`` are the modules that use this one (the kernel's
+    ``source_list``, newest first when printed); ``uses`` are the modules this
+    one took a reference on (``target_list``).
     """
 
-    def module_decompress(self, info: LoadInfo) -> None: ...
-    def module_decompress_cleanup(self, info: LoadInfo) -> None: ...
+    name: str
+    id: int
+    state: ModuleState = ModuleState.UNFORMED
+    mem: dict[MemType, Region] = field(default_factory=lambda: {t: Region() for t in MemType})
+    taints: int = 0
+    refcnt: int = MODULE_REF_BASE
+    holders: list["Module"] = field(default_factory=list)
+    uses: list["Module"] = field(default_factory=list)
+    syms: list[KernelSymbol] = field(default_factory=list)
+    has_init: bool = False
+    has_exit: bool = False
+    using_gplonly_symbols: bool = False
+    sig_ok: bool = False
+    klp: bool = False
+    klp_info: Any = None
+    version: str | None = None
+    srcversion: str | None = None
+    args: str = ""
+    source: str | None = None           # file path when loaded from a file
+    section_addrs: dict[str, int] = field(default_factory=dict)
+    kallsyms: Any = None                # pymod.features.kallsyms.ModKallsyms
 
+    def add_taint(self, flag: Taint) -> None:
+        self.taints |= 1 << flag
 
-class SigCheck(Protocol):
-    """CONFIG_MODULE_SIG (``kernel/module/signing.c``).
+    def tainted(self, flag: Taint) -> bool:
+        return bool(self.taints >> flag & 1)
 
-    ``module_sig_check`` parses and strips the appended signature, then
-    applies the kernel's soft/hard error rules (ENODATA/ENOPKG/ENOKEY are soft
-    unless enforcing; anything else is fatal).  ``module_sig_ok`` says whether
-    the module counts as verified (a ``False`` taints it E).
-    Disabled stub: *always OK*: nothing is parsed or stripped (the trailer
-    stays part of the image, as in a kernel without CONFIG_MODULE_SIG) and
-    ``module_sig_ok`` is ``True``, so no module is tainted E.
-    """
+    @property
+    def taint_letters(self) -> str:
+        return taint_letters(self.taints, MODULE_TAINT_LETTERS)
 
-    def module_sig_check(self, info: LoadInfo, flags: int) -> None: ...
-    def module_sig_ok(self, info: LoadInfo) -> bool: ...
+    @property
+    def refcount(self) -> int:
+        """``module_refcount()``: references beyond the base one."""
+        return self.refcnt - MODULE_REF_BASE
 
+    @property
+    def total_size(self) -> int:
+        """``module_total_size()``: every region's (page-rounded) size."""
+        return sum(r.size for r in self.mem.values())
 
-class Versioning(Protocol):
-    """CONFIG_MODVERSIONS (``kernel/module/version.c``).
+    def regions(self) -> dict[str, tuple[int, int]]:
+        """Non-empty regions as the lookup core takes them."""
+        return {t.kind: (r.base, r.size) for t, r in self.mem.items() if r.size}
 
-    ``check_version``/``check_modstruct_version`` return True when the
-    symbol's CRC is acceptable (they log the kernel's warning when not);
-    ``same_magic`` compares vermagic strings, skipping the release part when
-    the module carries CRCs.
-    Disabled stub: *always OK* for both checks (the kernel's ``return 1``:
-    with versioning off, every symbol is deemed compatible), and
-    ``same_magic`` is a plain string compare.
-    """
+    def within(self, addr: int) -> bool:
+        """``within_module()``: inside any init or core region."""
+        return any(r.size and 0 <= addr - r.base < r.size for r in self.mem.values())
 
-    def check_version(self, info: LoadInfo, symname: str, mod: "Module",
-                      crc: int | None) -> bool: ...
-    def check_modstruct_version(self, info: LoadInfo, mod: "Module") -> bool: ...
-    def same_magic(self, amagic: str, bmagic: str, has_crcs: bool) -> bool: ...
-
-
-class Livepatch(Protocol):
-    """CONFIG_LIVEPATCH (``kernel/module/livepatch.c``).
-
-    ``set_livepatch_module`` flags the module and returns True;
-    ``copy_module_elf`` keeps the ELF header, section headers, section names
-    and symtab index on the module; ``free_module_elf`` drops them.
-    Disabled stub: ``set_livepatch_module`` returns False (the loader then
-    refuses a module marked livepatch with ENOEXEC); copy/free are *no-ops*.
-    """
-
-    def set_livepatch_module(self, mod: "Module") -> bool: ...
-    def copy_module_elf(self, mod: "Module", info: LoadInfo) -> None: ...
-    def free_module_elf(self, mod: "Module") -> None: ...
-
-
-class Sysfs(Protocol):
-    """CONFIG_SYSFS (``kernel/module/sysfs.c``): ``/sys/module/<name>/``.
-
-    ``mod_sysfs_setup`` publishes the module's directory, ``mod_sysfs_teardown``
-    removes it, ``sysfs_read`` returns its attribute files as text.
-    Disabled stub: setup and teardown are *no-ops*; ``sysfs_read`` raises
-    ``ModuleLoadError(ENOENT)`` (there is no such directory).
-    """
-
-    def mod_sysfs_setup(self, mod: "Module", info: LoadInfo) -> None: ...
-    def mod_sysfs_teardown(self, mod: "Module") -> None: ...
-    def sysfs_read(self, name: str) -> dict[str, str]: ...
-
-
-class Debugfs(Protocol):
-    """CONFIG_DEBUG_FS: files under ``/sys/kernel/debug/`` that features add.
-
-    ``debugfs_create(path, reader)`` registers a file whose text ``reader()``
-    produces; ``debugfs_read(path)`` reads it.
-    Disabled stub: ``debugfs_create`` is a *no-op*; ``debugfs_read`` raises
-    ``ModuleLoadError(ENOENT)``.
-    """
-
-    def debugfs_create(self, path: str, reader: Callable[[], str]) -> None: ...
-    def debugfs_read(self, path: str) -> str: ...
-
-
-class Stats(Protocol):
-    """CONFIG_MODULE_STATS (``kernel/module/stats.c``).
-
-    Counters of loads and failures, and the "Duplicate failed modules"
-    table, readable as ``modules/stats`` in debugfs.
-    Disabled stub: every counter update is a *no-op*; ``stats_text`` is "".
-    """
-
-    def mod_stat_bump_invalid(self, info: LoadInfo, flags: int) -> None: ...
-    def mod_stat_bump_becoming(self, info: LoadInfo, flags: int) -> None: ...
-    def mod_stat_failed_decompress(self, info: LoadInfo) -> None: ...
-    def mod_stat_module_live(self, mod: "Module") -> None: ...
-    def try_add_failed_module(self, name: str, reason: str) -> None: ...
-    def stats_text(self) -> str: ...
-
-
-class TaintTracking(Protocol):
-    """CONFIG_MODULE_UNLOAD_TAINT_TRACKING (``kernel/module/tracking.c``).
-
-    Remembers tainted modules after they are unloaded, for oops reports.
-    Disabled stub: ``try_add_tainted_module`` is a *no-op*;
-    ``unloaded_tainted_modules`` returns "".
-    """
-
-    def try_add_tainted_module(self, mod: "Module") -> None: ...
-    def unloaded_tainted_modules(self) -> str: ...
-
-
-class TreeLookup(Protocol):
-    """CONFIG_MODULES_TREE_LOOKUP: the address -> module map (``mod_tree``).
-
-    ``mod_tree_insert`` adds every non-empty region of a module,
-    ``mod_tree_remove_init`` drops its init regions, ``mod_tree_remove`` all
-    of them; ``mod_find`` answers the owning module id or None.  ``addr_min``
-    and ``addr_max`` only ever widen.
-    Disabled stub: the same answers from an O(n) walk of the module list
-    (``within_module`` over each module, newest first), the kernel's
-    ``list_for_each_entry_rcu`` fallback, kept in the C list path of
-    :class:`pymod.lookup.ModTree`.
-    """
-
-    def mod_tree_insert(self, mod_id: int, regions: dict[str, tuple[int, int]]) -> None: ...
-    def mod_tree_remove_init(self, mod_id: int) -> None: ...
-    def mod_tree_remove(self, mod_id: int) -> None: ...
-    def mod_find(self, addr: int) -> int | None: ...
-    def within(self, addr: int, mod_id: int) -> bool: ...
-
-
-class StrictRwx(Protocol):
-    """CONFIG_STRICT_MODULE_RWX (``kernel/module/strict_rwx.c``).
-
-    ``module_enforce_rwx_sections`` refuses any section that is both
-    writable and executable ("section %s (index %d) has invalid WRITE|EXEC
-    flags", ENOEXEC).
-    Disabled stub: *always OK*.
-    """
-
-    def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None: ...
-
-
-class Kallsyms(Protocol):
-    """CONFIG_KALLSYMS (``kernel/module/kallsyms.c``).
-
-    ``layout_symtab`` reserves room for the full symbol table in INIT_DATA and
-    for the core symbols in DATA (so region sizes match the kernel's);
-    ``add_kallsyms`` gives the module its symbol table (the full one during
-    init, the core one after).
-    Disabled stub: both are *no-ops* (no room reserved, no symbols).
-    """
-
-    def layout_symtab(self, mod: "Module", info: LoadInfo) -> None: ...
-    def add_kallsyms(self, mod: "Module", info: LoadInfo) -> None: ...
+    def flags(self, show_state: bool = True) -> str:
+        """``module_flags()``: "(POE)", "(E+)" ... or ""."""
+        coming = self.state == ModuleState.COMING
+        going = self.state == ModuleState.GOING
+        if not (self.taints or (show_state and (coming or going))):
+            return ""
+        return "(%s%s%s)" % (self.taint_letters, "-" if going and show_state else "",
+                             "+" if coming and show_state else "")

@@ -1,4 +1,5 @@
-"""The simulated module area: where ``execmem_alloc`` places module memory.
+"""Module memory: the module area (where ``execmem_alloc`` places it) and
+``move_module``, which gives a laid-out module its regions.
 
 x86-64 maps modules between MODULES_VADDR and MODULES_END.  Like vmalloc,
 every allocation is followed by one unmapped guard page, so neighbouring
@@ -12,7 +13,8 @@ import bisect
 import errno
 
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import PAGE_SIZE
+from pymod.elf.constants import SHF_ALLOC
+from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module
 
 MODULES_VADDR = 0xFFFFFFFFC0000000
 MODULES_END = 0xFFFFFFFFFF000000   # exclusive: the last byte is 0xfffffffffeffffff
@@ -73,3 +75,32 @@ class ModuleArea:
             pos = hi
         if pos != self.end:
             raise AssertionError("module area ends at %#x, not %#x" % (pos, self.end))
+
+
+def move_module(area: ModuleArea, mod: Module, info: LoadInfo) -> None:
+    """One page-rounded allocation per non-empty memory type, then every
+    allocated section's address (``move_module``).  Fails atomically: on
+    ENOMEM what was allocated is returned."""
+    try:
+        for mem in MemType:
+            size = info.mem_size.get(mem, 0)
+            if size:
+                rounded = -(-size // PAGE_SIZE) * PAGE_SIZE
+                mod.mem[mem].base = area.alloc(rounded)
+                mod.mem[mem].size = rounded
+    except ModuleLoadError:
+        free_mem(area, mod)
+        raise
+    sizes = info.sechdrs["sh_size"]
+    flags = info.sechdrs["sh_flags"]
+    for i, (mem, offset) in info.placement.items():
+        if sizes[i] and flags[i] & SHF_ALLOC:
+            mod.section_addrs[info.secnames[i]] = mod.mem[mem].base + offset
+
+
+def free_mem(area: ModuleArea, mod: Module, init_only: bool = False) -> None:
+    """Return a module's regions (only the init ones with ``init_only``)."""
+    for mem, region in mod.mem.items():
+        if region.size and (mem.is_init or not init_only):
+            area.free(region.base)
+            region.base = region.size = 0

@@ -6,30 +6,17 @@ a caller that may not use GPL-only exports does not see them at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from pymod.loader.internal import KernelSymbol
+from pymod.loader.symvers import read_symvers
 
 
-def read_symvers(path: str | Path) -> list[KernelSymbol]:
+def vmlinux_symbols(path: str | Path) -> list[KernelSymbol]:
     """The ``vmlinux`` rows of a ``Module.symvers`` (modules export their own)."""
-    out = []
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) < 4:
-                if line.strip():
-                    raise ValueError("%s:%d: expected crc, symbol, module, export type"
-                                     % (path, lineno))
-                continue
-            crc, name, owner, kind = fields[:4]
-            if owner != "vmlinux":
-                continue
-            namespace = fields[4] if len(fields) > 4 and fields[4] else None
-            out.append(KernelSymbol(name, 0, namespace, kind.endswith("_GPL"),
-                                    int(crc, 16), None))
-    return out
+    return [KernelSymbol(e.name, 0, e.namespace or None, e.gpl, e.crc, None)
+            for e in read_symvers(path).values() if e.in_vmlinux]
 
 
 class SymbolDirectory:

@@ -1,18 +1,26 @@
-"""Read and write kbuild's ``Module.symvers`` (one export per line).
+"""kbuild's ``Module.symvers``: the one reader and writer of the export list.
 
-Format: ``0xCRC<TAB>symbol<TAB>module<TAB>EXPORT_SYMBOL[_GPL]<TAB>namespace``;
-``module`` is ``vmlinux`` or the module's path without ``.ko``.
+Format, one export per line:
+``0xCRC<TAB>symbol<TAB>module<TAB>EXPORT_SYMBOL[_GPL]<TAB>namespace``
+(the namespace field may be empty or, in old files, absent); ``module`` is
+``vmlinux`` or the module's path without ``.ko``.
+
+Duplicates: a symbol listed twice keeps its first line, as modpost keeps
+the first export it reads; later lines for the name are ignored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+from typing import NamedTuple
+
+__all__ = ["SymversEntry", "parse_symvers", "read_symvers", "format_symvers"]
+
+_KINDS = ("EXPORT_SYMBOL", "EXPORT_SYMBOL_GPL")
 
 
-@dataclass(frozen=True)
-class SymversEntry:
+class SymversEntry(NamedTuple):
     crc: int
     name: str
     module: str
@@ -24,33 +32,41 @@ class SymversEntry:
         """The module name as ``depends=`` spells it (``vmlinux`` for the kernel)."""
         return self.module.rsplit("/", 1)[-1]
 
+    @property
+    def in_vmlinux(self) -> bool:
+        return self.module == "vmlinux"
+
     def line(self) -> str:
-        kind = "EXPORT_SYMBOL_GPL" if self.gpl else "EXPORT_SYMBOL"
+        kind = _KINDS[self.gpl]
         return "0x%08x\t%s\t%s\t%s\t%s\n" % (self.crc, self.name, self.module, kind, self.namespace)
 
 
+def _entry(line: str, source: str, lineno: int) -> SymversEntry:
+    fields = line.split("\t")
+    if len(fields) not in (4, 5) or fields[3] not in _KINDS:
+        raise ValueError("%s:%d: not a Module.symvers line: %r" % (source, lineno, line))
+    try:
+        crc = int(fields[0], 16)
+    except ValueError:
+        raise ValueError("%s:%d: bad CRC %r" % (source, lineno, fields[0])) from None
+    return SymversEntry(crc, fields[1], fields[2], fields[3] == "EXPORT_SYMBOL_GPL",
+                        fields[4] if len(fields) == 5 else "")
+
+
 def parse_symvers(text: str, source: str = "Module.symvers") -> dict[str, SymversEntry]:
-    """Entries by symbol name; the first line for a name wins, as in modpost."""
+    """Entries by symbol name, in file order; a malformed line raises
+    ``ValueError`` naming ``source`` and the line number."""
     entries: dict[str, SymversEntry] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) not in (4, 5) or fields[3] not in ("EXPORT_SYMBOL", "EXPORT_SYMBOL_GPL"):
-            raise ValueError("%s:%d: not a Module.symvers line: %r" % (source, lineno, line))
-        try:
-            crc = int(fields[0], 16)
-        except ValueError:
-            raise ValueError("%s:%d: bad CRC %r" % (source, lineno, fields[0])) from None
-        entry = SymversEntry(crc, fields[1], fields[2], fields[3] == "EXPORT_SYMBOL_GPL",
-                             fields[4] if len(fields) == 5 else "")
-        entries.setdefault(entry.name, entry)
+        if line.strip():
+            entry = _entry(line, source, lineno)
+            entries.setdefault(entry.name, entry)
     return entries
 
 
 def read_symvers(path: str | Path) -> dict[str, SymversEntry]:
     path = Path(path)
-    return parse_symvers(path.read_text(), str(path))
+    return parse_symvers(path.read_text(encoding="utf-8", errors="surrogateescape"), str(path))
 
 
 def format_symvers(entries: Iterable[SymversEntry]) -> str:

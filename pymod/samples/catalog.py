@@ -12,9 +12,10 @@ unsigned, so each also gets E while MODULE_SIG is on).
 from __future__ import annotations
 
 import errno as _errno
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 # A PREEMPT_RT build of the same release: same_magic compares past the
 # release, so the difference has to be in the flags.

@@ -13,6 +13,7 @@ import mmap
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, cast
 
 from pymod.elf.compression import decompressed, map_file
 from pymod.errors import PymodError
@@ -58,12 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-0", "--null", action="store_true", help="end each entry with NUL, not newline")
     p.add_argument("--json", action="store_true",
                    help="print a JSON list, one object per file (repeated keys as lists)")
-    p.add_argument("files", nargs="+", metavar="FILE", help="module file (.ko, .ko.gz, .ko.xz, .ko.zst)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="module file (.ko, .ko.gz, .ko.xz, .ko.zst)")
     return p
 
 
-def _json_object(filename: str, entries: Sequence[tuple[str, str]], field: str | None) -> dict:
-    obj: dict = {"filename": filename}
+def _json_object(filename: str, entries: Sequence[tuple[str, str]],
+                 field: str | None) -> dict[str, Any]:
+    obj: dict[str, Any] = {"filename": filename}
     for key, value in entries:
         if field is not None and key != field:
             continue
@@ -82,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = sys.stdout.buffer
     sep = "\0" if args.null else "\n"
     status = 0
-    objects = []
+    objects: list[dict[str, Any]] = []
 
     def err(msg: str) -> None:
         sys.stdout.flush()
@@ -96,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         filename = _absolute(path)
         try:
-            entries = module_info(_read_image(path))
+            # module_info only indexes and slices its image, which an mmap does
+            # as bytes would; its annotation says bytes.
+            entries = module_info(cast(bytes, _read_image(path)))
             error = None
         except (PymodError, OSError) as exc:
             entries, error = [], exc

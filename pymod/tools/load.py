@@ -11,23 +11,30 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymod.errors import ModuleLoadError, errno_name
-from pymod.loader.batch import load_all, module_files
+from pymod.kmod.tree import module_files
+from pymod.loader.batch import TreeResult, load_all
+from pymod.loader.internal import MemType
 from pymod.loader.kernel import Kernel
 
 
-def _failure_dict(path: str, err: ModuleLoadError) -> dict:
+def _errno(err: ModuleLoadError) -> int:
+    # A PymodError always carries its (positive) errno; OSError types it Optional.
+    return err.errno if err.errno is not None else 0
+
+
+def _failure_dict(path: str, err: ModuleLoadError) -> dict[str, Any]:
     return {"file": path, "module": err.module, "errno": err.errno,
-            "errno_name": errno_name(err.errno), "stage": err.stage, "message": err.strerror}
+            "errno_name": errno_name(_errno(err)), "stage": err.stage, "message": err.strerror}
 
 
-def _modules_dict(kernel) -> list[dict]:
+def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
     return [{"name": m.name, "size": m.total_size, "refcnt": m.refcount,
              "holders": [h.name for h in reversed(m.holders)], "state": m.state.name,
-             "address": "0x%016x" % m.mem[0].base, "taints": m.taint_letters}
+             "address": "0x%016x" % m.mem[MemType.TEXT].base, "taints": m.taint_letters}
             for m in reversed(kernel.modules)]
 
 
-def _build_kernel(args):
+def _build_kernel(args: argparse.Namespace) -> Kernel:
     from pymod.config import Config
 
     if args.config:
@@ -38,7 +45,6 @@ def _build_kernel(args):
         config = config.replace(struct_module_size=args.struct_module_size)
     elif args.config:
         # Read the target's sizeof(struct module) off one of its own modules.
-
         for target in args.modules:
             files = module_files(target) if os.path.isdir(target) else [target]
             if files:
@@ -49,7 +55,7 @@ def _build_kernel(args):
         symvers or args.config or args.release) else Kernel(sig_enforce=args.sig_enforce)
 
 
-def _progress_line(what: str):
+def _progress_line(what: str) -> Callable[[int, int], None] | None:
     """A ``progress(done, total)`` callback drawing one line on a terminal
     stderr (cleared when done), or None when stderr is not a terminal."""
     if not sys.stderr.isatty():
@@ -64,7 +70,7 @@ def _progress_line(what: str):
     return progress
 
 
-def main(argv: Sequence[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pymod load",
                                  description="Load modules (dependencies first) into a "
                                              "simulated kernel and print /proc/modules.")
@@ -77,7 +83,29 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("-j", "--jobs", type=int, help="processes reading files (default: all cores)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _print_json(kernel: Kernel, result: TreeResult) -> None:
+    json.dump({"proc_modules": kernel.proc_modules(), "modules": _modules_dict(kernel),
+               "tainted": kernel.tainted, "notices": kernel.notices,
+               "failures": [_failure_dict(p, e) for p, e in result.failures]},
+              sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _print_text(kernel: Kernel, result: TreeResult) -> None:
+    sys.stdout.write(kernel.proc_modules())
+    for notice in kernel.notices:
+        print("pymod load: notice: %s" % notice, file=sys.stderr)
+    for path, err in result.failures:
+        print("pymod load: %s: %s (-%d): %s" % (path, errno_name(_errno(err)), _errno(err),
+                                                  err.strerror), file=sys.stderr)
+
+
+def main(argv: Sequence[str]) -> int:
+    """``pymod load``; ``argv`` holds the arguments after ``load``."""
+    args = _parser().parse_args(argv)
     for target in args.modules:
         if not os.path.exists(target):
             print("pymod load: %s: No such file or directory" % target, file=sys.stderr)
@@ -89,18 +117,7 @@ def main(argv: Sequence[str]) -> int:
         return 1
     result = load_all(kernel, args.modules, jobs=args.jobs, progress=_progress_line("loading"))
     if args.json:
-        json.dump({"proc_modules": kernel.proc_modules(), "modules": _modules_dict(kernel),
-                   "tainted": kernel.tainted, "notices": kernel.notices,
-                   "failures": [_failure_dict(p, e) for p, e in result.failures]},
-                  sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(kernel, result)
     else:
-        sys.stdout.write(kernel.proc_modules())
-        for notice in kernel.notices:
-            print("pymod load: notice: %s" % notice, file=sys.stderr)
-        for path, err in result.failures:
-            print("pymod load: %s: %s (-%d): %s" % (path, errno_name(err.errno), err.errno,
-                                                      err.strerror), file=sys.stderr)
+        _print_text(kernel, result)
     return 0 if not result.failures else 1
-
-

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pymod.samples import prebuilt_dir
-
 from cffi_build._common import KSCAN, WARN_FLAGS
+from pymod.samples import prebuilt_dir
 
 FUZZER = str(Path(__file__).resolve().parent / "fuzz_kscan.c")
 SCALE = float(os.environ.get("PYMOD_STRESS_SCALE", "1.0"))

@@ -221,8 +221,10 @@ static int run_check(int strategy)
 	for (int i = 0; i < READERS; i++)
 		pthread_join(th[i], NULL);
 	nodes = pm_map_validate(map);
-	if (nodes < 0)
+	if (nodes < 0) {
+		fprintf(stderr, "final validate: %s\n", pm_strerror((int)nodes));
 		fail("final validate", 0, nodes);
+	}
 	printf("check %s: %d writer steps, %ld reads, final nodes %ld, violations %ld\n",
 	       strategy == PM_STRATEGY_TREE ? "tree" : "list", STEPS, atomic_load(&reads),
 	       nodes, atomic_load(&violations));

@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from pymod.errors import ModuleLoadError, PymodError
-from pymod.elf.kofile import (MODULE_SIG_STRING, SHT_NOBITS, SHT_SYMTAB, ElfImage, decompress,
-                          detect_compression, read_ko, split_signature)
+from pymod.elf.compression import decompress, detect_compression
+from pymod.elf.constants import MODULE_SIG_STRING, SHT_NOBITS, SHT_SYMTAB
+from pymod.elf.image import ElfImage
+from pymod.elf.kofile import read_ko
+from pymod.elf.sigtrailer import split_signature
 from pymod.elf.ksymtab import exports, undefined_symbols, versions
 
 # A module-shaped object: .modinfo, exports in the 6.x layout (PREL32 entries,

@@ -23,7 +23,8 @@ import pytest
 import pymod.elf.kscan as kscan
 from pymod._kscan_cffi import ffi, lib
 from pymod.errors import PymodError
-from pymod.elf.kofile import ElfImage, read_ko
+from pymod.elf.image import ElfImage
+from pymod.elf.kofile import read_ko
 from pymod.elf.ksymtab import exports, undefined_symbols, versions
 from devtools.build_samples import build_all
 

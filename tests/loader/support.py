@@ -34,7 +34,7 @@ def assert_consistent(k: Kernel) -> None:
     owned = {r.base for m in live.values() for r in m.mem.values() if r.size}
     assert owned == reserved
     for m in live.values():
-        for kind, (base, size) in m.regions().items():
+        for base, size in m.regions().values():
             assert k.find(base) is m and k.find(base + size - 1) is m
         for h in m.holders:
             assert m in h.uses

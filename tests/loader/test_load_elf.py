@@ -13,7 +13,7 @@ import pytest
 
 from pymod import Config, Kernel, ModuleLoadError
 from pymod import MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC
-from pymod.elf.kofile import ElfImage
+from pymod.elf.image import ElfImage
 from pymod.samples import prebuilt_path
 
 from tests.loader.support import assert_consistent, sample_bytes, snapshot

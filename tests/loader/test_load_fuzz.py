@@ -9,7 +9,6 @@ import pytest
 
 from pymod.errors import ModuleLoadError
 from pymod.loader.kernel import Kernel
-
 from tests.loader.support import assert_consistent, sample_bytes, snapshot
 
 SAMPLES = ["pm_hello", "pm_exporter", "pm_ro_after_init", "pm_noinit", "pm_importer"]

@@ -10,7 +10,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pymod import Config, Kernel, ModuleLoadError
 from pymod.samples import SAMPLES, prebuilt_path
-
 from tests.loader.support import assert_consistent, snapshot
 
 IMAGES = {s.name: prebuilt_path(s.name).read_bytes() for s in SAMPLES}

@@ -9,7 +9,6 @@ import pytest
 from pymod import Config, Kernel, ModuleLoadError
 from pymod.loader.internal import MemType, ModuleState
 from pymod.samples import SAMPLES, prebuilt_path
-
 from tests.loader.support import assert_consistent, snapshot
 
 GOOD = [s for s in SAMPLES if s.loads]
@@ -25,7 +24,8 @@ REFUSALS = [
     ("pm_wx", errno.ENOEXEC, "strict_rwx", None),
     ("pm_missing", errno.ENOENT, "symbols",
      "pm_missing: Unknown symbol pm_nobody_exports_this (err -2)"),
-    ("pm_crc_bad", errno.EINVAL, "symbols", "pm_crc_bad: disagrees about version of symbol _printk"),
+    ("pm_crc_bad", errno.EINVAL, "symbols",
+     "pm_crc_bad: disagrees about version of symbol _printk"),
     ("pm_common", errno.ENOEXEC, "symbols", "pm_common: please compile with -fno-common"),
     ("pm_dup_export", errno.ENOEXEC, "exports",
      "pm_dup_export: exports duplicate symbol pm_shared_fn (owned by pm_exporter)"),
@@ -194,7 +194,7 @@ def test_proc_modules_format():
     k.load_module(prebuilt_path("pm_importer"))
     k.load_module(prebuilt_path("pm_proprietary"))
     lines = k.proc_modules().splitlines()
-    assert [l.split()[0] for l in lines] == ["pm_proprietary", "pm_importer", "pm_exporter"]
+    assert [ln.split()[0] for ln in lines] == ["pm_proprietary", "pm_importer", "pm_exporter"]
     exp = lines[2].split(" ")
     m = k.module("pm_exporter")
     assert exp == ["pm_exporter", str(m.total_size), "2", "pm_proprietary,pm_importer,", "Live",

@@ -66,7 +66,7 @@ def test_bounds_only_widen(tree):
 def test_remove_init_drops_only_init_regions(tree):
     regions = {k: (0x100000 * (i + 1), 0x1000) for i, k in enumerate(REGION_KINDS)}
     tree.insert(5, regions)
-    for k, (b, _) in regions.items():
+    for b, _ in regions.values():
         assert tree.find(b) == 5 and tree.within(b, 5)
     tree.remove_init(5)
     for k, (b, _) in regions.items():
@@ -230,3 +230,13 @@ def test_large_random_churn_keeps_trees_valid():
     t.validate()
     for mid, slot in list(live.items())[:200]:
         assert t.find(0x1000_0000_0000 + slot * 0x100000 + 5) == mid
+
+
+def test_region_kinds_come_from_the_c_enum():
+    from pymod._lookup_cffi import lib
+    from pymod.lookup import INIT_KINDS
+
+    assert REGION_KINDS == ("text", "data", "rodata", "ro_after_init", "init_text",
+                            "init_data", "init_rodata")
+    assert len(REGION_KINDS) == lib.PM_MEM_NTYPES
+    assert INIT_KINDS == {"init_text", "init_data", "init_rodata"}

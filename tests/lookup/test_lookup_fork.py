@@ -6,7 +6,6 @@ ever clear them)."""
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 

@@ -49,7 +49,7 @@ def parity(mine: list[str], ref: list[str]) -> str:
     same_lines = sum(1 for m, line in deps_ref.items() if deps_mine.get(m) == line)
     same_sets = sum(1 for m, line in deps_ref.items() if m in deps_mine and
                     set(deps_mine[m].split()[1:]) == set(line.split()[1:]))
-    order = [l.split(":")[0] for l in mine] == [l.split(":")[0] for l in ref]
+    order = [ln.split(":")[0] for ln in mine] == [ln.split(":")[0] for ln in ref]
     return ("lines identical %d/%d, dependency sets equal %d/%d, line order %s"
             % (same_lines, len(ref), same_sets, len(ref), "matches" if order else "differs"))
 
@@ -81,9 +81,9 @@ def test_depmod_view_agrees_with_ksymtab(debian_kernel):
     """The libkmod-style reading (``__crc_`` symbols, undefined symbols) and
     pymod.elf.ksymtab's (``__ksymtab*`` entries through their relocations) are
     independent; on a real modversions kernel they must name the same symbols."""
-    from pymod.kmod.depmod import find_modules, scan_module
     from pymod.elf.kofile import read_ko
     from pymod.elf.ksymtab import exports, undefined_symbols
+    from pymod.kmod.depmod import find_modules, scan_module
 
     differ = []
     n_exports = 0
@@ -102,8 +102,8 @@ def test_depmod_view_agrees_with_ksymtab(debian_kernel):
 def test_scanner_agrees_with_ksymtab(debian_kernel):
     """The C scanner (pymod.elf.kscan) against pymod.elf.ksymtab on every module:
     exports, undefined symbols with their weak flags, __versions names."""
-    from pymod.kmod.depmod import find_modules
     from pymod.elf.kofile import read_ko
+    from pymod.kmod.depmod import find_modules
     from tests.elf.test_kscan import ksymtab_view, scanner_view
 
     differ = []

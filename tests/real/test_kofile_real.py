@@ -62,7 +62,8 @@ def test_sample_against_nm_and_kmod(debian_kernel, tmp_path):
         nm = subprocess.run(["nm", "-u", str(plain)], capture_output=True, text=True,
                             check=True).stdout.split()
         assert sorted(undefined_symbols(ko.elf)) == sorted(
-            (name, kind == "w") for kind, name in zip(nm[::2], nm[1::2])), f
+            (name, kind == "w") for kind, name in zip(nm[::2], nm[1::2], strict=False)), f
         dump = subprocess.run(["modprobe", "--dump-modversions", str(plain)],
                               capture_output=True, text=True, check=True).stdout.split()
-        assert versions(ko.elf) == [(int(c, 16), n) for c, n in zip(dump[::2], dump[1::2])], f
+        pairs = zip(dump[::2], dump[1::2], strict=False)
+        assert versions(ko.elf) == [(int(c, 16), n) for c, n in pairs], f

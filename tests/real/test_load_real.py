@@ -7,9 +7,8 @@ import time
 import pytest
 
 from pymod import Config, Kernel
-from pymod.loader.internal import ModuleState
 from pymod.loader.batch import load_all
-
+from pymod.loader.internal import ModuleState
 from tests.loader.support import assert_consistent
 
 pytestmark = pytest.mark.real_kernel

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from pymod.kmod import modinfo
 from pymod.tools import info
 
 pytestmark = pytest.mark.real_kernel
@@ -35,7 +34,7 @@ def split_by_file(out: bytes, files: list[str]) -> dict[str, bytes]:
         assert i >= 0, "no output for %s" % f
         starts.append(i)
         pos = i + len(marker)
-    return {f: out[s:e] for f, s, e in zip(files, starts, starts[1:] + [len(out)])}
+    return {f: out[s:e] for f, s, e in zip(files, starts, starts[1:] + [len(out)], strict=True)}
 
 
 def run_pymod(capsysbinary, argv: list[str]) -> tuple[int, bytes, float]:

@@ -18,9 +18,6 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.descriptions import describe_reloc_type
 from elftools.elf.elffile import ELFFile
 
-from pymod.elf.kofile import read_ko
-from pymod.elf.ksymtab import exports, undefined_symbols, versions
-from pymod.samples import SAMPLES, default_symvers, prebuilt_dir, sample
 from devtools.build_samples import (
     DEFAULT_TARGET,
     EXIT_OFFSET_6_12,
@@ -31,8 +28,11 @@ from devtools.build_samples import (
     build_all,
     build_module,
 )
-from pymod.loader.symvers import SymversEntry, parse_symvers, read_symvers
 from devtools.debian_kernel import kernel_cache_root
+from pymod.elf.kofile import read_ko
+from pymod.elf.ksymtab import exports, undefined_symbols, versions
+from pymod.loader.symvers import SymversEntry, parse_symvers, read_symvers
+from pymod.samples import SAMPLES, default_symvers, prebuilt_dir, sample
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("ld") is None,
                                reason="gcc/binutils not installed: cannot build the samples")
@@ -229,14 +229,16 @@ def test_importer_imports_the_namespace(built):
 def test_licences(built):
     assert _modinfo(built["pm_proprietary"])["license"] == ["Proprietary"]
     assert _modinfo(built["pm_proprietary_gpl"])["license"] == ["Proprietary"]
-    assert "pm_gpl_fn" in {n for n, _ in undefined_symbols(read_ko(built["pm_proprietary_gpl"]).elf)}
+    assert "pm_gpl_fn" in {
+        n for n, _ in undefined_symbols(read_ko(built["pm_proprietary_gpl"]).elf)}
     assert "pm_shared_fn" in {n for n, _ in undefined_symbols(read_ko(built["pm_proprietary"]).elf)}
 
 
 @needs_gcc
 def test_wx_section(built):
     wx = SH_FLAGS.SHF_WRITE | SH_FLAGS.SHF_EXECINSTR
-    flagged = [sec.name for sec in _elf(built["pm_wx"]).iter_sections() if sec["sh_flags"] & wx == wx]
+    flagged = [sec.name for sec in _elf(built["pm_wx"]).iter_sections()
+               if sec["sh_flags"] & wx == wx]
     assert flagged == [".pm_wx_text"]
     assert not [sec.name for sec in _elf(built["pm_hello"]).iter_sections()
                 if sec["sh_flags"] & wx == wx]
@@ -280,7 +282,8 @@ def test_ro_after_init_section(built):
     elf = _elf(built["pm_ro_after_init"])
     sec = elf.get_section_by_name(".data..ro_after_init")
     assert sec is not None and sec.data_size == 4
-    assert sec["sh_flags"] & (SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_WRITE) == SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_WRITE
+    alloc_write = SH_FLAGS.SHF_ALLOC | SH_FLAGS.SHF_WRITE
+    assert sec["sh_flags"] & alloc_write == alloc_write
     assert int.from_bytes(sec.data(), "little") == 16
     sym = _symbol(elf, "pm_limit")
     assert elf.get_section(sym["st_shndx"]).name == ".data..ro_after_init"
@@ -345,7 +348,7 @@ def test_default_symvers_covers_the_samples():
     assert "module_layout" in table and "_printk" in table
     assert any(e.gpl for e in table.values()) and any(e.namespace for e in table.values())
     for s in SAMPLES:
-        for name, weak in undefined_symbols(read_ko(prebuilt_dir() / (s.name + ".ko")).elf):
+        for name, _weak in undefined_symbols(read_ko(prebuilt_dir() / (s.name + ".ko")).elf):
             if name.startswith("pm_"):
                 continue  # the samples' own exports, or deliberately missing
             assert name in table, (s.name, name)
@@ -374,7 +377,8 @@ def test_prebuilt_copy_is_current(built, name):
 
 @needs_gcc
 def test_shipped_samples_symvers_is_current(built):
-    assert read_symvers(SAMPLES_SYMVERS) == read_symvers(built["pm_hello"].parent / "Module.symvers")
+    assert read_symvers(SAMPLES_SYMVERS) == read_symvers(
+        built["pm_hello"].parent / "Module.symvers")
 
 
 # --- agreement with a real Debian 6.12 kernel -----------------------------------
@@ -477,5 +481,6 @@ def test_build_for_the_real_debian_kernel(tmp_path):
     ko = build_module("pm_hello", tmp_path, target)
     real = read_symvers(found[-1])
     got = dict((n, c) for c, n in versions(read_ko(ko).elf))
-    assert got["_printk"] == real["_printk"].crc and got["module_layout"] == real["module_layout"].crc
+    assert (got["_printk"] == real["_printk"].crc
+            and got["module_layout"] == real["module_layout"].crc)
     assert _modinfo(ko)["vermagic"] == [target.vermagic]

@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from pymod.tools import main
 from pymod.samples import prebuilt_path
+from pymod.tools import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -20,7 +20,7 @@ def test_load_prints_proc_modules_and_failures():
             str(prebuilt_path("pm_missing")))
     assert p.returncode == 1
     lines = p.stdout.splitlines()
-    assert [l.split()[0] for l in lines] == ["pm_importer", "pm_exporter"]
+    assert [ln.split()[0] for ln in lines] == ["pm_importer", "pm_exporter"]
     assert "pm_exporter" in lines[1] and " 1 pm_importer, Live " in lines[1]
     assert p.stderr.strip().endswith(
         "ENOENT (-2): pm_missing: Unknown symbol pm_nobody_exports_this (err -2)")
@@ -55,7 +55,8 @@ def test_missing_file_and_unknown_command(capsys):
 def test_demo_runs_and_nothing_is_left_behind():
     p = run("demo")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "pm_exporter" in p.stdout and "Unknown symbol pm_nobody_exports_this (err -2)" in p.stdout
+    assert ("pm_exporter" in p.stdout
+            and "Unknown symbol pm_nobody_exports_this (err -2)" in p.stdout)
     assert "unchanged: nothing was left behind" in p.stdout
 
 

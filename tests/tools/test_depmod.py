@@ -16,12 +16,13 @@ import os
 import shutil
 import struct
 import subprocess
+from collections.abc import Sequence
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 
+from pymod.errors import PymodError
 from pymod.kmod.depmod import (
     ModuleSymbols,
     TreeModule,
@@ -38,7 +39,6 @@ from pymod.kmod.depmod import (
     scan_module,
 )
 from pymod.tools.deps import main
-from pymod.errors import PymodError
 
 DEPMOD = shutil.which("depmod") or next(
     (p for p in ("/sbin/depmod", "/usr/sbin/depmod") if os.path.exists(p)), None)
@@ -47,15 +47,18 @@ RELEASE = "6.12.0-pymod-test"
 
 # --------------------------------------------------------------------------
 # A minimal ELF64 relocatable image (test data, not a reader)
+_Section = tuple[str, int, bytes, int, int, int]  # name, type, data, link, info, entsize
+
 
 def make_ko(exports: Sequence[str] = (), needs: Sequence[str] = (), weak: Sequence[str] = (),
             versions: Sequence[str] | None = None,
             ksymtab_strings: Sequence[str] | None = None) -> bytes:
     """An ET_REL x86-64 image exporting ``exports`` (as ``__crc_`` symbols) and
     needing ``needs`` then ``weak`` (undefined, in that symbol-table order)."""
-    sections: list[tuple[str, int, bytes, int, int, int]] = []  # name, type, data, link, info, entsize
+    sections: list[_Section] = []
 
-    def add(name: str, typ: int, data: bytes, link: int = 0, info: int = 0, entsize: int = 0) -> int:
+    def add(name: str, typ: int, data: bytes, link: int = 0, info: int = 0,
+            entsize: int = 0) -> int:
         sections.append((name, typ, data, link, info, entsize))
         return len(sections)  # index counting the null section
 
@@ -92,7 +95,7 @@ def make_ko(exports: Sequence[str] = (), needs: Sequence[str] = (), weak: Sequen
 
     body = bytearray(64)
     headers = [b"\0" * 64]
-    for (name, typ, data, link, info, entsize), noff in zip(sections, name_offsets):
+    for (_, typ, data, link, info, entsize), noff in zip(sections, name_offsets, strict=True):
         while len(body) % 8:
             body.append(0)
         headers.append(struct.pack("<IIQQQQIIQQ", noff, typ, 0, 0, len(body), len(data),
@@ -211,7 +214,8 @@ DEPMOD_HASH_ORDER = ["fat", "nic7018_wdt", "amplc_pci224", "aegis128_aesni", "nl
 
 
 def test_line_order_follows_modules_order_then_hash():
-    mods = [TreeModule(n, "kernel/%s.ko" % n, "/x/kernel/%s.ko" % n) for n in reversed(DEPMOD_HASH_ORDER)]
+    mods = [TreeModule(n, "kernel/%s.ko" % n, "/x/kernel/%s.ko" % n)
+            for n in reversed(DEPMOD_HASH_ORDER)]
     assert [m.name for m in line_order(mods, None)] == DEPMOD_HASH_ORDER
     order = "kernel/kvm.ko\nkernel/fat.ko\nkernel/absent.ko\n"
     got = [m.name for m in line_order(mods, order)]
@@ -327,7 +331,8 @@ def test_tree_dependencies_and_order(tmp_path):
 def test_parallel_scan_equals_serial(tmp_path, monkeypatch):
     import pymod.kmod.depmod as dm
 
-    mods = {"kernel/m%03d.ko" % i: make_ko(exports=["f%d" % i], needs=["f%d" % (i // 2)] if i else [])
+    mods = {"kernel/m%03d.ko" % i: make_ko(exports=["f%d" % i],
+                                           needs=["f%d" % (i // 2)] if i else [])
             for i in range(80)}
     top = write_tree(tmp_path, mods, sorted(mods))
     serial = build_deps(top, jobs=1)
@@ -340,7 +345,8 @@ def test_unreadable_module_is_listed_without_dependencies(tmp_path):
     top = write_tree(tmp_path, {"kernel/bad.ko": b"\x7fELF garbage", "kernel/ok.ko": make_ko()},
                      ["kernel/bad.ko", "kernel/ok.ko"])
     warnings: list[str] = []
-    assert build_deps(top, jobs=1, warn=warnings.append) == {"kernel/bad.ko": [], "kernel/ok.ko": []}
+    assert build_deps(top, jobs=1, warn=warnings.append) == {"kernel/bad.ko": [],
+                                                             "kernel/ok.ko": []}
     assert len(warnings) == 1 and "bad.ko" in warnings[0]
 
 
@@ -438,7 +444,8 @@ def test_main_reports_a_cycle(tmp_path, capsys):
 def test_kmod_depmod_also_refuses_a_cycle(tmp_path):
     top = write_tree(tmp_path, {"kernel/a.ko": make_ko(exports=["fa"], needs=["fb"]),
                                 "kernel/b.ko": make_ko(exports=["fb"], needs=["fa"])}, None)
-    kmod = subprocess.run([DEPMOD, "-n", "-b", str(tmp_path), RELEASE], capture_output=True, text=True)
+    kmod = subprocess.run([DEPMOD, "-n", "-b", str(tmp_path), RELEASE],
+                          capture_output=True, text=True)
     assert kmod.returncode != 0 and "cycle" in kmod.stderr
     with pytest.raises(PymodError):
         build_deps(top, jobs=1)

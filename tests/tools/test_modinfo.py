@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from pymod.elf.pkcs7 import parse_pkcs7
+from pymod.errors import PymodError
 from pymod.kmod import modinfo
 from pymod.tools import info
-from pymod.errors import PymodError
-from pymod.elf.pkcs7 import parse_pkcs7
 from tests.elf.test_kofile import MODULE_C, compile_object, sig_trailer
 
 SIGNER = "pymod test key"
@@ -214,7 +214,8 @@ def test_json_output(built, capsysbinary):
     assert objs[0]["alias"] == ["pymod:one", "pymod:two"] and objs[0]["license"] == "GPL"
     assert objs[0]["signer"] == SIGNER and "signer" not in objs[1]
     rc, out, _ = run_info(capsysbinary, "--json", "-F", "alias", str(built["plain"]))
-    assert json.loads(out) == [{"filename": str(built["plain"]), "alias": ["pymod:one", "pymod:two"]}]
+    assert json.loads(out) == [{"filename": str(built["plain"]),
+                                "alias": ["pymod:one", "pymod:two"]}]
 
 
 def test_missing_file(built, tmp_path, capsysbinary):
@@ -243,7 +244,8 @@ def test_unreadable_modules(built, tmp_path, capsysbinary, case, expected):
     rc, out, err = run_info(capsysbinary, str(f))
     assert rc == 1
     assert out == b"filename:       %s\n" % str(f).encode()
-    msg = "could not get modinfo from '%s': %s" % ((case + "-x").replace("-", "_"), errno_text(expected))
+    msg = "could not get modinfo from '%s': %s" % ((case + "-x").replace("-", "_"),
+                                                     errno_text(expected))
     assert err.decode() == "pymod info: ERROR: %s\n" % msg
     if MODINFO_TOOL:
         p = subprocess.run([MODINFO_TOOL, str(f)], capture_output=True)

@@ -1,0 +1,40 @@
+"""Symbol namespaces and CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS:
+see :class:`pymod.loader.facades.Namespaces`."""
+
+from __future__ import annotations
+
+from pymod.loader.internal import KernelSymbol, LoadInfo, Module
+from pymod.loader.klog import KernelLog
+
+
+def _message(mod: Module, sym: KernelSymbol) -> str:
+    return ("%s: module uses symbol (%s) from namespace %s, but does not import it."
+            % (mod.name, sym.name, sym.namespace))
+
+
+def _imports(info: LoadInfo, sym: KernelSymbol) -> bool:
+    return not sym.namespace or sym.namespace in info.modinfo_all("import_ns")
+
+
+class Enforce:
+    """The default: a missing ``MODULE_IMPORT_NS`` refuses the symbol."""
+
+    def __init__(self, log: KernelLog):
+        self.log = log
+
+    def verify_namespace(self, info: LoadInfo, mod: Module, sym: KernelSymbol) -> str | None:
+        if _imports(info, sym):
+            return None
+        return self.log.pr_err(_message(mod, sym))
+
+
+class AllowMissing:
+    """CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS=y: warn and accept."""
+
+    def __init__(self, log: KernelLog):
+        self.log = log
+
+    def verify_namespace(self, info: LoadInfo, mod: Module, sym: KernelSymbol) -> str | None:
+        if not _imports(info, sym):
+            self.log.pr_warn(_message(mod, sym))
+        return None

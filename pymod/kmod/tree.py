@@ -1,0 +1,58 @@
+"""A ``/lib/modules/<release>`` tree as kmod sees it: which files are modules,
+what each is called, and the walk that finds them."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+
+from pymod.elf.constants import MODULE_SUFFIXES
+from pymod.errors import PymodError
+
+__all__ = ["SKIPPED_DIRS", "modname_of", "is_module_file", "walk_modules", "module_files"]
+
+# depmod never descends into these (the kernel's build and source links).
+SKIPPED_DIRS = frozenset(("build", "source"))
+
+
+def modname_of(filename: str) -> str:
+    """``"nf-nat.ko.xz"`` -> ``"nf_nat"``: kmod's name of a module file (the
+    base name up to the first dot, ``-`` read as ``_``)."""
+    base = filename.rsplit("/", 1)[-1]
+    return base.split(".", 1)[0].replace("-", "_")
+
+
+def is_module_file(filename: str) -> bool:
+    return filename.endswith(MODULE_SUFFIXES)
+
+
+def walk_modules(top: str | os.PathLike[str], rel: str = "") -> Iterator[tuple[str, str]]:
+    """``(relpath, path)`` of every module file under ``top``, in ``readdir``
+    order as depmod walks (``build``/``source`` skipped at every level).
+
+    A directory that cannot be opened raises :class:`PymodError` naming it.
+    """
+    try:
+        entries = os.scandir(top)
+    except OSError as e:
+        raise PymodError(e.errno or errno.EIO,
+                         "could not open directory %s: %s" % (os.fspath(top), e.strerror)) from e
+    with entries:
+        for entry in entries:
+            if entry.name in SKIPPED_DIRS:
+                continue
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                continue
+            if is_dir:
+                yield from walk_modules(entry.path, rel + entry.name + "/")
+            elif is_file and is_module_file(entry.name):
+                yield rel + entry.name, entry.path
+
+
+def module_files(top: str | os.PathLike[str]) -> list[str]:
+    """Every module file under ``top``, sorted by path (a stable order to load in)."""
+    return sorted(path for _rel, path in walk_modules(top))

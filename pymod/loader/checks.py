@@ -1,0 +1,79 @@
+"""``early_mod_check`` and what it runs: blacklist, struct module and vermagic
+checks, and the duplicate-name rule (``module_patient_check_exists``)."""
+
+from __future__ import annotations
+
+import errno
+
+from pymod.elf.image import ElfImage
+from pymod.elf.ksymtab import versions
+from pymod.errors import ModuleLoadError
+from pymod.loader import elfcheck
+from pymod.loader.internal import MODULE_INIT_IGNORE_VERMAGIC, LoadInfo, Module, ModuleState
+from pymod.loader.registry import Registry
+
+
+def fail(reg: Registry, code: int, message: str, mod_name: str | None, stage: str,
+         level: str = "err") -> ModuleLoadError:
+    """Log the kernel's message at ``level`` and return the error carrying it."""
+    reg.log.pr(level, message)
+    return ModuleLoadError(code, message, module=mod_name, stage=stage)
+
+
+def early_mod_check(reg: Registry, info: LoadInfo, flags: int) -> Module:
+    """Everything that can refuse a module before memory is allocated for it."""
+    if info.name in reg.config.module_blacklist:
+        raise fail(reg, errno.EPERM, "Module %s is blacklisted" % info.name, info.name,
+                   "blacklist")
+    elfcheck.rewrite_section_headers(info)
+    info.elf = _elf_image(info)
+    if info.index.vers:
+        info.versions = {name: crc for crc, name in versions(info.elf)}
+    info.symtab = info.elf.symbols()
+    mod = Module(name=elfcheck.struct_module_name(info), id=reg.next_id())
+    verdict = reg.features.versioning.check_modstruct_version(info, mod)
+    if not verdict.ok:
+        raise ModuleLoadError(errno.ENOEXEC, verdict.message or
+                              "%s: disagrees about version of symbol module_layout" % info.name,
+                              module=info.name, stage="modversions")
+    check_modinfo(reg, mod, info, flags)
+    patient_check_exists(reg, mod.name, "becoming")
+    return mod
+
+
+def check_modinfo(reg: Registry, mod: Module, info: LoadInfo, flags: int) -> None:
+    """Vermagic (``check_modinfo``) and the livepatch flag."""
+    f = reg.features
+    modmagic = None if flags & MODULE_INIT_IGNORE_VERMAGIC else info.get_modinfo("vermagic")
+    vermagic = reg.config.vermagic
+    if modmagic is None:
+        if not f.force_load.try_to_force_load(mod, "bad vermagic"):
+            raise ModuleLoadError(errno.ENOEXEC, "%s: no vermagic and forced loading is "
+                                  "disabled" % info.name, module=info.name, stage="vermagic")
+    elif not f.versioning.same_magic(modmagic, vermagic, bool(info.index.vers)):
+        raise fail(reg, errno.ENOEXEC, "%s: version magic '%s' should be '%s'"
+                   % (info.name, modmagic, vermagic), info.name, "vermagic")
+    if info.get_modinfo("livepatch") is not None and not f.livepatch.set_livepatch_module(mod):
+        raise fail(reg, errno.ENOEXEC, "%s: module is marked as livepatch module, but "
+                   "livepatch support is disabled" % mod.name, mod.name, "livepatch")
+
+
+def patient_check_exists(reg: Registry, name: str, reason: str) -> None:
+    """A module of that name is live (EEXIST) or still loading (EBUSY)."""
+    old = reg._modules.get(name)
+    if old is None:
+        return
+    reg.features.stats.try_add_failed_module(name, reason)
+    if old.state == ModuleState.LIVE:
+        raise ModuleLoadError(errno.EEXIST, "%s: module is already loaded" % name,
+                              module=name, stage="duplicate")
+    raise ModuleLoadError(errno.EBUSY, "%s: module is already being loaded" % name,
+                          module=name, stage="duplicate")
+
+
+def _elf_image(info: LoadInfo) -> ElfImage:
+    """The reader's view of the bytes the kernel checks (reused when a
+    ``KoFile`` already made one of the same bytes)."""
+    if info.elf is not None and len(info.elf) == info.len:
+        return info.elf
+    return ElfImage(info.payload[:info.len] if info.len != len(info.payload) else info.payload)

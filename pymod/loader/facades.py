@@ -1,0 +1,246 @@
+"""The facade of every optional kernel feature: internal.h's ``#ifdef CONFIG_X`` blocks.
+
+Each facade is declared once, here, as a :class:`typing.Protocol`;
+``pymod/features/<feature>.py`` holds its real implementation and its
+disabled stub, and :func:`pymod.features.select_features` picks one of the two
+once, from the :class:`pymod.config.Config`.  The load pipeline calls every
+facade unconditionally, so the docstring of each declaration below is the
+only place that says what a kernel built without the feature does.
+
+Disabled-stub vocabulary used below:
+
+*unsupported*  raises ``ModuleLoadError`` (EOPNOTSUPP, or the errno named)
+               and changes nothing, so the caller has no partial state to unwind;
+*no-op*        does nothing and reports success;
+*always OK*    answers "acceptable" without looking (the kernel's ``return 1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from pymod.loader.internal import KernelSymbol, LoadInfo, Module, Verdict
+
+# --------------------------------------------------------------------------
+# Facades.  Each Protocol is one ``#ifdef CONFIG_X`` block of internal.h.
+# --------------------------------------------------------------------------
+
+
+class Decompress(Protocol):
+    """CONFIG_MODULE_DECOMPRESS (``kernel/module/decompress.c``).
+
+    ``module_decompress`` replaces ``info.payload``/``info.len`` with the
+    decompressed image of ``info.raw``; a format the kernel was not built for,
+    or a decoder error, is EINVAL ("not an xz compressed module", ...).
+    Disabled stub: *unsupported* (EOPNOTSUPP, LoadInfo untouched);
+    ``module_decompress_cleanup`` is a *no-op*.
+    """
+
+    def module_decompress(self, info: LoadInfo) -> None: ...
+    def module_decompress_cleanup(self, info: LoadInfo) -> None: ...
+
+
+class SigCheck(Protocol):
+    """CONFIG_MODULE_SIG (``kernel/module/signing.c``).
+
+    ``module_sig_check`` parses and strips the appended signature, then
+    applies the kernel's soft/hard error rules (ENODATA/ENOPKG/ENOKEY are soft
+    unless enforcing; anything else is fatal).  ``module_sig_ok`` says whether
+    the module counts as verified (a ``False`` taints it E).
+    Disabled stub: *always OK*: nothing is parsed or stripped (the trailer
+    stays part of the image, as in a kernel without CONFIG_MODULE_SIG) and
+    ``module_sig_ok`` is ``True``, so no module is tainted E.
+    """
+
+    def module_sig_check(self, info: LoadInfo, flags: int) -> None: ...
+    def module_sig_ok(self, info: LoadInfo) -> bool: ...
+
+
+class Versioning(Protocol):
+    """CONFIG_MODVERSIONS (``kernel/module/version.c``).
+
+    ``check_version``/``check_modstruct_version`` answer a :class:`Verdict`:
+    ok when the symbol's CRC is acceptable, else the kernel's warning they
+    logged (none when a module without ``__versions`` is refused because
+    forced loading is off, which the kernel does silently);
+    ``same_magic`` compares vermagic strings, skipping the release part when
+    the module carries CRCs; ``exports_lack_crcs`` is find_module_sections'
+    "no versions for exported symbols" condition.
+    Disabled stub: *always OK* for both checks (the kernel's ``return 1``:
+    with versioning off, every symbol is deemed compatible), ``same_magic``
+    is a plain string compare, and exports never lack CRCs.
+    """
+
+    def check_version(self, info: LoadInfo, symname: str, mod: Module,
+                      crc: int | None) -> Verdict: ...
+    def check_modstruct_version(self, info: LoadInfo, mod: Module) -> Verdict: ...
+    def same_magic(self, amagic: str, bmagic: str, has_crcs: bool) -> bool: ...
+    def exports_lack_crcs(self, mod: Module) -> bool: ...
+
+
+class ForceLoad(Protocol):
+    """CONFIG_MODULE_FORCE_LOAD: ``try_to_force_load``.
+
+    Accepts a module that fails a check modprobe ``--force`` skips (missing
+    vermagic, missing ``__versions``, exports without CRCs): taints the module
+    and the kernel F, warns once, and returns True.
+    Disabled stub: returns False, so the caller refuses the module (ENOEXEC).
+    """
+
+    def try_to_force_load(self, mod: Module, reason: str) -> bool: ...
+
+
+class Unload(Protocol):
+    """CONFIG_MODULE_UNLOAD, with CONFIG_MODULE_FORCE_UNLOAD inside it.
+
+    ``check_delete_module`` lets ``delete_module(2)`` go on;
+    ``exit_sections_are_init`` is False (``.exit*`` sections are kept);
+    ``try_force_unload(flags)`` honours ``O_TRUNC`` only with
+    FORCE_UNLOAD, tainting the kernel R; ``proc_usage`` is the refcount and
+    users columns of ``/proc/modules``.
+    Disabled stub: ``check_delete_module`` is *unsupported* (ENOSYS, as the
+    syscall is absent); ``.exit*`` sections are laid out as init (discarded
+    after init); nothing is ever forced; ``proc_usage`` prints ``" - -"``.
+    """
+
+    def check_delete_module(self, name: str) -> None: ...
+    def exit_sections_are_init(self) -> bool: ...
+    def try_force_unload(self, flags: int) -> bool: ...
+    def proc_usage(self, mod: Module) -> str: ...
+
+
+class Namespaces(Protocol):
+    """Symbol namespaces (``verify_namespace_is_imported``).
+
+    ``verify_namespace`` returns None when ``mod`` may use ``sym`` (no
+    namespace, or the namespace is in its ``import_ns`` modinfo), else the
+    kernel's error it logged.
+    CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS=y (the permissive variant,
+    not a stub: namespaces always exist): *always OK*, with the kernel's
+    warning logged for a missing import.
+    """
+
+    def verify_namespace(self, info: LoadInfo, mod: Module,
+                         sym: KernelSymbol) -> str | None: ...
+
+
+class Livepatch(Protocol):
+    """CONFIG_LIVEPATCH (``kernel/module/livepatch.c``).
+
+    ``set_livepatch_module`` flags the module and returns True;
+    ``copy_module_elf`` keeps the ELF header, section headers, section names
+    and symtab index on the module; ``free_module_elf`` drops them.
+    Disabled stub: ``set_livepatch_module`` returns False (the loader then
+    refuses a module marked livepatch with ENOEXEC); copy/free are *no-ops*.
+    """
+
+    def set_livepatch_module(self, mod: Module) -> bool: ...
+    def copy_module_elf(self, mod: Module, info: LoadInfo) -> None: ...
+    def free_module_elf(self, mod: Module) -> None: ...
+
+
+class Sysfs(Protocol):
+    """CONFIG_SYSFS (``kernel/module/sysfs.c``): ``/sys/module/<name>/``.
+
+    ``mod_sysfs_setup`` publishes the module's directory, ``mod_sysfs_teardown``
+    removes it, ``sysfs_read`` returns its attribute files as text.
+    Disabled stub: setup and teardown are *no-ops*; ``sysfs_read`` raises
+    ``ModuleLoadError(ENOENT)`` (there is no such directory).
+    """
+
+    def mod_sysfs_setup(self, mod: Module, info: LoadInfo) -> None: ...
+    def mod_sysfs_teardown(self, mod: Module) -> None: ...
+    def sysfs_read(self, name: str) -> dict[str, str]: ...
+
+
+class Debugfs(Protocol):
+    """CONFIG_DEBUG_FS: files under ``/sys/kernel/debug/`` that features add.
+
+    ``debugfs_create(path, reader)`` registers a file whose text ``reader()``
+    produces; ``debugfs_read(path)`` reads it.
+    Disabled stub: ``debugfs_create`` is a *no-op*; ``debugfs_read`` raises
+    ``ModuleLoadError(ENOENT)``.
+    """
+
+    def debugfs_create(self, path: str, reader: Callable[[], str]) -> None: ...
+    def debugfs_read(self, path: str) -> str: ...
+
+
+class Stats(Protocol):
+    """CONFIG_MODULE_STATS (``kernel/module/stats.c``).
+
+    Counters of loads and failures, and the "Duplicate failed modules"
+    table, readable as ``modules/stats`` in debugfs.
+    Disabled stub: every counter update is a *no-op*; ``stats_text`` is "".
+    """
+
+    def mod_stat_bump_invalid(self, info: LoadInfo, flags: int) -> None: ...
+    def mod_stat_bump_becoming(self, info: LoadInfo, flags: int) -> None: ...
+    def mod_stat_failed_decompress(self, info: LoadInfo) -> None: ...
+    def mod_stat_module_live(self, mod: Module) -> None: ...
+    def try_add_failed_module(self, name: str, reason: str) -> None: ...
+    def stats_text(self) -> str: ...
+
+
+class TaintTracking(Protocol):
+    """CONFIG_MODULE_UNLOAD_TAINT_TRACKING (``kernel/module/tracking.c``).
+
+    Remembers tainted modules after they are unloaded, for oops reports.
+    Disabled stub: ``try_add_tainted_module`` is a *no-op*;
+    ``unloaded_tainted_modules`` returns "".
+    """
+
+    def try_add_tainted_module(self, mod: Module) -> None: ...
+    def unloaded_tainted_modules(self) -> str: ...
+
+
+class TreeLookup(Protocol):
+    """CONFIG_MODULES_TREE_LOOKUP: the address -> module map (``mod_tree``).
+
+    ``mod_tree_insert`` adds every non-empty region of a module,
+    ``mod_tree_remove_init`` drops its init regions, ``mod_tree_remove`` all
+    of them; ``mod_find`` answers the owning module id or None.  ``addr_min``
+    and ``addr_max`` only ever widen.
+    Disabled stub: the same answers from an O(n) walk of the module list
+    (``within_module`` over each module, newest first), the kernel's
+    ``list_for_each_entry_rcu`` fallback, kept in the C list path of
+    :class:`pymod.lookup.ModTree`.
+    """
+
+    @property
+    def strategy(self) -> str:
+        """``"tree"`` (the latch tree) or ``"list"`` (the list scan)."""
+        ...
+
+    def mod_tree_insert(self, mod_id: int, regions: dict[str, tuple[int, int]]) -> None: ...
+    def mod_tree_remove_init(self, mod_id: int) -> None: ...
+    def mod_tree_remove(self, mod_id: int) -> None: ...
+    def mod_find(self, addr: int) -> int | None: ...
+    def within(self, addr: int, mod_id: int) -> bool: ...
+
+
+class StrictRwx(Protocol):
+    """CONFIG_STRICT_MODULE_RWX (``kernel/module/strict_rwx.c``).
+
+    ``module_enforce_rwx_sections`` refuses any section that is both
+    writable and executable ("section %s (index %d) has invalid WRITE|EXEC
+    flags", ENOEXEC).
+    Disabled stub: *always OK*.
+    """
+
+    def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None: ...
+
+
+class Kallsyms(Protocol):
+    """CONFIG_KALLSYMS (``kernel/module/kallsyms.c``).
+
+    ``layout_symtab`` reserves room for the full symbol table in INIT_DATA and
+    for the core symbols in DATA (so region sizes match the kernel's);
+    ``add_kallsyms`` gives the module its symbol table (the full one during
+    init, the core one after).
+    Disabled stub: both are *no-ops* (no room reserved, no symbols).
+    """
+
+    def layout_symtab(self, mod: Module, info: LoadInfo) -> None: ...
+    def add_kallsyms(self, mod: Module, info: LoadInfo) -> None: ...

@@ -1,0 +1,110 @@
+"""The registry: what a kernel holds between loads, and the questions asked of it.
+
+The module list (in load order; ``/proc/modules`` prints newest first), the
+ids the address map knows modules by, the symbol directory, the module area,
+the taint mask and the log, plus the features chosen from the config.  The
+load and unload stages (:mod:`pymod.loader.kernel`, :mod:`~pymod.loader.unload`,
+...) take a registry; nothing here loads anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+from pymod.config import DEFAULT_RELEASE, Config
+from pymod.features import Features, select_features
+from pymod.loader.internal import Module, ModuleState
+from pymod.loader.klog import KernelLog
+from pymod.loader.memory import ModuleArea
+from pymod.loader.symbols import SymbolDirectory, vmlinux_symbols
+from pymod.loader.taint import KernelTaints
+
+
+def _default_symvers(config: Config) -> str | None:
+    """The built-in default kernel's ``Module.symvers`` (shipped with the samples)."""
+    if config.release != DEFAULT_RELEASE:
+        return None
+    from pymod.samples import default_symvers
+
+    path = default_symvers()
+    return os.fspath(path) if path.exists() else None
+
+
+class Registry:
+    """A simulated kernel's module state.
+
+    ``symvers``: path of the kernel's ``Module.symvers``; None means the
+    built-in default kernel's (shipped with the samples) when ``config`` has
+    the default release, else no vmlinux exports.
+    """
+
+    def __init__(self, config: Config | None = None,
+                 symvers: str | os.PathLike[str] | None = None,
+                 trusted_keys: tuple[object, ...] = (), sig_enforce: bool = False):
+        self.config = config or Config()
+        self.log = KernelLog()
+        if symvers is None:
+            symvers = _default_symvers(self.config)
+        self.symbols = SymbolDirectory(vmlinux_symbols(symvers) if symvers else ())
+        self.taint = KernelTaints()
+        self.features: Features = select_features(
+            self.config, self.log, self.taint, symbol_crc=self.symbols.crc_of,
+            sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys))
+        self.area = ModuleArea()
+        self._modules: dict[str, Module] = {}
+        self._by_id: dict[int, Module] = {}
+        self._ids = itertools.count(1)
+        self.notices: list[str] = []
+        if not self.config.checks_struct_module_size and self.config.version >= (6, 12):
+            self.notices.append("sizeof(struct module) unknown: the .gnu.linkonce.this_module "
+                                "size check is skipped")
+
+    @property
+    def modules(self) -> list[Module]:
+        """Formed modules in load order."""
+        return [m for m in self._modules.values() if m.state != ModuleState.UNFORMED]
+
+    def module(self, name: str) -> Module | None:
+        """``find_module``: a formed module by name, or None."""
+        mod = self._modules.get(name)
+        return mod if mod is not None and mod.state != ModuleState.UNFORMED else None
+
+    def find(self, addr: int) -> Module | None:
+        """``__module_address``: the module owning ``addr`` (UNFORMED ones ignored)."""
+        mod_id = self.features.tree.mod_find(addr)
+        mod = self._by_id.get(mod_id) if mod_id is not None else None
+        return mod if mod is not None and mod.state != ModuleState.UNFORMED else None
+
+    def within_module(self, addr: int, module: Module | str) -> bool:
+        mod = self._modules.get(module) if isinstance(module, str) else module
+        return mod is not None and mod.within(addr)
+
+    @property
+    def taints(self) -> int:
+        """The kernel-wide taint mask."""
+        return self.taint.mask
+
+    @property
+    def tainted(self) -> str:
+        """Kernel-wide taint letters (module taints and R), in print order."""
+        return self.taint.letters
+
+    def list_module(self, mod: Module) -> None:
+        """Put a new module in the address map and the list (``add_unformed_module``).
+
+        The map first: it is the only step that can refuse, so a refusal
+        leaves nothing behind (the kernel does both under one mutex)."""
+        self.features.tree.mod_tree_insert(mod.id, mod.regions())
+        self._modules[mod.name] = mod
+        self._by_id[mod.id] = mod
+
+    def unlist_module(self, mod: Module) -> None:
+        """Take a module out of the list and the map; returns after the
+        lookup core's grace period."""
+        del self._modules[mod.name]
+        del self._by_id[mod.id]
+        self.features.tree.mod_tree_remove(mod.id)
+
+    def next_id(self) -> int:
+        return next(self._ids)

@@ -1,0 +1,159 @@
+"""Symbols: a module's exports (``find_module_sections``), its undefined
+symbols resolved against the directory (``simplify_symbols`` /
+``resolve_symbol``), and its exports published (``complete_formation``)."""
+
+from __future__ import annotations
+
+import errno
+from typing import NamedTuple
+
+import numpy as np
+
+from pymod.elf.constants import SHN_ABS, SHN_COMMON, SHN_LIVEPATCH, SHN_UNDEF, STB_WEAK
+from pymod.elf.ksymtab import exports
+from pymod.elf.strings import string_reader
+from pymod.errors import ModuleLoadError
+from pymod.loader.checks import fail
+from pymod.loader.internal import KernelSymbol, LoadInfo, Module, ModuleState, Taint
+from pymod.loader.registry import Registry
+
+
+class Resolution(NamedTuple):
+    """``resolve_symbol``'s answer: the symbol, or the errno (0: not found)
+    and the kernel message that explains the refusal."""
+
+    sym: KernelSymbol | None
+    err: int = 0
+    message: str | None = None
+
+
+def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
+    """The module's exports and whether it has init/exit functions."""
+    assert info.elf is not None
+    mod.syms = [KernelSymbol(e.name, 0, e.namespace or None, e.gpl, e.crc, mod.name)
+                for e in exports(info.elf)]
+    mod.has_init = defines(info, b"init_module")
+    mod.has_exit = defines(info, b"cleanup_module")
+    if reg.features.versioning.exports_lack_crcs(mod) and \
+            not reg.features.force_load.try_to_force_load(mod, "no versions for exported symbols"):
+        raise ModuleLoadError(errno.ENOEXEC, "%s: no versions for exported symbols"
+                              % mod.name, module=mod.name, stage="modversions")
+
+
+def _symbols_to_simplify(info: LoadInfo) -> np.ndarray:
+    """Indices of the symbols ``simplify_symbols`` has something to say about."""
+    assert info.symtab is not None and info.hdr is not None
+    shndx = info.symtab["st_shndx"]
+    shnum = info.hdr.e_shnum
+    todo = np.flatnonzero((shndx == SHN_UNDEF) | (shndx == SHN_COMMON)
+                          | ((shndx >= shnum) & (shndx != SHN_ABS) & (shndx != SHN_LIVEPATCH)))
+    return todo[todo != 0]
+
+
+def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
+    """Every undefined symbol resolved, COMMON and bad section indices refused;
+    the last failure is the one raised (after all have been logged)."""
+    assert info.symtab is not None and info.hdr is not None
+    syms, log = info.symtab, reg.log
+    todo = _symbols_to_simplify(info)
+    failure: tuple[int, str] | None = None
+    name_at = string_reader(info.strtab)
+    for st_name, section, st_info in zip(syms["st_name"][todo].tolist(),
+                                         syms["st_shndx"][todo].tolist(),
+                                         syms["st_info"][todo].tolist()):
+        name = name_at(st_name)
+        if section == SHN_COMMON:
+            if not name.startswith("__gnu_lto"):
+                failure = (errno.ENOEXEC, log.pr_warn("%s: please compile with -fno-common"
+                                                      % mod.name))
+        elif section == SHN_UNDEF:
+            res = resolve_symbol(reg, mod, info, name)
+            if res.sym is not None or (not res.err and (st_info >> 4 == STB_WEAK
+                                                        or name == "_GLOBAL_OFFSET_TABLE_")):
+                continue
+            err = res.err or errno.ENOENT
+            unknown = log.pr_warn("%s: Unknown symbol %s (err %d)" % (mod.name, name, -err))
+            failure = (err, res.message or unknown)
+        else:
+            failure = (errno.ENOEXEC, log.pr_err(
+                "%s: Symbol %s has an invalid section index %u (max %u)"
+                % (mod.name, name, section, info.hdr.e_shnum - 1)))
+    if failure is not None:
+        raise ModuleLoadError(failure[0], failure[1], module=mod.name, stage="symbols")
+
+
+def _inherit_proprietary(reg: Registry, mod: Module, owner: Module, name: str) -> str | None:
+    """A proprietary exporter taints its user P, or refuses a GPL-only user."""
+    if mod.using_gplonly_symbols:
+        return reg.log.pr_err("%s: module using GPL-only symbols uses symbols %s from "
+                              "proprietary module %s." % (mod.name, name, owner.name))
+    if not mod.tainted(Taint.PROPRIETARY_MODULE):
+        reg.log.pr_warn("%s: module uses symbols %s from proprietary module %s, "
+                        "inheriting taint." % (mod.name, name, owner.name))
+        mod.add_taint(Taint.PROPRIETARY_MODULE)
+    return None
+
+
+def resolve_symbol(reg: Registry, mod: Module, info: LoadInfo, name: str) -> Resolution:
+    """``resolve_symbol``: find ``name``, apply the licence, CRC and namespace
+    rules, and make ``mod`` a holder of the exporting module."""
+    f = reg.features
+    sym = reg.symbols.find_symbol(name, gplok=not mod.tainted(Taint.PROPRIETARY_MODULE))
+    if sym is None:
+        return Resolution(None)
+    if sym.gpl_only:
+        mod.using_gplonly_symbols = True
+    owner = reg._modules.get(sym.owner) if sym.owner else None
+    if owner is not None and owner.tainted(Taint.PROPRIETARY_MODULE):
+        refusal = _inherit_proprietary(reg, mod, owner, name)
+        if refusal is not None:
+            return Resolution(None, 0, refusal)
+    verdict = f.versioning.check_version(info, name, mod, sym.crc)
+    if not verdict.ok:
+        return Resolution(None, errno.EINVAL, verdict.message)
+    refusal = f.namespaces.verify_namespace(info, mod, sym)
+    if refusal is not None:
+        return Resolution(None, errno.EINVAL, refusal)
+    if owner is not None and owner not in mod.uses:
+        if owner.state == ModuleState.COMING:
+            return Resolution(None, errno.EBUSY, reg.log.pr_warn(
+                "%s: gave up waiting for init of module %s." % (mod.name, owner.name)))
+        owner.refcnt += 1
+        owner.holders.append(mod)
+        mod.uses.append(owner)
+    return Resolution(sym)
+
+
+def complete_formation(reg: Registry, mod: Module) -> None:
+    """Refuse an export the directory (or the module itself) already has, then
+    publish the module's exports and make it COMING."""
+    for s in mod.syms:
+        other = reg.symbols.find_symbol(s.name)
+        if other is not None:
+            raise fail(reg, errno.ENOEXEC, "%s: exports duplicate symbol %s (owned by %s)"
+                       % (mod.name, s.name, other.owner or "kernel"), mod.name, "exports")
+    names = [s.name for s in mod.syms]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise fail(reg, errno.ENOEXEC, "%s: exports duplicate symbol %s (owned by %s)"
+                   % (mod.name, dup, mod.name), mod.name, "exports")
+    reg.symbols.publish(mod.syms)
+    mod.state = ModuleState.COMING
+
+
+def defines(info: LoadInfo, name: bytes) -> bool:
+    """Whether the symbol table defines ``name`` (e.g. ``init_module``)."""
+    assert info.symtab is not None
+    strtab = info.strtab
+    offsets = []
+    start = 0
+    needle = b"\0" + name + b"\0"
+    while (k := strtab.find(needle, start)) >= 0:
+        offsets.append(k + 1)
+        start = k + 1
+    if strtab.startswith(name + b"\0"):
+        offsets.append(0)
+    if not offsets:
+        return False
+    syms = info.symtab
+    return bool((np.isin(syms["st_name"], offsets) & (syms["st_shndx"] != SHN_UNDEF)).any())

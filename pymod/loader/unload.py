@@ -1,0 +1,78 @@
+"""Unloading and references: ``delete_module(2)``, ``try_module_get`` /
+``module_put``, and ``free_module``, which a failed load's unwind shares."""
+
+from __future__ import annotations
+
+import errno
+
+from pymod.errors import ModuleLoadError
+from pymod.loader.internal import DELETE_FORCE, Module, ModuleState
+from pymod.loader.memory import free_mem
+from pymod.loader.registry import Registry
+
+
+def try_module_get(reg: Registry, name: str) -> bool:
+    """Take a reference on a LIVE module (what a user of it would do)."""
+    mod = reg.module(name)
+    if mod is None or mod.state != ModuleState.LIVE:
+        return False
+    mod.refcnt += 1
+    return True
+
+
+def module_put(reg: Registry, name: str) -> None:
+    mod = reg.module(name)
+    if mod is None or mod.refcount <= 0:
+        raise ModuleLoadError(errno.EINVAL, "module_put: %s holds no reference" % name,
+                              module=name, stage="refcount")
+    mod.refcnt -= 1
+
+
+def _refuse(code: int, message: str, name: str) -> ModuleLoadError:
+    return ModuleLoadError(code, message, module=name, stage="unload")
+
+
+def delete_module(reg: Registry, name: str, force: bool = False) -> None:
+    """``delete_module(2)``: unload a LIVE module nobody uses."""
+    unload = reg.features.unload
+    unload.check_delete_module(name)
+    flags = DELETE_FORCE if force else 0
+    mod = reg.module(name)
+    if mod is None:
+        raise _refuse(errno.ENOENT, "%s: module is not loaded" % name, name)
+    if mod.holders:
+        raise _refuse(errno.EWOULDBLOCK, "%s: module is in use by: %s"
+                      % (name, " ".join(h.name for h in reversed(mod.holders))), name)
+    if mod.state != ModuleState.LIVE:
+        raise _refuse(errno.EBUSY, "%s: module is %s" % (
+            name, "still initialising" if mod.state == ModuleState.COMING else "going away"),
+            name)
+    if mod.has_init and not mod.has_exit and not unload.try_force_unload(flags):
+        raise _refuse(errno.EBUSY, "%s: module has an init but no exit function: "
+                      "it cannot be removed" % name, name)
+    if mod.refcount != 0 and not unload.try_force_unload(flags):
+        raise _refuse(errno.EWOULDBLOCK, "%s: module is in use (refcount %d)"
+                      % (name, mod.refcount), name)
+    mod.state = ModuleState.GOING
+    free_module(reg, mod)
+
+
+def module_unload_free(mod: Module) -> None:
+    """Drop the references ``mod`` holds on the modules it uses."""
+    for target in mod.uses:
+        target.refcnt -= 1
+        target.holders.remove(mod)
+    mod.uses.clear()
+
+
+def free_module(reg: Registry, mod: Module) -> None:
+    """Everything a live module holds, released (``free_module``)."""
+    f = reg.features
+    f.sysfs.mod_sysfs_teardown(mod)
+    mod.state = ModuleState.UNFORMED
+    reg.symbols.withdraw(mod.syms)
+    reg.unlist_module(mod)
+    f.livepatch.free_module_elf(mod)
+    module_unload_free(mod)
+    f.taint_tracking.try_add_tainted_module(mod)
+    free_mem(reg.area, mod)

@@ -1,0 +1,89 @@
+"""Both C libraries name every status they return (pm_strerror,
+pm_kscan_strerror), and errors.status_error turns each failure into the
+exception its library's table promises."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from pymod import _kscan_cffi, _lookup_cffi
+from pymod.elf import kscan
+from pymod.errors import (
+    DuplicateModule,
+    InvalidArgument,
+    PymodError,
+    RegionOverlap,
+    UnknownModule,
+    status_error,
+)
+
+LIBRARIES = {
+    "lookup": (_lookup_cffi, "enum pm_status", "pm_strerror"),
+    "kscan": (_kscan_cffi, "enum pm_kscan_status", "pm_kscan_strerror"),
+}
+
+
+def texts(library: str) -> dict[int, str]:
+    mod, enum, func = LIBRARIES[library]
+    strerror = getattr(mod.lib, func)
+    return {status: mod.ffi.string(strerror(status)).decode()
+            for status in mod.ffi.typeof(enum).elements}
+
+
+@pytest.mark.parametrize("library", list(LIBRARIES))
+def test_every_status_has_its_own_text(library):
+    mod, _, func = LIBRARIES[library]
+    t = texts(library)
+    assert t[0] == "success"
+    assert "unknown status" not in t.values()
+    assert len(set(t.values())) == len(t)
+    strerror = getattr(mod.lib, func)
+    for bogus in (1, min(t) - 1, -(2 ** 31)):
+        assert mod.ffi.string(strerror(bogus)) == b"unknown status"
+
+
+def test_lookup_table_covers_every_failure():
+    from pymod.lookup import _STATUS_KINDS
+
+    assert set(_STATUS_KINDS) == {s for s in texts("lookup") if s < 0}
+
+
+def test_kscan_failures_are_all_enoexec():
+    assert set(kscan._STATUS_KINDS) == {s for s in texts("kscan") if s < 0}
+    assert set(kscan._STATUS_KINDS.values()) == {"noexec"}
+
+
+@pytest.mark.parametrize("kind, cls, code", [
+    ("overlap", RegionOverlap, errno.EEXIST),
+    ("duplicate", DuplicateModule, errno.EEXIST),
+    ("unknown", UnknownModule, errno.ENOENT),
+    ("invalid", InvalidArgument, errno.EINVAL),
+    ("nomem", PymodError, errno.ENOMEM),
+    ("noexec", PymodError, errno.ENOEXEC),
+    ("corrupt", PymodError, errno.EIO),
+])
+def test_status_error_kinds(kind, cls, code):
+    e = status_error(-3, "it broke", {-3: kind}, what="module 4", module=4, other=9)
+    assert type(e) is cls and e.errno == code
+    assert str(e).endswith("module 4: it broke" + (" (module 9)" if kind == "overlap" else ""))
+    if kind == "overlap":
+        assert (e.module, e.other) == (4, 9)
+
+
+def test_status_error_unexpected_status():
+    e = status_error(-99, "unknown status", {}, what="find_many")
+    assert type(e) is PymodError and e.errno == errno.EIO
+    assert "find_many: unknown status" in str(e) and "-99" in str(e)
+
+
+def test_validate_failures_name_the_invariant():
+    from pymod.lookup import _raise_for
+
+    lib = _lookup_cffi.lib
+    for status in (lib.PM_EIDINDEX, lib.PM_ECOUNT, lib.PM_ETREE0, lib.PM_ETREE1, lib.PM_ENODES):
+        with pytest.raises(PymodError) as ei:
+            _raise_for(status, "ModTree invariant broken")
+        assert ei.value.errno == errno.EIO
+        assert ei.value.strerror == "ModTree invariant broken: " + texts("lookup")[status]
