@@ -75,7 +75,7 @@ def measure_lookups(sizes: list[int], single_n: int, batch_n: int, repeat: int) 
         assert (tree.find_many(batch[:20_000]) == expect).all()
         assert (lst.find_many(batch[:20_000]) == expect).all()
         single_expect = lc.searchsorted_many(r, np.array(singles[:2000], dtype=np.uint64))
-        for a, e in zip(singles[:2000], single_expect.tolist()):
+        for a, e in zip(singles[:2000], single_expect.tolist(), strict=True):
             want = None if e < 0 else e
             assert tree.find(a) == want and bis.find(a) == want
             assert lc.intervaltree_find(it, a) == want
@@ -86,13 +86,13 @@ def measure_lookups(sizes: list[int], single_n: int, batch_n: int, repeat: int) 
         row["single_tree_ns"] = per_call_ns(tree.find, singles, repeat)
         row["single_list_ns"] = per_call_ns(lst.find, list_single, repeat)
         row["single_bisect_ns"] = per_call_ns(bis.find, singles, repeat)
-        row["single_intervaltree_ns"] = per_call_ns(lambda a: lc.intervaltree_find(it, a),
+        row["single_intervaltree_ns"] = per_call_ns(lambda a, it=it: lc.intervaltree_find(it, a),
                                                     it_single, repeat)
         progress("N=%d: batches" % n)
         row["batch_tree_ns"] = per_addr_ns(tree.find_many, batch, repeat)
-        row["batch_tree_walk_ns"] = per_addr_ns(lambda a: tree.find_many(a, method="walk"),
-                                                batch, repeat)
-        row["batch_searchsorted_ns"] = per_addr_ns(lambda a: lc.searchsorted_many(r, a),
+        row["batch_tree_walk_ns"] = per_addr_ns(
+            lambda a, tree=tree: tree.find_many(a, method="walk"), batch, repeat)
+        row["batch_searchsorted_ns"] = per_addr_ns(lambda a, r=r: lc.searchsorted_many(r, a),
                                                    batch, repeat)
         row["batch_list_ns"] = per_addr_ns(lst.find_many, list_batch, repeat)
         row["batch_size"] = batch_n
@@ -180,7 +180,8 @@ def plot(rows: list[dict], path: Path) -> bool:
                        ("single_bisect_ns", "bisect"), ("single_intervaltree_ns", "intervaltree"),
                        ("single_noop_ns", "no-op C call")]:
         a.plot(ns, [r[key] for r in rows], marker="o", label=label)
-    for key, label in [("batch_tree_ns", "tree (sorted pass)"), ("batch_tree_walk_ns", "tree (walks)"),
+    for key, label in [("batch_tree_ns", "tree (sorted pass)"),
+                       ("batch_tree_walk_ns", "tree (walks)"),
                        ("batch_searchsorted_ns", "numpy.searchsorted"),
                        ("batch_list_ns", "list")]:
         b.plot(ns, [r[key] for r in rows], marker="o", label=label)

@@ -40,6 +40,10 @@ def errno_name(code: int) -> str:
 class PymodError(OSError):
     """Root of every pymod error; ``errno`` is a positive kernel errno."""
 
+    # Always set by __init__ (OSError types both as optional).
+    errno: int
+    strerror: str
+
     def __init__(self, code: int, message: str):
         super().__init__(abs(code), message)
 
@@ -80,11 +84,11 @@ class UnknownModule(PymodError, KeyError):
 class ModuleLoadError(PymodError):
     """A simulated ``load_module``/``delete_module`` failed.
 
-    ``errno``     the kernel's errno (positive), e.g. ``errno.ENOEXEC``
-    ``strerror``  the kernel-style message, e.g. ``"foo: Unknown symbol bar (err -2)"``
-    ``module``    the module name when known, else ``None``
-    ``stage``     the pipeline stage that failed (``"elf"``, ``"signature"``,
-                  ``"modinfo"``, ``"symbols"`` ...)
+    :errno: the kernel's errno (positive), e.g. ``errno.ENOEXEC``
+    :strerror: the kernel-style message, e.g. ``"foo: Unknown symbol bar (err -2)"``
+    :module: the module name when known, else ``None``
+    :stage: the pipeline stage that failed (``"elf"``, ``"signature"``,
+        ``"modinfo"``, ``"symbols"`` ...)
     """
 
     def __init__(self, code: int, message: str, module: str | None = None,

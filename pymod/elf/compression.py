@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import zlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, overload
 
 from pymod.elf.constants import MAX_DECOMPRESSED
 from pymod.errors import ModuleLoadError, PymodError
@@ -30,11 +30,18 @@ _MAGICS = (
 )
 
 
+class _Decompressor(Protocol):
+    """What zlib's ``decompressobj()`` and ``lzma.LZMADecompressor`` share."""
+
+    @property
+    def eof(self) -> bool: ...
+    def decompress(self, data: bytes, max_length: int, /) -> bytes: ...
+
 
 # --------------------------------------------------------------------------
 # Decompression
 
-def detect_compression(data: bytes | memoryview) -> str | None:
+def detect_compression(data: bytes | memoryview | mmap.mmap) -> str | None:
     """``"gzip"``, ``"xz"`` or ``"zstd"`` by magic (kernel/module/decompress.c), else None."""
     head = bytes(data[:6])
     for magic, kind in _MAGICS:
@@ -54,7 +61,8 @@ def _too_big(kind: str, max_size: int) -> ModuleLoadError:
                            % (kind, max_size), stage="decompress")
 
 
-def _decompress_bounded(kind: str, dec, errors: type[Exception] | tuple, data: bytes,
+def _decompress_bounded(kind: str, dec: _Decompressor,
+                        errors: type[Exception] | tuple[type[Exception], ...], data: bytes,
                         max_size: int) -> bytes:
     """Drive a zlib/lzma-style decompressor with a hard output cap."""
     try:
@@ -91,7 +99,8 @@ def _decompress_zstd(data: bytes, max_size: int) -> bytes:
     return b"".join(chunks)
 
 
-def decompress(data: bytes, kind: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
+def decompress(data: bytes | memoryview | mmap.mmap, kind: str,
+               max_size: int = MAX_DECOMPRESSED) -> bytes:
     """Decompress ``data`` of the given kind, producing at most ``max_size`` bytes.
 
     Decoder errors (corrupt or truncated input) raise ``ModuleLoadError``
@@ -148,6 +157,10 @@ def map_file(path: str, max_size: int = MAX_DECOMPRESSED) -> bytes | mmap.mmap:
     return read_file(path, max_size)  # nothing to map
 
 
+@overload
+def decompressed(data: bytes, max_size: int = ...) -> bytes: ...
+@overload
+def decompressed(data: bytes | mmap.mmap, max_size: int = ...) -> bytes | mmap.mmap: ...
 def decompressed(data: bytes | mmap.mmap, max_size: int = MAX_DECOMPRESSED) -> bytes | mmap.mmap:
     """``data`` decompressed when its magic names a compression, else ``data``."""
     kind = detect_compression(data)

@@ -16,13 +16,20 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pymod.elf.constants import (ELF64_EHDR_SIZE, ELF64_SHDR_SIZE, ELF64_SYM_SIZE, SHT_NOBITS,
-                                 SHT_SYMTAB)
+from pymod.elf.constants import (
+    ELF64_EHDR_SIZE,
+    ELF64_SHDR_SIZE,
+    ELF64_SYM_SIZE,
+    SHT_NOBITS,
+    SHT_SYMTAB,
+)
 from pymod.elf.modinfo import ModinfoPairs, kmod_modinfo
 from pymod.elf.strings import string_reader
 from pymod.errors import PymodError
 
 if TYPE_CHECKING:
+    import mmap
+
     import numpy as np
 
 __all__ = ["EHDR", "SHDR_FIELDS", "SYM_FIELDS", "Section", "ElfImage", "sym_dtype",
@@ -40,7 +47,7 @@ SYM_FIELDS = [
     ("st_name", "<u4"), ("st_info", "u1"), ("st_other", "u1"),
     ("st_shndx", "<u2"), ("st_value", "<u8"), ("st_size", "<u8"),
 ]
-_DTYPES: dict[str, Any] = {}
+_DTYPES: dict[str, np.dtype[Any]] = {}
 
 
 def _dtype(name: str, fields: list[tuple[str, str]]) -> np.dtype[Any]:
@@ -50,7 +57,7 @@ def _dtype(name: str, fields: list[tuple[str, str]]) -> np.dtype[Any]:
         import numpy as np
 
         dtype = _DTYPES[name] = np.dtype(fields)
-    return dtype  # type: ignore[no-any-return]
+    return dtype
 
 
 def sym_dtype() -> np.dtype[Any]:
@@ -68,7 +75,9 @@ def _enoexec(message: str) -> PymodError:
 
 
 class Section(NamedTuple):
-    index: int
+    # The field shadows tuple.index(), which mypy reports; the name is public API
+    # (Section.index, _replace(index=...)) and no caller uses tuple.index() on it.
+    index: int  # type: ignore[assignment]
     name: str
     type: int
     flags: int
@@ -92,7 +101,7 @@ class ElfImage:
     No kernel validity rule (magic, type, machine...) is enforced here.
     """
 
-    def __init__(self, payload: bytes | bytearray | memoryview):
+    def __init__(self, payload: bytes | bytearray | memoryview | mmap.mmap):
         # bytes are kept as they are; anything else is viewed, never copied.
         self.data = payload if isinstance(payload, bytes) else memoryview(payload).cast("B")
         if len(self.data) < ELF64_EHDR_SIZE:
@@ -100,14 +109,16 @@ class ElfImage:
                            % (len(self.data), ELF64_EHDR_SIZE))
         (self.e_ident, self.e_type, self.e_machine, self.e_version, self.e_entry,
          self.e_phoff, self.e_shoff, self.e_flags, self.e_ehsize, self.e_phentsize,
-         self.e_phnum, self.e_shentsize, self.e_shnum, self.e_shstrndx) = EHDR.unpack_from(self.data)
+         self.e_phnum, self.e_shentsize, self.e_shnum,
+         self.e_shstrndx) = EHDR.unpack_from(self.data)
         self._by_name: dict[str, Section] | None = None
 
     def __len__(self) -> int:
         return len(self.data)
 
     @cached_property
-    def sections(self) -> list[Section]:
+    def headers(self) -> list[tuple[int, ...]]:
+        """The raw ``Elf64_Shdr`` field tuples (``sh_name`` first), in table order."""
         if self.e_shnum == 0:
             return []
         if self.e_shentsize != ELF64_SHDR_SIZE:
@@ -116,8 +127,14 @@ class ElfImage:
         end = self.e_shoff + self.e_shnum * ELF64_SHDR_SIZE
         if end > len(self.data):
             raise _enoexec("section header table (offset %#x, %d entries) runs past the "
-                           "end of the %d-byte image" % (self.e_shoff, self.e_shnum, len(self.data)))
-        raw = list(_SHDR.iter_unpack(self.data[self.e_shoff:end]))
+                           "end of the %d-byte image"
+                           % (self.e_shoff, self.e_shnum, len(self.data)))
+        return list(_SHDR.iter_unpack(self.data[self.e_shoff:end]))
+
+    @cached_property
+    def sections(self) -> list[Section]:
+        """Every section, named through ``e_shstrndx`` ("" where that cannot be read)."""
+        raw = self.headers
         names = b""
         if self.e_shstrndx < len(raw):
             s = raw[self.e_shstrndx]
@@ -170,12 +187,12 @@ class ElfImage:
             raise _enoexec("symbol table's sh_link %d is not a section" % sym.link)
         return self.bytes_of(self.sections[sym.link])
 
-    def symbols(self) -> np.ndarray:
+    def symbols(self) -> np.ndarray[Any, np.dtype[Any]]:
         """The SHT_SYMTAB entries as a structured array (``SYM_DTYPE``); empty if none."""
         return self._symbols
 
     @cached_property
-    def _symbols(self) -> np.ndarray:
+    def _symbols(self) -> np.ndarray[Any, np.dtype[Any]]:
         import numpy as np
 
         sym = self.symtab_section

@@ -21,10 +21,10 @@ __all__ = ["KoFile", "read_ko", "ko_from_raw"]
 class KoFile:
     """One module file, read: compression undone, signature trailer split off.
 
-    ``raw``      the bytes as read (possibly compressed)
-    ``image``    the decompressed bytes (== raw when uncompressed), trailer included
-    ``payload``  what the kernel parses as ELF (see :class:`SigSplit`): a view
-                 into ``image``
+    :raw: the bytes as read (possibly compressed)
+    :image: the decompressed bytes (== raw when uncompressed), trailer included
+    :payload: what the kernel parses as ELF (see
+        :class:`~pymod.elf.sigtrailer.SigSplit`): a view into ``image``
     """
 
     path: str | None

@@ -17,13 +17,20 @@ from __future__ import annotations
 import errno
 import re
 import struct
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
-from pymod.errors import PymodError
-from pymod.elf.constants import (KSYM_ENTRY_SIZE, MODVERSION_ENTRY_SIZE, SHN_UNDEF, SHT_NOBITS,
-                                 SHT_RELA, STB_WEAK)
+from pymod.elf.constants import (
+    KSYM_ENTRY_SIZE,
+    MODVERSION_ENTRY_SIZE,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    SHT_RELA,
+    STB_WEAK,
+)
 from pymod.elf.image import ElfImage, Section
 from pymod.elf.strings import c_string, string_reader
+from pymod.errors import PymodError
 
 __all__ = ["Export", "exports", "undefined_symbols", "versions",
            "KSYM_ENTRY_SIZE", "MODVERSION_ENTRY_SIZE"]
@@ -154,7 +161,7 @@ def undefined_symbols(elf: ElfImage) -> list[tuple[str, bool]]:
     idx = np.flatnonzero(syms["st_shndx"][1:] == SHN_UNDEF) + 1
     name_of = elf.string_at
     return [(name_of(n), b >> 4 == STB_WEAK) for n, b in
-            zip(syms["st_name"][idx].tolist(), syms["st_info"][idx].tolist())]
+            zip(syms["st_name"][idx].tolist(), syms["st_info"][idx].tolist(), strict=True)]
 
 
 def versions(elf: ElfImage) -> list[tuple[int, str]]:

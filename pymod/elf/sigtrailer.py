@@ -39,14 +39,14 @@ class SigInfo:
 class SigSplit(NamedTuple):
     """Result of :func:`split_signature`.
 
-    ``payload``  what the kernel goes on to parse as ELF: the bytes without
-                 marker, struct and signature when the trailer parsed (errno 0);
-                 without the marker only when the trailer was malformed
-                 (EBADMSG/ENOPKG, as ``info->len`` is left then); everything
-                 when there is no trailer (ENODATA).  A view into the data
-                 given (``data`` itself when nothing is cut off), not a copy.
-    ``sig``      the trailer when its struct could be read in bounds, else None.
-    ``errno``    0 or the positive errno of the kernel's trailer parsing.
+    :payload: what the kernel goes on to parse as ELF: the bytes without
+        marker, struct and signature when the trailer parsed (errno 0);
+        without the marker only when the trailer was malformed
+        (EBADMSG/ENOPKG, as ``info->len`` is left then); everything when
+        there is no trailer (ENODATA).  A view into the data given (``data``
+        itself when nothing is cut off), not a copy.
+    :sig: the trailer when its struct could be read in bounds, else None.
+    :errno: 0 or the positive errno of the kernel's trailer parsing.
     """
 
     payload: bytes | memoryview

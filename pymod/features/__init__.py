@@ -12,9 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.loader.facades import (Debugfs, Decompress, ForceLoad, Kallsyms, Livepatch,
-                                  Namespaces, SigCheck, Stats, StrictRwx, Sysfs,
-                                  TaintTracking, TreeLookup, Unload, Versioning)
+from pymod.loader.facades import (
+    Debugfs,
+    Decompress,
+    ForceLoad,
+    Kallsyms,
+    Livepatch,
+    Namespaces,
+    SigCheck,
+    Stats,
+    StrictRwx,
+    Sysfs,
+    TaintTracking,
+    TreeLookup,
+    Unload,
+    Versioning,
+)
 
 if TYPE_CHECKING:
     from pymod.config import Config
@@ -48,9 +61,22 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
     ``symbol_crc(name)`` returns the directory's CRC of an export (None when
     the exporter has none); versioning needs it for ``module_layout``.
     """
-    from pymod.features import (debugfs, decompress, force_load, kallsyms, livepatch,
-                                namespaces, signature, stats, strict_rwx, sysfs,
-                                taint_tracking, tree_lookup, unload, versioning)
+    from pymod.features import (
+        debugfs,
+        decompress,
+        force_load,
+        kallsyms,
+        livepatch,
+        namespaces,
+        signature,
+        stats,
+        strict_rwx,
+        sysfs,
+        taint_tracking,
+        tree_lookup,
+        unload,
+        versioning,
+    )
 
     dbg: Debugfs = debugfs.Debugfs() if config.DEBUG_FS else debugfs.Stub()
     force: ForceLoad = (force_load.ForceLoad(log, taints) if config.MODULE_FORCE_LOAD

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from typing import Callable
+from collections.abc import Callable
 
 from pymod.errors import ModuleLoadError
 

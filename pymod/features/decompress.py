@@ -5,9 +5,8 @@ from __future__ import annotations
 import errno
 
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import LoadInfo, Module
+from pymod.loader.internal import LoadInfo
 from pymod.loader.klog import KernelLog
-
 
 _NOT_A = {
     "gzip": "not a gzip compressed module",
@@ -27,7 +26,7 @@ class Decompress:
         kind = info.compression
         if kind not in self.formats:
             # A kernel built for one format tries only that one.
-            expected = next(iter(self.formats)) if len(self.formats) == 1 else None
+            expected = next(iter(self.formats)) if len(self.formats) == 1 else ""
             msg = self.log.pr_err(_NOT_A.get(expected, "not a supported compressed module"))
             raise ModuleLoadError(errno.EINVAL, msg, stage="decompress")
         payload = info.predecompressed

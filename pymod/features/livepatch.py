@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pymod.loader.internal import LoadInfo, Module
 
@@ -24,7 +23,7 @@ class Livepatch:
         return True
 
     def copy_module_elf(self, mod: Module, info: LoadInfo) -> None:
-        mod.klp_info = KlpModInfo(info.hdr, info.sechdrs.copy(), info.secstrings,
+        mod.klp_info = KlpModInfo(info.hdr, info.shdrs.copy(), info.secstrings,
                                   info.index.sym)
 
     def free_module_elf(self, mod: Module) -> None:

@@ -10,10 +10,12 @@ import errno
 
 from pymod.elf.constants import MODULE_SIG_STRING
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import (MODULE_INIT_IGNORE_MODVERSIONS,
-                        MODULE_INIT_IGNORE_VERMAGIC, LoadInfo)
+from pymod.loader.internal import (
+    MODULE_INIT_IGNORE_MODVERSIONS,
+    MODULE_INIT_IGNORE_VERMAGIC,
+    LoadInfo,
+)
 from pymod.loader.klog import KernelLog
-
 
 _SOFT_REASONS = {
     errno.ENODATA: "unsigned module",
@@ -23,7 +25,7 @@ _SOFT_REASONS = {
 
 
 class SigCheck:
-    def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple = ()):
+    def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = ()):
         self.log = log
         self.enforce = enforce
         self.trusted_keys = tuple(trusted_keys)

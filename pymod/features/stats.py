@@ -28,7 +28,7 @@ _LABELS = (
 
 
 class Stats:
-    def __init__(self, log: KernelLog, debugfs: "Debugfs"):
+    def __init__(self, log: KernelLog, debugfs: Debugfs):
         self.log = log
         self.values: Counter[str] = Counter()
         self.dup_failed: dict[str, Counter[str]] = {}

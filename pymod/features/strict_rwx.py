@@ -7,7 +7,8 @@ import errno
 import numpy as np
 
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import LoadInfo, Module
+from pymod.loader.internal import LoadInfo
+from pymod.loader.klog import KernelLog
 
 SHF_WRITE = 0x1
 SHF_EXECINSTR = 0x4
@@ -15,11 +16,11 @@ _WX = SHF_WRITE | SHF_EXECINSTR
 
 
 class StrictRwx:
-    def __init__(self, log):
+    def __init__(self, log: KernelLog) -> None:
         self.log = log
 
     def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None:
-        bad = np.flatnonzero((info.sechdrs["sh_flags"] & _WX) == _WX)
+        bad = np.flatnonzero((info.shdrs["sh_flags"] & _WX) == _WX)
         if bad.size:
             i = int(bad[0])
             msg = self.log.pr_err("%s: section %s (index %d) has invalid WRITE|EXEC flags"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import LoadInfo, MemType, Module, ModuleState

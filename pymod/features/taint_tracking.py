@@ -19,7 +19,7 @@ class _Unloaded:
 
 
 class TaintTracking:
-    def __init__(self, debugfs: "Debugfs"):
+    def __init__(self, debugfs: Debugfs):
         self.entries: list[_Unloaded] = []   # newest first, as list_add_rcu keeps them
         debugfs.debugfs_create("modules/unloaded_tainted", self.unloaded_tainted_modules)
 

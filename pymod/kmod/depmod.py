@@ -34,15 +34,14 @@ dependencies in *reverse* order, then the module itself (:func:`load_order`).
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
-import sys
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple, Sequence, TextIO
+from typing import TYPE_CHECKING, NamedTuple
 
-from pymod.errors import PymodError
 from pymod.elf.kscan import scan_image
+from pymod.errors import PymodError
 from pymod.kmod.tree import modname_of, walk_modules
 
 if TYPE_CHECKING:
@@ -63,7 +62,6 @@ __all__ = [
     "build_deps",
     "format_modules_dep",
     "load_order",
-    "main",
 ]
 
 # depmod's search list without configuration: "updates" ranks above the
@@ -200,10 +198,9 @@ def resolve(symbols: Sequence[ModuleSymbols]) -> list[list[int]]:
     first = itemgetter(0)
     direct: list[list[int]] = []
     for s in symbols:
-        # Owners in first-need order, each once; None stands for "no module".
+        # Owners in first-need order, each once; None ("no module") is left out.
         deps = dict.fromkeys(map(owner.get, map(first, s.needs)))
-        deps.pop(None, None)
-        direct.append(list(deps))  # type: ignore[arg-type]
+        direct.append([j for j in deps if j is not None])
     return direct
 
 
@@ -243,25 +240,25 @@ def all_dependencies(direct: Sequence[Sequence[int]], rank: Sequence[int]) -> li
 
     ``direct`` must be acyclic, as :func:`dependency_rank` has checked.
     """
-    memo: list[frozenset[int] | None] = [None] * len(direct)
+    memo: dict[int, frozenset[int]] = {}
 
     def closure(i: int) -> frozenset[int]:
         # Iterative post-order: dependency chains can be deeper than Python's stack.
         todo = [i]
         while todo:
             k = todo[-1]
-            pending = [j for j in direct[k] if memo[j] is None]
+            pending = [j for j in direct[k] if j not in memo]
             if pending:
                 todo.extend(pending)
                 continue
             todo.pop()
-            if memo[k] is None:
+            if k not in memo:
                 acc: set[int] = set()
                 for j in direct[k]:
                     acc.add(j)
-                    acc |= memo[j]  # type: ignore[operator]
+                    acc |= memo[j]
                 memo[k] = frozenset(acc)
-        return memo[i]  # type: ignore[return-value]
+        return memo[i]
 
     return [sorted(closure(i), key=rank.__getitem__) for i in range(len(direct))]
 
@@ -287,7 +284,7 @@ def image_symbols(image: bytes | bytearray | memoryview | mmap.mmap) -> ModuleSy
     of its name.
     """
     scan = scan_image(image)
-    needs = list(zip(scan.undefined, map(bool, scan.weak)))
+    needs = list(zip(scan.undefined, map(bool, scan.weak), strict=True))
     claimed = set(scan.undefined)
     seen: set[str] = set()
     for name in scan.versions:
@@ -308,11 +305,11 @@ def _scan_chunk(paths: Sequence[str]) -> list[tuple[ModuleSymbols, str | None]]:
     return out
 
 
-def _scan_all(paths: Sequence[str], jobs: int,
-              progress: Callable[[int, int], None] | None) -> list[tuple[ModuleSymbols, str | None]]:
+def _scan_all(paths: Sequence[str], jobs: int, progress: Callable[[int, int], None] | None
+              ) -> list[tuple[ModuleSymbols, str | None]]:
     total = len(paths)
+    results: list[tuple[ModuleSymbols, str | None]] = []
     if jobs <= 1 or total < _PARALLEL_MIN:
-        results = []
         for k, p in enumerate(paths):
             results.extend(_scan_chunk([p]))
             if progress:
@@ -322,7 +319,6 @@ def _scan_all(paths: Sequence[str], jobs: int,
 
     size = max(1, min(32, total // (jobs * 8)))
     chunks = [paths[k:k + size] for k in range(0, total, size)]
-    results = []
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         for part in pool.imap(_scan_chunk, chunks):  # ordered: merge is deterministic
             results.extend(part)
@@ -361,7 +357,8 @@ def build_deps(modules_dir: str | os.PathLike[str], jobs: int | None = None,
     direct = resolve([s for s, _ in scanned])
     rank = dependency_rank(direct, [m.relpath for m in mods])
     closure = all_dependencies(direct, rank)
-    return {m.relpath: [mods[j].relpath for j in deps] for m, deps in zip(mods, closure)}
+    return {m.relpath: [mods[j].relpath for j in deps]
+            for m, deps in zip(mods, closure, strict=True)}
 
 
 def format_modules_dep(deps: dict[str, list[str]]) -> str:

@@ -22,13 +22,26 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from pymod.elf.constants import MODULE_SIG_STRING, MODULE_SIGNATURE_SIZE, PKEY_ID_PKCS7
+from pymod.elf.constants import (
+    ELF64_EHDR_SIZE,
+    ELF64_SHDR_SIZE,
+    ELFCLASS64,
+    ELFDATA2LSB,
+    ELFMAG,
+    MODULE_SIG_STRING,
+    MODULE_SIGNATURE_SIZE,
+    PKEY_ID_PKCS7,
+)
+from pymod.elf.image import ElfImage
 from pymod.elf.modinfo import kmod_modinfo_strings
 from pymod.elf.pkcs7 import HASH_NAMES, parse_pkcs7
 from pymod.elf.strings import c_bytes, decode
 from pymod.errors import PymodError
+
+if TYPE_CHECKING:
+    import mmap
 
 __all__ = ["InfoError", "module_info", "signature_fields", "modinfo_strings", "hex_wrapped",
            "format_info", "format_parm_field"]
@@ -55,56 +68,47 @@ def hex_wrapped(data: bytes) -> str:
 # --------------------------------------------------------------------------
 # The information list
 
-def _u(buf: bytes, off: int, size: int) -> int:
-    return int.from_bytes(buf[off:off + size], "little")
-
-
-def modinfo_strings(image: bytes) -> list[bytes]:
+def modinfo_strings(image: bytes | mmap.mmap) -> list[bytes]:
     """The ``.modinfo`` strings as kmod's ELF reader finds them (kmod_elf_new +
     kmod_elf_get_strings), or InfoError with kmod's errno.
 
     kmod reads ELF32/ELF64 of either byte order; pymod reads ELF64
-    little-endian only and reports anything else as ENOEXEC.
+    little-endian only and reports anything else as ENOEXEC.  kmod reads a
+    section's bytes whatever its type, and skips a section it cannot read.
     """
     size = len(image)
-    if size <= 16 or image[:4] != b"\x7fELF":
+    if size <= 16 or image[:4] != ELFMAG:
         raise InfoError(errno.ENOEXEC, "not an ELF file")
     if image[4] not in (1, 2) or image[5] not in (1, 2):
         raise InfoError(errno.EINVAL, "bad ELF class or data encoding")
-    if image[4] != 2 or image[5] != 1:
+    if image[4] != ELFCLASS64 or image[5] != ELFDATA2LSB:
         raise InfoError(errno.ENOEXEC, "only ELF64 little-endian modules are supported")
-    if size <= 64:
+    if size <= ELF64_EHDR_SIZE:
         raise InfoError(errno.EINVAL, "shorter than an ELF64 header")
-    shoff, shentsize, shnum, shstrndx = _u(image, 0x28, 8), _u(image, 0x3A, 2), \
-        _u(image, 0x3C, 2), _u(image, 0x3E, 2)
-    if shentsize != 64 or shoff + 64 * shnum > size:
+    elf = ElfImage(image)
+    if elf.e_shentsize != ELF64_SHDR_SIZE or elf.e_shoff + ELF64_SHDR_SIZE * elf.e_shnum > size:
         raise InfoError(errno.EINVAL, "section header table unreadable")
+    headers = elf.headers
 
-    def info(idx: int) -> tuple[int, int, int] | None:
-        if idx == 0 or idx >= shnum:
+    def readable(idx: int) -> tuple[int, int, int] | None:
+        """(offset, size, sh_name) of a section whose bytes lie in the file."""
+        if idx == 0 or idx >= len(headers):
             return None
-        h = shoff + 64 * idx
-        if h >= size:
-            return None
-        off, sz = _u(image, h + 24, 8), _u(image, h + 32, 8)
-        if off + sz > size:
-            return None
-        return off, sz, _u(image, h, 4)
+        h = headers[idx]
+        return (h[4], h[5], h[0]) if h[4] + h[5] <= size else None
 
-    strings = info(shstrndx)
+    strings = readable(elf.e_shstrndx)
     if strings is None or strings[1] == 0 or image[strings[0] + strings[1] - 1] != 0:
         raise InfoError(errno.EINVAL, "section name table unreadable")
-    names = image[strings[0]:strings[0] + strings[1]]
-    for i in range(1, shnum):
-        s = info(i)
-        if s is None or s[2] >= len(names):
-            continue
-        if c_bytes(names[s[2]:]) == b".modinfo":
+    names = bytes(image[strings[0]:strings[0] + strings[1]])
+    for i in range(1, len(headers)):
+        s = readable(i)
+        if s is not None and s[2] < len(names) and c_bytes(names, s[2]) == b".modinfo":
             return kmod_modinfo_strings(image[s[0]:s[0] + s[1]])
     raise InfoError(errno.ENOENT, "no .modinfo section")
 
 
-def signature_fields(image: bytes) -> list[tuple[str, str]]:
+def signature_fields(image: bytes | mmap.mmap) -> list[tuple[str, str]]:
     """kmod's signature entries for a (decompressed) module file; [] when it shows none."""
     mlen = len(MODULE_SIG_STRING)
     if len(image) < mlen or image[len(image) - mlen:] != MODULE_SIG_STRING:
@@ -146,7 +150,7 @@ def signature_fields(image: bytes) -> list[tuple[str, str]]:
     ]
 
 
-def module_info(image: bytes) -> list[tuple[str, str]]:
+def module_info(image: bytes | mmap.mmap) -> list[tuple[str, str]]:
     """kmod_module_get_info() for a decompressed module file: ``(key, value)`` in order."""
     out = [(decode(key), decode(value))
            for key, _, value in (s.partition(b"=") for s in modinfo_strings(image))]
@@ -162,7 +166,7 @@ class _Param(NamedTuple):
     type: str | None
 
 
-def _params(entries: Sequence[tuple[str, str]], warn) -> list[_Param]:
+def _params(entries: Sequence[tuple[str, str]], warn: Callable[[str], object]) -> list[_Param]:
     """parm/parmtype merged per name, newest name first (kmod prepends)."""
     order: list[str] = []
     found: dict[str, _Param] = {}
@@ -180,7 +184,8 @@ def _params(entries: Sequence[tuple[str, str]], warn) -> list[_Param]:
     return [found[n] for n in reversed(order)]
 
 
-def format_parm_field(entries: Sequence[tuple[str, str]], sep: str, warn) -> str:
+def format_parm_field(entries: Sequence[tuple[str, str]], sep: str,
+                      warn: Callable[[str], object]) -> str:
     """``modinfo -F parm`` output."""
     out = []
     for p in _params(entries, warn):
@@ -194,7 +199,7 @@ def format_parm_field(entries: Sequence[tuple[str, str]], sep: str, warn) -> str
 
 
 def format_info(entries: Sequence[tuple[str, str]], field: str | None = None,
-                sep: str = "\n", warn=lambda msg: None) -> str:
+                sep: str = "\n", warn: Callable[[str], object] = lambda msg: None) -> str:
     """The lines modinfo prints after ``filename:`` (everything when ``field`` is None)."""
     if field == "parm":
         return format_parm_field(entries, sep, warn)

@@ -11,16 +11,16 @@ order given.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
-from pymod.errors import ModuleLoadError, PymodError
-from pymod.loader.kernel import Kernel
 from pymod.elf.compression import decompressed, read_file
 from pymod.elf.kofile import KoFile, ko_from_raw
+from pymod.errors import ModuleLoadError, PymodError
 from pymod.kmod.tree import modname_of, module_files
-
+from pymod.loader.kernel import Kernel
 
 
 @dataclass
@@ -58,7 +58,7 @@ def read_all(paths: list[str], jobs: int | None = None) -> list[KoFile | PymodEr
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(jobs) as pool:
-        return [_kofile(p, r) for p, r in zip(paths, pool.map(_read_image, paths))]
+        return [_kofile(p, r) for p, r in zip(paths, pool.map(_read_image, paths), strict=True)]
 
 
 def _modinfo(ko: KoFile) -> list[tuple[str, str]]:
@@ -117,7 +117,7 @@ def _order(entries: list[_Entry]) -> list[KoFile]:
     return order
 
 
-def modules_root(path: str | os.PathLike) -> Path | None:
+def modules_root(path: str | os.PathLike[str]) -> Path | None:
     """The ``lib/modules/<release>`` tree a module file sits in, if any: the
     nearest ancestor holding ``modules.order``, ``modules.dep`` or
     ``modules.builtin`` (what depmod and modprobe work from)."""
@@ -163,7 +163,7 @@ def _missing_dependencies(entries: list[_Entry], given: set[str], index: _TreeIn
     return found
 
 
-def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike], *,
+def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike[str]], *,
              jobs: int | None = None, params: str = "", flags: int = 0,
              progress: Callable[[int, int], None] | None = None) -> TreeResult:
     """Load every module file of ``sources`` (files, or directories to walk),
@@ -178,7 +178,7 @@ def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike], *,
     index = _TreeIndex()
     while paths:
         given.update(paths)
-        for path, ko in zip(paths, read_all(paths, jobs)):
+        for path, ko in zip(paths, read_all(paths, jobs), strict=True):
             if isinstance(ko, KoFile):
                 entries.append(_entry(ko))
             elif isinstance(ko, ModuleLoadError) and ko.stage == "read":

@@ -12,9 +12,18 @@ import errno
 
 import numpy as np
 
-from pymod.elf.constants import (ELFMAG, EM_X86_64, ET_REL, MODULE_NAME_LEN, SHF_ALLOC,
-                                 SHT_NOBITS, SHT_NULL, SHT_STRTAB, SHT_SYMTAB,
-                                 STRUCT_MODULE_NAME_OFFSET)
+from pymod.elf.constants import (
+    ELFMAG,
+    EM_X86_64,
+    ET_REL,
+    MODULE_NAME_LEN,
+    SHF_ALLOC,
+    SHT_NOBITS,
+    SHT_NULL,
+    SHT_STRTAB,
+    SHT_SYMTAB,
+    STRUCT_MODULE_NAME_OFFSET,
+)
 from pymod.elf.image import EHDR, shdr_dtype
 from pymod.elf.modinfo import kernel_modinfo
 from pymod.elf.strings import c_string, string_reader
@@ -161,7 +170,7 @@ def _index_sym_str(info: LoadInfo, log: KernelLog) -> None:
     """``elf_validity_cache_index_sym`` and ``_str``: one symbol table, linked to a
     string table."""
     assert info.sechdrs is not None and info.hdr is not None
-    types = info.sechdrs["sh_type"]
+    types = info.shdrs["sh_type"]
     symtabs = np.flatnonzero(types[1:] == SHT_SYMTAB) + 1
     if len(symtabs) != 1:
         raise _fail(log, "%s: module has no symbols (stripped?)" % (info.name or NO_NAME),
@@ -180,7 +189,7 @@ def _index_sym_str(info: LoadInfo, log: KernelLog) -> None:
 
 def find_sec(info: LoadInfo, name: str) -> int:
     """First SHF_ALLOC section called ``name`` (cleared ALLOC means "ignore it"), or 0."""
-    flags = info.sechdrs["sh_flags"]
+    flags = info.shdrs["sh_flags"]
     for i, n in enumerate(info.secnames):
         if i and n == name and flags[i] & SHF_ALLOC:
             return i
@@ -189,12 +198,12 @@ def find_sec(info: LoadInfo, name: str) -> int:
 
 def struct_module_name(info: LoadInfo) -> str:
     """``mod->name``: the name modpost wrote into ``.gnu.linkonce.this_module``."""
-    base = int(info.sechdrs[info.index.mod]["sh_offset"]) + STRUCT_MODULE_NAME_OFFSET
+    base = int(info.shdrs[info.index.mod]["sh_offset"]) + STRUCT_MODULE_NAME_OFFSET
     return c_string(info.payload[base:base + MODULE_NAME_LEN], 0)
 
 
 def rewrite_section_headers(info: LoadInfo) -> None:
     """Track but don't keep ``.modinfo`` and ``__versions``."""
-    flags = info.sechdrs["sh_flags"]
+    flags = info.shdrs["sh_flags"]
     flags[info.index.vers] &= ~np.uint64(SHF_ALLOC)
     flags[info.index.info] &= ~np.uint64(SHF_ALLOC)

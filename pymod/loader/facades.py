@@ -9,10 +9,13 @@ only place that says what a kernel built without the feature does.
 
 Disabled-stub vocabulary used below:
 
-*unsupported*  raises ``ModuleLoadError`` (EOPNOTSUPP, or the errno named)
-               and changes nothing, so the caller has no partial state to unwind;
-*no-op*        does nothing and reports success;
-*always OK*    answers "acceptable" without looking (the kernel's ``return 1``).
+*unsupported*
+    raises ``ModuleLoadError`` (EOPNOTSUPP, or the errno named) and changes
+    nothing, so the caller has no partial state to unwind;
+*no-op*
+    does nothing and reports success;
+*always OK*
+    answers "acceptable" without looking (the kernel's ``return 1``).
 """
 
 from __future__ import annotations

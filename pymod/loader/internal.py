@@ -193,16 +193,16 @@ class LoadInfo:
     # the image a reader already decompressed (pymod.elf.kofile.KoFile), if any
     predecompressed: bytes | None = None
     # signature trailer, once parsed and stripped
-    sig: "SigInfo | None" = None
+    sig: SigInfo | None = None
     sig_errno: int = 0
     sig_ok: bool = False
     # ELF
     hdr: Ehdr | None = None
-    sechdrs: "np.ndarray | None" = None
+    sechdrs: np.ndarray | None = None
     secstrings: bytes = b""
     secnames: list[str] = field(default_factory=list)
-    elf: "ElfImage | None" = None
-    symtab: "np.ndarray | None" = None
+    elf: ElfImage | None = None
+    symtab: np.ndarray | None = None
     strtab: bytes = b""
     index: SectionIndex = field(default_factory=SectionIndex)
     modinfo: list[tuple[str, str]] = field(default_factory=list)
@@ -211,7 +211,15 @@ class LoadInfo:
     # (MemType, offset) placement.
     mem_size: dict[MemType, int] = field(default_factory=dict)
     placement: dict[int, tuple[MemType, int]] = field(default_factory=dict)
-    core_symbols: "np.ndarray | None" = None   # symtab indices kept after init
+    core_symbols: np.ndarray | None = None   # symtab indices kept after init
+
+    @property
+    def shdrs(self) -> np.ndarray[Any, np.dtype[Any]]:
+        """``sechdrs`` once the ELF checks have read them (a stage that runs
+        before that is a bug)."""
+        if self.sechdrs is None:
+            raise RuntimeError("section headers are read by elf_validity_cache_copy first")
+        return self.sechdrs
 
     def get_modinfo(self, tag: str) -> str | None:
         """First value of ``tag`` (``get_modinfo``)."""
@@ -248,8 +256,8 @@ class Module:
     mem: dict[MemType, Region] = field(default_factory=lambda: {t: Region() for t in MemType})
     taints: int = 0
     refcnt: int = MODULE_REF_BASE
-    holders: list["Module"] = field(default_factory=list)
-    uses: list["Module"] = field(default_factory=list)
+    holders: list[Module] = field(default_factory=list)
+    uses: list[Module] = field(default_factory=list)
     syms: list[KernelSymbol] = field(default_factory=list)
     has_init: bool = False
     has_exit: bool = False

@@ -21,8 +21,13 @@ from pymod.elf.compression import detect_compression
 from pymod.elf.kofile import KoFile
 from pymod.errors import ModuleLoadError, PymodError
 from pymod.loader import checks, elfcheck, layout, resolve, unload
-from pymod.loader.internal import (MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_FLAGS, LoadInfo,
-                                   Module, ModuleState)
+from pymod.loader.internal import (
+    MODULE_INIT_COMPRESSED_FILE,
+    MODULE_INIT_FLAGS,
+    LoadInfo,
+    Module,
+    ModuleState,
+)
 from pymod.loader.memory import free_mem, move_module
 from pymod.loader.procfs import proc_modules
 from pymod.loader.registry import Registry

@@ -25,7 +25,7 @@ _LAYOUT_MASKS = (
 
 def prepare_layout_flags(info: LoadInfo) -> None:
     """Per-cpu data is allocated separately; ro_after_init sections are marked."""
-    flags = info.sechdrs["sh_flags"]
+    flags = info.shdrs["sh_flags"]
     flags[info.index.pcpu] &= ~np.uint64(SHF_ALLOC)
     for name in (".data..ro_after_init", "__jump_table"):
         ndx = find_sec(info, name)
@@ -35,8 +35,8 @@ def prepare_layout_flags(info: LoadInfo) -> None:
 
 def get_offset_and_type(info: LoadInfo, mem: MemType, index: int) -> None:
     """``module_get_offset_and_type``: place section ``index`` at the end of ``mem``."""
-    _place(info, mem, index, int(info.sechdrs[index]["sh_addralign"]),
-           int(info.sechdrs[index]["sh_size"]))
+    _place(info, mem, index, int(info.shdrs[index]["sh_addralign"]),
+           int(info.shdrs[index]["sh_size"]))
 
 
 def _place(info: LoadInfo, mem: MemType, index: int, align: int, size: int) -> None:
@@ -49,9 +49,9 @@ def _place(info: LoadInfo, mem: MemType, index: int, align: int, size: int) -> N
 
 def layout_sections(info: LoadInfo, exit_is_init: bool) -> None:
     """Core pass, then init pass; first matching mask wins (``layout_sections``)."""
-    flags = info.sechdrs["sh_flags"].tolist()
-    aligns = info.sechdrs["sh_addralign"].tolist()
-    sizes = info.sechdrs["sh_size"].tolist()
+    flags = info.shdrs["sh_flags"].tolist()
+    aligns = info.shdrs["sh_addralign"].tolist()
+    sizes = info.shdrs["sh_size"].tolist()
     names = info.secnames
     is_init = [n.startswith(".init") or (exit_is_init and n.startswith(".exit"))
                for n in names]

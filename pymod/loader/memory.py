@@ -12,8 +12,8 @@ from __future__ import annotations
 import bisect
 import errno
 
-from pymod.errors import ModuleLoadError
 from pymod.elf.constants import SHF_ALLOC
+from pymod.errors import ModuleLoadError
 from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module
 
 MODULES_VADDR = 0xFFFFFFFFC0000000
@@ -33,7 +33,7 @@ class ModuleArea:
     def alloc(self, size: int) -> int:
         """Reserve ``size`` bytes (rounded up to pages) and return the base."""
         need = -(-size // PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE
-        for k, (lo, hi) in enumerate(zip(self._free_starts, self._free_ends)):
+        for k, (lo, hi) in enumerate(zip(self._free_starts, self._free_ends, strict=True)):
             if hi - lo >= need:
                 if hi - lo == need:
                     del self._free_starts[k], self._free_ends[k]
@@ -67,7 +67,7 @@ class ModuleArea:
     def check(self) -> None:
         """Free and allocated ranges tile the area exactly once (for tests)."""
         spans = sorted([(b, b + s) for b, s in self.allocated.items()]
-                       + list(zip(self._free_starts, self._free_ends)))
+                       + list(zip(self._free_starts, self._free_ends, strict=True)))
         pos = self.start
         for lo, hi in spans:
             if lo != pos or hi <= lo:
@@ -91,8 +91,8 @@ def move_module(area: ModuleArea, mod: Module, info: LoadInfo) -> None:
     except ModuleLoadError:
         free_mem(area, mod)
         raise
-    sizes = info.sechdrs["sh_size"]
-    flags = info.sechdrs["sh_flags"]
+    sizes = info.shdrs["sh_size"]
+    flags = info.shdrs["sh_flags"]
     for i, (mem, offset) in info.placement.items():
         if sizes[i] and flags[i] & SHF_ALLOC:
             mod.section_addrs[info.secnames[i]] = mod.mem[mem].base + offset

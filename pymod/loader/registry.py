@@ -46,7 +46,7 @@ class Registry:
         self.log = KernelLog()
         if symvers is None:
             symvers = _default_symvers(self.config)
-        self.symbols = SymbolDirectory(vmlinux_symbols(symvers) if symvers else ())
+        self.symbols = SymbolDirectory(vmlinux_symbols(os.fspath(symvers)) if symvers else ())
         self.taint = KernelTaints()
         self.features: Features = select_features(
             self.config, self.log, self.taint, symbol_crc=self.symbols.crc_of,

@@ -5,7 +5,7 @@ symbols resolved against the directory (``simplify_symbols`` /
 from __future__ import annotations
 
 import errno
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,14 +40,15 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
                               % mod.name, module=mod.name, stage="modversions")
 
 
-def _symbols_to_simplify(info: LoadInfo) -> np.ndarray:
+def _symbols_to_simplify(info: LoadInfo) -> np.ndarray[Any, np.dtype[np.intp]]:
     """Indices of the symbols ``simplify_symbols`` has something to say about."""
     assert info.symtab is not None and info.hdr is not None
     shndx = info.symtab["st_shndx"]
     shnum = info.hdr.e_shnum
     todo = np.flatnonzero((shndx == SHN_UNDEF) | (shndx == SHN_COMMON)
                           | ((shndx >= shnum) & (shndx != SHN_ABS) & (shndx != SHN_LIVEPATCH)))
-    return todo[todo != 0]
+    kept: np.ndarray[Any, np.dtype[np.intp]] = todo[todo != 0]
+    return kept
 
 
 def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
@@ -60,7 +61,7 @@ def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
     name_at = string_reader(info.strtab)
     for st_name, section, st_info in zip(syms["st_name"][todo].tolist(),
                                          syms["st_shndx"][todo].tolist(),
-                                         syms["st_info"][todo].tolist()):
+                                         syms["st_info"][todo].tolist(), strict=True):
         name = name_at(st_name)
         if section == SHN_COMMON:
             if not name.startswith("__gnu_lto"):

@@ -8,8 +8,7 @@ function of that name, run once per load after the module is listed.
 from __future__ import annotations
 
 from pymod.loader.facades import SigCheck
-from pymod.loader.internal import (KERNEL_TAINT_LETTERS, LoadInfo, Module, Taint,
-                                   taint_letters)
+from pymod.loader.internal import KERNEL_TAINT_LETTERS, LoadInfo, Module, Taint, taint_letters
 from pymod.loader.klog import KernelLog
 
 # license_is_gpl_compatible() (include/linux/license.h)

@@ -37,10 +37,9 @@ def run_demo(out: TextIO) -> int:
         try:
             kernel.load_module(prebuilt_path(s.name))
         except ModuleLoadError as e:
-            got = e.errno if e.errno is not None else 0  # a PymodError always has one
-            mark = "" if got == s.errno else "  <-- expected %s" % errno_name(s.errno)
+            mark = "" if e.errno == s.errno else "  <-- expected %s" % errno_name(s.errno)
             unexpected += bool(mark)
-            out.write("%-20s %-8s %-12s %s%s\n" % (s.name, errno_name(got), e.stage,
+            out.write("%-20s %-8s %-12s %s%s\n" % (s.name, errno_name(e.errno), e.stage,
                                                    e.strerror, mark))
         else:
             unexpected += 1

@@ -13,7 +13,7 @@ import mmap
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from pymod.elf.compression import decompressed, map_file
 from pymod.errors import PymodError
@@ -99,9 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         filename = _absolute(path)
         try:
-            # module_info only indexes and slices its image, which an mmap does
-            # as bytes would; its annotation says bytes.
-            entries = module_info(cast(bytes, _read_image(path)))
+            entries = module_info(_read_image(path))
             error = None
         except (PymodError, OSError) as exc:
             entries, error = [], exc

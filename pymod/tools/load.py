@@ -17,14 +17,9 @@ from pymod.loader.internal import MemType
 from pymod.loader.kernel import Kernel
 
 
-def _errno(err: ModuleLoadError) -> int:
-    # A PymodError always carries its (positive) errno; OSError types it Optional.
-    return err.errno if err.errno is not None else 0
-
-
 def _failure_dict(path: str, err: ModuleLoadError) -> dict[str, Any]:
     return {"file": path, "module": err.module, "errno": err.errno,
-            "errno_name": errno_name(_errno(err)), "stage": err.stage, "message": err.strerror}
+            "errno_name": errno_name(err.errno), "stage": err.stage, "message": err.strerror}
 
 
 def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
@@ -99,7 +94,7 @@ def _print_text(kernel: Kernel, result: TreeResult) -> None:
     for notice in kernel.notices:
         print("pymod load: notice: %s" % notice, file=sys.stderr)
     for path, err in result.failures:
-        print("pymod load: %s: %s (-%d): %s" % (path, errno_name(_errno(err)), _errno(err),
+        print("pymod load: %s: %s (-%d): %s" % (path, errno_name(err.errno), err.errno,
                                                   err.strerror), file=sys.stderr)
 
 

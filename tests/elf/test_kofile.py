@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from pymod.errors import ModuleLoadError, PymodError
 from pymod.elf.compression import decompress, detect_compression
 from pymod.elf.constants import MODULE_SIG_STRING, SHT_NOBITS, SHT_SYMTAB
 from pymod.elf.image import ElfImage
 from pymod.elf.kofile import read_ko
-from pymod.elf.sigtrailer import split_signature
 from pymod.elf.ksymtab import exports, undefined_symbols, versions
+from pymod.elf.sigtrailer import split_signature
+from pymod.errors import ModuleLoadError, PymodError
 
 # A module-shaped object: .modinfo, exports in the 6.x layout (PREL32 entries,
 # names in __ksymtab_strings, CRCs at __crc_ symbols), __versions, undefined
@@ -249,7 +249,7 @@ def test_gcc_object_symbols_match_nm(module_ko, payload):
         pytest.skip("nm not installed")
     out = subprocess.run(["nm", "-u", str(module_ko)], capture_output=True, text=True,
                          check=True).stdout.split()
-    nm_undef = {name: kind == "w" for kind, name in zip(out[::2], out[1::2])}
+    nm_undef = {name: kind == "w" for kind, name in zip(out[::2], out[1::2], strict=False)}
     elf = ElfImage(payload)
     assert dict(undefined_symbols(elf)) == nm_undef
     assert nm_undef == {"printk": False, "maybe_there": True}
@@ -291,7 +291,7 @@ def test_nobits_data_is_empty(payload):
 
 def _exercise(data: bytes) -> None:
     elf = ElfImage(data)
-    elf.sections
+    _ = elf.sections
     for s in elf.sections:
         elf.data_of(s)
     syms = elf.symbols()
@@ -313,7 +313,7 @@ def test_shorter_than_header_is_enoexec(payload, cut):
 def test_section_table_past_end_is_enoexec(payload):
     elf = ElfImage(payload[: len(payload) - 1])
     with pytest.raises(PymodError) as ei:
-        elf.sections
+        _ = elf.sections
     assert ei.value.errno == errno.ENOEXEC and "section header table" in ei.value.strerror
 
 
@@ -321,7 +321,7 @@ def test_wrong_shentsize_is_enoexec(payload):
     data = bytearray(payload)
     struct.pack_into("<H", data, 0x3A, 40)
     with pytest.raises(PymodError) as ei:
-        ElfImage(bytes(data)).sections
+        _ = ElfImage(bytes(data)).sections
     assert ei.value.errno == errno.ENOEXEC and "e_shentsize is 40" in ei.value.strerror
 
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 import pymod.elf.kscan as kscan
+from devtools.build_samples import build_all
 from pymod._kscan_cffi import ffi, lib
-from pymod.errors import PymodError
 from pymod.elf.image import ElfImage
 from pymod.elf.kofile import read_ko
 from pymod.elf.ksymtab import exports, undefined_symbols, versions
-from devtools.build_samples import build_all
+from pymod.errors import PymodError
 
 PAGE = mmap.PAGESIZE
 
@@ -52,7 +52,7 @@ def ksymtab_view(elf: ElfImage) -> tuple[list[str], list[tuple[str, bool]], list
 def scanner_view(image) -> tuple[list[str], list[tuple[str, bool]], list[str]]:
     s = kscan.scan_image(image)
     assert len(s.weak) == len(s.undefined)
-    return sorted(s.exports), list(zip(s.undefined, map(bool, s.weak))), s.versions
+    return sorted(s.exports), list(zip(s.undefined, map(bool, s.weak), strict=True)), s.versions
 
 
 def test_scanner_agrees_with_ksymtab_on_samples(samples):
@@ -152,7 +152,8 @@ def test_garbage_and_corrupted_images_never_crash(samples):
         view.release()
     for _ in range(3000):
         data = bytearray(rng.choice(images))
-        header_end = struct.unpack_from("<Q", data, 40)[0] + 64 * struct.unpack_from("<H", data, 60)[0]
+        header_end = (struct.unpack_from("<Q", data, 40)[0]
+                      + 64 * struct.unpack_from("<H", data, 60)[0])
         for _ in range(rng.randint(1, 8)):
             # Aim most hits at what the scanner reads: ELF and section headers.
             if rng.random() < 0.6:

@@ -11,11 +11,15 @@ import struct
 import numpy as np
 import pytest
 
-from pymod import Config, Kernel, ModuleLoadError
-from pymod import MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC
+from pymod import (
+    MODULE_INIT_IGNORE_MODVERSIONS,
+    MODULE_INIT_IGNORE_VERMAGIC,
+    Config,
+    Kernel,
+    ModuleLoadError,
+)
 from pymod.elf.image import ElfImage
 from pymod.samples import prebuilt_path
-
 from tests.loader.support import assert_consistent, sample_bytes, snapshot
 
 HELLO = sample_bytes("pm_hello")
@@ -50,7 +54,8 @@ CORRUPTIONS = [
      "ELF Spec violation: section 0 type(1)!=SH_NULL or non-zero len or addr"),
     ("secbounds", patch(HELLO, shdr_field(1, SH_SIZE), "<Q", 1 << 40), None),
     ("shstrndx", patch(HELLO, 62, "<H", SHNUM),
-     "Invalid ELF section name index: %d || e_shstrndx (%d) >= e_shnum (%d)" % (SHNUM, SHNUM, SHNUM)),
+     "Invalid ELF section name index: %d || e_shstrndx (%d) >= e_shnum (%d)"
+     % (SHNUM, SHNUM, SHNUM)),
     ("shstrtype", patch(HELLO, shdr_field(SHSTRNDX, SH_TYPE), "<I", 1),
      "Invalid ELF section name table type: 1"),
     ("shname", patch(HELLO, shdr_field(1, SH_NAME), "<I", 1 << 30), None),
@@ -97,8 +102,9 @@ def test_duplicate_modinfo_section():
     assert ei.value.strerror == "Only one .modinfo section must exist."
 
 
-@pytest.mark.parametrize("compress", [gzip.compress, lzma.compress,
-                                      lambda b: __import__("zstandard").ZstdCompressor().compress(b)],
+@pytest.mark.parametrize("compress",
+                         [gzip.compress, lzma.compress,
+                          lambda b: __import__("zstandard").ZstdCompressor().compress(b)],
                          ids=["gzip", "xz", "zstd"])
 def test_compressed_modules_load(compress):
     k = Kernel()

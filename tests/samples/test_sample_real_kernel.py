@@ -1,0 +1,133 @@
+"""The samples agree with a real Debian 6.12 kernel: section traits,
+relocation types, struct module layout, and the symvers CRCs.
+
+Skipped (visibly) without the cache filled by ``devtools/debian_kernel.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from devtools.build_samples import (
+    DEFAULT_TARGET,
+    EXIT_OFFSET_6_12,
+    INIT_OFFSET_6_12,
+    Target,
+    build_module,
+)
+from devtools.debian_kernel import kernel_cache_root
+from pymod.elf.kofile import read_ko
+from pymod.elf.ksymtab import versions
+from pymod.loader.symvers import read_symvers
+from pymod.samples import SAMPLES, default_symvers
+from tests.samples.support import modinfo_of, needs_gcc, pyelf, relocations
+
+# --- agreement with a real Debian 6.12 kernel -----------------------------------
+
+SHARED_SECTIONS = (".gnu.linkonce.this_module", ".modinfo", "__versions", "__ksymtab",
+                   "__ksymtab_gpl", "__kcrctab", "__kcrctab_gpl", "__ksymtab_strings",
+                   ".init.text", ".exit.text", ".data..ro_after_init", ".symtab",
+                   ".strtab", "__mcount_loc", ".note.gnu.build-id")
+RELA_COMPARED = (".rela__ksymtab", ".rela__ksymtab_gpl", ".rela.gnu.linkonce.this_module")
+
+
+def _real_modules() -> list[Path]:
+    trees = sorted(kernel_cache_root().glob("**/lib/modules/6.12*/kernel"))
+    if not trees:
+        pytest.skip("no Debian 6.12 kernel in %s (run devtools/debian_kernel.py)"
+                    % kernel_cache_root())
+    return sorted(trees[-1].rglob("*.ko*"))
+
+
+def _all_reloc_types(elf: ELFFile) -> set[str]:
+    return {kind for sec in elf.iter_sections() if sec["sh_type"] == "SHT_RELA"
+            for _, kind, _ in relocations(elf, sec.name)}
+
+
+def _section_traits(elf: ELFFile, name: str):
+    sec = elf.get_section_by_name(name)
+    if sec is None:
+        return None
+    return (sec["sh_type"], sec["sh_flags"], sec["sh_entsize"])
+
+
+@pytest.mark.real_kernel
+@needs_gcc
+def test_samples_match_real_debian_structure(built):
+    wanted = set(SHARED_SECTIONS) | set(RELA_COMPARED)
+    real_traits: dict[str, set] = {}
+    real_relocs: dict[str, set[str]] = {}
+    real_this_module: set[int] = set()
+    real_this_offsets: set[tuple[int, str]] = set()
+    real_any_reloc: set[str] = set()
+    for path in _real_modules():
+        if not wanted - set(real_traits):
+            break
+        elf = ELFFile(io.BytesIO(read_ko(path).payload))
+        for name in wanted:
+            traits = _section_traits(elf, name)
+            if traits is not None:
+                real_traits.setdefault(name, set()).add(traits)
+        for name in RELA_COMPARED:
+            real_relocs.setdefault(name, set()).update(
+                kind for _, kind, _ in relocations(elf, name))
+        real_any_reloc.update(_all_reloc_types(elf))
+        real_this_module.add(elf.get_section_by_name(".gnu.linkonce.this_module").data_size)
+        real_this_offsets.update((off, sym) for off, _, sym in
+                                 relocations(elf, ".rela.gnu.linkonce.this_module"))
+    assert real_this_module == {DEFAULT_TARGET.this_module_size}
+    assert real_this_offsets == {(INIT_OFFSET_6_12, "init_module"),
+                                 (EXIT_OFFSET_6_12, "cleanup_module")}
+
+    seen: set[str] = set()
+    for s in SAMPLES:
+        elf = pyelf(built[s.name])
+        for name in SHARED_SECTIONS:
+            traits = _section_traits(elf, name)
+            if traits is None:
+                continue
+            seen.add(name)
+            assert traits in real_traits[name], (s.name, name, traits, real_traits[name])
+        for name in RELA_COMPARED:
+            kinds = {kind for _, kind, _ in relocations(elf, name)}
+            assert kinds <= real_relocs[name], (s.name, name, kinds)
+        assert _all_reloc_types(elf) <= real_any_reloc, s.name
+    assert seen == set(SHARED_SECTIONS)
+
+
+@pytest.mark.real_kernel
+def test_default_symvers_crcs_are_debian_ones(debian_kernel):
+    """default.symvers is an excerpt of a real Debian Module.symvers: against
+    the kernel it was cut from, every field matches; against a later Debian
+    6.12 (CI fetches the newest), all but the CRCs, which a rebuild may move."""
+    from devtools.make_default_symvers import SOURCE_RELEASE
+
+    real = read_symvers(debian_kernel.symvers)
+    same_kernel = debian_kernel.release == SOURCE_RELEASE
+    for name, entry in read_symvers(default_symvers()).items():
+        assert name in real, name
+        if same_kernel:
+            assert real[name] == entry
+        else:
+            assert dataclasses.replace(real[name], crc=entry.crc) == entry
+
+
+@pytest.mark.real_kernel
+@needs_gcc
+def test_build_for_the_real_debian_kernel(tmp_path):
+    found = sorted(kernel_cache_root().glob("**/usr/src/linux-headers-6.12*/Module.symvers"))
+    if not found:
+        pytest.skip("no Debian 6.12 Module.symvers in %s" % kernel_cache_root())
+    release = "6.12.117+deb12-cloud-amd64"
+    target = Target(release, release + " SMP preempt mod_unload modversions ", 1280, found[-1])
+    ko = build_module("pm_hello", tmp_path, target)
+    real = read_symvers(found[-1])
+    got = dict((n, c) for c, n in versions(read_ko(ko).elf))
+    assert (got["_printk"] == real["_printk"].crc
+            and got["module_layout"] == real["module_layout"].crc)
+    assert modinfo_of(ko)["vermagic"] == [target.vermagic]
