@@ -12,6 +12,7 @@ from typing import Any
 from pymod.errors import (  # noqa: F401  (re-exported)
     DuplicateModule,
     InvalidArgument,
+    InvalidType,
     ModuleLoadError,
     PymodError,
     RegionOverlap,
@@ -22,8 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Config", "Kernel", "ModTree",
-    "PymodError", "ModuleLoadError", "InvalidArgument", "RegionOverlap", "DuplicateModule",
-    "UnknownModule",
+    "PymodError", "ModuleLoadError", "InvalidArgument", "InvalidType", "RegionOverlap",
+    "DuplicateModule", "UnknownModule",
     "MODULE_INIT_IGNORE_MODVERSIONS", "MODULE_INIT_IGNORE_VERMAGIC", "MODULE_INIT_COMPRESSED_FILE",
 ]
 

@@ -17,8 +17,34 @@ __all__ = ["Config", "DEFAULT_RELEASE"]
 DEFAULT_RELEASE = "6.12.0-pymod-amd64"
 COMPRESSIONS = ("gzip", "xz", "zstd")
 
+# A distribution .config is a few hundred KiB.
+MAX_KCONFIG = 16 << 20
 _KCONFIG_LINE = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
 _KCONFIG_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
+
+
+def read_kconfig(path: str | Path) -> dict[str, str]:
+    """``NAME -> value`` of a ``.config`` (``n`` for ``# CONFIG_NAME is not set``).
+
+    Read through the bounded reader (a regular file of at most
+    ``MAX_KCONFIG`` bytes); a line that is neither an assignment, a comment
+    nor blank raises ``ValueError`` naming the file and the line number.
+    """
+    from pymod.elf.compression import read_file
+
+    text = read_file(str(path), MAX_KCONFIG).decode("utf-8", "surrogateescape")
+    values: dict[str, str] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = _KCONFIG_LINE.match(line)
+        if m:
+            values[m.group(1)] = m.group(2)
+            continue
+        m = _KCONFIG_UNSET.match(line)
+        if m:
+            values[m.group(1)] = "n"
+        elif line.strip() and not line.startswith("#"):
+            raise ValueError("%s:%d: not a Kconfig line: %r" % (path, lineno, line[:80]))
+    return values
 
 
 @dataclass(frozen=True)
@@ -106,15 +132,7 @@ class Config:
         :meth:`struct_module_size_of` reads it off one of the target's modules.
         """
         path = Path(path)
-        values: dict[str, str] = {}
-        for line in path.read_text(errors="replace").splitlines():
-            m = _KCONFIG_LINE.match(line)
-            if m:
-                values[m.group(1)] = m.group(2)
-                continue
-            m = _KCONFIG_UNSET.match(line)
-            if m:
-                values[m.group(1)] = "n"
+        values = read_kconfig(path)
         if release is None:
             name = path.name
             if not name.startswith("config-"):

@@ -22,6 +22,7 @@ from typing import Literal
 __all__ = [
     "PymodError",
     "InvalidArgument",
+    "InvalidType",
     "RegionOverlap",
     "DuplicateModule",
     "UnknownModule",
@@ -53,6 +54,13 @@ class InvalidArgument(PymodError, ValueError):
 
     def __init__(self, message: str, code: int = _errno.EINVAL):
         super().__init__(code, message)
+
+
+class InvalidType(PymodError, TypeError):
+    """An argument of the wrong type was rejected before any state changed (EINVAL)."""
+
+    def __init__(self, message: str):
+        super().__init__(_errno.EINVAL, message)
 
 
 class RegionOverlap(InvalidArgument):

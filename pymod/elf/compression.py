@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import zlib
 from typing import TYPE_CHECKING, Protocol, overload
 
@@ -70,6 +71,7 @@ def _decompress_bounded(kind: str, dec: _Decompressor,
     except errors as exc:
         raise _decompress_error(kind, str(exc)) from None
     if len(out) > max_size:
+        del out  # the error must not keep the output alive through its frame
         raise _too_big(kind, max_size)
     if not dec.eof:
         raise _decompress_error(kind, "truncated input (no end of stream)")
@@ -90,6 +92,8 @@ def _decompress_zstd(data: bytes, max_size: int) -> bytes:
                     break
                 total += len(chunk)
                 if total > max_size:
+                    chunks.clear()  # nor the chunks through this frame
+                    del chunk
                     raise _too_big("zstd", max_size)
                 chunks.append(chunk)
     except zstandard.ZstdError as exc:
@@ -128,32 +132,58 @@ def file_too_big(path: str | None, max_size: int) -> PymodError:
                       % (path or "module image", max_size))
 
 
-def read_file(path: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
-    """A module file's bytes; larger than ``max_size`` raises EFBIG before reading."""
-    with open(path, "rb", buffering=0) as f:
-        # The size first: read(max_size + 1) would allocate the whole cap.
-        size = os.fstat(f.fileno()).st_size
-        if size > max_size:
+def _open_regular(path: str, max_size: int) -> tuple[int, int]:
+    """``(fd, size)`` of a regular file no larger than ``max_size``.
+
+    Anything else is refused before a byte is read, with the kernel's answer
+    (``kernel_read_file``: EINVAL for what is not a regular file, EFBIG past
+    the size limit).  O_NONBLOCK keeps the open of a FIFO from waiting for a
+    writer that never comes; it changes nothing for a regular file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PymodError(errno.EINVAL, "%s: not a regular file" % path)
+        if st.st_size > max_size:
             raise file_too_big(path, max_size)
-        # A size of 0 is also what pipes and /proc files report: read to the cap.
-        raw = f.read() if size else f.read(max_size + 1)
-    if len(raw) > max_size:  # grew while we read it
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
+def read_file(path: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
+    """A regular file's bytes, never more than ``max_size`` (EFBIG), whatever
+    the file claims or does while it is read (see :func:`_open_regular`)."""
+    fd, size = _open_regular(path, max_size)
+    with open(fd, "rb", buffering=0) as f:
+        # One read of the size fstat gave (not of the cap: read(n) allocates n).
+        # A size of 0 is what /proc files report; one that grows is read on.
+        raw = f.read(size + 1) if size else b""
+        if len(raw) > size or not size:
+            chunks, total = [raw], len(raw)
+            while total <= max_size and (chunk := f.read(min(1 << 20, max_size + 1 - total))):
+                chunks.append(chunk)
+                total += len(chunk)
+            raw = b"".join(chunks)
+    if len(raw) > max_size:
         raise file_too_big(path, max_size)
     return raw
 
 
 def map_file(path: str, max_size: int = MAX_DECOMPRESSED) -> bytes | mmap.mmap:
     """A module file's bytes, mapped rather than read (tools that look at a
-    few tables touch only those pages); EFBIG past ``max_size``.  A file that
-    reports size 0 (a pipe, a /proc file) is read, to the cap."""
+    few tables touch only those pages); refused as :func:`read_file` refuses.
+    A regular file that reports size 0 (a /proc file) is read, to the cap."""
     import mmap
 
-    with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > max_size:
-            raise file_too_big(path, max_size)
+    fd, size = _open_regular(path, max_size)
+    try:
         if size:
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
     return read_file(path, max_size)  # nothing to map
 
 

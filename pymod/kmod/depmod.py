@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
+from pymod.elf.compression import read_file
 from pymod.elf.kscan import scan_image
 from pymod.errors import PymodError
 from pymod.kmod.tree import modname_of, walk_modules
@@ -66,6 +67,8 @@ __all__ = [
 
 # depmod's search list without configuration: "updates" ranks above the
 # rest of the tree, everything else shares the lowest rank.
+# modules.order lists every module once: a few hundred KiB at most.
+MAX_ORDER = 16 << 20
 _PRIORITY_DIRS = ("updates",)
 _HASH_BUCKETS = 512
 # Below this many modules a process pool costs more than it saves.  Only
@@ -173,16 +176,22 @@ def line_order(modules: Iterable[TreeModule], order_text: str | None) -> list[Tr
     return sorted(mods, key=lambda m: keyed.get(id(m), 0))
 
 
-def find_modules(modules_dir: str | os.PathLike[str]) -> list[TreeModule]:
-    """Every module of the tree, in the order depmod prints them."""
+def find_modules(modules_dir: str | os.PathLike[str],
+                 warn: Callable[[str], None] | None = None) -> list[TreeModule]:
+    """Every module of the tree, in the order depmod prints them; an
+    unreadable ``modules.order`` is ignored (``warn`` is told why)."""
     top = os.fspath(modules_dir).rstrip("/") or "/"
     found = _collect(top)
+    order_text: str | None = None
+    order = os.path.join(top, "modules.order")
     try:
-        with open(os.path.join(top, "modules.order"), encoding="utf-8",
-                  errors="surrogateescape") as f:
-            order_text: str | None = f.read()
+        order_text = read_file(order, MAX_ORDER).decode("utf-8", "surrogateescape")
     except FileNotFoundError:
-        order_text = None
+        pass
+    except OSError as e:  # depmod goes on without an order it cannot read
+        if warn is not None:
+            why = e.strerror if isinstance(e, PymodError) else "%s: %s" % (order, e.strerror)
+            warn("%s; going on without it" % why)
     return line_order(found.values(), order_text)
 
 
@@ -345,7 +354,7 @@ def build_deps(modules_dir: str | os.PathLike[str], jobs: int | None = None,
     compressed, else one); ``progress(done, total)`` is called as files are
     scanned; ``warn`` receives one message per unreadable module.
     """
-    mods = find_modules(modules_dir)
+    mods = find_modules(modules_dir, warn)
     if not jobs:
         compressed = sum(1 for m in mods if not m.relpath.endswith(".ko"))
         jobs = _default_jobs() if compressed >= _PARALLEL_MIN else 1

@@ -14,13 +14,13 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
-from pymod.elf.compression import decompressed, read_file
+from pymod.elf.compression import decompressed
 from pymod.elf.kofile import KoFile, ko_from_raw
 from pymod.errors import ModuleLoadError, PymodError
 from pymod.kmod.tree import modname_of, module_files
-from pymod.loader.kernel import Kernel
+from pymod.loader.kernel import Kernel, read_module_file
 
 
 @dataclass
@@ -29,15 +29,24 @@ class TreeResult:
     failures: list[tuple[str, ModuleLoadError]] = field(default_factory=list)
 
 
+_E = TypeVar("_E", bound=PymodError)
+
+
+def detached(e: _E) -> _E:
+    """``e`` without its traceback and chained exceptions: a failure kept for
+    a report keeps its message, never the frames (and buffers) it was raised in."""
+    e.__traceback__ = None
+    e.__context__ = e.__cause__ = None
+    return e
+
+
 def _read_image(path: str) -> tuple[bytes, bytes] | PymodError:
     """``(raw, image)``: the work that releases the GIL (I/O, decompression)."""
     try:
-        raw = read_file(path)
+        raw = read_module_file(path)
         return raw, decompressed(raw)
     except PymodError as e:
-        return e
-    except OSError as e:
-        return ModuleLoadError(e.errno or 5, "%s: %s" % (path, e.strerror), stage="read")
+        return detached(e)
 
 
 def _kofile(path: str, read: tuple[bytes, bytes] | PymodError) -> KoFile | PymodError:
@@ -46,7 +55,7 @@ def _kofile(path: str, read: tuple[bytes, bytes] | PymodError) -> KoFile | Pymod
     try:
         return ko_from_raw(path, read[0], read[1])
     except PymodError as e:
-        return e
+        return detached(e)
 
 
 def read_all(paths: list[str], jobs: int | None = None) -> list[KoFile | PymodError]:
@@ -92,7 +101,16 @@ def dependency_order(kos: list[KoFile]) -> list[KoFile]:
 
 
 def _order(entries: list[_Entry]) -> list[KoFile]:
-    by_name = {e.name: e for e in entries}
+    """Dependencies first.  A second file of a name already given is kept and
+    goes last, so the kernel answers it as it answers a second load of that
+    module (EEXIST when the first is live); nothing is dropped silently."""
+    by_name: dict[str, _Entry] = {}
+    again: list[KoFile] = []
+    for e in entries:
+        if e.name in by_name:
+            again.append(e.ko)
+        else:
+            by_name[e.name] = e
     order: list[KoFile] = []
     state: dict[str, int] = {}   # 1 = visiting, 2 = done
 
@@ -114,7 +132,7 @@ def _order(entries: list[_Entry]) -> list[KoFile]:
     for name in by_name:
         if name not in state:
             visit(name)
-    return order
+    return order + again
 
 
 def modules_root(path: str | os.PathLike[str]) -> Path | None:
@@ -189,14 +207,14 @@ def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike[str]], *,
                 try:
                     result.loaded.append(kernel.load_module(path).name)
                 except ModuleLoadError as e:
-                    result.failures.append((path, e))
+                    result.failures.append((path, detached(e)))
         paths = _missing_dependencies(entries, given, index)
     ordered = _order(entries)
     for n, ko in enumerate(ordered, 1):
         try:
             result.loaded.append(kernel.load_module(ko, params=params, flags=flags).name)
         except ModuleLoadError as e:
-            result.failures.append((ko.path or "?", e))
+            result.failures.append((ko.path or "?", detached(e)))
         if progress:
             progress(n, len(ordered))
     return result

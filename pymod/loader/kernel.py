@@ -17,9 +17,9 @@ import errno
 import os
 from dataclasses import dataclass
 
-from pymod.elf.compression import detect_compression
+from pymod.elf.compression import detect_compression, read_file
 from pymod.elf.kofile import KoFile
-from pymod.errors import ModuleLoadError, PymodError
+from pymod.errors import InvalidType, ModuleLoadError, PymodError
 from pymod.loader import checks, elfcheck, layout, resolve, unload
 from pymod.loader.internal import (
     MODULE_INIT_COMPRESSED_FILE,
@@ -59,13 +59,19 @@ def _load_info(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
         raw = bytes(source)
         return LoadInfo(raw=raw, payload=raw, len=len(raw), flags=flags), None
     path = os.fspath(source)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ModuleLoadError(e.errno or errno.EIO, "%s: %s" % (path, e.strerror),
-                              stage="read") from None
+    raw = read_module_file(path)
     return LoadInfo(raw=raw, payload=raw, len=len(raw), flags=flags), path
+
+
+def read_module_file(path: str) -> bytes:
+    """A module file's bytes through the one bounded reader; any refusal
+    (not a regular file, past the cap, an OS error) is a ``read`` failure."""
+    try:
+        return read_file(path)
+    except OSError as e:
+        strerror = e.strerror or str(e)
+        message = strerror if isinstance(e, PymodError) else "%s: %s" % (path, strerror)
+        raise ModuleLoadError(e.errno or errno.EIO, message, stage="read") from None
 
 
 class Kernel(Registry):
@@ -104,6 +110,7 @@ class Kernel(Registry):
         function: negative errno values fail the load after COMING, as a
         failing ``module_init`` does.
         """
+        _check_load_arguments(source, params, flags, init_result)
         if flags & ~MODULE_INIT_FLAGS:
             raise ModuleLoadError(errno.EINVAL, "finit_module: invalid flags %#x" % flags,
                                   stage="syscall")
@@ -148,17 +155,23 @@ class Kernel(Registry):
             resolve.simplify_symbols(self, mod, info)
             f.kallsyms.add_kallsyms(mod, info)
             mod.args = params
-            resolve.complete_formation(self, mod)
+            # Marked before each call: their undo is idempotent and must also
+            # cover a call that fails half-way.
             progress.published = True
-            f.sysfs.mod_sysfs_setup(mod, info)
+            resolve.complete_formation(self, mod)
             progress.sysfs = True
+            f.sysfs.mod_sysfs_setup(mod, info)
             if mod.klp:
-                f.livepatch.copy_module_elf(mod, info)
                 progress.livepatch_elf = True
+                f.livepatch.copy_module_elf(mod, info)
             self._do_init_module(mod, init_result)
-        except PymodError as e:
+        except BaseException as e:
+            # Any exception, not only the kernel's refusals (a bug, a
+            # KeyboardInterrupt), leaves nothing of the module behind.
             self._unwind(mod, info, flags, progress)
-            raise _as_load_error(e, info, mod) from None
+            if isinstance(e, PymodError):
+                raise _as_load_error(e, info, mod) from None
+            raise
         return mod
 
     def _struct_module_size(self) -> int | None:
@@ -207,6 +220,20 @@ class Kernel(Registry):
             self.unlist_module(mod)
         free_mem(self.area, mod)
         f.stats.mod_stat_bump_invalid(info, flags)
+
+
+def _check_load_arguments(source: object, params: object, flags: object,
+                          init_result: object) -> None:
+    """Wrong types are refused before anything changes (bool is no int here)."""
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, KoFile)):
+        raise InvalidType("load_module: source must be a path, bytes or a KoFile, not %s"
+                          % type(source).__name__)
+    if not isinstance(params, str):
+        raise InvalidType("load_module: params must be a str, not %s" % type(params).__name__)
+    for name, value in (("flags", flags), ("init_result", init_result)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidType("load_module: %s must be an int, not %s"
+                              % (name, type(value).__name__))
 
 
 def _as_load_error(e: PymodError, info: LoadInfo, mod: Module | None) -> ModuleLoadError:

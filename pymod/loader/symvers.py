@@ -18,6 +18,8 @@ from typing import NamedTuple
 __all__ = ["SymversEntry", "parse_symvers", "read_symvers", "format_symvers"]
 
 _KINDS = ("EXPORT_SYMBOL", "EXPORT_SYMBOL_GPL")
+# A distribution kernel's Module.symvers is a few MiB.
+MAX_SYMVERS = 64 << 20
 
 
 class SymversEntry(NamedTuple):
@@ -65,8 +67,12 @@ def parse_symvers(text: str, source: str = "Module.symvers") -> dict[str, Symver
 
 
 def read_symvers(path: str | Path) -> dict[str, SymversEntry]:
-    path = Path(path)
-    return parse_symvers(path.read_text(encoding="utf-8", errors="surrogateescape"), str(path))
+    """:func:`parse_symvers` of a file read through the bounded reader (a
+    regular file of at most ``MAX_SYMVERS`` bytes)."""
+    from pymod.elf.compression import read_file
+
+    raw = read_file(str(path), MAX_SYMVERS)
+    return parse_symvers(raw.decode("utf-8", "surrogateescape"), str(path))
 
 
 def format_symvers(entries: Iterable[SymversEntry]) -> str:

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from pymod.errors import PymodError
 from pymod.kmod.depmod import build_deps, format_modules_dep
+from pymod.tools.common import error, os_message, positive_int, write
+
+PROG = "pymod deps"
 
 
 def _progress_printer(stream: TextIO) -> Callable[[int, int], None]:
@@ -48,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="root holding lib/modules/MODULES_DIR, as depmod -b")
     ap.add_argument("-o", "--output", metavar="FILE",
                     help="where to write (default MODULES_DIR/modules.dep; - for stdout)")
-    ap.add_argument("-j", "--jobs", type=int, default=None,
+    ap.add_argument("-j", "--jobs", type=positive_int, default=None,
                     help="processes scanning modules (default: usable CPUs for a "
                          "compressed tree, else 1)")
     args = ap.parse_args(argv)
@@ -56,25 +60,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = args.modules_dir
     if args.basedir:
         top = os.path.join(args.basedir, "lib", "modules", args.modules_dir)
-    if not os.path.isdir(top):
-        print("pymod deps: error: %s is not a directory" % top, file=sys.stderr)
+    try:
+        if not stat.S_ISDIR(os.stat(top).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), top)
+    except OSError as e:
+        error(PROG, "error: " + os_message(e))
         return 1
     progress = _progress_printer(sys.stderr) if sys.stderr.isatty() else None
     try:
         deps = build_deps(top, jobs=args.jobs, progress=progress,
-                          warn=lambda m: print("pymod deps: warning: %s" % m, file=sys.stderr))
-    except PymodError as e:
-        print("pymod deps: error: %s" % e.strerror, file=sys.stderr)
+                          warn=lambda m: error(PROG, "warning: " + m))
+    except OSError as e:
+        error(PROG, "error: " + os_message(e))
         return 1
     text = format_modules_dep(deps)
     out = args.output or os.path.join(top, "modules.dep")
     try:
         if out == "-":
-            sys.stdout.write(text)
+            write(sys.stdout, text)
         else:
             _write_atomically(out, text)
     except OSError as e:
-        print("pymod deps: error: cannot write %s: %s" % (out, e.strerror), file=sys.stderr)
+        error(PROG, "error: cannot write %s: %s" % (out, e.strerror))
         return 1
     return 0
 

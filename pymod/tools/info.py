@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import mmap
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 from pymod.elf.compression import decompressed, map_file
 from pymod.errors import PymodError
 from pymod.kmod.modinfo import format_info, module_info
+from pymod.tools.common import dump_json
 
 _ENC = "surrogateescape"
 
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         out.write(format_info(entries, args.field, sep, err).encode("utf-8", _ENC))
     if args.json:
-        out.write(json.dumps(objects, indent=2, ensure_ascii=False).encode("utf-8", _ENC) + b"\n")
+        dump_json(objects, sys.stdout)
     out.flush()
     return status
 

@@ -4,7 +4,6 @@ simulated kernel and print ``/proc/modules`` (``--json`` for machines)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +14,9 @@ from pymod.kmod.tree import module_files
 from pymod.loader.batch import TreeResult, load_all
 from pymod.loader.internal import MemType
 from pymod.loader.kernel import Kernel
+from pymod.tools.common import dump_json, error, os_message, positive_int, write
+
+PROG = "pymod load"
 
 
 def _failure_dict(path: str, err: ModuleLoadError) -> dict[str, Any]:
@@ -45,9 +47,7 @@ def _build_kernel(args: argparse.Namespace) -> Kernel:
             if files:
                 config = config.replace(struct_module_size=Config.struct_module_size_of(files[0]))
                 break
-    symvers = args.symvers
-    return Kernel(config, symvers=symvers, sig_enforce=args.sig_enforce) if (
-        symvers or args.config or args.release) else Kernel(sig_enforce=args.sig_enforce)
+    return Kernel(config, symvers=args.symvers, sig_enforce=args.sig_enforce)
 
 
 def _progress_line(what: str) -> Callable[[int, int], None] | None:
@@ -73,44 +73,56 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", help="the target kernel's .config (default: built-in kernel)")
     ap.add_argument("--symvers", help="the target kernel's Module.symvers")
     ap.add_argument("--release", help="kernel release (default: from --config's file name)")
-    ap.add_argument("--struct-module-size", type=int,
+    ap.add_argument("--struct-module-size", type=positive_int, metavar="BYTES",
                     help="sizeof(struct module) (default: read off the first module)")
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
-    ap.add_argument("-j", "--jobs", type=int, help="processes reading files (default: all cores)")
+    ap.add_argument("-j", "--jobs", type=positive_int,
+                    help="threads reading files (default: all cores)")
     return ap
 
 
 def _print_json(kernel: Kernel, result: TreeResult) -> None:
-    json.dump({"proc_modules": kernel.proc_modules(), "modules": _modules_dict(kernel),
+    dump_json({"proc_modules": kernel.proc_modules(), "modules": _modules_dict(kernel),
                "tainted": kernel.tainted, "notices": kernel.notices,
-               "failures": [_failure_dict(p, e) for p, e in result.failures]},
-              sys.stdout, indent=2)
-    sys.stdout.write("\n")
+               "failures": [_failure_dict(p, e) for p, e in result.failures]}, sys.stdout)
 
 
 def _print_text(kernel: Kernel, result: TreeResult) -> None:
-    sys.stdout.write(kernel.proc_modules())
+    write(sys.stdout, kernel.proc_modules())
     for notice in kernel.notices:
-        print("pymod load: notice: %s" % notice, file=sys.stderr)
+        error(PROG, "notice: %s" % notice)
     for path, err in result.failures:
-        print("pymod load: %s: %s (-%d): %s" % (path, errno_name(err.errno), err.errno,
-                                                  err.strerror), file=sys.stderr)
+        error(PROG, "%s: %s (-%d): %s" % (path, errno_name(err.errno), err.errno, err.strerror))
+
+
+def _missing_target(targets: Sequence[str]) -> str | None:
+    """The first target that cannot be stat'ed, as one line saying why."""
+    for target in targets:
+        try:
+            os.stat(target)
+        except OSError as e:
+            return "%s: %s" % (target, e.strerror)
+    return None
 
 
 def main(argv: Sequence[str]) -> int:
     """``pymod load``; ``argv`` holds the arguments after ``load``."""
     args = _parser().parse_args(argv)
-    for target in args.modules:
-        if not os.path.exists(target):
-            print("pymod load: %s: No such file or directory" % target, file=sys.stderr)
-            return 1
+    missing = _missing_target(args.modules)
+    if missing is not None:
+        error(PROG, missing)
+        return 1
     try:
         kernel = _build_kernel(args)
-    except (OSError, ValueError) as e:
-        print("pymod load: %s" % e, file=sys.stderr)
+        result = load_all(kernel, args.modules, jobs=args.jobs,
+                          progress=_progress_line("loading"))
+    except OSError as e:
+        error(PROG, os_message(e))
         return 1
-    result = load_all(kernel, args.modules, jobs=args.jobs, progress=_progress_line("loading"))
+    except ValueError as e:
+        error(PROG, str(e))
+        return 1
     if args.json:
         _print_json(kernel, result)
     else:

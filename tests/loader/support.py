@@ -22,6 +22,8 @@ def snapshot(k: Kernel) -> dict:
         "exports": sorted(k.symbols.modules),
         "area": dict(k.area.allocated),
         "proc": k.proc_modules(),
+        "sysfs": sorted(getattr(k.features.sysfs, "dirs", {})),
+        "livepatch": sorted(m.name for m in k.modules if m.klp_info is not None),
     }
 
 

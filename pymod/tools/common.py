@@ -1,0 +1,76 @@
+"""What every command shares: output (text with file names' bytes kept, JSON
+that is always valid UTF-8, one-line errors) and argument types.
+
+File names and module strings are ``str`` decoded with ``surrogateescape``:
+bytes that are not UTF-8 survive as lone surrogates.  Text output writes them
+back as the original bytes (what kmod prints); JSON cannot hold them, so in
+JSON every undecodable byte is spelled ``\\xNN`` (a backslash, ``x`` and two
+hex digits), the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO, Any
+
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+def write(stream: IO[str], text: str) -> None:
+    """``text`` to ``stream``, undecodable bytes written back as they were."""
+    stream.flush()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a stream without bytes below (a test's StringIO)
+        stream.write(text)
+        return
+    buffer.write(text.encode(ENCODING, ERRORS))
+    buffer.flush()
+
+
+def error(prog: str, message: str) -> None:
+    """One line on stderr: ``prog: message``."""
+    write(sys.stderr, "%s: %s\n" % (prog, message))
+
+
+def os_message(e: OSError) -> str:
+    """One line for an OS error: pymod's own errors carry their message, the
+    others get their file name in front of the system's text."""
+    from pymod.errors import PymodError
+
+    if isinstance(e, PymodError) or not e.filename:
+        return e.strerror or str(e)
+    return "%s: %s" % (e.filename, e.strerror)
+
+
+def json_text(text: str) -> str:
+    """``text`` with each undecodable byte spelled ``\\xNN``."""
+    return text.encode(ENCODING, ERRORS).decode(ENCODING, "backslashreplace")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return json_text(value)
+    if isinstance(value, dict):
+        return {json_text(str(k)): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def dump_json(obj: Any, stream: IO[str]) -> None:
+    """``obj`` as indented JSON (valid UTF-8) and a newline."""
+    write(stream, json.dumps(_json_safe(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("%d is not positive" % value)
+    return value
