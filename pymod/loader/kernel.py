@@ -81,10 +81,12 @@ class Kernel(Registry):
     # ------------------------------------------------------------------ queries
     def proc_modules(self) -> str:
         """``/proc/modules``, newest module first."""
-        return proc_modules(self)
+        with self.module_mutex:
+            return proc_modules(self)
 
     def sysfs(self, name: str) -> dict[str, str]:
-        return self.features.sysfs.sysfs_read(name)
+        with self.module_mutex:
+            return self.features.sysfs.sysfs_read(name)
 
     def debugfs(self, path: str) -> str:
         return self.features.debugfs.debugfs_read(path)
@@ -92,14 +94,17 @@ class Kernel(Registry):
     # ------------------------------------------------------------------ unloading
     def try_module_get(self, name: str) -> bool:
         """Take a reference on a LIVE module (what a user of it would do)."""
-        return unload.try_module_get(self, name)
+        with self.module_mutex:
+            return unload.try_module_get(self, name)
 
     def module_put(self, name: str) -> None:
-        unload.module_put(self, name)
+        with self.module_mutex:
+            unload.module_put(self, name)
 
     def delete_module(self, name: str, force: bool = False) -> None:
         """``delete_module(2)``: unload a LIVE module nobody uses."""
-        unload.delete_module(self, name, force)
+        with self.module_mutex:
+            unload.delete_module(self, name, force)
 
     # ------------------------------------------------------------------ loading
     def load_module(self, source: Source, params: str = "", flags: int = 0,
@@ -116,7 +121,8 @@ class Kernel(Registry):
                                   stage="syscall")
         info, path = _load_info(source, flags)
         try:
-            mod = self._load(info, params, flags, init_result)
+            with self.module_mutex:
+                mod = self._load(info, params, flags, init_result)
         finally:
             self.features.decompress.module_decompress_cleanup(info)
         mod.source = path

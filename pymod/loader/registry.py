@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
+import weakref
 
 from pymod.config import DEFAULT_RELEASE, Config
 from pymod.features import Features, select_features
@@ -31,12 +33,41 @@ def _default_symvers(config: Config) -> str | None:
     return os.fspath(path) if path.exists() else None
 
 
+_REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    # A child must not inherit a load half done by another thread: fork
+    # waits for every registry's mutex (always taken in this order).
+    for reg in sorted(_REGISTRIES, key=id):
+        reg.module_mutex.acquire()
+        reg._fork_held = True
+
+
+def _after_fork() -> None:
+    for reg in list(_REGISTRIES):
+        if reg._fork_held:
+            reg._fork_held = False
+            reg.module_mutex.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork,
+                    after_in_child=_after_fork)
+
+
 class Registry:
     """A simulated kernel's module state.
 
     ``symvers``: path of the kernel's ``Module.symvers``; None means the
     built-in default kernel's (shipped with the samples) when ``config`` has
     the default release, else no vmlinux exports.
+
+    Concurrency, as in the kernel: ``module_mutex`` serializes everything that
+    changes the registry (loads, unloads, references) and the readers that
+    walk the module list (``modules``, ``/proc/modules``, sysfs);
+    :meth:`find` takes no lock (the lookup core is lock-free and the id
+    index is read with one dictionary lookup), so a module it returns may be
+    going away, exactly as ``__module_address`` allows.
     """
 
     def __init__(self, config: Config | None = None,
@@ -56,6 +87,9 @@ class Registry:
         self._by_id: dict[int, Module] = {}
         self._ids = itertools.count(1)
         self.notices: list[str] = []
+        self.module_mutex = threading.RLock()
+        self._fork_held = False
+        _REGISTRIES.add(self)
         if not self.config.checks_struct_module_size and self.config.version >= (6, 12):
             self.notices.append("sizeof(struct module) unknown: the .gnu.linkonce.this_module "
                                 "size check is skipped")
@@ -63,7 +97,8 @@ class Registry:
     @property
     def modules(self) -> list[Module]:
         """Formed modules in load order."""
-        return [m for m in self._modules.values() if m.state != ModuleState.UNFORMED]
+        with self.module_mutex:
+            return [m for m in self._modules.values() if m.state != ModuleState.UNFORMED]
 
     def module(self, name: str) -> Module | None:
         """``find_module``: a formed module by name, or None."""

@@ -1,0 +1,36 @@
+"""The torture run (devtools/torture.py): a short run here, a long one with
+``python -m devtools.torture --seconds 600``."""
+
+from __future__ import annotations
+
+import os
+
+from devtools import torture
+from pymod.loader import kernel
+
+SECONDS = float(os.environ.get("PYMOD_TORTURE_SECONDS", "3"))
+
+
+def test_short_torture_run_finds_nothing():
+    r = torture.torture(SECONDS)
+    assert r.violations == []
+    c = r.counts
+    # It really raced: both kinds of writes and every kind of read happened.
+    assert c["loads"] > 10 and c["unloads"] > 10 and sum(
+        n for k, n in c.items() if k.startswith("refused:")) > 10
+    assert c["stable_reads"] > 1000 and c["random_reads"] > 1000
+    assert c["proc_reads"] > 10 and c["full_checks"] > 10
+    assert c["modules_left"] == len(torture.STABLE)
+
+
+def test_the_torture_run_catches_a_half_loaded_module(monkeypatch):
+    # A kernel that forgets to free init memory: LIVE modules keep it.
+    real = kernel.free_mem
+
+    def keep_init(area, mod, init_only=False):
+        if not init_only:
+            real(area, mod)
+
+    monkeypatch.setattr(kernel, "free_mem", keep_init)
+    r = torture.torture(1.0)
+    assert any("LIVE with init memory" in v for v in r.violations)
