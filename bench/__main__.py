@@ -2,7 +2,9 @@
 
 Cost per lookup for N modules of 7 regions each, tree vs list vs bisect vs
 numpy.searchsorted vs intervaltree, single calls and batches, plus reader
-throughput of the C stress program with and without a churning writer.
+throughput of the C stress program with and without a churning writer, plus
+the growth of update costs: ns per insert and per remove with 10**3 .. 10**6
+modules (tree strategy; through ModTree and in the C core alone).
 Everything is measured side by side in one run; the figures that matter are
 the ratios, printed against the project's targets.  Writes
 ``<out>/lookup.json`` and ``<out>/lookup.png``.
@@ -11,6 +13,7 @@ the ratios, printed against the project's targets.  Writes
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import lookup_cases as lc
+from pymod.lookup import ModTree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,8 +105,8 @@ def measure_lookups(sizes: list[int], single_n: int, batch_n: int, repeat: int) 
     return rows
 
 
-def measure_throughput(seconds: float, reps: int, build_dir: Path) -> dict | None:
-    """Reader throughput of the C stress program (tests/c/validate_lookup.c)."""
+def build_validator(build_dir: Path) -> Path | None:
+    """The C stress program (tests/c/validate_lookup.c), optimised; None without gcc."""
     if shutil.which("gcc") is None:
         return None
     exe = build_dir / "validate_lookup"
@@ -110,11 +114,86 @@ def measure_throughput(seconds: float, reps: int, build_dir: Path) -> dict | Non
 
     subprocess.run(["gcc", *CFLAGS, *LOOKUP.include_flags(), *LOOKUP.source_paths(),
                     str(REPO / "tests/c/validate_lookup.c"), "-o", str(exe)], check=True)
+    return exe
+
+
+def py_update_ns(n: int, chunk: int = 20_000) -> tuple[float, float]:
+    """ns per ``ModTree.insert`` and per ``remove`` filling a tree-strategy map
+    to ``n`` modules in random address order, then emptying it oldest first.
+    Region dicts are built outside the timed loops; the GC is off while timing."""
+    slots = np.random.default_rng(n).permutation(n)
+    t = ModTree("tree")
+    t_ins = t_rem = 0.0
+    gc.disable()
+    try:
+        for lo in range(0, n, chunk):
+            regs = [lc.slot_regions(int(s)) for s in slots[lo:lo + chunk]]
+            t0 = time.perf_counter()
+            for i, r in enumerate(regs, lo):
+                t.insert(i, r)
+            t_ins += time.perf_counter() - t0
+        assert len(t) == n and t.validate() == 7 * n
+        t0 = time.perf_counter()
+        for i in range(n):
+            t.remove(i)
+        t_rem = time.perf_counter() - t0
+    finally:
+        gc.enable()
+    assert len(t) == 0 and t.validate() == 0
+    return t_ins / n * 1e9, t_rem / n * 1e9
+
+
+def measure_updates(sizes: list[int], exe: Path | None) -> list[dict]:
+    """Update cost growth: through ModTree, and the C core alone (the stress
+    program's ``grow`` mode, which validates at checkpoints untimed)."""
+    c_rows: dict[int, dict] = {}
+    if exe is not None:
+        progress("update growth (C core)")
+        out = subprocess.run([str(exe), "grow", "tree", *map(str, sizes)],
+                             capture_output=True, text=True, check=True).stdout
+        grow = json.loads(out.strip().splitlines()[-1])
+        assert grow["ok"], grow
+        c_rows = {r["n_modules"]: r for r in grow["rows"]}
+    rows = []
+    for n in sizes:
+        progress("update growth: %d modules through ModTree" % n)
+        ins, rem = py_update_ns(n)
+        row = {"n_modules": n, "py_insert_ns": ins, "py_remove_ns": rem}
+        if n in c_rows:
+            row["c_insert_ns"] = c_rows[n]["insert_ns"]
+            row["c_remove_ns"] = c_rows[n]["remove_ns"]
+        rows.append(row)
+    progress("")
+    return rows
+
+
+def measure_throughput(seconds: float, reps: int, exe: Path | None) -> dict | None:
+    """Reader throughput of the C stress program (tests/c/validate_lookup.c)."""
+    if exe is None:
+        return None
     progress("reader throughput (C, %d reps)" % reps)
     out = subprocess.run([str(exe), "bench", str(seconds), "1", str(reps)],
                          capture_output=True, text=True, check=True).stdout
     progress("")
     return json.loads(out.strip().splitlines()[-1])
+
+
+def per_decade(upd: list[dict], key: str) -> float:
+    """Growth of ``key`` per 10x more modules, from the smallest N to the largest
+    (O(log n) updates stay near 1; O(n) ones would give 10)."""
+    a, b = upd[0], upd[-1]
+    return float((b[key] / a[key]) ** (1 / np.log10(b["n_modules"] / a["n_modules"])))
+
+
+def update_targets(upd: list[dict]) -> list[tuple[str, float, str, bool]]:
+    out = []
+    span = "N=%d..%d" % (upd[0]["n_modules"], upd[-1]["n_modules"])
+    for key in ("py_insert_ns", "py_remove_ns", "c_insert_ns", "c_remove_ns"):
+        if len(upd) > 1 and key in upd[-1]:
+            g = per_decade(upd, key)
+            out.append(("updates: %s growth per 10x, %s" % (key[:-3], span), g, "<= 3",
+                        g <= 3))
+    return out
 
 
 def targets(rows: list[dict], thr: dict | None) -> list[tuple[str, float, str, bool]]:
@@ -166,6 +245,17 @@ def print_table(rows: list[dict], thr: dict | None, tg) -> None:
         print("  %-44s %8.2f  (want %s)  %s" % (name, value, want, "met" if ok else "MISSED"))
 
 
+def print_updates(upd: list[dict]) -> None:
+    print("\nupdate cost, tree strategy: ns per insert / per remove (inserted in random "
+          "address order, removed oldest first)")
+    print("%9s %10s %10s %10s %10s" % ("N", "py insert", "py remove", "C insert", "C remove"))
+    for r in upd:
+        print("%9d %10.0f %10.0f %10s %10s" % (
+            r["n_modules"], r["py_insert_ns"], r["py_remove_ns"],
+            "%.0f" % r["c_insert_ns"] if "c_insert_ns" in r else "-",
+            "%.0f" % r["c_remove_ns"] if "c_remove_ns" in r else "-"))
+
+
 def plot(rows: list[dict], path: Path) -> bool:
     try:
         import matplotlib
@@ -208,16 +298,21 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if a.quick:
         sizes, single_n, batch_n, repeat, secs, reps = [1, 10, 100, 1000], 5000, 100_000, 3, 0.2, 3
+        update_sizes = [1000, 10_000]
     else:
         sizes, single_n, batch_n, repeat, secs, reps = [1, 10, 100, 1000, 10000], 50_000, \
             1_000_000, 5, 0.5, 7
+        update_sizes = [1000, 10_000, 100_000, 1_000_000]
+    exe = build_validator(out)
     rows = measure_lookups(sizes, single_n, batch_n, repeat)
-    thr = None if a.no_throughput else measure_throughput(secs, reps, out)
-    tg = targets(rows, thr)
+    thr = None if a.no_throughput else measure_throughput(secs, reps, exe)
+    upd = measure_updates(update_sizes, exe)
+    tg = targets(rows, thr) + update_targets(upd)
+    print_updates(upd)
     print_table(rows, thr, tg)
     result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "platform": platform.platform()},
-              "lookups": rows, "throughput": thr,
+              "lookups": rows, "throughput": thr, "updates": upd,
               "targets": [{"name": n, "value": v, "want": w, "met": ok} for n, v, w, ok in tg]}
     (out / "lookup.json").write_text(json.dumps(result, indent=2))
     if plot(rows, out / "lookup.png"):

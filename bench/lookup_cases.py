@@ -61,6 +61,21 @@ def random_addresses(r: Regions, count: int, seed: int = 0) -> np.ndarray:
     return rng.integers(lo, r.hi + span // 20, count, dtype=np.uint64)
 
 
+# Update benchmarks: module slot s owns [UPDATE_AREA + s * UPDATE_SLOT, +UPDATE_SLOT),
+# laid out as make_regions lays out a module; room for far more than 10**6 slots.
+UPDATE_AREA = 0xFFFF_8000_0000_0000
+UPDATE_SLOT = 0x20000
+
+
+def slot_regions(slot: int) -> dict[str, tuple[int, int]]:
+    """The seven regions of a module in address slot ``slot``."""
+    regs, addr = {}, UPDATE_AREA + slot * UPDATE_SLOT
+    for kind, size in zip(REGION_KINDS, SIZES, strict=True):
+        regs[kind] = (addr, size)
+        addr += size + GAP
+    return regs
+
+
 def build_modtree(r: Regions, strategy: str) -> ModTree:
     t = ModTree(strategy)
     for m, regs in enumerate(r.per_module):

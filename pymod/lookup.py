@@ -4,15 +4,22 @@ A thin, checked wrapper over the C lookup core (csrc/, built by cffi).  The
 question ("which module owns this address?") is separate from the data
 structure answering it: ``ModTree(strategy="tree")`` uses the lock-free latch
 tree (CONFIG_MODULES_TREE_LOOKUP), ``strategy="list"`` scans the RCU modules
-list, and both give the same answers.
+list, and both give the same answers.  Lookups cost O(log n) with the tree,
+O(n) with the list; ``insert``/``remove``/``remove_init`` cost O(log n)
+(amortised) with either.
 
 Threading: every method may be called from any thread.  Lookups never block
 (the C calls release the GIL and take no lock); writers serialize in C.  Once
 ``remove``/``remove_init`` return, no lookup that starts afterwards sees the
 removed regions, so the address range can be reused at once; a removed
 module's memory is freed only after an RCU grace period (in batches;
-``reclaim()`` forces one).  Arguments are checked here, before C, so a
-rejected call changes nothing.
+``reclaim()`` forces one).  ``os.fork()`` is safe even while other threads
+write: the child gets every map as it was between two writer calls.
+
+Arguments are checked here, before C, so a rejected call changes nothing;
+every rejection is a ``PymodError`` (EINVAL) that is also a ``ValueError``
+(``InvalidArgument``) or a ``TypeError`` (``InvalidType``).  Ids and
+addresses are integers of any type, numpy's included, but never bools.
 
 This module imports nothing else from pymod but the errors.
 """
@@ -27,7 +34,7 @@ from typing import SupportsIndex, cast
 import numpy as np
 
 from pymod._lookup_cffi import ffi, lib
-from pymod.errors import InvalidArgument, PymodError, StatusKind, status_error
+from pymod.errors import InvalidArgument, InvalidType, PymodError, StatusKind, status_error
 
 __all__ = ["ModTree", "REGION_KINDS", "INIT_KINDS", "STRATEGIES"]
 
@@ -45,7 +52,7 @@ INIT_KINDS = frozenset(REGION_KINDS[lib.PM_MEM_INIT_TEXT:])
 STRATEGIES = {"tree": lib.PM_STRATEGY_TREE, "list": lib.PM_STRATEGY_LIST}
 _BATCH_MODES = {"auto": lib.PM_BATCH_AUTO, "walk": lib.PM_BATCH_WALK,
                 "sorted": lib.PM_BATCH_SORTED}
-_KIND_INDEX = {k: i for i, k in enumerate(REGION_KINDS)}
+_KIND_INDEX: dict[object, int] = {k: i for i, k in enumerate(REGION_KINDS)}
 _NTYPES = len(REGION_KINDS)
 _U64_MAX = (1 << 64) - 1
 _ID_MAX = (1 << 63) - 1
@@ -64,6 +71,7 @@ _STATUS_KINDS: dict[int, StatusKind] = {
     lib.PM_ETREE0: "corrupt",
     lib.PM_ETREE1: "corrupt",
     lib.PM_ENODES: "corrupt",
+    lib.PM_ELIST: "corrupt",
 }
 
 
@@ -75,46 +83,111 @@ def _raise_for(status: int, what: str, mod_id: int = -1, conflict: int = -1) -> 
                            other=conflict)
 
 
-def _check_id(mod_id: object) -> int:
+def _type_name(value: object) -> str:
+    """``int``, ``float``, ``numpy.float64``, ``numpy.bool``: what a message names."""
+    t = type(value)
+    return t.__qualname__ if t.__module__ == "builtins" else "%s.%s" % (t.__module__,
+                                                                         t.__qualname__)
+
+
+def _as_int(value: object, what: str) -> int:
+    """``value`` as a Python int: any integer (numpy's too), never a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidType("%s must be an int, not %s" % (what, _type_name(value)))
     try:
-        i = operator.index(cast(SupportsIndex, mod_id))
+        return operator.index(cast(SupportsIndex, value))
     except TypeError:
-        raise TypeError("module id must be an int, not %s" % type(mod_id).__name__) from None
+        raise InvalidType("%s must be an int, not %s"
+                                % (what, _type_name(value))) from None
+
+
+def _check_u64(value: object, what: str) -> int:
+    """``value`` as an int in 0..2**64-1; ``what`` names it in the error."""
+    v = _as_int(value, what)
+    if not 0 <= v <= _U64_MAX:
+        raise InvalidArgument("%s %s outside 0..2**64-1" % (what, "%#x" % v if v >= 0 else v))
+    return v
+
+
+def _check_id(mod_id: object) -> int:
+    if type(mod_id) is int and 0 <= mod_id <= _ID_MAX:
+        return mod_id                  # fast path: a plain int in range
+    i = _as_int(mod_id, "module id")
     if not 0 <= i <= _ID_MAX:
         raise InvalidArgument("module id %d outside 0..2**63-1" % i)
     return i
 
 
 def _check_addr(addr: object) -> int:
-    try:
-        a = operator.index(cast(SupportsIndex, addr))
-    except TypeError:
-        raise TypeError("address must be an int, not %s" % type(addr).__name__) from None
-    if not 0 <= a <= _U64_MAX:
-        raise InvalidArgument("address %#x outside 0..2**64-1" % a if a >= 0
-                              else "address %d outside 0..2**64-1" % a)
-    return a
+    return _check_u64(addr, "address")
+
+
+def _array_addresses(a: np.ndarray) -> np.ndarray:
+    """``as_addresses`` for an ndarray: its dtype decides."""
+    if a.dtype == np.uint64:
+        return np.ascontiguousarray(a).reshape(-1)
+    if a.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if a.dtype == object:
+        return _object_addresses(a.reshape(-1))
+    if a.dtype.kind not in "iu":
+        raise InvalidType("addresses must be integers, not %s" % a.dtype)
+    if a.dtype.kind == "i" and int(a.min()) < 0:
+        raise InvalidArgument("negative address %d" % int(a.min()))
+    return np.ascontiguousarray(a, dtype=np.uint64).reshape(-1)
+
+
+def _object_addresses(objs: np.ndarray) -> np.ndarray:
+    """A flat object array of would-be addresses, each checked: the first bad
+    one is named (``address -1 outside ...``, ``... not float``)."""
+    if set(map(type, objs)) <= {int}:
+        try:
+            return np.array(objs, dtype=np.uint64)
+        except OverflowError:
+            pass                    # out of range: found and named below
+    return np.array([_check_addr(x) for x in objs], dtype=np.uint64)
 
 
 def as_addresses(addrs: object) -> np.ndarray:
     """A contiguous uint64 array from any array-like of addresses.
 
-    Integer arrays are converted when every value fits (negative or >2**64-1
-    values raise ValueError); floats, bools, objects and strings raise
-    TypeError rather than being silently truncated.
+    An ndarray is converted by its dtype: integers when every value fits
+    (a negative one raises ValueError), any other dtype raises TypeError
+    rather than being silently truncated.  Anything else (lists, tuples,
+    ranges, nested sequences) is checked element by element, so a mixed
+    list such as ``[2**64-1, -1]`` names the element that is wrong, and
+    bools are refused as they are everywhere in ModTree.  For speed pass a
+    uint64 ndarray.
     """
-    a = np.asarray(addrs)
-    if a.dtype == np.uint64:
-        return np.ascontiguousarray(a).reshape(-1)
-    if a.dtype == object or a.size == 0:
-        if a.size == 0:
-            return np.zeros(0, dtype=np.uint64)
-        return np.array([_check_addr(x) for x in a.reshape(-1)], dtype=np.uint64)
-    if a.dtype.kind not in "iu":
-        raise TypeError("addresses must be integers, not %s" % a.dtype)
-    if a.dtype.kind == "i" and a.size and int(a.min()) < 0:
-        raise InvalidArgument("negative address %d" % int(a.min()))
-    return np.ascontiguousarray(a, dtype=np.uint64).reshape(-1)
+    if isinstance(addrs, np.ndarray):
+        return _array_addresses(addrs)
+    objs = np.asarray(addrs, dtype=object).reshape(-1)
+    if objs.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    return _object_addresses(objs)
+
+
+def _check_region(kind: object, region: tuple[int, int]) -> tuple[int, int, int]:
+    """(type index, base, size) of one ``kind: (base, size)`` entry, as ints."""
+    try:
+        t = _KIND_INDEX[kind]
+    except (KeyError, TypeError):
+        raise InvalidArgument("unknown region kind %r (expected one of %s)"
+                              % (kind, ", ".join(REGION_KINDS))) from None
+    try:
+        b, s = region
+    except (TypeError, ValueError):
+        raise InvalidType("region %r must be a (base, size) pair, not %r"
+                                % (kind, region)) from None
+    # Fast path, plain ints that fit (a size-0 region may sit anywhere).
+    if type(b) is int and type(s) is int and 0 <= b <= _U64_MAX and 0 <= s <= _U64_MAX \
+            and b + s <= _U64_MAX + 1:
+        return t, b, s
+    base = _check_u64(b, "region %r base" % kind)
+    size = _check_u64(s, "region %r size" % kind)
+    if size and base + size - 1 > _U64_MAX:
+        raise InvalidArgument("region %r [%#x, +%#x) wraps past 2**64" % (kind, base, size))
+    return t, base, size
 
 
 class ModTree:
@@ -143,41 +216,39 @@ class ModTree:
         Size-0 regions are accepted and ignored.  Raises ``RegionOverlap``
         (a ``ValueError``) naming the module already owning an overlapping
         range, ``DuplicateModule`` for a present id, ``InvalidArgument`` for
-        unknown kinds or out-of-range values; nothing changes on failure.
+        unknown kinds or out-of-range values and ``InvalidType`` for
+        values that are not integers (bools included); nothing changes on
+        failure.  Any integer type is accepted, numpy's too.
         """
         mod_id = _check_id(mod_id)
-        if not isinstance(regions, Mapping):
-            raise TypeError("regions must be a mapping of kind -> (base, size)")
+        if type(regions) is not dict and not isinstance(regions, Mapping):
+            raise InvalidType("regions must be a mapping of kind -> (base, size), not %s"
+                                    % _type_name(regions))
         base = ffi.new("uint64_t[]", _NTYPES)
         size = ffi.new("uint64_t[]", _NTYPES)
         for kind, region in regions.items():
-            try:
-                t = _KIND_INDEX[kind]
-            except (KeyError, TypeError):
-                raise InvalidArgument("unknown region kind %r (expected one of %s)"
-                                      % (kind, ", ".join(REGION_KINDS))) from None
-            try:
-                b, s = region
-            except (TypeError, ValueError):
-                raise TypeError("region %r must be a (base, size) pair" % kind) from None
-            base[t] = _check_addr(b)
-            s = _check_addr(s)
-            if s and b + s - 1 > _U64_MAX:
-                raise InvalidArgument("region %r [%#x, +%#x) wraps past 2**64" % (kind, b, s))
+            t, b, s = _check_region(kind, region)
+            base[t] = b
             size[t] = s
         conflict = ffi.new("int64_t *")
         rc = lib.pm_map_insert(self._map, mod_id, base, size, conflict)
-        _raise_for(rc, "module %d" % mod_id, mod_id, conflict[0])
+        if rc:
+            _raise_for(rc, "module %d" % mod_id, mod_id, conflict[0])
 
     def remove(self, mod_id: int) -> None:
         """Unlink ``mod_id`` (KeyError if unknown); its range is free at once,
         its memory after a grace period."""
-        _raise_for(lib.pm_map_remove(self._map, _check_id(mod_id)), "module %d" % mod_id)
+        mod_id = _check_id(mod_id)
+        rc = lib.pm_map_remove(self._map, mod_id)
+        if rc:
+            _raise_for(rc, "module %d" % mod_id)
 
     def remove_init(self, mod_id: int) -> None:
         """Drop ``mod_id``'s init regions, as after a successful module init."""
-        _raise_for(lib.pm_map_remove_init(self._map, _check_id(mod_id)),
-                   "module %d" % mod_id)
+        mod_id = _check_id(mod_id)
+        rc = lib.pm_map_remove_init(self._map, mod_id)
+        if rc:
+            _raise_for(rc, "module %d" % mod_id)
 
     def reclaim(self) -> None:
         """Wait for a grace period and free every module removed so far."""
@@ -186,9 +257,11 @@ class ModTree:
     # -- readers ---------------------------------------------------------
     def find(self, addr: int) -> int | None:
         """The id of the module owning ``addr``, or None (``mod_find``)."""
+        if type(addr) is not int:      # numpy ints are converted, bools refused
+            addr = _check_addr(addr)
         try:
             r = self._find(self._map, addr)
-        except (OverflowError, TypeError):
+        except OverflowError:
             _check_addr(addr)  # raises the precise error
             raise
         return None if r < 0 else r
@@ -196,9 +269,11 @@ class ModTree:
     def _noop_call(self, addr: int) -> int | None:
         """Exactly ``find``'s wrapper around a C function that does nothing:
         the measuring stick for the cost of the Python -> C crossing."""
+        if type(addr) is not int:
+            addr = _check_addr(addr)
         try:
             r = self._noop(self._map, addr)
-        except (OverflowError, TypeError):
+        except OverflowError:
             _check_addr(addr)
             raise
         return None if r < 0 else r
@@ -225,16 +300,17 @@ class ModTree:
     def within(self, addr: int, mod_id: int) -> bool:
         """``within_module``: does ``addr`` lie in one of ``mod_id``'s regions?"""
         addr = _check_addr(addr)
-        rc = lib.pm_map_within(self._map, addr, _check_id(mod_id))
+        mod_id = _check_id(mod_id)
+        rc = lib.pm_map_within(self._map, addr, mod_id)
         _raise_for(rc if rc < 0 else 0, "module %d" % mod_id)
         return bool(rc == 1)
 
     def regions(self, mod_id: int) -> dict[str, tuple[int, int]]:
         """The module's current non-empty regions (init ones vanish after remove_init)."""
+        mod_id = _check_id(mod_id)
         base = ffi.new("uint64_t[]", _NTYPES)
         size = ffi.new("uint64_t[]", _NTYPES)
-        _raise_for(lib.pm_map_regions(self._map, _check_id(mod_id), base, size),
-                   "module %d" % mod_id)
+        _raise_for(lib.pm_map_regions(self._map, mod_id, base, size), "module %d" % mod_id)
         return {k: (base[i], size[i]) for i, k in enumerate(REGION_KINDS) if size[i]}
 
     def ids(self) -> list[int]:
@@ -278,8 +354,8 @@ class ModTree:
     def validate(self) -> int:
         """Check every internal invariant (both latch copies, list, id index).
 
-        Returns the number of tree nodes; raises ``PymodError`` naming the
-        broken invariant.  Takes the writer lock: a test/debug aid.
+        Returns the number of live regions indexed; raises ``PymodError``
+        naming the broken invariant.  Takes the writer lock: a test/debug aid.
         """
         rc = int(lib.pm_map_validate(self._map))
         if rc < 0:

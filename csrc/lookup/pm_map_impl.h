@@ -20,8 +20,9 @@ struct pm_module {
 	/* Region table read by within_module(); zeroed sizes mean "gone". */
 	_Atomic uint64_t base[PM_MEM_NTYPES];
 	_Atomic uint64_t size[PM_MEM_NTYPES];
-	uint8_t in_tree[PM_MEM_NTYPES];       /* writer-private */
+	uint8_t in_tree[PM_MEM_NTYPES];       /* writer-private: node linked */
 	struct pm_module *_Atomic next;       /* RCU modules list, newest first */
+	struct pm_module *prev;               /* writer-private back link: O(1) unlink */
 };
 
 /* pm_rb_red() finds a node's colour right after its group of nodes. */
@@ -29,11 +30,8 @@ _Static_assert(PM_RB_GROUP == PM_MEM_NTYPES, "one rb group per module");
 _Static_assert(offsetof(struct pm_module, red) == sizeof(struct pm_node) * PM_RB_GROUP,
 	       "colour block must follow the module's nodes");
 
-/* Sorted id -> module index, replaced whole (copy-on-write) by writers. */
-struct pm_idtab {
-	size_t n;
-	struct pm_identry { int64_t id; struct pm_module *mod; } e[];
-};
+/* The id -> module index (pm_idtab.h); only pm_map.c looks inside. */
+struct pm_idtab;
 
 /* A growable array of pointers (writer-private). */
 struct pm_vec {
@@ -50,10 +48,16 @@ struct pm_vec {
 struct pm_map {
 	/* read by every tree lookup: written only to publish a change */
 	int strategy;
-	struct pm_latch_root tree;            /* used when strategy == TREE */
+	/*
+	 * TREE: the latch tree readers walk.  LIST: readers never touch it;
+	 * copy 1 alone is the writer's private index of the live regions by
+	 * address (no sequence bumps), so an insert's overlap check costs
+	 * O(log n) instead of a scan of the list.
+	 */
+	struct pm_latch_root tree;
 	_Atomic uint64_t addr_min, addr_max;  /* widen only */
 
-	/* read by list scans and id lookups; republished by every write */
+	/* read by list scans and id lookups; written by every write */
 	struct pm_module *_Atomic head __attribute__((aligned(64))); /* always kept */
 	struct pm_idtab *_Atomic ids;
 	_Atomic size_t nodes;                 /* regions in the tree */
@@ -61,10 +65,13 @@ struct pm_map {
 	/* writer side */
 	pthread_mutex_t lock __attribute__((aligned(64))); /* serializes writers */
 	_Atomic size_t count;
+	/* Process-wide registry of live maps, for fork() (under its own lock). */
+	struct pm_map *reg_prev, *reg_next;
 	/*
 	 * Deferred work.  A removed region's node is marked dead at once and
-	 * erased by the next latch update (an insert's, or reclaim's): removals
-	 * then cost readers no sequence bumps of their own.  A removed module
+	 * (tree strategy) erased by the next latch update (an insert's, or
+	 * reclaim's): removals then cost readers no sequence bumps of their
+	 * own.  A removed module
 	 * waits in @doomed until its nodes are erased, then in @retired (with
 	 * old id tables) until a grace period has passed.
 	 */

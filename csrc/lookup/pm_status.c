@@ -37,6 +37,8 @@ const char *pm_strerror(int status)
 		return "latch copy 1 is not a valid red-black tree";
 	case PM_ENODES:
 		return "tree nodes do not match the live regions";
+	case PM_ELIST:
+		return "modules list back links are broken";
 	}
 	return "unknown status";
 }

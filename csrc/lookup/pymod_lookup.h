@@ -8,7 +8,11 @@
  *
  * Concurrency contract for every pm_map function:
  *   - writers (insert, remove, remove_init, reclaim, free) serialize on the
- *     map's own mutex; once remove/remove_init return, no lookup that starts
+ *     map's own mutex and cost O(log n) amortised for n modules (plus, for
+ *     reclaim and every PM_RETIRE_BATCH-th removal, one grace period);
+ *   - fork(): a child gets every map in a state between two writer calls,
+ *     usable at once (no lock left held by a thread the child lacks);
+ *   - once remove/remove_init return, no lookup that starts
  *     afterwards can see the removed regions, so the caller may reuse the
  *     address range at once; the memory of a removed module is freed only
  *     after an RCU grace period (batched; pm_map_reclaim() forces one);
@@ -50,8 +54,8 @@ enum pm_batch_mode {
 
 /*
  * Status codes: 0 success, negative failure; pm_strerror() names each one,
- * and Python maps them to exceptions.  The last five are only returned by
- * pm_map_validate(), each naming the invariant it found broken.
+ * and Python maps them to exceptions.  PM_EIDINDEX .. PM_ELIST are only
+ * returned by pm_map_validate(), each naming the invariant it found broken.
  */
 enum pm_status {
 	PM_OK = 0,
@@ -66,7 +70,8 @@ enum pm_status {
 	PM_ECOUNT = -9,       /* validate: the module counts disagree */
 	PM_ETREE0 = -10,      /* validate: latch copy 0 is not a valid red-black tree */
 	PM_ETREE1 = -11,      /* validate: latch copy 1 is not a valid red-black tree */
-	PM_ENODES = -12       /* validate: the tree's nodes are not the live regions */
+	PM_ENODES = -12,      /* validate: the tree's nodes are not the live regions */
+	PM_ELIST = -13        /* validate: the modules list's back links are broken */
 };
 
 /* A fixed, static text for @status ("unknown status" for any other value). */
@@ -114,9 +119,10 @@ size_t pm_map_ids(pm_map *map, int64_t *out, size_t cap);
 /*
  * Writer-side self-check (takes the writer lock): both latch copies are valid
  * red-black trees holding exactly the live regions plus the dead ones queued
- * for erasure, the list and id index agree.  Returns the number of live
- * regions in the tree, or the PM_E... status naming the broken invariant
- * (PM_EIDINDEX .. PM_ENODES).
+ * for erasure (list strategy: copy 1 alone, the writer's overlap index, holds
+ * the live regions), the list's links and the id index agree.  Returns the
+ * number of live regions, or the PM_E... status naming the broken invariant
+ * (PM_EIDINDEX .. PM_ELIST).
  */
 long pm_map_validate(pm_map *map);
 /* cffi:end */

@@ -82,7 +82,8 @@ def test_validate_failures_name_the_invariant():
     from pymod.lookup import _raise_for
 
     lib = _lookup_cffi.lib
-    for status in (lib.PM_EIDINDEX, lib.PM_ECOUNT, lib.PM_ETREE0, lib.PM_ETREE1, lib.PM_ENODES):
+    for status in (lib.PM_EIDINDEX, lib.PM_ECOUNT, lib.PM_ETREE0, lib.PM_ETREE1, lib.PM_ENODES,
+                   lib.PM_ELIST):
         with pytest.raises(PymodError) as ei:
             _raise_for(status, "ModTree invariant broken")
         assert ei.value.errno == errno.EIO

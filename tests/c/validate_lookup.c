@@ -14,12 +14,17 @@
  * Sizes are macros so CI (and sanitizer builds) can shrink them:
  *   -DSTEPS=... writer iterations, -DREADERS=..., -DSTABLE=..., -DWINDOW=...
  *
- * Usage: validate_lookup [check | bench [seconds [readers [reps]]]]
+ * Usage: validate_lookup [check | bench [seconds [readers [reps]]] |
+ *                         grow tree|list N...]
  *   check: run the invariant stress, exit 1 on any violation.
  *   bench: reader throughput (pinned threads, no checks on the hot path)
  *          alone; with a writer churning flat out; with a writer churning
  *          one module per 100 us; and with a control thread that only
  *          copies memory.  Prints medians and ratios as JSON.
+ *   grow:  for each N, one writer alone inserts N modules in random address
+ *          order and removes them oldest first (the old worst case), with
+ *          pm_map_validate() at checkpoints (not timed); prints ns per
+ *          insert and per remove as JSON, exit 1 if any check fails.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -374,8 +379,102 @@ static int run_bench(double seconds, int nreaders, int reps)
 	return 0;
 }
 
+/* grow mode: module m of a run lives in slot perm[m] of its own area. */
+#define GROW_AREA UINT64_C(0x100000000000)
+
+static int grow_check(const char *when, size_t n, long want)
+{
+	long got = pm_map_validate(map);
+
+	if (got == want && pm_map_count(map) == n)
+		return 0;
+	fprintf(stderr, "grow: after %s of %zu: validate %ld (%s), count %zu, want %ld\n",
+		when, n, got, got < 0 ? pm_strerror((int)got) : "ok", pm_map_count(map), want);
+	return 1;
+}
+
+/* Timed phase: [from, to) inserts (or removals) of a run over @perm. */
+static double grow_phase(const uint64_t *perm, size_t from, size_t to, int insert)
+{
+	uint64_t base[PM_MEM_NTYPES], size[PM_MEM_NTYPES];
+	int64_t conflict;
+	double t0 = now();
+
+	for (size_t m = from; m < to; m++) {
+		int rc;
+
+		if (insert) {
+			regions(GROW_AREA + perm[m] * SLOT, base, size);
+			rc = pm_map_insert(map, (int64_t)m, base, size, &conflict);
+		} else {
+			rc = pm_map_remove(map, (int64_t)m);
+		}
+		if (rc != PM_OK) {
+			fprintf(stderr, "grow: %s of module %zu: %s\n", insert ? "insert" : "remove",
+				m, pm_strerror(rc));
+			exit(1);
+		}
+	}
+	return now() - t0;
+}
+
+/* One size: ns per insert and per remove, checked at 4 checkpoints each way. */
+static int grow_one(int strategy, size_t n, double *ins_ns, double *rem_ns)
+{
+	uint64_t *perm = malloc(n * sizeof(*perm)), seed = 0x9e3779b97f4a7c15u ^ n;
+	double tin = 0, trm = 0;
+	int bad = 0;
+
+	if (!perm)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n; i > 1; i--) { /* Fisher-Yates: random address order */
+		size_t j = rnd(&seed) % i;
+		uint64_t t = perm[i - 1];
+
+		perm[i - 1] = perm[j];
+		perm[j] = t;
+	}
+	map = pm_map_new(strategy);
+	for (int q = 1; q <= 4; q++) {
+		tin += grow_phase(perm, n * (q - 1) / 4, n * q / 4, 1);
+		bad |= grow_check("inserts", n * q / 4, (long)(n * q / 4) * PM_MEM_NTYPES);
+	}
+	for (int q = 1; q <= 4; q++) {
+		trm += grow_phase(perm, n * (q - 1) / 4, n * q / 4, 0);
+		bad |= grow_check("removals", n - n * q / 4, (long)(n - n * q / 4) * PM_MEM_NTYPES);
+	}
+	pm_map_free(map);
+	free(perm);
+	*ins_ns = tin / (double)n * 1e9;
+	*rem_ns = trm / (double)n * 1e9;
+	return bad;
+}
+
+static int run_grow(int argc, char **argv)
+{
+	int strategy = strcmp(argv[2], "list") == 0 ? PM_STRATEGY_LIST : PM_STRATEGY_TREE;
+	int bad = 0;
+
+	printf("{\"strategy\": \"%s\", \"rows\": [", argv[2]);
+	for (int i = 3; i < argc; i++) {
+		size_t n = (size_t)strtoull(argv[i], NULL, 10);
+		double ins = 0, rem = 0;
+
+		bad |= grow_one(strategy, n, &ins, &rem);
+		printf("%s{\"n_modules\": %zu, \"insert_ns\": %.1f, \"remove_ns\": %.1f}",
+		       i > 3 ? ", " : "", n, ins, rem);
+		fflush(stdout);
+	}
+	printf("], \"ok\": %s}\n", bad ? "false" : "true");
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && strcmp(argv[1], "grow") == 0)
+		return run_grow(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "bench") == 0)
 		return run_bench(argc > 2 ? atof(argv[2]) : 0.5, argc > 3 ? atoi(argv[3]) : 1,
 				 argc > 4 ? atoi(argv[4]) : 5);
