@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pymod.elf.constants import ELF64_SYM_SIZE, SHF_ALLOC, SHF_EXECINSTR
+from pymod.elf.constants import (
+    ELF64_SYM_SIZE,
+    SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHF_WRITE,
+    SHN_ABS,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    STB_WEAK,
+)
 from pymod.loader.internal import LoadInfo, MemType, Module
 
 if TYPE_CHECKING:
@@ -16,6 +25,12 @@ if TYPE_CHECKING:
 MOD_KALLSYMS_SIZE = 32     # struct mod_kallsyms on 64-bit
 MOD_KALLSYMS_ALIGN = 8
 
+SHT_NOTE = 7
+SHN_LORESERVE = 0xFF00
+STT_OBJECT = 1
+NT_GNU_BUILD_ID = 3
+BUILD_ID_SIZE_MAX = 20
+
 
 @dataclass
 class ModKallsyms:
@@ -23,17 +38,107 @@ class ModKallsyms:
 
     Every symbol is kept during init; ``core`` are the indices kept after.
     Names are decoded on demand: most are never asked for.
+
+    :symtab: the ELF symbol rows (``st_info`` and ``st_shndx`` are read)
+    :sec_letters: ``elf_type``'s letter for a symbol of each section, from
+        the section headers as they were at ``add_kallsyms``
+    :pcpu: the per-cpu section's index (its symbols are ``a``), 0 if none
+    :build_id: the ``.note.gnu.build-id`` descriptor (``init_build_id``), or None
+    :all_symbols: CONFIG_KALLSYMS_ALL (lookups answer in data regions too)
+    :printed_types: the letters /proc/kallsyms prints (exported ones upper
+        case), filled by :mod:`pymod.symbolize` on first use
     """
 
     strtab: bytes
     st_name: NDArray[Any]
     addrs: NDArray[Any]
     core: NDArray[np.integer[Any]]
+    symtab: NDArray[Any] | None = None
+    sec_letters: bytes = b""
+    pcpu: int = 0
+    build_id: bytes | None = None
+    all_symbols: bool = True
+    printed_types: bytes | None = None
 
     def name(self, i: int) -> str:
         start = int(self.st_name[i])
         end = self.strtab.find(b"\0", start)
         return self.strtab[start:end if end >= 0 else None].decode("utf-8", "surrogateescape")
+
+    def types(self) -> bytes:
+        """``elf_type`` of every symbol: the kernel's typetab (lower case but
+        ``U``; /proc/kallsyms upper-cases the exported ones)."""
+        if self.symtab is None:
+            return b"?" * len(self.addrs)
+        return symbol_letters(self.symtab, self.sec_letters, self.pcpu)
+
+
+def section_letters(info: LoadInfo) -> bytes:
+    """The section part of ``elf_type`` for each section (x86: no small-data
+    sections, so never ``g`` or ``s``)."""
+    out = bytearray()
+    for i, (flags, sh_type) in enumerate(zip(info.shdrs["sh_flags"].tolist(),
+                                             info.shdrs["sh_type"].tolist(), strict=True)):
+        if flags & SHF_EXECINSTR:
+            out += b"t"
+        elif flags & SHF_ALLOC and sh_type != SHT_NOBITS:
+            out += b"d" if flags & SHF_WRITE else b"r"
+        elif sh_type == SHT_NOBITS:
+            out += b"b"
+        elif info.secnames[i].startswith(".debug"):
+            out += b"n"
+        else:
+            out += b"?"
+    return bytes(out)
+
+
+def symbol_letters(symtab: NDArray[Any], sec_letters: bytes, pcpu: int) -> bytes:
+    """``elf_type`` for every row of ``symtab``: weak first (``v`` object,
+    else ``w``), then undefined ``U``, absolute or per-cpu ``a``, another
+    reserved index ``?``, else the section's letter."""
+    shndx = symtab["st_shndx"].astype(np.int64)
+    info = symtab["st_info"].astype(np.int64)
+    table = np.frombuffer(sec_letters + b"?", dtype=np.uint8)
+    letters = table[np.minimum(shndx, len(table) - 1)]
+    letters = np.where(shndx >= SHN_LORESERVE, ord("?"), letters)
+    special = (shndx == SHN_ABS) | ((shndx == pcpu) & (pcpu != 0))
+    letters = np.where(special, ord("a"), letters)
+    letters = np.where(shndx == SHN_UNDEF, ord("U"), letters)
+    weak = (info >> 4) == STB_WEAK
+    letters = np.where(weak, np.where((info & 0xF) == STT_OBJECT, ord("v"), ord("w")), letters)
+    return letters.astype(np.uint8).tobytes()
+
+
+def parse_build_id(note: bytes | memoryview) -> bytes | None:
+    """The first GNU build-id descriptor (1..20 bytes) in a run of ELF notes
+    (``namesz, descsz, type``, the name, the descriptor, each 4-aligned), as
+    ``build_id_parse_buf`` finds it; None when there is none."""
+    off, end = 0, len(note)
+    while end - off > 12 + 4:
+        namesz, descsz, ntype = (int.from_bytes(note[off + k:off + k + 4], "little")
+                                 for k in (0, 4, 8))
+        after = off + 12 + -(-namesz // 4) * 4 + -(-descsz // 4) * 4
+        if after > end:
+            break
+        name = bytes(note[off + 12:off + 16])
+        if (ntype == NT_GNU_BUILD_ID and namesz == 4 and name == b"GNU\0"
+                and 0 < descsz <= BUILD_ID_SIZE_MAX):
+            return bytes(note[off + 16:off + 16 + descsz])
+        off = after
+    return None
+
+
+def module_build_id(info: LoadInfo) -> bytes | None:
+    """``init_build_id``: the first non-empty SHF_ALLOC note section holding a
+    build id (normally ``.note.gnu.build-id``)."""
+    shdrs = info.shdrs
+    for i in np.flatnonzero((shdrs["sh_type"] == SHT_NOTE) & (shdrs["sh_size"] != 0)
+                            & ((shdrs["sh_flags"] & SHF_ALLOC) != 0)).tolist():
+        start = int(shdrs[i]["sh_offset"])
+        found = parse_build_id(info.payload[start:start + int(shdrs[i]["sh_size"])])
+        if found is not None:
+            return found
+    return None
 
 
 def _symtab(info: LoadInfo) -> NDArray[Any]:
@@ -64,9 +169,12 @@ class Kallsyms:
     def __init__(self, all_symbols: bool):
         self.all = all_symbols   # CONFIG_KALLSYMS_ALL: data symbols stay too
 
-    def _core_mask(self, info: LoadInfo) -> NDArray[np.bool_]:
-        """``is_core_symbol`` over the whole table (index 0 always kept)."""
+    def _core_mask(self, info: LoadInfo, livepatch: bool = False) -> NDArray[np.bool_]:
+        """``is_core_symbol`` over the whole table (index 0 always kept; a
+        livepatch module keeps every symbol)."""
         syms = _symtab(info)
+        if livepatch:
+            return np.ones(len(syms), dtype=np.bool_)
         shnum = len(info.shdrs)
         flags = info.shdrs["sh_flags"]
         sec_ok = (flags & SHF_ALLOC) != 0
@@ -90,7 +198,7 @@ class Kallsyms:
         shdrs, symtab = info.shdrs, _symtab(info)
         shdrs["sh_flags"][sym] |= np.uint64(SHF_ALLOC)
         get_offset_and_type(info, MemType.INIT_DATA, sym)
-        keep = self._core_mask(info)
+        keep = self._core_mask(info, mod.klp)
         info.core_symbols = np.flatnonzero(keep)
         ndst = int(keep.sum())
         offsets = symtab["st_name"][keep].astype(np.int64)
@@ -114,7 +222,9 @@ class Kallsyms:
         shndx = np.minimum(syms["st_shndx"].astype(np.int64), nsec)
         addrs = np.where(bases[shndx] != 0, bases[shndx] + syms["st_value"], syms["st_value"])
         core = info.core_symbols if info.core_symbols is not None else np.zeros(0, np.int64)
-        mod.kallsyms = ModKallsyms(info.strtab, syms["st_name"], addrs, core)
+        mod.kallsyms = ModKallsyms(info.strtab, syms["st_name"], addrs, core, symtab=syms,
+                                   sec_letters=section_letters(info), pcpu=info.index.pcpu,
+                                   build_id=module_build_id(info), all_symbols=self.all)
 
 
 class Stub:

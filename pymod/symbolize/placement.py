@@ -1,0 +1,225 @@
+"""Module maps from modules: one loaded in a pymod Kernel, or a ``.ko`` file
+placed at addresses captured from another machine.
+
+Both keep what ``find_kallsyms_symbol`` may answer with: symbols after the
+null one that are defined, named and not mapping symbols, from the full
+table while the module initialises and the core table after.  Type letters
+are the ones ``/proc/kallsyms`` prints: ``elf_type`` of the symbol, upper
+case when the module exports it (``is_exported``, see :func:`printed_letters`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pymod.elf.constants import SHF_ALLOC, SHN_ABS, SHN_UNDEF, STB_LOCAL
+from pymod.elf.kofile import read_ko
+from pymod.elf.ksymtab import exports
+from pymod.errors import InvalidArgument, PymodError
+from pymod.features.kallsyms import (
+    Kallsyms,
+    ModKallsyms,
+    module_build_id,
+    section_letters,
+    symbol_letters,
+)
+from pymod.loader.elfcheck import (
+    elf_validity_cache_copy,
+    rewrite_section_headers,
+    struct_module_name,
+)
+from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module, ModuleState
+from pymod.loader.klog import KernelLog
+from pymod.loader.layout import layout_sections, prepare_layout_flags
+from pymod.symbolize.eligible import make_table, mapping_mask, name_lengths
+from pymod.symbolize.model import ModuleMap, SymbolTable
+
+__all__ = ["module_map", "place_ko", "printed_letters", "printed_types", "uses_full_table",
+           "eligible"]
+
+
+def uses_full_table(mod: Module) -> bool:
+    """The full symbol table is in use until init is done: while UNFORMED or
+    COMING, and while GOING after a failed init (init memory still held)."""
+    if mod.state in (ModuleState.UNFORMED, ModuleState.COMING):
+        return True
+    return mod.state == ModuleState.GOING and any(
+        r.size for t, r in mod.mem.items() if t.is_init)
+
+
+def eligible(symtab: NDArray[Any], strtab: bytes, st_name: NDArray[Any],
+             idx: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The rows of ``idx`` that ``find_kallsyms_symbol`` considers."""
+    idx = idx[idx != 0]
+    names = st_name[idx]
+    ok = (symtab["st_shndx"][idx] != SHN_UNDEF) & (name_lengths(strtab, names) > 0)
+    ok &= ~mapping_mask(strtab, names)
+    out: NDArray[np.int64] = idx[ok]
+    return out
+
+
+def printed_letters(symtab: NDArray[Any], strtab: bytes, st_name: NDArray[Any], letters: bytes,
+                    export_names: Iterable[str]) -> bytes:
+    """The letter ``/proc/kallsyms`` prints for each symbol: ``elf_type``'s,
+    upper case if exported, else lower case.
+
+    The kernel calls a symbol exported when the module's export table has
+    its name with the same value.  pymod does not keep export values, so a
+    defined symbol whose name the module exports counts; when several
+    defined symbols share that name only the non-local ones do (the export
+    names the global one; a ``static`` of the same name elsewhere is not it).
+    """
+    out = np.frombuffer(letters, dtype=np.uint8)
+    lower = np.where((out >= ord("A")) & (out <= ord("Z")), out | 0x20, out).astype(np.uint8)
+    wanted = {n.encode("utf-8", "surrogateescape") for n in export_names}
+    if not wanted:
+        return lower.tobytes()
+    defined = np.flatnonzero(symtab["st_shndx"] != SHN_UNDEF).tolist()
+    by_name: dict[bytes, list[int]] = {}
+    offs = st_name.tolist()
+    for i in defined:
+        o = offs[i]
+        end = strtab.find(b"\0", o)
+        name = strtab[o:end if end >= 0 else None]
+        if name in wanted:
+            by_name.setdefault(name, []).append(i)
+    upper = lower.copy()
+    binds = (symtab["st_info"] >> 4).tolist()
+    for rows in by_name.values():
+        if len(rows) > 1 and any(binds[i] != STB_LOCAL for i in rows):
+            rows = [i for i in rows if binds[i] != STB_LOCAL]
+        for i in rows:
+            if ord("a") <= lower[i] <= ord("z"):
+                upper[i] = lower[i] - 0x20
+    result: bytes = upper.tobytes()
+    return result
+
+
+def printed_types(mod: Module, ks: ModKallsyms) -> bytes:
+    """The printed letters of a loaded module's symbols, computed once."""
+    if ks.printed_types is None:
+        ks.printed_types = printed_letters(ks.symtab, ks.strtab, ks.st_name, ks.types(),
+                                           [s.name for s in mod.syms]) \
+            if ks.symtab is not None else ks.types()
+    return ks.printed_types
+
+
+def module_map(mod: Module) -> ModuleMap:
+    """A loaded module as a :class:`ModuleMap`: its regions (text ones only
+    without KALLSYMS_ALL, where the kernel answers nothing else), and the
+    full or core symbol table per :func:`uses_full_table`."""
+    ks: ModKallsyms | None = mod.kallsyms
+    all_symbols = ks.all_symbols if ks is not None else True
+    regions = tuple((r.base, r.size) for t, r in mod.mem.items()
+                    if r.size and (all_symbols or t.is_text))
+    text = mod.mem[MemType.TEXT]
+    init = mod.mem[MemType.INIT_TEXT]
+    if ks is None or ks.symtab is None:
+        table = make_table(np.zeros(0), b"", np.zeros(0), None, b"")
+        return ModuleMap(mod.name, regions, (text.base, text.size), (init.base, init.size),
+                         table, None)
+    rows = np.arange(len(ks.addrs), dtype=np.int64) if uses_full_table(mod) \
+        else np.asarray(ks.core, dtype=np.int64)
+    rows = eligible(ks.symtab, ks.strtab, ks.st_name, rows)
+    letters = np.frombuffer(printed_types(mod, ks), dtype=np.uint8)
+    table = make_table(ks.addrs[rows], ks.strtab, ks.st_name[rows], None, letters[rows])
+    return ModuleMap(mod.name, regions, (text.base, text.size), (init.base, init.size),
+                     table, ks.build_id)
+
+
+def _laid_out(path: str | os.PathLike[str] | bytes, all_symbols: bool) -> tuple[LoadInfo, Module]:
+    """The loader's own layout of a module file (no kernel, no allocation)."""
+    ko = read_ko(path)
+    payload = bytes(ko.payload)
+    info = LoadInfo(raw=payload, payload=payload, len=len(payload))
+    elf_validity_cache_copy(info, 0, None, KernelLog())
+    rewrite_section_headers(info)
+    info.elf = ko.elf
+    info.symtab = ko.elf.symbols()
+    mod = Module(name=struct_module_name(info), id=0)
+    mod.klp = info.get_modinfo("livepatch") is not None
+    prepare_layout_flags(info)
+    layout_sections(info, exit_is_init=False)
+    Kallsyms(all_symbols).layout_symtab(mod, info)
+    return info, mod
+
+
+def _region_bases(info: LoadInfo, base: int | None,
+                  sections: Mapping[str, int] | None) -> dict[MemType, int]:
+    """Each region's address: from the sections' captured addresses (every
+    section of a region must agree), else the text region at ``base``."""
+    if sections is None:
+        if base is None:
+            raise InvalidArgument("place_ko: give base or sections")
+        return {MemType.TEXT: base}
+    bases: dict[MemType, int] = {}
+    flags, sizes = info.shdrs["sh_flags"], info.shdrs["sh_size"]
+    for i, (mem, offset) in sorted(info.placement.items()):
+        name = info.secnames[i]
+        if name not in sections or not sizes[i] or not flags[i] & SHF_ALLOC:
+            continue
+        b = sections[name] - offset
+        if bases.setdefault(mem, b) != b:
+            raise PymodError(errno.EINVAL, "place_ko: section %s at %#x does not fit the %s "
+                             "region at %#x" % (name, sections[name], mem.kind, bases[mem]))
+    return bases
+
+
+def place_ko(path: str | os.PathLike[str] | bytes, base: int | None = None,
+             sections: Mapping[str, int] | None = None, init: bool = False,
+             all_symbols: bool = True) -> ModuleMap:
+    """A ``.ko`` file's symbols placed where a captured system has them.
+
+    With ``sections`` (``section name -> address``, one module of
+    :func:`~pymod.symbolize.sources.read_sections`) every region whose
+    sections are listed is placed; else the text region is placed at
+    ``base`` (``/proc/modules``' address) and the others, whose addresses
+    are unknown, are left out (their addresses do not resolve).  Region
+    sizes come from pymod's layout of the file, as the kernel computes them.
+    Per-cpu symbols keep their offset in the per-cpu area, as in a module
+    loaded in pymod.
+
+    :init: the module is still initialising: init regions and the full table
+    :all_symbols: CONFIG_KALLSYMS_ALL of the captured kernel
+    """
+    info, mod = _laid_out(path, all_symbols)
+    bases = _region_bases(info, base, sections)
+    if not init:
+        bases = {m: b for m, b in bases.items() if not m.is_init}
+    size = {m: -(-s // PAGE_SIZE) * PAGE_SIZE for m, s in info.mem_size.items()}
+    regions = tuple((bases[m], size[m]) for m in MemType
+                    if m in bases and size.get(m) and (all_symbols or m.is_text))
+    syms = info.symtab
+    assert syms is not None
+    nsec = len(info.shdrs)
+    where = np.zeros(nsec + 1, dtype=np.uint64)
+    known = np.zeros(nsec + 1, dtype=np.bool_)
+    for i, (mem, offset) in info.placement.items():
+        if mem in bases:
+            where[i], known[i] = bases[mem] + offset, True
+    # per-cpu symbols: pymod keeps their offset in the per-cpu area (not modelled)
+    known[info.index.pcpu] = info.index.pcpu != 0
+    shndx = np.minimum(syms["st_shndx"].astype(np.int64), nsec)
+    absolute = syms["st_shndx"] == SHN_ABS
+    rows = np.arange(len(syms), dtype=np.int64) if init \
+        else np.asarray(info.core_symbols, dtype=np.int64)
+    rows = eligible(syms, info.strtab, syms["st_name"], rows)
+    rows = rows[known[shndx[rows]] | absolute[rows]]
+    addrs = where[shndx] + syms["st_value"].astype(np.uint64)
+    assert info.elf is not None
+    letters = printed_letters(syms, info.strtab, syms["st_name"],
+                              symbol_letters(syms, section_letters(info), info.index.pcpu),
+                              [e.name for e in exports(info.elf)])
+    table: SymbolTable = make_table(addrs[rows], info.strtab, syms["st_name"][rows], None,
+                                    np.frombuffer(letters, dtype=np.uint8)[rows])
+    text, init_text = (MemType.TEXT, MemType.INIT_TEXT)
+    return ModuleMap(mod.name, regions,
+                     (bases.get(text, 0), size.get(text, 0) if text in bases else 0),
+                     (bases.get(init_text, 0), size.get(init_text, 0) if init_text in bases else 0),
+                     table, module_build_id(info))
