@@ -22,7 +22,7 @@ from pymod.errors import (  # noqa: F401  (re-exported)
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "Kernel", "ModTree",
+    "Config", "Kernel", "ModTree", "Symbolizer",
     "PymodError", "ModuleLoadError", "InvalidArgument", "InvalidType", "RegionOverlap",
     "DuplicateModule", "UnknownModule",
     "MODULE_INIT_IGNORE_MODVERSIONS", "MODULE_INIT_IGNORE_VERMAGIC", "MODULE_INIT_COMPRESSED_FILE",
@@ -37,6 +37,7 @@ _LAZY = {
     "Kernel": ("pymod.loader.kernel", "Kernel"),
     "Config": ("pymod.config", "Config"),
     "ModTree": ("pymod.lookup", "ModTree"),
+    "Symbolizer": ("pymod.symbolize", "Symbolizer"),
 }
 
 

@@ -310,6 +310,12 @@ static void insert_commit(struct pm_map *map, struct pm_module *mod, struct pm_i
 int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t *size,
 		  int64_t *conflict)
 {
+	return pm_map_insert_payload(map, id, base, size, NULL, conflict);
+}
+
+int pm_map_insert_payload(struct pm_map *map, int64_t id, const uint64_t *base,
+			  const uint64_t *size, void *payload, int64_t *conflict)
+{
 	struct pm_module *mod;
 	struct pm_idtab *nt;
 	int rc;
@@ -323,6 +329,7 @@ int pm_map_insert(pm_map *map, int64_t id, const uint64_t *base, const uint64_t 
 	mod = module_new(id, base, size);
 	if (!mod)
 		return PM_ENOMEM;
+	atomic_init(&mod->payload, payload);
 
 	pthread_mutex_lock(&map->lock);
 	rc = PM_EDUPID;
@@ -584,4 +591,30 @@ long pm_map_validate(pm_map *map)
 out:
 	pthread_mutex_unlock(&map->lock);
 	return rc;
+}
+
+int pm_map_set_payload(struct pm_map *map, int64_t id, void *payload, void **old)
+{
+	struct pm_module *m;
+
+	pthread_mutex_lock(&map->lock);
+	m = pm_idtab_get(pm_load_relaxed(&map->ids), id);
+	if (m) {
+		*old = pm_load_relaxed(&m->payload);
+		pm_store_release(&m->payload, payload);
+	}
+	pthread_mutex_unlock(&map->lock);
+	return m ? PM_OK : PM_ENOENT;
+}
+
+void *pm_map_get_payload(struct pm_map *map, int64_t id)
+{
+	struct pm_module *m;
+	void *p;
+
+	pthread_mutex_lock(&map->lock);
+	m = pm_idtab_get(pm_load_relaxed(&map->ids), id);
+	p = m ? pm_load_relaxed(&m->payload) : NULL;
+	pthread_mutex_unlock(&map->lock);
+	return p;
 }

@@ -23,6 +23,12 @@ struct pm_module {
 	uint8_t in_tree[PM_MEM_NTYPES];       /* writer-private: node linked */
 	struct pm_module *_Atomic next;       /* RCU modules list, newest first */
 	struct pm_module *prev;               /* writer-private back link: O(1) unlink */
+	/*
+	 * The owner's opaque data (the symbolizer's symbol table): set before
+	 * the module is published, replaced by release stores under the writer
+	 * lock; the map never dereferences or frees it.
+	 */
+	void *_Atomic payload;
 };
 
 /* pm_rb_red() finds a node's colour right after its group of nodes. */
@@ -137,5 +143,34 @@ static inline int64_t pm_find_locked(struct pm_map *map, uint64_t addr)
 			return m->id;
 	return -1;
 }
+
+/*
+ * The module owning @addr (tree strategy), or NULL: pm_find_locked() that
+ * returns the module itself, so a caller can read its regions and payload.
+ * Caller: inside an RCU read section for as long as it uses the module.
+ * Concludes: the module owned @addr at some moment during the call.
+ */
+static inline struct pm_module *pm_find_module_locked(struct pm_map *map, uint64_t addr)
+{
+	struct pm_node *n;
+
+	if (!pm_in_bounds(map, addr) || map->strategy != PM_STRATEGY_TREE)
+		return NULL;
+	n = pm_latch_find(&map->tree, addr);
+	if (!n || pm_load_relaxed(&n->dead))
+		return NULL;
+	/* Nodes are the module's first field, one per region type. */
+	return (struct pm_module *)(void *)(n - n->type);
+}
+
+/* pm_map_insert() with the module's payload set before it is published. */
+int pm_map_insert_payload(struct pm_map *map, int64_t id, const uint64_t *base,
+			  const uint64_t *size, void *payload, int64_t *conflict);
+/* Replace @id's payload (writer lock taken inside); *old gets the previous
+ * one, which the caller frees after a grace period.  PM_ENOENT if absent. */
+int pm_map_set_payload(struct pm_map *map, int64_t id, void *payload, void **old);
+/* @id's payload (NULL if absent); caller holds whatever serializes its own
+ * payload updates. */
+void *pm_map_get_payload(struct pm_map *map, int64_t id);
 
 #endif /* PM_MAP_IMPL_H */

@@ -125,6 +125,50 @@ size_t pm_map_ids(pm_map *map, int64_t *out, size_t cap);
  * (PM_EIDINDEX .. PM_ELIST).
  */
 long pm_map_validate(pm_map *map);
+
+/*
+ * Symbolization (pm_sym.c): the kernel's kallsyms_lookup() over symbol
+ * tables published RCU-style; see the contract at the top of pm_sym.c.
+ * Tables are sorted address arrays (the caller keeps the names: an answer
+ * is an index).  Writers serialize on the symmap; readers never block.
+ */
+enum pm_sym_reason {
+	PM_SYM_FOUND = 0,       /* a symbol names the address */
+	PM_SYM_UNKNOWN = 1,     /* neither vmlinux nor a module owns it */
+	PM_SYM_NO_SYMBOLS = 2,  /* its owner has no symbols */
+	PM_SYM_NO_SYMBOL = 3    /* its owner has symbols, none at or below it */
+};
+enum pm_sym_owner {
+	PM_SYM_OWNER_CORE = -1, /* vmlinux */
+	PM_SYM_OWNER_NONE = -2
+};
+typedef struct pm_symmap pm_symmap;
+pm_symmap *pm_symmap_new(void);
+void pm_symmap_free(pm_symmap *sm);
+/* Every table has a @tag, the caller's name for it, returned by lookups. */
+/* Replace vmlinux's table; bounds = stext, etext, sinittext, einittext, end
+ * (has_end: KALLSYMS_ALL, [stext, end) is vmlinux's).  PM_EINVAL if unsorted. */
+int pm_symmap_set_core(pm_symmap *sm, int64_t tag, const uint64_t *addr, size_t n,
+		       const uint64_t *bounds, int has_end);
+/* Add module @id: its regions (as pm_map_insert) and its sorted symbol addresses. */
+int pm_symmap_add(pm_symmap *sm, int64_t id, const uint64_t *base, const uint64_t *size,
+		  int64_t tag, const uint64_t *addr, size_t n, int64_t *conflict);
+/* Replace @id's table; with @drop_init also drop its init regions (init done). */
+int pm_symmap_replace(pm_symmap *sm, int64_t id, int64_t tag, const uint64_t *addr, size_t n,
+		      int drop_init);
+/* Remove module @id; returns after its table can no longer be read. */
+int pm_symmap_remove(pm_symmap *sm, int64_t id);
+/* Bumped after every change is visible. */
+uint64_t pm_symmap_generation(pm_symmap *sm);
+/*
+ * For each addrs[i] (addrs[i] - 1 with @backtrace, offset then + 1):
+ * owner (module id, or PM_SYM_OWNER_*), table (the tag of the table that
+ * answered, -1), sym (index in that table, -1), offset, size, reason.
+ * gens[0]/gens[1]: the generation before and after the batch.
+ */
+int pm_symmap_lookup(pm_symmap *sm, const uint64_t *addrs, size_t n, int backtrace,
+		     int64_t *owner, int64_t *table, int64_t *sym, uint64_t *offset,
+		     uint64_t *size, uint8_t *reason, uint64_t *gens);
 /* cffi:end */
 
 #endif /* PYMOD_LOOKUP_H */

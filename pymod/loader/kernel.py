@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pymod.elf.compression import detect_compression, read_file
 from pymod.elf.kofile import KoFile
@@ -33,6 +34,9 @@ from pymod.loader.procfs import proc_modules
 from pymod.loader.registry import Registry
 from pymod.loader.taint import augment_kernel_taints
 
+if TYPE_CHECKING:
+    from pymod.symbolize.follow import KernelSymbolizer
+
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | KoFile
 
 
@@ -45,6 +49,7 @@ class _Progress:
     published: bool = False
     sysfs: bool = False
     livepatch_elf: bool = False
+    announced: bool = False         # watchers were told the module is coming
 
 
 def _load_info(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
@@ -90,6 +95,26 @@ class Kernel(Registry):
 
     def debugfs(self, path: str) -> str:
         return self.features.debugfs.debugfs_read(path)
+
+    def kallsyms(self) -> str:
+        """The module lines of ``/proc/kallsyms`` this kernel would print."""
+        from pymod.symbolize.kallsyms_text import kallsyms_text
+
+        with self.module_mutex:
+            return kallsyms_text(self)
+
+    def symbolizer(self) -> KernelSymbolizer:
+        """A :class:`~pymod.symbolize.Symbolizer` over the loaded modules that
+        follows this kernel's loads and unloads from now on."""
+        from pymod.symbolize.follow import KernelSymbolizer
+
+        with self.module_mutex:
+            sym = KernelSymbolizer()
+            for mod in self.modules:
+                if mod.state in (ModuleState.COMING, ModuleState.LIVE):
+                    sym.module_coming(mod)
+            self.watchers.add(sym)
+            return sym
 
     # ------------------------------------------------------------------ unloading
     def try_module_get(self, name: str) -> bool:
@@ -165,6 +190,8 @@ class Kernel(Registry):
             # cover a call that fails half-way.
             progress.published = True
             resolve.complete_formation(self, mod)
+            progress.announced = True
+            self.notify("coming", mod)
             progress.sysfs = True
             f.sysfs.mod_sysfs_setup(mod, info)
             if mod.klp:
@@ -206,6 +233,7 @@ class Kernel(Registry):
         free_mem(self.area, mod, init_only=True)
         mod.section_addrs = {k: v for k, v in mod.section_addrs.items() if mod.within(v)}
         self.features.stats.mod_stat_module_live(mod)
+        self.notify("live", mod)
 
     def _unwind(self, mod: Module | None, info: LoadInfo, flags: int,
                 progress: _Progress) -> None:
@@ -214,6 +242,8 @@ class Kernel(Registry):
         if mod is None or not progress.allocated:
             f.stats.mod_stat_bump_becoming(info, flags)
             return
+        if progress.announced:
+            self.notify("gone", mod)
         if progress.livepatch_elf:
             f.livepatch.free_module_elf(mod)
         if progress.sysfs:

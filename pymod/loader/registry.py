@@ -13,6 +13,7 @@ import itertools
 import os
 import threading
 import weakref
+from typing import Any
 
 from pymod.config import DEFAULT_RELEASE, Config
 from pymod.features import Features, select_features
@@ -88,6 +89,9 @@ class Registry:
         self._ids = itertools.count(1)
         self.notices: list[str] = []
         self.module_mutex = threading.RLock()
+        # Followers of module changes (Kernel.symbolizer()): each has
+        # module_coming/module_live/module_gone, called under module_mutex.
+        self.watchers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._fork_held = False
         _REGISTRIES.add(self)
         if not self.config.checks_struct_module_size and self.config.version >= (6, 12):
@@ -140,6 +144,11 @@ class Registry:
         del self._modules[mod.name]
         del self._by_id[mod.id]
         self.features.tree.mod_tree_remove(mod.id)
+
+    def notify(self, event: str, mod: Module) -> None:
+        """Tell every watcher ``module_<event>(mod)`` (coming, live, gone)."""
+        for watcher in list(self.watchers):
+            getattr(watcher, "module_" + event)(mod)
 
     def next_id(self) -> int:
         return next(self._ids)

@@ -68,6 +68,7 @@ def module_unload_free(mod: Module) -> None:
 def free_module(reg: Registry, mod: Module) -> None:
     """Everything a live module holds, released (``free_module``)."""
     f = reg.features
+    reg.notify("gone", mod)
     f.sysfs.mod_sysfs_teardown(mod)
     mod.state = ModuleState.UNFORMED
     reg.symbols.withdraw(mod.syms)

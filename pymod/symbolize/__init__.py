@@ -1,0 +1,12 @@
+"""The stack-trace symbolizer: kernel addresses -> ``%pS`` text.
+
+:class:`Symbolizer` (also ``pymod.Symbolizer``) answers single addresses and
+numpy batches; :mod:`~pymod.symbolize.sources` reads ``/proc/kallsyms``,
+``/proc/modules``, ``System.map``, ``sections/`` and ``.ko`` files.
+"""
+
+from __future__ import annotations
+
+from pymod.symbolize.symbolizer import Symbol, Symbolizer, SymbolizeResult
+
+__all__ = ["Symbol", "SymbolizeResult", "Symbolizer"]

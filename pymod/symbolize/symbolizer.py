@@ -1,0 +1,272 @@
+"""``Symbolizer``: addresses -> ``name+0xoff/0xsize [module]``, as the kernel prints them.
+
+Built from any source (:mod:`pymod.symbolize.sources`) or following a
+:class:`~pymod.loader.kernel.Kernel`'s loads and unloads.  Lookups run in C
+(:mod:`pymod.symbolize.core`); names are kept here, in one string table per
+owner.  A batch is one C call over the latest published tables; its result
+carries the generation before and after it, so a caller can tell whether
+the map changed meanwhile.  A symbolizer pickles as its tables (arrays and
+string tables, no per-symbol objects) and is rebuilt on unpickling.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pymod.errors import InvalidArgument, UnknownModule
+from pymod.lookup import REGION_KINDS, as_addresses
+from pymod.symbolize.core import FOUND, NO_SYMBOL, NO_SYMBOLS, UNKNOWN, SymMap
+from pymod.symbolize.fmt import Format, format_symbol, format_unknown, parse_format
+from pymod.symbolize.model import CoreMap, Maps, ModuleMap
+from pymod.symbolize.tables import Owner, Tables
+
+__all__ = ["Symbol", "SymbolizeResult", "Symbolizer"]
+
+# Reason codes of SymbolizeResult.reason (the C core's).
+__all__ += ["FOUND", "UNKNOWN", "NO_SYMBOLS", "NO_SYMBOL"]
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A found symbol.  ``str()`` is its ``%pS`` text; :meth:`format` any other."""
+
+    name: str
+    offset: int
+    size: int
+    module: str | None
+    build_id: bytes | None = None
+    backtrace: bool = False
+
+    def format(self, fmt: str | Format = "S") -> str:
+        return format_symbol(self.name, self.offset, self.size, self.module, self.build_id,
+                             fmt)
+
+    def __str__(self) -> str:
+        return self.format("B" if self.backtrace else "S")
+
+
+@dataclass(frozen=True)
+class SymbolizeResult:
+    """A batch's answer: numpy arrays in input order; names on demand.
+
+    :addrs: the addresses asked about
+    :module_id: the owning module's id (-1 vmlinux, -2 none)
+    :table: the tag of the table that answered (-1 none)
+    :symbol: index in that table (-1 none)
+    :offset: as the format prints it (offset + 1 for a backtrace batch)
+    :size: the symbol's size
+    :reason: 0 found, 1 unknown address, 2 owner without symbols, 3 no
+        symbol at or below the address
+    :generations: the map's generation before and after the batch
+    :owners: the tables the batch used (tag -> owner), kept with it
+    """
+
+    addrs: NDArray[np.uint64]
+    module_id: NDArray[np.int64]
+    table: NDArray[np.int64]
+    symbol: NDArray[np.int64]
+    offset: NDArray[np.uint64]
+    size: NDArray[np.uint64]
+    reason: NDArray[np.uint8]
+    generations: tuple[int, int]
+    backtrace: bool
+    owners: dict[int, Owner]
+
+    @property
+    def generation(self) -> int:
+        return self.generations[0]
+
+    @property
+    def consistent(self) -> bool:
+        """True when no change was published while the batch ran."""
+        return self.generations[0] == self.generations[1]
+
+    @property
+    def found(self) -> NDArray[np.bool_]:
+        found: NDArray[np.bool_] = self.reason == FOUND
+        return found
+
+    def __len__(self) -> int:
+        return len(self.addrs)
+
+    def __getitem__(self, i: int) -> Symbol | None:
+        if self.reason[i] != FOUND:
+            return None
+        owner = self.owners[int(self.table[i])]
+        return Symbol(owner.symbols.name(int(self.symbol[i])), int(self.offset[i]),
+                      int(self.size[i]), owner.module, owner.build_id, self.backtrace)
+
+    def __iter__(self) -> Iterator[Symbol | None]:
+        return (self[i] for i in range(len(self)))
+
+    def names(self) -> list[str | None]:
+        """The symbol name of each address (None when not found)."""
+        return [None if sym is None else sym.name for sym in self]
+
+    def format(self, fmt: str = "S") -> list[str]:
+        """Each address as ``printk(fmt)`` prints it (``0x…`` when unknown)."""
+        f = parse_format(fmt)
+        if f.backtrace != self.backtrace:
+            raise InvalidArgument("format %r needs a batch symbolized with backtrace=%s"
+                                  % (fmt, f.backtrace))
+        out = []
+        for i, sym in enumerate(self):
+            out.append(format_unknown(int(self.addrs[i])) if sym is None else sym.format(f))
+        return out
+
+
+class Symbolizer:
+    """The kernel's symbol lookup over vmlinux and modules, batch-fast and
+    safe while other threads add and remove modules."""
+
+    def __init__(self, maps: Maps | None = None) -> None:
+        self._c = SymMap()
+        self._tables = Tables()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()                  # serializes writers
+        self._modules: dict[str, tuple[int, int, ModuleMap]] = {}   # name -> id, tag, map
+        self._core: tuple[int, CoreMap] | None = None
+        if maps is not None:
+            if maps.core is not None:
+                self.set_core(maps.core)
+            for m in maps.modules:
+                self.add_module(m)
+
+    # ------------------------------------------------------------- building
+    @classmethod
+    def from_maps(cls, maps: Maps) -> Symbolizer:
+        return cls(maps)
+
+    @classmethod
+    def from_kallsyms(cls, path: Any, modules: Any = None) -> Symbolizer:
+        """A ``/proc/kallsyms``-format file, optionally with ``/proc/modules``."""
+        from pymod.symbolize.sources import read_kallsyms
+
+        return cls(read_kallsyms(path, modules))
+
+    @classmethod
+    def from_system_map(cls, path: Any) -> Symbolizer:
+        from pymod.symbolize.sources import read_system_map
+
+        return cls(read_system_map(path))
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every change once it is visible to lookups."""
+        return self._c.generation
+
+    @property
+    def maps(self) -> Maps:
+        """What the symbolizer answers from now."""
+        with self._lock:
+            return Maps(self._core[1] if self._core else None,
+                        tuple(m for _, _, m in self._modules.values()))
+
+    def set_core(self, core_map: CoreMap) -> None:
+        """Replace vmlinux's table."""
+        with self._lock:
+            tag = self._tables.register(Owner(None, core_map.symbols))
+            bounds = (core_map.stext, core_map.etext, core_map.sinittext, core_map.einittext)
+            try:
+                self._c.set_core(tag, core_map.symbols.addrs, bounds, core_map.end)
+            except BaseException:
+                self._tables.retire(tag)
+                raise
+            if self._core is not None:
+                self._tables.retire(self._core[0])
+            self._core = (tag, core_map)
+
+    def add_module(self, module: ModuleMap,
+                   kinds: dict[str, tuple[int, int]] | None = None) -> int:
+        """Add a module; ``kinds`` (region kind -> (base, size)) lets a later
+        :meth:`replace_module` drop its init regions.  Returns its id."""
+        regions = kinds if kinds is not None else _slots(module.regions)
+        with self._lock:
+            if module.name in self._modules:
+                raise InvalidArgument("module %s is already in the symbolizer" % module.name)
+            mod_id = next(self._ids)
+            tag = self._tables.register(Owner(module.name, module.symbols, module.build_id))
+            try:
+                self._c.add(mod_id, regions, tag, module.symbols.addrs)
+            except BaseException:
+                self._tables.retire(tag)
+                raise
+            self._modules[module.name] = (mod_id, tag, module)
+            return mod_id
+
+    def replace_module(self, module: ModuleMap, drop_init: bool = False) -> None:
+        """New symbols for a module already present (e.g. init done: core
+        symbols only, and with ``drop_init`` its init regions dropped)."""
+        with self._lock:
+            mod_id, old_tag, _ = self._present(module.name)
+            tag = self._tables.register(Owner(module.name, module.symbols, module.build_id))
+            try:
+                self._c.replace(mod_id, tag, module.symbols.addrs, drop_init)
+            except BaseException:
+                self._tables.retire(tag)
+                raise
+            self._tables.retire(old_tag)
+            self._modules[module.name] = (mod_id, tag, module)
+
+    def remove_module(self, name: str) -> None:
+        """Returns once no lookup can answer with the module any more."""
+        with self._lock:
+            mod_id, tag, _ = self._present(name)
+            self._c.remove(mod_id)
+            self._tables.retire(tag)
+            del self._modules[name]
+
+    def _present(self, name: str) -> tuple[int, int, ModuleMap]:
+        try:
+            return self._modules[name]
+        except KeyError:
+            raise UnknownModule("module %s is not in the symbolizer" % name) from None
+
+    # ------------------------------------------------------------- lookups
+    def symbolize(self, addr: int, backtrace: bool = False) -> Symbol | None:
+        """The symbol naming ``addr`` (``%pB``'s lookup with ``backtrace``), or None."""
+        return self.symbolize_many(np.array([_address(addr)], dtype=np.uint64), backtrace)[0]
+
+    def symbolize_many(self, addrs: object, backtrace: bool = False) -> SymbolizeResult:
+        """Every address of ``addrs`` (a uint64 array is fastest) in one C call."""
+        a = as_addresses(addrs)
+        token = self._tables.enter()
+        try:
+            raw = self._c.lookup(a, backtrace)
+            owners = {tag: self._tables.owner(tag) for tag in np.unique(raw.table).tolist()
+                      if tag >= 0}
+        finally:
+            self._tables.leave(token)
+        return SymbolizeResult(a, raw.owner, raw.table, raw.sym, raw.offset, raw.size,
+                               raw.reason, raw.generations, backtrace, owners)
+
+    # ------------------------------------------------------------- pickling
+    def __getstate__(self) -> Maps:
+        return self.maps
+
+    def __setstate__(self, maps: Maps) -> None:
+        self.__init__(maps)  # type: ignore[misc]
+
+
+def _slots(regions: tuple[tuple[int, int], ...]) -> dict[str, tuple[int, int]]:
+    if len(regions) > len(REGION_KINDS):
+        raise InvalidArgument("a module has at most %d regions" % len(REGION_KINDS))
+    return {REGION_KINDS[i]: r for i, r in enumerate(regions)}
+
+
+def _address(addr: object) -> int:
+    if isinstance(addr, bool) or not isinstance(addr, (int, np.integer)):
+        from pymod.errors import InvalidType
+
+        raise InvalidType("address must be an int, not %s" % type(addr).__name__)
+    value = int(addr)
+    if not 0 <= value < 1 << 64:
+        raise InvalidArgument("address %d outside 0..2**64-1" % value)
+    return value

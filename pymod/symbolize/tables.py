@@ -1,0 +1,82 @@
+"""The names behind the C tables: tag -> owner, kept while any batch may use it.
+
+The C core answers with a table tag and an index; the names, module and
+build id of a tag live here.  A writer registers a tag before the C core
+publishes its table, and retires it only after the C core has unpublished
+it (which waits out every C reader).  A retired tag is dropped once every
+batch that started before it was retired has finished: each batch
+registers the epoch it started in, an epoch-based reclamation in small.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+
+from pymod.symbolize.model import SymbolTable
+
+__all__ = ["Owner", "Tables"]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A table's owner: ``module`` None for vmlinux."""
+
+    module: str | None
+    symbols: SymbolTable
+    build_id: bytes | None = None
+
+
+class Tables:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tags = itertools.count(1)
+        self._owners: dict[int, Owner] = {}
+        self._epoch = 0
+        self._retired: list[tuple[int, int]] = []     # (epoch retired, tag)
+        self._active: dict[int, int] = {}             # batch token -> epoch at start
+        self._tokens = itertools.count(1)
+
+    def register(self, owner: Owner) -> int:
+        """A new tag for ``owner`` (before its table is published)."""
+        with self._lock:
+            tag = next(self._tags)
+            self._owners[tag] = owner
+            return tag
+
+    def retire(self, tag: int) -> None:
+        """``tag``'s table is unpublished; drop it once no batch can hold it."""
+        with self._lock:
+            self._epoch += 1
+            self._retired.append((self._epoch, tag))
+            self._purge()
+
+    def enter(self) -> int:
+        """A batch starts: a token for :meth:`leave`."""
+        with self._lock:
+            token = next(self._tokens)
+            self._active[token] = self._epoch
+            return token
+
+    def leave(self, token: int) -> None:
+        with self._lock:
+            del self._active[token]
+            self._purge()
+
+    def owner(self, tag: int) -> Owner:
+        """The owner of a tag a batch got (valid until that batch leaves)."""
+        return self._owners[tag]
+
+    def _purge(self) -> None:
+        oldest = min(self._active.values(), default=self._epoch)
+        keep = []
+        for epoch, tag in self._retired:
+            if epoch <= oldest:     # retired before every running batch began
+                del self._owners[tag]
+            else:
+                keep.append((epoch, tag))
+        self._retired = keep
+
+    def __len__(self) -> int:
+        return len(self._owners)
