@@ -81,13 +81,15 @@ static void symtab_index(struct pm_symtab *t)
 		t->pages = 0;
 		return;
 	}
-	for (size_t p = 0; p <= t->pages; p++) {
-		uint64_t start = t->lo + ((uint64_t)p << t->shift);
+	for (size_t p = 0; p < t->pages; p++) {
+		uint64_t start = t->lo + ((uint64_t)p << t->shift);   /* p < pages: no wrap */
 
 		while (k < t->n && t->addr[k] < start)
 			k++;
 		t->page[p] = (uint32_t)k;
 	}
+	/* The end of the last page may lie past 2^64: every entry is below it. */
+	t->page[t->pages] = (uint32_t)t->n;
 }
 
 /*
@@ -319,7 +321,7 @@ static uint8_t module_lookup(const struct pm_symtab *t, uint64_t base, uint64_t 
 			     uint64_t addr, int64_t *sym, uint64_t *offset, uint64_t *size)
 {
 	long i, above;
-	uint64_t next = base + rsize;
+	uint64_t best;
 
 	if (!t || !t->n)
 		return PM_SYM_NO_SYMBOLS;
@@ -328,11 +330,14 @@ static uint8_t module_lookup(const struct pm_symtab *t, uint64_t base, uint64_t 
 	if (i < 0 || t->addr[i] < base)
 		return PM_SYM_NO_SYMBOL;
 	i = first_alias(t, i);
-	if ((size_t)above < t->n && t->addr[above] < next)
-		next = t->addr[above];
+	best = t->addr[i];
 	*sym = i;
-	*offset = addr - t->addr[i];
-	*size = next - t->addr[i];
+	*offset = addr - best;
+	/* Offsets from @base, so a region ending at 2^64 needs no special case. */
+	if ((size_t)above < t->n && t->addr[above] - base < rsize)
+		*size = t->addr[above] - best;
+	else
+		*size = (base - best) + rsize;
 	return PM_SYM_FOUND;
 }
 

@@ -192,7 +192,8 @@ class Symbolizer:
             if module.name in self._modules:
                 raise InvalidArgument("module %s is already in the symbolizer" % module.name)
             mod_id = next(self._ids)
-            tag = self._tables.register(Owner(module.name, module.symbols, module.build_id))
+            tag = self._tables.register(Owner(module.name, module.symbols, module.build_id,
+                                              module.regions))
             try:
                 self._c.add(mod_id, regions, tag, module.symbols.addrs)
             except BaseException:
@@ -206,7 +207,8 @@ class Symbolizer:
         symbols only, and with ``drop_init`` its init regions dropped)."""
         with self._lock:
             mod_id, old_tag, _ = self._present(module.name)
-            tag = self._tables.register(Owner(module.name, module.symbols, module.build_id))
+            tag = self._tables.register(Owner(module.name, module.symbols, module.build_id,
+                                              module.regions))
             try:
                 self._c.replace(mod_id, tag, module.symbols.addrs, drop_init)
             except BaseException:

@@ -26,6 +26,7 @@ class Owner:
     module: str | None
     symbols: SymbolTable
     build_id: bytes | None = None
+    regions: tuple[tuple[int, int], ...] = ()   # the module's, when this table was current
 
 
 class Tables:
