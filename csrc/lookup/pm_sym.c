@@ -8,10 +8,11 @@
  * a change builds a new table, publishes it with one release store and frees
  * the old one after a grace period.  So every single answer comes from one
  * table (never a mixture), and a batch reports the generation before and
- * after it: equal means the whole batch saw one map.
+ * after it: equal and even means the whole batch saw one map (the count is
+ * odd while a change is being published).
  *
  * Writers (set_core, add, replace, remove) serialize on the symmap's mutex;
- * each bumps the generation after its change is visible.  Readers
+ * each makes the generation odd before its change and even after it.  Readers
  * (pm_symmap_lookup) take no lock: they run inside an RCU read section,
  * which keeps every table and module they reach allocated.
  */
@@ -162,10 +163,24 @@ uint64_t pm_symmap_generation(pm_symmap *sm)
 	return pm_load_acquire(&sm->generation);
 }
 
-/* Writer lock held: the change is visible; tell readers, then retire @old. */
-static void publish_done(struct pm_symmap *sm, struct pm_symtab *old)
+/*
+ * The generation is a sequence count: odd while a change is being
+ * published, even between changes.  begin: make it odd before any store of
+ * the change can be seen (a reader that sees one also sees the odd count,
+ * or a later one, when it re-reads).  end: make it even after every store.
+ * Caller: holds sm->lock.
+ */
+static void change_begin(struct pm_symmap *sm)
 {
-	atomic_fetch_add_explicit(&sm->generation, 1, memory_order_release);
+	pm_fetch_add(&sm->generation, 1);
+	pm_fence_release();
+}
+
+/* Caller: holds sm->lock; the change is visible.  Then retire @old. */
+static void change_end(struct pm_symmap *sm, struct pm_symtab *old)
+{
+	pm_fence_release();
+	pm_fetch_add(&sm->generation, 1);
 	if (old) {
 		pm_rcu_synchronize();
 		symtab_free(old);
@@ -187,9 +202,10 @@ int pm_symmap_set_core(pm_symmap *sm, int64_t tag, const uint64_t *addr, size_t 
 	t->end = bounds[4];
 	t->has_end = has_end;
 	pthread_mutex_lock(&sm->lock);
+	change_begin(sm);
 	old = pm_load_relaxed(&sm->core);
 	pm_store_release(&sm->core, t);
-	publish_done(sm, old);
+	change_end(sm, old);
 	pthread_mutex_unlock(&sm->lock);
 	return PM_OK;
 }
@@ -204,12 +220,12 @@ int pm_symmap_add(pm_symmap *sm, int64_t id, const uint64_t *base, const uint64_
 	if (!t)
 		return rc;
 	pthread_mutex_lock(&sm->lock);
+	change_begin(sm);
 	rc = pm_map_insert_payload(sm->map, id, base, size, t, conflict);
-	if (rc == PM_OK)
-		publish_done(sm, NULL);
+	change_end(sm, NULL);
 	pthread_mutex_unlock(&sm->lock);
 	if (rc != PM_OK)
-		symtab_free(t);
+		symtab_free(t);   /* never published */
 	return rc;
 }
 
@@ -223,14 +239,14 @@ int pm_symmap_replace(pm_symmap *sm, int64_t id, int64_t tag, const uint64_t *ad
 	if (!t)
 		return rc;
 	pthread_mutex_lock(&sm->lock);
+	change_begin(sm);
 	rc = pm_map_set_payload(sm->map, id, t, &old);
 	if (rc == PM_OK && drop_init)
-		rc = pm_map_remove_init(sm->map, id);
-	if (rc == PM_OK)
-		publish_done(sm, old);
+		pm_map_remove_init(sm->map, id);   /* cannot fail: @id is present */
+	change_end(sm, old);
 	pthread_mutex_unlock(&sm->lock);
 	if (rc != PM_OK)
-		symtab_free(t);
+		symtab_free(t);   /* never published */
 	return rc;
 }
 
@@ -240,10 +256,10 @@ int pm_symmap_remove(pm_symmap *sm, int64_t id)
 	int rc;
 
 	pthread_mutex_lock(&sm->lock);
+	change_begin(sm);
 	old = pm_map_get_payload(sm->map, id);
 	rc = pm_map_remove(sm->map, id);
-	if (rc == PM_OK)
-		publish_done(sm, old);   /* after its grace period no reader holds it */
+	change_end(sm, rc == PM_OK ? old : NULL);   /* after its grace period no reader holds it */
 	pthread_mutex_unlock(&sm->lock);
 	return rc;
 }
@@ -404,6 +420,7 @@ int pm_symmap_lookup(pm_symmap *sm, const uint64_t *addrs, size_t n, int backtra
 		}
 		pm_rcu_read_unlock();
 	}
-	gens[1] = pm_load_acquire(&sm->generation);
+	pm_fence_acquire();   /* the table reads above happen before the re-read */
+	gens[1] = pm_load_relaxed(&sm->generation);
 	return PM_OK;
 }

@@ -158,13 +158,14 @@ int pm_symmap_replace(pm_symmap *sm, int64_t id, int64_t tag, const uint64_t *ad
 		      int drop_init);
 /* Remove module @id; returns after its table can no longer be read. */
 int pm_symmap_remove(pm_symmap *sm, int64_t id);
-/* Bumped after every change is visible. */
+/* A sequence count: odd while a change is being published, even between. */
 uint64_t pm_symmap_generation(pm_symmap *sm);
 /*
  * For each addrs[i] (addrs[i] - 1 with @backtrace, offset then + 1):
  * owner (module id, or PM_SYM_OWNER_*), table (the tag of the table that
  * answered, -1), sym (index in that table, -1), offset, size, reason.
- * gens[0]/gens[1]: the generation before and after the batch.
+ * gens[0]/gens[1]: the generation before and after the batch (equal and
+ * even: the whole batch saw one map).
  */
 int pm_symmap_lookup(pm_symmap *sm, const uint64_t *addrs, size_t n, int backtrace,
 		     int64_t *owner, int64_t *table, int64_t *sym, uint64_t *offset,

@@ -85,8 +85,10 @@ class SymbolizeResult:
 
     @property
     def consistent(self) -> bool:
-        """True when no change was published while the batch ran."""
-        return self.generations[0] == self.generations[1]
+        """True when the whole batch saw one map: no change was being
+        published while it ran (the generation is odd during a change)."""
+        g0, g1 = self.generations
+        return g0 == g1 and g0 % 2 == 0
 
     @property
     def found(self) -> NDArray[np.bool_]:
@@ -159,7 +161,7 @@ class Symbolizer:
 
     @property
     def generation(self) -> int:
-        """Bumped by every change once it is visible to lookups."""
+        """A sequence count: even between changes, odd while one is published."""
         return self._c.generation
 
     @property
