@@ -1,7 +1,8 @@
 """The ``pymod`` command line: one module per command, each owning its argparse.
 
 ``info`` (modinfo), ``deps`` (depmod), ``load`` (insmod of whole trees into a
-simulated kernel) and ``demo``.  Exit status: 0 success, 1 when something was
+simulated kernel), ``symbolize`` (kernel addresses in stack traces -> ``%pS``)
+and ``demo``.  Exit status: 0 success, 1 when something was
 refused or failed, 2 for a usage error (argparse's convention).
 """
 
@@ -14,13 +15,14 @@ from collections.abc import Sequence
 USAGE = """usage: pymod COMMAND [ARGS...]
 
 commands:
-  info   show module information (like modinfo)
-  deps   write modules.dep for a modules tree (like depmod)
-  load   load modules into a simulated kernel and print /proc/modules
-  demo   load the shipped sample modules and show one failure of each kind
+  info       show module information (like modinfo)
+  deps       write modules.dep for a modules tree (like depmod)
+  load       load modules into a simulated kernel and print /proc/modules
+  demo       load the shipped sample modules and show one failure of each kind
+  symbolize  annotate kernel addresses in oops, perf and bpftrace text with %pS
 """
 
-COMMANDS = ("info", "deps", "load", "demo")
+COMMANDS = ("info", "deps", "load", "demo", "symbolize")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

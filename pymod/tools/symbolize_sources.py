@@ -1,0 +1,103 @@
+"""Where ``pymod symbolize`` gets its symbols: the options' files, or the
+running system's ``/proc/kallsyms`` and ``/proc/modules``.
+
+vmlinux comes from ``--system-map`` when given, else from ``--kallsyms``'
+vmlinux lines.  Modules come from ``--kallsyms``' ``[module]`` lines (placed
+by ``--modules`` when given) and from ``--ko-dir``: a ``.ko`` file whose
+name (``-`` read as ``_``) is a module of ``--sections`` is placed at its
+sections' addresses, else one of ``--modules`` at its text base.  A module
+found both ways is taken from its ``.ko`` file (exact regions, build id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+from pathlib import Path
+
+from pymod.errors import PymodError
+from pymod.kmod.tree import modname_of, module_files
+from pymod.symbolize.model import CoreMap, Maps, ModuleMap
+from pymod.symbolize.sources import (
+    place_ko,
+    read_kallsyms,
+    read_proc_modules,
+    read_sections,
+    read_system_map,
+)
+
+__all__ = ["LIVE_KALLSYMS", "LIVE_MODULES", "check_options", "load_maps"]
+
+LIVE_KALLSYMS = "/proc/kallsyms"
+LIVE_MODULES = "/proc/modules"
+
+
+def check_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (usage error) the source options that cannot work together."""
+    if args.ko_dir and not (args.modules or args.sections):
+        ap.error("--ko-dir needs --modules or --sections (where to place the .ko files)")
+    if args.sections and not args.ko_dir:
+        ap.error("--sections needs --ko-dir (the .ko files to place)")
+    if args.modules and not (args.kallsyms or args.ko_dir):
+        ap.error("--modules needs --kallsyms or --ko-dir (the symbols)")
+
+
+def load_maps(args: argparse.Namespace) -> Maps:
+    """The maps the options name, or the running system's without any."""
+    if not (args.kallsyms or args.system_map or args.ko_dir):
+        return _live()
+    core: CoreMap | None = None
+    modules: dict[str, ModuleMap] = {}
+    if args.kallsyms:
+        maps = read_kallsyms(Path(args.kallsyms),
+                             Path(args.modules) if args.modules else None)
+        core = maps.core
+        modules.update((m.name, m) for m in maps.modules)
+    if args.system_map:
+        core = read_system_map(Path(args.system_map)).core
+    if args.ko_dir:
+        modules.update((m.name, m) for m in _placed(args))
+    if core is None and not modules:
+        raise PymodError(errno.ENOENT, "no symbols: the sources given hold neither vmlinux "
+                         "symbols nor modules")
+    return Maps(core, tuple(modules.values()))
+
+
+def _live() -> Maps:
+    """``/proc/kallsyms`` with ``/proc/modules`` (left out when absent: a
+    kernel without modules).  All-zero addresses raise EPERM, as the
+    readers do; a missing or unreadable file says which."""
+    modules = Path(LIVE_MODULES) if os.path.exists(LIVE_MODULES) else None
+    try:
+        return read_kallsyms(Path(LIVE_KALLSYMS), modules)
+    except PymodError as e:
+        if e.errno == errno.EPERM:
+            raise
+        raise PymodError(e.errno, "%s (no --kallsyms, --system-map or --ko-dir given, so "
+                         "the running system's %s is read)"
+                         % (e.strerror, LIVE_KALLSYMS)) from None
+
+
+def _placed(args: argparse.Namespace) -> list[ModuleMap]:
+    """The ``.ko`` files of ``--ko-dir`` placed where ``--sections`` or
+    ``--modules`` say their modules are."""
+    files: dict[str, str] = {}
+    for found in module_files(args.ko_dir):
+        files.setdefault(modname_of(found), found)
+    sections = read_sections(args.sections) if args.sections else {}
+    procs = read_proc_modules(Path(args.modules)) if args.modules else {}
+    out = []
+    for name in list(sections) + [n for n in procs if n not in sections]:
+        path = files.get(name)
+        if path is None or (name not in sections and not procs[name].base):
+            continue
+        loading = name in procs and procs[name].state == "Loading"
+        if name in sections:
+            out.append(place_ko(path, sections=sections[name], init=loading))
+        else:
+            out.append(place_ko(path, base=procs[name].base, init=loading))
+    if not out:
+        raise PymodError(errno.ENOENT, "--ko-dir %s: no module file for any module of %s"
+                         % (args.ko_dir, "--sections" if args.sections else "--modules"))
+    return out
