@@ -424,3 +424,16 @@ int pm_symmap_lookup(pm_symmap *sm, const uint64_t *addrs, size_t n, int backtra
 	gens[1] = pm_load_relaxed(&sm->generation);
 	return PM_OK;
 }
+
+uint8_t pm_symmap_lookup1(pm_symmap *sm, uint64_t addr, int backtrace, struct pm_sym_answer *out)
+{
+	const struct pm_sym_out o = { &out->owner, &out->table, &out->sym, &out->offset,
+				      &out->size, &out->reason };
+
+	pm_rcu_read_lock();
+	out->reason = lookup_one(sm, backtrace ? addr - 1 : addr, &o, 0);
+	pm_rcu_read_unlock();
+	if (backtrace && out->reason == PM_SYM_FOUND)
+		out->offset += 1;
+	return out->reason;
+}

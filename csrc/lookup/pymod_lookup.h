@@ -170,6 +170,14 @@ uint64_t pm_symmap_generation(pm_symmap *sm);
 int pm_symmap_lookup(pm_symmap *sm, const uint64_t *addrs, size_t n, int backtrace,
 		     int64_t *owner, int64_t *table, int64_t *sym, uint64_t *offset,
 		     uint64_t *size, uint8_t *reason, uint64_t *gens);
+/* One address, the same answer as pm_symmap_lookup's, in one struct. */
+struct pm_sym_answer {
+	int64_t owner, table, sym;
+	uint64_t offset, size;
+	uint8_t reason;
+};
+uint8_t pm_symmap_lookup1(pm_symmap *sm, uint64_t addr, int backtrace,
+			  struct pm_sym_answer *out);
 /* cffi:end */
 
 #endif /* PYMOD_LOOKUP_H */

@@ -8,6 +8,7 @@ say which table an index refers to).  Arguments are checked here, before C.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -66,6 +67,13 @@ class Lookup(NamedTuple):
     generations: tuple[int, int]
 
 
+class _Scratch(threading.local):
+    """A per-thread answer struct for one-address lookups (no numpy arrays)."""
+
+    def __init__(self) -> None:
+        self.answer = ffi.new("struct pm_sym_answer *")
+
+
 class SymMap:
     """A C symmap: vmlinux's table, modules with their regions and tables."""
 
@@ -74,6 +82,14 @@ class SymMap:
         if sm == ffi.NULL:
             raise MemoryError("pm_symmap_new")
         self._sm = ffi.gc(sm, lib.pm_symmap_free)
+        self._scratch = _Scratch()
+
+    def lookup_one(self, addr: int, backtrace: bool = False) -> tuple[int, int, int, int, int]:
+        """One address (a checked int): ``(reason, table, sym, offset, size)``."""
+        out = self._scratch.answer
+        if lib.pm_symmap_lookup1(self._sm, addr, backtrace, out) != FOUND:
+            return out.reason, -1, -1, 0, 0
+        return FOUND, out.table, out.sym, out.offset, out.size
 
     @property
     def generation(self) -> int:

@@ -15,7 +15,7 @@ import itertools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,9 +33,9 @@ __all__ = ["Symbol", "SymbolizeResult", "Symbolizer"]
 __all__ += ["FOUND", "UNKNOWN", "NO_SYMBOLS", "NO_SYMBOL"]
 
 
-@dataclass(frozen=True)
-class Symbol:
-    """A found symbol.  ``str()`` is its ``%pS`` text; :meth:`format` any other."""
+class Symbol(NamedTuple):
+    """A found symbol.  ``str()`` is its ``%pS`` text (``%pB`` for a
+    backtrace lookup); :meth:`format` gives any other."""
 
     name: str
     offset: int
@@ -236,7 +236,20 @@ class Symbolizer:
     # ------------------------------------------------------------- lookups
     def symbolize(self, addr: int, backtrace: bool = False) -> Symbol | None:
         """The symbol naming ``addr`` (``%pB``'s lookup with ``backtrace``), or None."""
-        return self.symbolize_many(np.array([_address(addr)], dtype=np.uint64), backtrace)[0]
+        addr = _address(addr)
+        tables = self._tables
+        while True:
+            before = tables._owners
+            reason, tag, sym, offset, size = self._c.lookup_one(addr, backtrace)
+            if reason != FOUND:
+                return None
+            # The tag was registered before its table was published, and is
+            # dropped only after it was unpublished: one of the two views
+            # has it, unless the table came and went during this very call.
+            owner = tables._owners.get(tag) or before.get(tag)
+            if owner is not None:
+                return Symbol(owner.symbols.name(sym), offset, size, owner.module,
+                              owner.build_id, backtrace)
 
     def symbolize_many(self, addrs: object, backtrace: bool = False) -> SymbolizeResult:
         """Every address of ``addrs`` (a uint64 array is fastest) in one C call."""
@@ -244,8 +257,7 @@ class Symbolizer:
         token = self._tables.enter()
         try:
             raw = self._c.lookup(a, backtrace)
-            owners = {tag: self._tables.owner(tag) for tag in np.unique(raw.table).tolist()
-                      if tag >= 0}
+            owners = self._tables.owners    # holds every tag the batch can have seen
         finally:
             self._tables.leave(token)
         return SymbolizeResult(a, raw.owner, raw.table, raw.sym, raw.offset, raw.size,
@@ -266,6 +278,8 @@ def _slots(regions: tuple[tuple[int, int], ...]) -> dict[str, tuple[int, int]]:
 
 
 def _address(addr: object) -> int:
+    if type(addr) is int and 0 <= addr < 1 << 64:   # the common case, first
+        return addr
     if isinstance(addr, bool) or not isinstance(addr, (int, np.integer)):
         from pymod.errors import InvalidType
 

@@ -43,7 +43,7 @@ class Tables:
         """A new tag for ``owner`` (before its table is published)."""
         with self._lock:
             tag = next(self._tags)
-            self._owners[tag] = owner
+            self._owners = {**self._owners, tag: owner}   # copy on write: see owners
             return tag
 
     def retire(self, tag: int) -> None:
@@ -69,15 +69,18 @@ class Tables:
         """The owner of a tag a batch got (valid until that batch leaves)."""
         return self._owners[tag]
 
+    @property
+    def owners(self) -> dict[int, Owner]:
+        """The tags registered now: a dict never changed after it is
+        returned (writers replace it), so a reader may keep it."""
+        return self._owners
+
     def _purge(self) -> None:
         oldest = min(self._active.values(), default=self._epoch)
-        keep = []
-        for epoch, tag in self._retired:
-            if epoch <= oldest:     # retired before every running batch began
-                del self._owners[tag]
-            else:
-                keep.append((epoch, tag))
-        self._retired = keep
+        gone = [tag for epoch, tag in self._retired if epoch <= oldest]
+        if gone:   # retired before every running batch began
+            self._owners = {t: o for t, o in self._owners.items() if t not in set(gone)}
+            self._retired = [(e, t) for e, t in self._retired if e > oldest]
 
     def __len__(self) -> int:
         return len(self._owners)
