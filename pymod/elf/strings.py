@@ -25,7 +25,8 @@ def c_string(buf: bytes, offset: int) -> str:
     if offset < 0 or offset >= len(buf):
         return ""
     end = buf.find(b"\0", offset)
-    return decode(buf[offset:end if end >= 0 else len(buf)])
+    # decode() inlined: __versions alone asks for tens of thousands of names
+    return buf[offset:end if end >= 0 else len(buf)].decode(ENCODING, ERRORS)
 
 
 def string_reader(buf: bytes) -> Callable[[int], str]:

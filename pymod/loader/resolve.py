@@ -27,6 +27,12 @@ class Resolution(NamedTuple):
     message: str | None = None
 
 
+# tuple.__new__ skips NamedTuple's Python-level __new__: tens of thousands
+# of symbols resolve per tree, almost all of them found.
+def _found(sym: KernelSymbol) -> Resolution:
+    return tuple.__new__(Resolution, (sym, 0, None))
+
+
 def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
     """The module's exports and whether it has init/exit functions."""
     assert info.elf is not None
@@ -112,9 +118,10 @@ def resolve_symbol(reg: Registry, mod: Module, info: LoadInfo, name: str) -> Res
     verdict = f.versioning.check_version(info, name, mod, sym.crc)
     if not verdict.ok:
         return Resolution(None, errno.EINVAL, verdict.message)
-    refusal = f.namespaces.verify_namespace(info, mod, sym)
-    if refusal is not None:
-        return Resolution(None, errno.EINVAL, refusal)
+    if sym.namespace:   # only a namespaced export has a namespace to check
+        refusal = f.namespaces.verify_namespace(info, mod, sym)
+        if refusal is not None:
+            return Resolution(None, errno.EINVAL, refusal)
     if owner is not None and owner not in mod.uses:
         if owner.state == ModuleState.COMING:
             return Resolution(None, errno.EBUSY, reg.log.pr_warn(
@@ -122,7 +129,7 @@ def resolve_symbol(reg: Registry, mod: Module, info: LoadInfo, name: str) -> Res
         owner.refcnt += 1
         owner.holders.append(mod)
         mod.uses.append(owner)
-    return Resolution(sym)
+    return _found(sym)
 
 
 def complete_formation(reg: Registry, mod: Module) -> None:
