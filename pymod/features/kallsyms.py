@@ -41,7 +41,9 @@ class ModKallsyms:
 
     :symtab: the ELF symbol rows (``st_info`` and ``st_shndx`` are read)
     :sec_letters: ``elf_type``'s letter for a symbol of each section, from
-        the section headers as they were at ``add_kallsyms``
+        the section headers as they were at ``add_kallsyms`` (computed on
+        first use from ``sections``: most loads never print their symbols)
+    :sections: ``(sh_flags, sh_type, names)`` as they were at ``add_kallsyms``
     :pcpu: the per-cpu section's index (its symbols are ``a``), 0 if none
     :build_id: the ``.note.gnu.build-id`` descriptor (``init_build_id``), or None
     :all_symbols: CONFIG_KALLSYMS_ALL (lookups answer in data regions too)
@@ -55,6 +57,7 @@ class ModKallsyms:
     core: NDArray[np.integer[Any]]
     symtab: NDArray[Any] | None = None
     sec_letters: bytes = b""
+    sections: tuple[NDArray[Any], NDArray[Any], list[str]] | None = None
     pcpu: int = 0
     build_id: bytes | None = None
     all_symbols: bool = True
@@ -70,26 +73,30 @@ class ModKallsyms:
         ``U``; /proc/kallsyms upper-cases the exported ones)."""
         if self.symtab is None:
             return b"?" * len(self.addrs)
+        if not self.sec_letters and self.sections is not None:
+            self.sec_letters = _section_letters(*self.sections)
         return symbol_letters(self.symtab, self.sec_letters, self.pcpu)
 
 
 def section_letters(info: LoadInfo) -> bytes:
     """The section part of ``elf_type`` for each section (x86: no small-data
     sections, so never ``g`` or ``s``)."""
-    out = bytearray()
-    for i, (flags, sh_type) in enumerate(zip(info.shdrs["sh_flags"].tolist(),
-                                             info.shdrs["sh_type"].tolist(), strict=True)):
-        if flags & SHF_EXECINSTR:
-            out += b"t"
-        elif flags & SHF_ALLOC and sh_type != SHT_NOBITS:
-            out += b"d" if flags & SHF_WRITE else b"r"
-        elif sh_type == SHT_NOBITS:
-            out += b"b"
-        elif info.secnames[i].startswith(".debug"):
-            out += b"n"
-        else:
-            out += b"?"
-    return bytes(out)
+    return _section_letters(info.shdrs["sh_flags"], info.shdrs["sh_type"], info.secnames)
+
+
+def _section_letters(flags: NDArray[Any], types: NDArray[Any], names: list[str]) -> bytes:
+    nobits = types == SHT_NOBITS
+    out = np.full(len(flags), ord("?"), dtype=np.uint8)
+    other = (flags & SHF_ALLOC) == 0
+    other &= ~nobits
+    for i in np.flatnonzero(other).tolist():   # unallocated sections: few
+        if names[i].startswith(".debug"):
+            out[i] = ord("n")
+    out[nobits] = ord("b")
+    alloc = ((flags & SHF_ALLOC) != 0) & ~nobits
+    out[alloc] = np.where((flags[alloc] & SHF_WRITE) != 0, ord("d"), ord("r"))
+    out[(flags & SHF_EXECINSTR) != 0] = ord("t")
+    return out.tobytes()
 
 
 def symbol_letters(symtab: NDArray[Any], sec_letters: bytes, pcpu: int) -> bytes:
@@ -223,7 +230,9 @@ class Kallsyms:
         addrs = np.where(bases[shndx] != 0, bases[shndx] + syms["st_value"], syms["st_value"])
         core = info.core_symbols if info.core_symbols is not None else np.zeros(0, np.int64)
         mod.kallsyms = ModKallsyms(info.strtab, syms["st_name"], addrs, core, symtab=syms,
-                                   sec_letters=section_letters(info), pcpu=info.index.pcpu,
+                                   sections=(info.shdrs["sh_flags"].copy(),
+                                             info.shdrs["sh_type"].copy(), info.secnames),
+                                   pcpu=info.index.pcpu,
                                    build_id=module_build_id(info), all_symbols=self.all)
 
 

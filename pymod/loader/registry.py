@@ -147,8 +147,9 @@ class Registry:
 
     def notify(self, event: str, mod: Module) -> None:
         """Tell every watcher ``module_<event>(mod)`` (coming, live, gone)."""
-        for watcher in list(self.watchers):
-            getattr(watcher, "module_" + event)(mod)
+        if self.watchers:
+            for watcher in list(self.watchers):
+                getattr(watcher, "module_" + event)(mod)
 
     def next_id(self) -> int:
         return next(self._ids)

@@ -15,8 +15,9 @@ from pymod.loader.symvers import read_symvers
 
 def vmlinux_symbols(path: str | Path) -> list[KernelSymbol]:
     """The ``vmlinux`` rows of a ``Module.symvers`` (modules export their own)."""
-    return [KernelSymbol(e.name, 0, e.namespace or None, e.gpl, e.crc, None)
-            for e in read_symvers(path).values() if e.in_vmlinux]
+    return [KernelSymbol(name, 0, ns or None, gpl, crc, None)
+            for crc, name, module, gpl, ns in read_symvers(path).values()
+            if module == "vmlinux"]
 
 
 class SymbolDirectory:

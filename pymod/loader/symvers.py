@@ -43,26 +43,32 @@ class SymversEntry(NamedTuple):
         return "0x%08x\t%s\t%s\t%s\t%s\n" % (self.crc, self.name, self.module, kind, self.namespace)
 
 
-def _entry(line: str, source: str, lineno: int) -> SymversEntry:
+def _bad_line(line: str, source: str, lineno: int) -> ValueError:
     fields = line.split("\t")
-    if len(fields) not in (4, 5) or fields[3] not in _KINDS:
-        raise ValueError("%s:%d: not a Module.symvers line: %r" % (source, lineno, line))
-    try:
-        crc = int(fields[0], 16)
-    except ValueError:
-        raise ValueError("%s:%d: bad CRC %r" % (source, lineno, fields[0])) from None
-    return SymversEntry(crc, fields[1], fields[2], fields[3] == "EXPORT_SYMBOL_GPL",
-                        fields[4] if len(fields) == 5 else "")
+    if len(fields) in (4, 5) and fields[3] in _KINDS:
+        return ValueError("%s:%d: bad CRC %r" % (source, lineno, fields[0]))
+    return ValueError("%s:%d: not a Module.symvers line: %r" % (source, lineno, line))
 
 
 def parse_symvers(text: str, source: str = "Module.symvers") -> dict[str, SymversEntry]:
     """Entries by symbol name, in file order; a malformed line raises
     ``ValueError`` naming ``source`` and the line number."""
     entries: dict[str, SymversEntry] = {}
+    new = tuple.__new__   # a kernel's file has tens of thousands of lines
     for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            entry = _entry(line, source, lineno)
-            entries.setdefault(entry.name, entry)
+        fields = line.split("\t")
+        n = len(fields)
+        if n in (4, 5) and fields[3] in _KINDS:
+            try:
+                crc = int(fields[0], 16)
+            except ValueError:
+                raise _bad_line(line, source, lineno) from None
+            if fields[1] not in entries:
+                entries[fields[1]] = new(SymversEntry, (
+                    crc, fields[1], fields[2], fields[3] == "EXPORT_SYMBOL_GPL",
+                    fields[4] if n == 5 else ""))
+        elif line.strip():
+            raise _bad_line(line, source, lineno)
     return entries
 
 
