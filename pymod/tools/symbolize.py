@@ -17,7 +17,7 @@ import io
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, NamedTuple
 
 import numpy as np
@@ -200,16 +200,49 @@ def _stream(stream: Iterable[bytes], name: str, annotator: Annotator, as_json: b
             progress: _Progress) -> None:
     """Annotate one input, chunk by chunk."""
     scanner = StackScanner()
-    lines_in = iter(stream)
+    lines_in = _bounded_lines(stream)
     first = 1
     while True:
-        raw = list(itertools.islice(lines_in, CHUNK_LINES))
+        raw = _take(lines_in)
         if not raw:
             return
         lines = [r.decode("utf-8", ERRORS) for r in raw]
         write(sys.stdout, _chunk_text(name, first, lines, scanner, annotator, as_json))
         first += len(lines)
         progress.add(len(lines))
+
+
+# A longer line (or endless input without newlines, such as /dev/zero) is
+# taken in pieces of this size, so memory stays bounded whatever comes in.
+MAX_LINE = 64 << 10
+
+
+def _bounded_lines(stream: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of ``stream``, each at most ``MAX_LINE`` bytes."""
+    readline = getattr(stream, "readline", None)
+    if readline is None:
+        for line in stream:
+            for k in range(0, max(len(line), 1), MAX_LINE):
+                yield line[k:k + MAX_LINE]
+        return
+    while line := readline(MAX_LINE):
+        yield line
+
+
+# A chunk also stops at this many bytes (long lines make few lines large).
+CHUNK_BYTES = 4 << 20
+
+
+def _take(lines: Iterator[bytes]) -> list[bytes]:
+    """The next chunk: up to CHUNK_LINES lines and about CHUNK_BYTES bytes."""
+    chunk: list[bytes] = []
+    size = 0
+    for line in lines:
+        chunk.append(line)
+        size += len(line)
+        if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
+            break
+    return chunk
 
 
 def _stdin_bytes() -> IO[bytes]:

@@ -119,3 +119,23 @@ def test_the_limit_is_real():
     code = "b = bytearray(%d)" % (LIMIT_AS + (1 << 30))
     p = subprocess.run([sys.executable, "-c", code], preexec_fn=_limit, capture_output=True)
     assert p.returncode != 0 and b"MemoryError" in p.stderr
+
+
+def test_symbolize_streams_endless_input_in_bounded_memory():
+    """``pymod symbolize /dev/zero``: no newline ever comes; lines are taken
+    in bounded pieces, so output flows and memory stays flat."""
+    fixture = Path(__file__).resolve().parent.parent / "tools" / "fixtures" / "kallsyms"
+    p = subprocess.Popen([sys.executable, "-m", "pymod", "symbolize", "--kallsyms", str(fixture),
+                          "/dev/zero"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS,
+                                                               (1 << 30, 1 << 30)))
+    try:
+        assert p.stdout is not None
+        got = 0
+        while got < (64 << 20):          # 64 MiB of output: far more than one chunk
+            block = p.stdout.read(1 << 20)
+            assert block, p.stderr.read().decode() if p.stderr else ""
+            got += len(block)
+    finally:
+        p.kill()
+        p.wait()
