@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pymod.elf.compression import read_file
 from pymod.errors import PymodError
 
 __all__ = ["NmLines", "parse_nm", "read_text"]
@@ -61,6 +62,10 @@ class NmLines:
         return self.buf[start:start + int(self.name_len[i])].decode("utf-8", "surrogateescape")
 
 
+# /proc/kallsyms of a distribution kernel is about 10 MiB; System.map less.
+MAX_TEXT = 256 << 20
+
+
 def read_text(source: str | os.PathLike[str] | bytes, what: str) -> bytes:
     """A path (str without a newline, or PathLike) is read; text is taken as is."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -69,8 +74,11 @@ def read_text(source: str | os.PathLike[str] | bytes, what: str) -> bytes:
         return source.encode("utf-8", "surrogateescape")
     path = os.fspath(source)
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        # The bounded reader: a regular file (or a /proc file, read to the
+        # cap), never a FIFO or a device that would not end.
+        return read_file(path, MAX_TEXT)
+    except PymodError as e:
+        raise PymodError(e.errno, "%s: %s" % (what, e.strerror)) from None
     except OSError as e:
         raise PymodError(e.errno or errno.EIO, "%s: %s: %s" % (what, path, e.strerror or e)) \
             from None

@@ -139,3 +139,19 @@ def test_symbolize_streams_endless_input_in_bounded_memory():
     finally:
         p.kill()
         p.wait()
+
+
+@pytest.mark.parametrize("kind", ["dev_zero", "fifo", "directory"])
+def test_symbolizer_sources_refuse_what_is_not_a_file(tmp_path, kind):
+    import errno
+
+    from pymod import PymodError, Symbolizer
+
+    src = {"dev_zero": "/dev/zero", "directory": str(tmp_path)}.get(kind)
+    if src is None:
+        src = str(tmp_path / "fifo")
+        os.mkfifo(src)
+    for build in (Symbolizer.from_kallsyms, Symbolizer.from_system_map):
+        with pytest.raises(PymodError) as e:
+            build(src)
+        assert e.value.errno == errno.EINVAL and "not a regular file" in str(e.value)
