@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import lookup_cases as lc
+from bench.plotting import style_log_axes
 from pymod.lookup import ModTree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -276,13 +277,7 @@ def plot(rows: list[dict], path: Path) -> bool:
                        ("batch_list_ns", "list")]:
         b.plot(ns, [r[key] for r in rows], marker="o", label=label)
     for ax, title in ((a, "single lookup from Python"), (b, "batched, per address")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("modules (7 regions each)")
-        ax.set_ylabel("ns")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        style_log_axes(ax, title, "ns", "modules (7 regions each)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True

@@ -30,11 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from pymod import Kernel
-from pymod.samples import SAMPLES, prebuilt_path
-from pymod.symbolize import Symbolizer
-from pymod.symbolize.model import CoreMap, Maps, ModuleMap, SymbolTable
-from pymod.symbolize.sources import read_kallsyms
+# Run as a script (python bench/bench_symbolize.py): the repo root holds the bench package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.plotting import style_log_axes  # noqa: E402
+from pymod import Kernel  # noqa: E402
+from pymod.samples import SAMPLES, prebuilt_path  # noqa: E402
+from pymod.symbolize import Symbolizer  # noqa: E402
+from pymod.symbolize.model import CoreMap, Maps, ModuleMap, SymbolTable  # noqa: E402
+from pymod.symbolize.sources import read_kallsyms  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 MODULE_STRIDE = 0x100000          # distance between copies of the sample modules
@@ -216,7 +220,6 @@ def batch(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int) 
            "c_call_ns": best(raw_c(sym, addrs), repeat) / n * 1e9,
            "binding_ns": best(lambda: sym._c.lookup(addrs), repeat) / n * 1e9,
            "pymod_ns": best(lambda: sym.symbolize_many(addrs), repeat) / n * 1e9,
-           "unique_tags_ns": best(lambda: np.unique(res.table), repeat) / len(slow) * 1e9,
            "names_ns": best(res.names, max(1, repeat // 2)) / len(slow) * 1e9,
            "format_ns": best(res.format, max(1, repeat // 2)) / len(slow) * 1e9,
            "bisect_ns": best(lambda: bis.loop(slow_list), 2) / n * 1e9,
@@ -299,7 +302,6 @@ def print_report(r: dict) -> None:
     print("  C lookup alone (buffers ready)  %8.1f | %6.0f" % (b["c_call_ns"], s["c_call_ns"]))
     print("  + binding (SymMap.lookup)       %8.1f | %6.0f" % (b["binding_ns"], s["binding_ns"]))
     print("  + wrapper (symbolize_many)      %8.1f | %6.0f" % (b["pymod_ns"], s["batch_of_1_ns"]))
-    print("    of which np.unique(table)     %8.1f |" % b["unique_tags_ns"])
     print("  symbolize(addr)                          | %6.0f" % s["pymod_ns"])
     print("  result.names() / .format()      %8.0f / %.0f (Python, per address)"
           % (b["names_ns"], b["format_ns"]))
@@ -338,12 +340,7 @@ def plot(r: dict, path: Path) -> bool:
     a.set_xlabel("symbols in the table (vmlinux, subsampled)")
     b.set_xlabel("addresses per call (full table, %d symbols)" % r["universe"])
     for ax, title in ((a, "ns/address vs table size"), (b, "ns/address vs batch size")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylabel("ns per address")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        style_log_axes(ax, title, "ns per address")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True

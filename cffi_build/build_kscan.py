@@ -6,17 +6,12 @@ The cdef is the ``cffi:begin``/``cffi:end`` block of csrc/kscan/pymod_kscan.h.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
-# Loaded by path: cffi runs build scripts with exec(), not as a package.
-_spec = importlib.util.spec_from_file_location(
-    "_pymod_cffi_common", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_common.py"))
-assert _spec is not None and _spec.loader is not None
-_common = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _common  # dataclasses look their module up there
-_spec.loader.exec_module(_common)
+# cffi runs build scripts with exec(), not as a package: import _common by path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
 
 ffi = _common.make_ffi(_common.KSCAN)
 

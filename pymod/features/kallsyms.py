@@ -148,13 +148,6 @@ def module_build_id(info: LoadInfo) -> bytes | None:
     return None
 
 
-def _symtab(info: LoadInfo) -> NDArray[Any]:
-    """``info.symtab`` once the ELF checks have read it (as ``info.shdrs``)."""
-    if info.symtab is None:
-        raise RuntimeError("the symbol table is read by elf_validity_cache_copy first")
-    return info.symtab
-
-
 def _name_lengths(strtab: bytes, offsets: NDArray[np.int64]) -> NDArray[np.int64]:
     """strlen() of every string starting at ``offsets`` in ``strtab``.
 
@@ -179,7 +172,7 @@ class Kallsyms:
     def _core_mask(self, info: LoadInfo, livepatch: bool = False) -> NDArray[np.bool_]:
         """``is_core_symbol`` over the whole table (index 0 always kept; a
         livepatch module keeps every symbol)."""
-        syms = _symtab(info)
+        syms = info.syms
         if livepatch:
             return np.ones(len(syms), dtype=np.bool_)
         shnum = len(info.shdrs)
@@ -202,7 +195,7 @@ class Kallsyms:
         from pymod.loader.layout import get_offset_and_type
 
         sym, strx = info.index.sym, info.index.str
-        shdrs, symtab = info.shdrs, _symtab(info)
+        shdrs, symtab = info.shdrs, info.syms
         shdrs["sh_flags"][sym] |= np.uint64(SHF_ALLOC)
         get_offset_and_type(info, MemType.INIT_DATA, sym)
         keep = self._core_mask(info, mod.klp)
@@ -221,7 +214,7 @@ class Kallsyms:
         info.mem_size[MemType.INIT_DATA] = init + MOD_KALLSYMS_SIZE + len(symtab)
 
     def add_kallsyms(self, mod: Module, info: LoadInfo) -> None:
-        syms = _symtab(info)
+        syms = info.syms
         nsec = len(info.shdrs)
         bases = np.zeros(nsec + 1, dtype=np.uint64)
         for i, (mem, offset) in info.placement.items():

@@ -221,6 +221,13 @@ class LoadInfo:
             raise RuntimeError("section headers are read by elf_validity_cache_copy first")
         return self.sechdrs
 
+    @property
+    def syms(self) -> np.ndarray[Any, np.dtype[Any]]:
+        """``symtab`` once early_mod_check has read it (as :attr:`shdrs`)."""
+        if self.symtab is None:
+            raise RuntimeError("the symbol table is read by early_mod_check first")
+        return self.symtab
+
     def get_modinfo(self, tag: str) -> str | None:
         """First value of ``tag`` (``get_modinfo``)."""
         for key, value in self.modinfo:

@@ -48,8 +48,8 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
 
 def _symbols_to_simplify(info: LoadInfo) -> np.ndarray[Any, np.dtype[np.intp]]:
     """Indices of the symbols ``simplify_symbols`` has something to say about."""
-    assert info.symtab is not None and info.hdr is not None
-    shndx = info.symtab["st_shndx"]
+    assert info.hdr is not None
+    shndx = info.syms["st_shndx"]
     shnum = info.hdr.e_shnum
     todo = np.flatnonzero((shndx == SHN_UNDEF) | (shndx == SHN_COMMON)
                           | ((shndx >= shnum) & (shndx != SHN_ABS) & (shndx != SHN_LIVEPATCH)))
@@ -60,8 +60,8 @@ def _symbols_to_simplify(info: LoadInfo) -> np.ndarray[Any, np.dtype[np.intp]]:
 def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
     """Every undefined symbol resolved, COMMON and bad section indices refused;
     the last failure is the one raised (after all have been logged)."""
-    assert info.symtab is not None and info.hdr is not None
-    syms, log = info.symtab, reg.log
+    assert info.hdr is not None
+    syms, log = info.syms, reg.log
     todo = _symbols_to_simplify(info)
     failure: tuple[int, str] | None = None
     name_at = string_reader(info.strtab)
@@ -151,7 +151,6 @@ def complete_formation(reg: Registry, mod: Module) -> None:
 
 def defines(info: LoadInfo, name: bytes) -> bool:
     """Whether the symbol table defines ``name`` (e.g. ``init_module``)."""
-    assert info.symtab is not None
     strtab = info.strtab
     offsets = []
     start = 0
@@ -163,5 +162,5 @@ def defines(info: LoadInfo, name: bytes) -> bool:
         offsets.append(0)
     if not offsets:
         return False
-    syms = info.symtab
+    syms = info.syms
     return bool((np.isin(syms["st_name"], offsets) & (syms["st_shndx"] != SHN_UNDEF)).any())

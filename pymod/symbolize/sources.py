@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from pymod.elf.compression import read_file
 from pymod.errors import InvalidArgument, PymodError
 from pymod.symbolize.eligible import kallsyms_keeps, kallsyms_order, make_table, mapping_mask
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap, SymbolTable
@@ -314,6 +315,10 @@ def _named(lines: NmLines, name: str) -> NDArray[np.bool_]:
                     dtype=np.bool_)
 
 
+# A sections/ file holds one address (sysfs reports 4096 bytes).
+_SECTION_FILE_MAX = 4096
+
+
 def read_sections(directory: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
     """A captured ``/sys/module`` tree: module -> section name -> address
     (each ``<module>/sections/<section>`` file holds ``0x%px``).  A folder
@@ -326,7 +331,10 @@ def read_sections(directory: str | os.PathLike[str]) -> dict[str, dict[str, int]
         secs: dict[str, int] = {}
         for f in sorted((d / "sections").iterdir()):
             try:
-                secs[f.name] = int(f.read_text().strip(), 16)
+                # the bounded reader: a captured tree may hold anything
+                secs[f.name] = int(read_file(os.fspath(f), _SECTION_FILE_MAX).strip(), 16)
+            except PymodError as e:
+                raise PymodError(e.errno, "sections: %s" % e.strerror) from None
             except OSError as e:
                 raise PymodError(e.errno or errno.EIO, "sections: %s: %s (the files are "
                                  "readable by root only)" % (f, e.strerror)) from None

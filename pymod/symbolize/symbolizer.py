@@ -239,14 +239,14 @@ class Symbolizer:
         addr = _address(addr)
         tables = self._tables
         while True:
-            before = tables._owners
+            before = tables.owners
             reason, tag, sym, offset, size = self._c.lookup_one(addr, backtrace)
             if reason != FOUND:
                 return None
             # The tag was registered before its table was published, and is
             # dropped only after it was unpublished: one of the two views
             # has it, unless the table came and went during this very call.
-            owner = tables._owners.get(tag) or before.get(tag)
+            owner = tables.owners.get(tag) or before.get(tag)
             if owner is not None:
                 return Symbol(owner.symbols.name(sym), offset, size, owner.module,
                               owner.build_id, backtrace)

@@ -65,10 +65,6 @@ class Tables:
             del self._active[token]
             self._purge()
 
-    def owner(self, tag: int) -> Owner:
-        """The owner of a tag a batch got (valid until that batch leaves)."""
-        return self._owners[tag]
-
     @property
     def owners(self) -> dict[int, Owner]:
         """The tags registered now: a dict never changed after it is
@@ -77,9 +73,9 @@ class Tables:
 
     def _purge(self) -> None:
         oldest = min(self._active.values(), default=self._epoch)
-        gone = [tag for epoch, tag in self._retired if epoch <= oldest]
+        gone = {tag for epoch, tag in self._retired if epoch <= oldest}
         if gone:   # retired before every running batch began
-            self._owners = {t: o for t, o in self._owners.items() if t not in set(gone)}
+            self._owners = {t: o for t, o in self._owners.items() if t not in gone}
             self._retired = [(e, t) for e, t in self._retired if e > oldest]
 
     def __len__(self) -> int:

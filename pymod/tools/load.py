@@ -7,14 +7,16 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymod.errors import ModuleLoadError, errno_name
-from pymod.kmod.tree import module_files
-from pymod.loader.batch import TreeResult, load_all
-from pymod.loader.internal import MemType
-from pymod.loader.kernel import Kernel
 from pymod.tools.common import dump_json, error, os_message, positive_int, write
+
+if TYPE_CHECKING:
+    # The loader (and numpy) load only once the arguments are known good:
+    # `pymod load --help` or a missing file answers at once.
+    from pymod.loader.batch import TreeResult
+    from pymod.loader.kernel import Kernel
 
 PROG = "pymod load"
 
@@ -25,6 +27,8 @@ def _failure_dict(path: str, err: ModuleLoadError) -> dict[str, Any]:
 
 
 def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
+    from pymod.loader.internal import MemType
+
     return [{"name": m.name, "size": m.total_size, "refcnt": m.refcount,
              "holders": [h.name for h in reversed(m.holders)], "state": m.state.name,
              "address": "0x%016x" % m.mem[MemType.TEXT].base, "taints": m.taint_letters}
@@ -33,6 +37,8 @@ def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
 
 def _build_kernel(args: argparse.Namespace) -> Kernel:
     from pymod.config import Config
+    from pymod.kmod.tree import module_files
+    from pymod.loader.kernel import Kernel
 
     if args.config:
         config = Config.from_kconfig(args.config, release=args.release)
@@ -113,6 +119,8 @@ def main(argv: Sequence[str]) -> int:
     if missing is not None:
         error(PROG, missing)
         return 1
+    from pymod.loader.batch import load_all
+
     try:
         kernel = _build_kernel(args)
         result = load_all(kernel, args.modules, jobs=args.jobs,
