@@ -1,6 +1,19 @@
-# The only build step: setuptools compiles the C core through cffi's
-# out-of-line API mode.  The build scripts live outside the installed package
-# (cffi_build/) and read their cdefs from the real headers in csrc/.
+# The only build step.  setuptools compiles the C core through cffi's
+# out-of-line API mode: the build scripts live outside the installed package
+# (cffi_build/) and read their cdefs from the real headers in csrc/.  One
+# small CPython extension (pymod._symfast, csrc/symfast/) is the
+# one-address fast path of the symbolizer.
+import importlib.util
+import os
+import sys
+
 from setuptools import setup
 
-setup(cffi_modules=["cffi_build/build_lookup.py:ffi", "cffi_build/build_kscan.py:ffi"])
+_spec = importlib.util.spec_from_file_location(
+    "_common", os.path.join(os.path.dirname(os.path.abspath(__file__)), "cffi_build", "_common.py"))
+_common = importlib.util.module_from_spec(_spec)
+sys.modules["_common"] = _common   # dataclasses look their module up there
+_spec.loader.exec_module(_common)
+
+setup(cffi_modules=["cffi_build/build_lookup.py:ffi", "cffi_build/build_kscan.py:ffi"],
+      ext_modules=[_common.symfast_extension()])

@@ -264,29 +264,42 @@ int pm_symmap_remove(pm_symmap *sm, int64_t id)
 	return rc;
 }
 
+/*
+ * Index of the last entry <= @addr in [@lo, @hi), or @lo - 1 when none is;
+ * every entry below @lo must be <= @addr and every one from @hi on above it.
+ * Branch-free (the comparison feeds a conditional move), because random
+ * addresses make every branch of a binary search a coin toss, and a
+ * mispredicted branch costs more than the cache line it waits for.
+ */
+static long search_range(const uint64_t *addr, size_t lo, size_t hi, uint64_t key)
+{
+	const uint64_t *p = addr + lo;
+	size_t n = hi - lo;
+
+	if (!n)
+		return (long)lo - 1;
+	/* entries before p are <= key; entries from p + n on are > key */
+	while (n > 1) {
+		size_t half = n / 2;
+
+		p = p[half] <= key ? p + half : p;
+		n -= half;
+	}
+	return (long)(p - addr) + (*p <= key) - 1;
+}
+
 /* Index of the last entry <= @addr, or -1 when every entry is above it. */
 static long last_at_or_below(const struct pm_symtab *t, uint64_t addr)
 {
-	size_t lo = 0, hi = t->n;   /* answer in [lo - 1, hi - 1] */
-
-	if (t->pages && addr >= t->lo && ((addr - t->lo) >> t->shift) < t->pages) {
-		size_t p = (size_t)((addr - t->lo) >> t->shift);
+	if (t->pages && addr >= t->lo) {
+		uint64_t p = (addr - t->lo) >> t->shift;
 
 		/* entries below page p's start are <= addr; those from page p + 1 on are > addr */
-		lo = t->page[p];
-		hi = t->page[p + 1];
-	} else if (t->pages && addr >= t->lo) {
-		lo = t->page[t->pages];   /* past the index: only the tail can be <= addr */
+		if (p < t->pages)
+			return search_range(t->addr, t->page[p], t->page[p + 1], addr);
+		return search_range(t->addr, t->page[t->pages], t->n, addr);   /* past the index */
 	}
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->addr[mid] <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo - 1;
+	return search_range(t->addr, 0, t->n, addr);
 }
 
 /* The first entry of the run of equal addresses holding index @i. */

@@ -91,6 +91,15 @@ class SymMap:
             return out.reason, -1, -1, 0, 0
         return FOUND, out.table, out.sym, out.offset, out.size
 
+    def fast_symbolize(self, cell: list[Any], slow: Any) -> Any:
+        """The C one-address path (``pymod._symfast``) over this map: a
+        callable ``(addr, backtrace=False)`` answering as ``slow`` does, which
+        it hands anything unusual to."""
+        from pymod._symfast import Fast
+
+        fn = int(ffi.cast("uintptr_t", ffi.addressof(lib, "pm_symmap_lookup1")))
+        return Fast(fn, int(ffi.cast("uintptr_t", self._sm)), self, cell, slow).symbolize
+
     @property
     def generation(self) -> int:
         return int(lib.pm_symmap_generation(self._sm))

@@ -11,19 +11,21 @@ string tables, no per-symbol objects) and is rebuilt on unpickling.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pymod import _symfast
 from pymod.errors import InvalidArgument, UnknownModule
 from pymod.lookup import REGION_KINDS, as_addresses
 from pymod.symbolize.core import FOUND, NO_SYMBOL, NO_SYMBOLS, UNKNOWN, SymMap
-from pymod.symbolize.fmt import Format, format_symbol, format_unknown, parse_format
+from pymod.symbolize.fmt import format_symbol, format_unknown, parse_format
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap
 from pymod.symbolize.tables import Owner, Tables
 
@@ -33,23 +35,13 @@ __all__ = ["Symbol", "SymbolizeResult", "Symbolizer"]
 __all__ += ["FOUND", "UNKNOWN", "NO_SYMBOLS", "NO_SYMBOL"]
 
 
-class Symbol(NamedTuple):
-    """A found symbol.  ``str()`` is its ``%pS`` text (``%pB`` for a
-    backtrace lookup); :meth:`format` gives any other."""
-
-    name: str
-    offset: int
-    size: int
-    module: str | None
-    build_id: bytes | None = None
-    backtrace: bool = False
-
-    def format(self, fmt: str | Format = "S") -> str:
-        return format_symbol(self.name, self.offset, self.size, self.module, self.build_id,
-                             fmt)
-
-    def __str__(self) -> str:
-        return self.format("B" if self.backtrace else "S")
+# A found symbol: ``name``, ``offset``, ``size``, ``module`` (None for
+# vmlinux), ``build_id``, ``backtrace``; ``str()`` is its ``%pS`` text
+# (``%pB`` for a backtrace lookup), ``format(fmt)`` any other.  A C type
+# (csrc/symfast/pm_symobj.c): building one is most of a one-address
+# lookup's cost, and a looked-up symbol decodes its name on first use.
+Symbol = _symfast.Symbol
+_symfast.set_formatter(format_symbol)
 
 
 @dataclass(frozen=True)
@@ -135,6 +127,11 @@ class Symbolizer:
         self._lock = threading.Lock()                  # serializes writers
         self._modules: dict[str, tuple[int, int, ModuleMap]] = {}   # name -> id, tag, map
         self._core: tuple[int, CoreMap] | None = None
+        # symbolize() in C (csrc/symfast), shadowing the method below, which
+        # stays the documented form and the path for anything unusual.  The
+        # fallback is bound to the parts, not to self: no reference cycle.
+        slow = functools.partial(_symbolize, self._c, self._tables)
+        self.__dict__["symbolize"] = self._c.fast_symbolize(self._tables.cell, slow)
         if maps is not None:
             if maps.core is not None:
                 self.set_core(maps.core)
@@ -236,20 +233,7 @@ class Symbolizer:
     # ------------------------------------------------------------- lookups
     def symbolize(self, addr: int, backtrace: bool = False) -> Symbol | None:
         """The symbol naming ``addr`` (``%pB``'s lookup with ``backtrace``), or None."""
-        addr = _address(addr)
-        tables = self._tables
-        while True:
-            before = tables.owners
-            reason, tag, sym, offset, size = self._c.lookup_one(addr, backtrace)
-            if reason != FOUND:
-                return None
-            # The tag was registered before its table was published, and is
-            # dropped only after it was unpublished: one of the two views
-            # has it, unless the table came and went during this very call.
-            owner = tables.owners.get(tag) or before.get(tag)
-            if owner is not None:
-                return Symbol(owner.symbols.name(sym), offset, size, owner.module,
-                              owner.build_id, backtrace)
+        return _symbolize(self._c, self._tables, addr, backtrace)
 
     def symbolize_many(self, addrs: object, backtrace: bool = False) -> SymbolizeResult:
         """Every address of ``addrs`` (a uint64 array is fastest) in one C call."""
@@ -269,6 +253,23 @@ class Symbolizer:
 
     def __setstate__(self, maps: Maps) -> None:
         self.__init__(maps)  # type: ignore[misc]
+
+
+def _symbolize(c: SymMap, tables: Tables, addr: object, backtrace: bool = False) -> Symbol | None:
+    """Symbolizer.symbolize in Python (the C path's fallback)."""
+    addr = _address(addr)
+    while True:
+        before = tables.owners
+        reason, tag, sym, offset, size = c.lookup_one(addr, bool(backtrace))
+        if reason != FOUND:
+            return None
+        # The tag was registered before its table was published, and is
+        # dropped only after it was unpublished: one of the two views has
+        # it, unless the table came and went during this very call.
+        owner = tables.owners.get(tag) or before.get(tag)
+        if owner is not None:
+            return Symbol(owner.symbols.name(sym), offset, size, owner.module,
+                          owner.build_id, bool(backtrace))
 
 
 def _slots(regions: tuple[tuple[int, int], ...]) -> dict[str, tuple[int, int]]:

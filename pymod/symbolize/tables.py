@@ -13,6 +13,9 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from pymod.symbolize.model import SymbolTable
 
@@ -29,11 +32,23 @@ class Owner:
     regions: tuple[tuple[int, int], ...] = ()   # the module's, when this table was current
 
 
+def fast_entry(owner: Owner) -> tuple[Any, ...]:
+    """What the C one-address path (csrc/symfast) reads of an owner: the
+    string table, the address and count of the name offsets, module, build
+    id, and the array the address points into (kept alive with it)."""
+    names = np.ascontiguousarray(owner.symbols.names, dtype=np.uint32)
+    return (bytes(owner.symbols.strtab), names.ctypes.data, len(names), owner.module,
+            owner.build_id, names)
+
+
 class Tables:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tags = itertools.count(1)
         self._owners: dict[int, Owner] = {}
+        # The same tags for the C one-address path: one slot holding a dict
+        # that, like _owners, is replaced and never changed.
+        self.cell: list[dict[int, tuple[Any, ...]]] = [{}]
         self._epoch = 0
         self._retired: list[tuple[int, int]] = []     # (epoch retired, tag)
         self._active: dict[int, int] = {}             # batch token -> epoch at start
@@ -44,6 +59,7 @@ class Tables:
         with self._lock:
             tag = next(self._tags)
             self._owners = {**self._owners, tag: owner}   # copy on write: see owners
+            self.cell[0] = {**self.cell[0], tag: fast_entry(owner)}
             return tag
 
     def retire(self, tag: int) -> None:
@@ -76,6 +92,7 @@ class Tables:
         gone = {tag for epoch, tag in self._retired if epoch <= oldest}
         if gone:   # retired before every running batch began
             self._owners = {t: o for t, o in self._owners.items() if t not in gone}
+            self.cell[0] = {t: e for t, e in self.cell[0].items() if t not in gone}
             self._retired = [(e, t) for e, t in self._retired if e > oldest]
 
     def __len__(self) -> int:
