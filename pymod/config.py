@@ -77,9 +77,10 @@ class Config:
     SMP: bool = True
     PREEMPT: bool = True          # CONFIG_PREEMPT_BUILD: "preempt " in vermagic
     PREEMPT_RT: bool = False
-    # The kernel decompresses the one format it was built for
-    # (CONFIG_MODULE_COMPRESS_{GZIP,XZ,ZSTD}); the default accepts all three.
-    decompress_formats: frozenset[str] = frozenset(COMPRESSIONS)
+    # The MODULE_COMPRESS choice (CONFIG_MODULE_COMPRESS_{GZIP,XZ,ZSTD}),
+    # None without MODULE_COMPRESS: the one format an in-kernel decompressor
+    # (MODULE_DECOMPRESS, which depends on it) understands.  Debian's is xz.
+    module_compression: str | None = "xz"
     # sizeof(struct module); None = unknown, the 6.12 size check is skipped.
     struct_module_size: int | None = 1280
     # Debian's version.c rejects a symbol missing from __versions; mainline
@@ -87,6 +88,14 @@ class Config:
     modversions_reject_missing: bool = True
     # module_blacklist= on the kernel command line.
     module_blacklist: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.module_compression not in (None, *COMPRESSIONS):
+            raise ValueError("module_compression must be one of %s or None, not %r"
+                             % (", ".join(COMPRESSIONS), self.module_compression))
+        if self.MODULE_DECOMPRESS and self.module_compression is None:
+            raise ValueError("MODULE_DECOMPRESS depends on MODULE_COMPRESS: "
+                             "give module_compression")
 
     @property
     def version(self) -> tuple[int, int]:
@@ -142,12 +151,13 @@ class Config:
         def on(key: str) -> bool:
             return values.get(key, "n") in ("y", "m")
 
-        formats = frozenset(kind for kind in COMPRESSIONS
-                            if on("MODULE_COMPRESS_" + kind.upper()))
+        chosen = [kind for kind in COMPRESSIONS if on("MODULE_COMPRESS_" + kind.upper())]
+        compression = chosen[0] if chosen and on("MODULE_COMPRESS") else None
         flags = {f.name: on(f.name) for f in dataclasses.fields(cls)
                  if f.name.isupper() and f.name != "PREEMPT"}
         flags["PREEMPT"] = on("PREEMPT_BUILD") or on("PREEMPT")
-        kwargs: dict[str, Any] = dict(flags, release=release, decompress_formats=formats,
+        flags["MODULE_DECOMPRESS"] = flags["MODULE_DECOMPRESS"] and compression is not None
+        kwargs: dict[str, Any] = dict(flags, release=release, module_compression=compression,
                       struct_module_size=struct_module_size)
         kwargs.update(overrides)
         return cls(**kwargs)

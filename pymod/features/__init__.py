@@ -82,7 +82,7 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
     force: ForceLoad = (force_load.ForceLoad(log, taints) if config.MODULE_FORCE_LOAD
                         else force_load.Stub())
     return Features(
-        decompress=(decompress.Decompress(config.decompress_formats, log)
+        decompress=(decompress.Decompress(config.module_compression or "", log)
                     if config.MODULE_DECOMPRESS else decompress.Stub()),
         sig=(signature.SigCheck(log, enforce=sig_enforce or config.MODULE_SIG_FORCE,
                                 trusted_keys=trusted_keys)
@@ -97,7 +97,8 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                     if config.MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS
                     else namespaces.Enforce(log)),
         livepatch=livepatch.Livepatch() if config.LIVEPATCH else livepatch.Stub(),
-        sysfs=sysfs.Sysfs() if config.SYSFS else sysfs.Stub(),
+        sysfs=(sysfs.Sysfs(config.module_compression if config.MODULE_DECOMPRESS else None)
+               if config.SYSFS else sysfs.Stub()),
         debugfs=dbg,
         stats=stats.Stats(log, dbg) if config.MODULE_STATS else stats.Stub(),
         taint_tracking=(taint_tracking.TaintTracking(dbg)

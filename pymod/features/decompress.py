@@ -1,44 +1,166 @@
-"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.loader.facades.Decompress`."""
+"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.loader.facades.Decompress`.
+
+A kernel decompresses the one format its MODULE_COMPRESS choice names, with
+that decoder's own rules (``kernel/module/decompress.c``), which are not a
+general tool's:
+
+* gzip: the 10-byte header must start 1f 8b 08; only the FNAME flag is
+  understood (its name skipped); the rest is raw deflate up to the end of
+  the stream, so the CRC and length trailer are never checked.
+* xz: the 6-byte magic, then one stream; a truncated stream stops with
+  status 0 (XZ_OK), a corrupt one with 7 (XZ_DATA_ERROR).
+* zstd: the 4-byte magic, a complete frame header, a window of at most
+  2**31 bytes, then one frame only: whatever follows it is ignored, and a
+  truncated frame gives what was decoded so far (the ELF checks then judge
+  it).
+
+Output past pymod's own cap (``MAX_DECOMPRESSED``) is refused with EFBIG, a
+bound the kernel does not have; the message says so.
+"""
 
 from __future__ import annotations
 
 import errno
+import re
+import zlib
 
+from pymod.elf.compression import MAX_DECOMPRESSED
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import LoadInfo
 from pymod.loader.klog import KernelLog
 
-_NOT_A = {
-    "gzip": "not a gzip compressed module",
-    "xz": "not an xz compressed module",
-    "zstd": "not a zstd compressed module",
-}
+_MAGIC = {"gzip": b"\x1f\x8b\x08", "xz": b"\xfd7zXZ\x00", "zstd": b"\x28\xb5\x2f\xfd"}
+_NOT_A = {"gzip": "not a gzip compressed module", "xz": "not an xz compressed module",
+          "zstd": "not a zstd compressed module"}
+_ZSTD_WINDOW_MAX = 1 << 31                       # ZSTD_WINDOWLOG_MAX on 64-bit
+_Z_BUF_ERROR = -5                                # zlib: input ended before the stream
+_XZ_OK, _XZ_FORMAT_ERROR, _XZ_OPTIONS_ERROR, _XZ_DATA_ERROR = 0, 5, 6, 7
+# ZSTD_ErrorCode values for the errors libzstd names in its messages.
+_ZSTD_CODES = (("Unknown frame descriptor", 10), ("Version not supported", 12),
+               ("Unsupported frame parameter", 14), ("Frame requires too much memory", 16),
+               ("Corrupted block", 20), ("checksum", 22), ("Dictionary mismatch", 32))
+
+
+class _Failed(Exception):
+    """A decoder's own failure: the kernel's message for it."""
+
+
+def _too_big() -> ModuleLoadError:
+    return ModuleLoadError(errno.EFBIG, "module decompresses to more than %d bytes "
+                           "(pymod's own cap; the kernel has none)" % MAX_DECOMPRESSED,
+                           stage="decompress")
+
+
+def _gzip_header_len(buf: bytes) -> int:
+    """module_gzip_header_len(): 0 when the header is not one the kernel takes."""
+    if len(buf) < 10 or not buf.startswith(_MAGIC["gzip"]):
+        return 0
+    n = 10
+    if buf[3] & 0x08:                            # FNAME: skip the NUL-terminated name
+        end = buf.find(b"\0", n)
+        if end < 0:
+            return 0
+        n = end + 1
+    return n
+
+
+def _gzip(buf: bytes) -> bytes:
+    start = _gzip_header_len(buf)
+    if not start:
+        raise _Failed(_NOT_A["gzip"])
+    dec = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        out = dec.decompress(buf[start:], MAX_DECOMPRESSED + 1)
+    except zlib.error as e:
+        m = re.match(r"Error (-?\d+)", str(e))
+        raise _Failed("decompression failed with status %s" % (m.group(1) if m else -3)) \
+            from None
+    if len(out) > MAX_DECOMPRESSED:
+        raise _too_big()
+    if not dec.eof:
+        raise _Failed("decompression failed with status %d" % _Z_BUF_ERROR)
+    return out
+
+
+def _xz(buf: bytes) -> bytes:
+    import lzma
+
+    if not buf.startswith(_MAGIC["xz"]):
+        raise _Failed(_NOT_A["xz"])
+    dec = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+    try:
+        out = dec.decompress(buf, MAX_DECOMPRESSED + 1)
+    except lzma.LZMAError as e:
+        text = str(e)
+        status = (_XZ_FORMAT_ERROR if "format" in text else
+                  _XZ_OPTIONS_ERROR if "options" in text.lower() else _XZ_DATA_ERROR)
+        raise _Failed("decompression failed with status %d" % status) from None
+    if len(out) > MAX_DECOMPRESSED:
+        raise _too_big()
+    if not dec.eof:
+        raise _Failed("decompression failed with status %d" % _XZ_OK)
+    return out
+
+
+def _zstd(buf: bytes) -> bytes:
+    import zstandard
+
+    if not buf.startswith(_MAGIC["zstd"]):
+        raise _Failed(_NOT_A["zstd"])
+    try:
+        window = zstandard.get_frame_parameters(buf).window_size
+    except zstandard.ZstdError:
+        raise _Failed("ZSTD-compressed data has an incomplete frame header") from None
+    if window > _ZSTD_WINDOW_MAX:
+        raise _Failed("ZSTD-compressed data has too large a window size")
+    chunks: list[bytes] = []
+    total, step = 0, 1 << 20
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(
+                buf, read_across_frames=False, closefd=False) as reader:
+            while total <= MAX_DECOMPRESSED:
+                chunk = reader.read(step)       # short only at the frame's end
+                chunks.append(chunk)
+                total += len(chunk)
+                if len(chunk) < step:
+                    break
+    except zstandard.ZstdError as e:
+        code = next((c for text, c in _ZSTD_CODES if text.lower() in str(e).lower()), 20)
+        raise _Failed("ZSTD-decompression failed with status %d" % code) from None
+    if total > MAX_DECOMPRESSED:
+        chunks.clear()
+        raise _too_big()
+    return b"".join(chunks)
+
+
+_DECODERS = {"gzip": _gzip, "xz": _xz, "zstd": _zstd}
+
+
+def kernel_decompress(buf: bytes, fmt: str, log: KernelLog) -> bytes:
+    """The image a kernel built for ``fmt`` makes of ``buf``; its failure
+    messages go to ``log`` (pr_err) and come back as EINVAL."""
+    try:
+        return _DECODERS[fmt](buf)
+    except _Failed as e:
+        raise ModuleLoadError(errno.EINVAL, log.pr_err(str(e)), stage="decompress") from None
 
 
 class Decompress:
-    def __init__(self, formats: frozenset[str], log: KernelLog):
-        self.formats = formats
+    def __init__(self, fmt: str, log: KernelLog):
+        if fmt not in _DECODERS:
+            raise ValueError("MODULE_DECOMPRESS needs one of %s, not %r"
+                             % (", ".join(_DECODERS), fmt))
+        self.format = fmt
         self.log = log
 
     def module_decompress(self, info: LoadInfo) -> None:
-        from pymod.elf.compression import decompress
-
-        kind = info.compression
-        if kind not in self.formats:
-            # A kernel built for one format tries only that one.
-            expected = next(iter(self.formats)) if len(self.formats) == 1 else ""
-            msg = self.log.pr_err(_NOT_A.get(expected, "not a supported compressed module"))
-            raise ModuleLoadError(errno.EINVAL, msg, stage="decompress")
-        payload = info.predecompressed
-        if payload is None:
-            try:
-                payload = decompress(info.raw, kind)
-            except ModuleLoadError as e:
-                self.log.pr_err(e.strerror)
-                raise ModuleLoadError(e.errno, e.strerror, stage="decompress") from None
+        if info.predecompressed is not None and self.format == "xz":
+            info.payload = info.predecompressed    # see kernel._load_info
+        else:
+            info.payload = kernel_decompress(info.raw, self.format, self.log)
+        info.compression = self.format
         info.compressed_len = len(info.raw)
-        info.payload = payload
-        info.len = len(payload)
+        info.len = len(info.payload)
 
     def module_decompress_cleanup(self, info: LoadInfo) -> None:
         # The decompressed pages belong to LoadInfo; dropping the reference frees them.
@@ -47,10 +169,13 @@ class Decompress:
 
 
 class Stub:
+    def __init__(self) -> None:
+        self.format = None
+
     def module_decompress(self, info: LoadInfo) -> None:
-        raise ModuleLoadError(errno.EOPNOTSUPP,
-                              "module is %s compressed but the kernel has no "
-                              "CONFIG_MODULE_DECOMPRESS" % info.compression,
+        # internal.h's inline stub: -EOPNOTSUPP and nothing in the log.
+        raise ModuleLoadError(errno.EOPNOTSUPP, "finit_module: MODULE_INIT_COMPRESSED_FILE "
+                              "on a kernel without CONFIG_MODULE_DECOMPRESS",
                               stage="decompress")
 
     def module_decompress_cleanup(self, info: LoadInfo) -> None:

@@ -34,23 +34,25 @@ class Stats:
         self.dup_failed: dict[str, Counter[str]] = {}
         debugfs.debugfs_create("modules/stats", self.stats_text)
 
-    def _compressed(self, info: LoadInfo, flags: int) -> bool:
-        return bool(flags & MODULE_INIT_COMPRESSED_FILE or info.compression)
-
+    # As stats.c counts: the image length twice for an invalid module, and
+    # the compressed length only when the syscall carried the flag (the
+    # kernel decompressed it); a user-space decompression leaves no trace.
     def mod_stat_bump_invalid(self, info: LoadInfo, flags: int) -> None:
         self.values["failed_load_modules"] += 1
-        self.values["invalid_mod_bytes"] += info.len
-        if self._compressed(info, flags):
-            self.values["invalid_decompress_bytes"] += info.compressed_len
+        self.values["invalid_mod_bytes"] += info.len * 2
+        if flags & MODULE_INIT_COMPRESSED_FILE:
+            self.values["invalid_mod_bytes"] += info.compressed_len
 
     def mod_stat_bump_becoming(self, info: LoadInfo, flags: int) -> None:
         self.values["failed_becoming"] += 1
         self.values["invalid_becoming_bytes"] += info.len
-        if self._compressed(info, flags):
-            self.values["invalid_decompress_bytes"] += info.compressed_len
+        if flags & MODULE_INIT_COMPRESSED_FILE:
+            self.values["invalid_becoming_bytes"] += info.compressed_len
 
     def mod_stat_failed_decompress(self, info: LoadInfo) -> None:
+        """init_module_from_file: the file's whole (compressed) length."""
         self.values["failed_decompress"] += 1
+        self.values["invalid_decompress_bytes"] += len(info.raw)
 
     def mod_stat_module_live(self, mod: Module) -> None:
         self.values["modcount"] += 1

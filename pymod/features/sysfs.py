@@ -14,8 +14,12 @@ _INITSTATE = {ModuleState.LIVE: "live", ModuleState.COMING: "coming",
 class Sysfs:
     """Directories are live views of their module, rendered on read."""
 
-    def __init__(self) -> None:
+    def __init__(self, compression: str | None = None) -> None:
         self.dirs: dict[str, Module] = {}
+        self.compression = compression
+
+    def module_compression(self) -> str | None:
+        return None if self.compression is None else self.compression + "\n"
 
     def mod_sysfs_setup(self, mod: Module, info: LoadInfo) -> None:
         self.dirs[mod.name] = mod
@@ -47,6 +51,9 @@ class Sysfs:
 
 
 class Stub:
+    def module_compression(self) -> str | None:
+        return None
+
     def mod_sysfs_setup(self, mod: Module, info: LoadInfo) -> None:
         pass
 

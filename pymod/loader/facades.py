@@ -33,13 +33,19 @@ from pymod.loader.internal import KernelSymbol, LoadInfo, Module, Verdict
 class Decompress(Protocol):
     """CONFIG_MODULE_DECOMPRESS (``kernel/module/decompress.c``).
 
-    ``module_decompress`` replaces ``info.payload``/``info.len`` with the
-    decompressed image of ``info.raw``; a format the kernel was not built for,
-    or a decoder error, is EINVAL ("not an xz compressed module", ...).
-    Disabled stub: *unsupported* (EOPNOTSUPP, LoadInfo untouched);
+    Called only for ``finit_module`` with ``MODULE_INIT_COMPRESSED_FILE``.
+    ``format`` is the one format the kernel decompresses (its MODULE_COMPRESS
+    choice).  ``module_decompress`` replaces ``info.payload``/``info.len``
+    with the image that format's decoder makes of ``info.raw``, by the
+    kernel's rules; other data, or a decoder error, is EINVAL with the
+    kernel's message ("not an xz compressed module", "decompression failed
+    with status %d", ...).  Disabled stub: *unsupported* (``format`` None;
+    EOPNOTSUPP with nothing logged, LoadInfo untouched);
     ``module_decompress_cleanup`` is a *no-op*.
     """
 
+    @property
+    def format(self) -> str | None: ...
     def module_decompress(self, info: LoadInfo) -> None: ...
     def module_decompress_cleanup(self, info: LoadInfo) -> None: ...
 
@@ -148,9 +154,15 @@ class Sysfs(Protocol):
 
     ``mod_sysfs_setup`` publishes the module's directory, ``mod_sysfs_teardown``
     removes it, ``sysfs_read`` returns its attribute files as text.
+    ``module_compression`` is ``/sys/module/compression`` (decompress.c: the
+    format and a newline, present only with MODULE_DECOMPRESS), None when
+    the file does not exist; kmod reads it to choose its path.
     Disabled stub: setup and teardown are *no-ops*; ``sysfs_read`` raises
-    ``ModuleLoadError(ENOENT)`` (there is no such directory).
+    ``ModuleLoadError(ENOENT)`` (there is no such directory);
+    ``module_compression`` is None (no file).
     """
+
+    def module_compression(self) -> str | None: ...
 
     def mod_sysfs_setup(self, mod: Module, info: LoadInfo) -> None: ...
     def mod_sysfs_teardown(self, mod: Module) -> None: ...

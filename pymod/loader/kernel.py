@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.elf.compression import detect_compression, read_file
+from pymod.elf.compression import decompress, detect_compression, read_file
 from pymod.elf.kofile import KoFile
 from pymod.errors import InvalidType, ModuleLoadError, PymodError
 from pymod.loader import checks, elfcheck, layout, resolve, unload
@@ -53,12 +53,16 @@ class _Progress:
 
 
 def _load_info(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
-    """The dossier of a file (path), an image (bytes) or a ``KoFile`` already read."""
+    """The dossier of a file (path), an image (bytes) or a ``KoFile`` already
+    read: the bytes as the file holds them."""
     if isinstance(source, KoFile):
-        # Already read (and decompressed once) by pymod.elf.kofile.
-        info = LoadInfo(raw=source.raw, payload=source.raw, len=len(source.raw), flags=flags,
-                        predecompressed=source.image if source.compression else None)
-        info.elf = source.elf   # reused when the kernel ends up with the same bytes
+        info = LoadInfo(raw=source.raw, payload=source.raw, len=len(source.raw), flags=flags)
+        if not source.compression:
+            info.elf = source.elf   # reused when the kernel ends up with the same bytes
+        elif source.compression == "xz":
+            # pymod's reader decodes xz as the kernel's decoder does (one
+            # stream, to its end): the kernel's path may reuse its image.
+            info.predecompressed = source.image
         return info, source.path
     if isinstance(source, (bytes, bytearray, memoryview)):
         raw = bytes(source)
@@ -66,6 +70,22 @@ def _load_info(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
     path = os.fspath(source)
     raw = read_module_file(path)
     return LoadInfo(raw=raw, payload=raw, len=len(raw), flags=flags), path
+
+
+def _kmod_decompress(info: LoadInfo, source: Source, kind: str, flags: int) -> LoadInfo:
+    """kmod's user-space path: the file decompressed with the libraries'
+    full decoders, the image passed as an uncompressed module."""
+    if isinstance(source, KoFile) and source.compression:
+        image = source.image
+    else:
+        try:
+            image = decompress(info.raw, kind)
+        except ModuleLoadError as e:
+            raise ModuleLoadError(e.errno, "kmod: %s" % e.strerror, stage="kmod") from None
+    new = LoadInfo(raw=image, payload=image, len=len(image), flags=flags)
+    if isinstance(source, KoFile):
+        new.elf = source.elf
+    return new
 
 
 def read_module_file(path: str) -> bytes:
@@ -132,42 +152,75 @@ class Kernel(Registry):
             unload.delete_module(self, name, force)
 
     # ------------------------------------------------------------------ loading
+    def finit_module(self, source: Source, params: str = "", flags: int = 0,
+                     init_result: int = 0) -> Module:
+        """``finit_module(2)`` exactly: the file's bytes reach ``load_module()``
+        as they are, decompressed by the kernel only when ``flags`` has
+        ``MODULE_INIT_COMPRESSED_FILE`` (compressed bytes without it fail the
+        ELF checks: "Invalid ELF header magic").  ``source`` stands for the
+        file descriptor: a path, the file's bytes, or a ``KoFile``.
+        ``init_result`` simulates the module's init function (see
+        :meth:`load_module`).  Returns the LIVE module."""
+        _check_load_arguments("finit_module", source, params, flags, init_result)
+        if flags & ~MODULE_INIT_FLAGS:
+            raise ModuleLoadError(errno.EINVAL, "finit_module: invalid flags %#x" % flags,
+                                  stage="syscall")
+        info, path = _load_info(source, flags)
+        return self._init_module_from_file(info, path, params, flags, init_result)
+
     def load_module(self, source: Source, params: str = "", flags: int = 0,
                     init_result: int = 0) -> Module:
-        """Load a module file (path), image (bytes) or a ``KoFile`` already read.
+        """Load a module file (path), image (bytes) or a ``KoFile`` already
+        read, as ``insmod``/``modprobe`` do (kmod 31 and later): an
+        uncompressed file goes to :meth:`finit_module` as it is; a compressed
+        one goes with ``MODULE_INIT_COMPRESSED_FILE`` when its format is the
+        one ``/sys/module/compression`` names (MODULE_DECOMPRESS and SYSFS),
+        and is otherwise decompressed here, in user space, and its image
+        passed instead.  ``flags`` takes the IGNORE
+        flags; kmod chooses the compression flag itself.
 
         Returns the LIVE module.  ``init_result`` simulates the module's init
         function: negative errno values fail the load after COMING, as a
         failing ``module_init`` does.
         """
-        _check_load_arguments(source, params, flags, init_result)
-        if flags & ~MODULE_INIT_FLAGS:
-            raise ModuleLoadError(errno.EINVAL, "finit_module: invalid flags %#x" % flags,
-                                  stage="syscall")
+        _check_load_arguments("load_module", source, params, flags, init_result)
+        if flags & ~(MODULE_INIT_FLAGS & ~MODULE_INIT_COMPRESSED_FILE):
+            raise ModuleLoadError(errno.EINVAL, "load_module: invalid flags %#x (kmod sets "
+                                  "MODULE_INIT_COMPRESSED_FILE itself; finit_module takes "
+                                  "it)" % flags, stage="syscall")
         info, path = _load_info(source, flags)
+        kind = detect_compression(info.raw)
+        if kind is not None and kind + "\n" == self.features.sysfs.module_compression():
+            flags |= MODULE_INIT_COMPRESSED_FILE
+            info.flags = flags
+        elif kind is not None:
+            info = _kmod_decompress(info, source, kind, flags)
+        return self._init_module_from_file(info, path, params, flags, init_result)
+
+    def _init_module_from_file(self, info: LoadInfo, path: str | None, params: str,
+                               flags: int, init_result: int) -> Module:
+        compressed = bool(flags & MODULE_INIT_COMPRESSED_FILE)
         try:
             with self.module_mutex:
+                if compressed:
+                    self._decompress(info)
                 mod = self._load(info, params, flags, init_result)
         finally:
-            self.features.decompress.module_decompress_cleanup(info)
+            if compressed:
+                self.features.decompress.module_decompress_cleanup(info)
         mod.source = path
         return mod
 
-    def _decompress(self, info: LoadInfo, flags: int) -> None:
-        info.compression = detect_compression(info.raw)
-        if info.compression is None and flags & MODULE_INIT_COMPRESSED_FILE:
-            info.compression = "unknown"
-        if info.compression:
-            try:
-                self.features.decompress.module_decompress(info)
-            except ModuleLoadError:
-                self.features.stats.mod_stat_failed_decompress(info)
-                raise
+    def _decompress(self, info: LoadInfo) -> None:
+        try:
+            self.features.decompress.module_decompress(info)
+        except ModuleLoadError:
+            self.features.stats.mod_stat_failed_decompress(info)
+            raise
 
     def _load(self, info: LoadInfo, params: str, flags: int, init_result: int) -> Module:
         """``load_module``: every stage in the kernel's order."""
         f = self.features
-        self._decompress(info, flags)
         mod: Module | None = None
         progress = _Progress()
         try:
@@ -258,18 +311,18 @@ class Kernel(Registry):
         f.stats.mod_stat_bump_invalid(info, flags)
 
 
-def _check_load_arguments(source: object, params: object, flags: object,
+def _check_load_arguments(call: str, source: object, params: object, flags: object,
                           init_result: object) -> None:
     """Wrong types are refused before anything changes (bool is no int here)."""
     if not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, KoFile)):
-        raise InvalidType("load_module: source must be a path, bytes or a KoFile, not %s"
-                          % type(source).__name__)
+        raise InvalidType("%s: source must be a path, bytes or a KoFile, not %s"
+                          % (call, type(source).__name__))
     if not isinstance(params, str):
-        raise InvalidType("load_module: params must be a str, not %s" % type(params).__name__)
+        raise InvalidType("%s: params must be a str, not %s" % (call, type(params).__name__))
     for name, value in (("flags", flags), ("init_result", init_result)):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidType("load_module: %s must be an int, not %s"
-                              % (name, type(value).__name__))
+            raise InvalidType("%s: %s must be an int, not %s"
+                              % (call, name, type(value).__name__))
 
 
 def _as_load_error(e: PymodError, info: LoadInfo, mod: Module | None) -> ModuleLoadError:

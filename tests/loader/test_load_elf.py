@@ -4,8 +4,6 @@ each on byte-level variants of a shipped sample."""
 from __future__ import annotations
 
 import errno
-import gzip
-import lzma
 import struct
 
 import numpy as np
@@ -100,34 +98,6 @@ def test_duplicate_modinfo_section():
     with pytest.raises(ModuleLoadError) as ei:
         Kernel().load_module(data)
     assert ei.value.strerror == "Only one .modinfo section must exist."
-
-
-@pytest.mark.parametrize("compress",
-                         [gzip.compress, lzma.compress,
-                          lambda b: __import__("zstandard").ZstdCompressor().compress(b)],
-                         ids=["gzip", "xz", "zstd"])
-def test_compressed_modules_load(compress):
-    k = Kernel()
-    mod = k.load_module(compress(HELLO))
-    assert mod.name == "pm_hello"
-
-
-def test_corrupt_compressed_is_einval_and_stub_is_eopnotsupp():
-    bad = lzma.compress(HELLO)[:-20]
-    with pytest.raises(ModuleLoadError) as ei:
-        Kernel().load_module(bad)
-    assert (ei.value.errno, ei.value.stage) == (errno.EINVAL, "decompress")
-    with pytest.raises(ModuleLoadError) as ei:
-        Kernel(Config(MODULE_DECOMPRESS=False)).load_module(gzip.compress(HELLO))
-    assert ei.value.errno == errno.EOPNOTSUPP
-
-
-def test_kernel_built_for_xz_refuses_gzip():
-    k = Kernel(Config(decompress_formats=frozenset({"xz"})))
-    with pytest.raises(ModuleLoadError) as ei:
-        k.load_module(gzip.compress(HELLO))
-    assert (ei.value.errno, ei.value.strerror) == (errno.EINVAL, "not an xz compressed module")
-    assert k.load_module(lzma.compress(HELLO)).name == "pm_hello"
 
 
 MARKER = b"~Module signature appended~\n"
