@@ -51,7 +51,8 @@ class CLibrary:
 LOOKUP = CLibrary("lookup", "pymod._lookup_cffi", "pymod_lookup.h",
                   ("pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_idtab.c", "pm_map.c",
                    "pm_batch.c", "pm_sym.c", "pm_status.c"))
-KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h", ("pm_kscan.c", "pm_kscan_status.c"))
+KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h",
+                 ("pm_kscan.c", "pm_kscan_status.c", "pm_reloc.c"))
 # Not a cffi library: a plain CPython extension (one-address symbolization)
 # that calls LOOKUP's pm_symmap_lookup1 through a pointer; it includes
 # LOOKUP's header for the types only.

@@ -81,6 +81,10 @@ class Config:
     # None without MODULE_COMPRESS: the one format an in-kernel decompressor
     # (MODULE_DECOMPRESS, which depends on it) understands.  Debian's is xz.
     module_compression: str | None = "xz"
+    # The per-CPU area: vmlinux's static per-CPU data, then the chunk
+    # reserved for modules (PERCPU_MODULE_RESERVE).
+    percpu_static_size: int = 0x2C000
+    percpu_reserve: int = 8 << 10
     # sizeof(struct module); None = unknown, the 6.12 size check is skipped.
     struct_module_size: int | None = 1280
     # Debian's version.c rejects a symbol missing from __versions; mainline

@@ -19,6 +19,7 @@ from pymod.loader.facades import (
     Kallsyms,
     Livepatch,
     Namespaces,
+    Percpu,
     SigCheck,
     Stats,
     StrictRwx,
@@ -51,6 +52,7 @@ class Features:
     tree: TreeLookup
     strict_rwx: StrictRwx
     kallsyms: Kallsyms
+    percpu: Percpu
 
 
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
@@ -68,6 +70,7 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
         kallsyms,
         livepatch,
         namespaces,
+        percpu,
         signature,
         stats,
         strict_rwx,
@@ -108,4 +111,6 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                     else strict_rwx.Stub()),
         kallsyms=(kallsyms.Kallsyms(all_symbols=config.KALLSYMS_ALL) if config.KALLSYMS
                   else kallsyms.Stub()),
+        percpu=(percpu.Percpu(log, config.percpu_static_size, config.percpu_reserve)
+                if config.SMP else percpu.Stub()),
     )

@@ -9,6 +9,7 @@ dossier's section indices, names and ``.modinfo``.  Symbol-level reading is
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,9 +41,16 @@ def _fail(log: KernelLog, message: str, name: str | None = None, *,
     return ModuleLoadError(code, message, module=name, stage=stage)
 
 
+def smp_pcpusec(info: LoadInfo) -> int:
+    """``find_pcpusec`` of an SMP kernel (the percpu facade's real form)."""
+    return find_sec(info, ".data..percpu")
+
+
 def elf_validity_cache_copy(info: LoadInfo, flags: int, struct_module_size: int | None,
-                            log: KernelLog) -> None:
-    """Every ELF validity check, then the section indices, in the kernel's order."""
+                            log: KernelLog,
+                            find_pcpusec: Callable[[LoadInfo], int] = smp_pcpusec) -> None:
+    """Every ELF validity check, then the section indices, in the kernel's
+    order; ``find_pcpusec`` is the percpu facade's (0 on a UP kernel)."""
     _validity_ehdr(info, log)
     _validity_sechdrs(info, log)
     _validity_secstrings(info, log)
@@ -52,7 +60,7 @@ def elf_validity_cache_copy(info: LoadInfo, flags: int, struct_module_size: int 
     if not info.name:
         info.name = struct_module_name(info)   # the name modpost wrote into struct module
     info.index.vers = 0 if flags & MODULE_INIT_IGNORE_MODVERSIONS else find_sec(info, "__versions")
-    info.index.pcpu = find_sec(info, ".data..percpu")
+    info.index.pcpu = find_pcpusec(info)
 
 
 def _validity_ehdr(info: LoadInfo, log: KernelLog) -> None:

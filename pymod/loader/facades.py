@@ -149,6 +149,24 @@ class Livepatch(Protocol):
     def free_module_elf(self, mod: Module) -> None: ...
 
 
+class Percpu(Protocol):
+    """CONFIG_SMP's per-CPU module data (``percpu_modalloc`` and friends).
+
+    ``find_pcpusec`` is the index of ``.data..percpu`` (0: none);
+    ``percpu_modalloc`` reserves room for it in the per-CPU area's reserved
+    chunk and sets ``mod.percpu`` (its per-CPU symbols' base), warning when
+    the alignment is above a page ("%s: per-cpu alignment %li > %li") and
+    failing with ENOMEM ("%s: Could not allocate %lu bytes percpu data") when
+    the chunk is full; ``percpu_modfree`` returns the room.
+    Disabled stub (UP): ``find_pcpusec`` is 0, so the section is ordinary
+    data; allocation and free are *no-ops*.
+    """
+
+    def find_pcpusec(self, info: LoadInfo) -> int: ...
+    def percpu_modalloc(self, mod: Module, info: LoadInfo) -> None: ...
+    def percpu_modfree(self, mod: Module) -> None: ...
+
+
 class Sysfs(Protocol):
     """CONFIG_SYSFS (``kernel/module/sysfs.c``): ``/sys/module/<name>/``.
 

@@ -212,6 +212,11 @@ class LoadInfo:
     mem_size: dict[MemType, int] = field(default_factory=dict)
     placement: dict[int, tuple[MemType, int]] = field(default_factory=dict)
     core_symbols: np.ndarray | None = None   # symtab indices kept after init
+    # move_module: every section's sh_addr (module memory for allocated ones,
+    # the temporary copy's address for the rest); simplify_symbols: every
+    # symbol's value afterwards (what the relocations add their addends to).
+    sec_addr: np.ndarray | None = None
+    symvals: np.ndarray | None = None
 
     @property
     def shdrs(self) -> np.ndarray[Any, np.dtype[Any]]:
@@ -242,10 +247,12 @@ class LoadInfo:
 
 @dataclass(eq=False)
 class Region:
-    """``struct module_memory``: one page-rounded allocation."""
+    """``struct module_memory``: one page-rounded allocation and its bytes
+    (sections copied in by move_module, then relocated)."""
 
     base: int = 0
     size: int = 0
+    data: bytearray | None = None
 
 
 @dataclass(eq=False)
@@ -278,6 +285,8 @@ class Module:
     source: str | None = None           # file path when loaded from a file
     section_addrs: dict[str, int] = field(default_factory=dict)
     kallsyms: Any = None                # pymod.features.kallsyms.ModKallsyms
+    percpu: int = 0                     # mod_percpu(): the per-CPU copy's address, 0 if none
+    percpu_size: int = 0
 
     def add_taint(self, flag: Taint) -> None:
         self.taints |= 1 << flag

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from pymod.elf.compression import decompress, detect_compression, read_file
 from pymod.elf.kofile import KoFile
-from pymod.errors import InvalidType, ModuleLoadError, PymodError
-from pymod.loader import checks, elfcheck, layout, resolve, unload
+from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
+from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
 from pymod.loader.internal import (
     MODULE_INIT_COMPRESSED_FILE,
     MODULE_INIT_FLAGS,
@@ -46,6 +46,7 @@ class _Progress:
 
     allocated: bool = False
     listed: bool = False
+    percpu: bool = False
     published: bool = False
     sysfs: bool = False
     livepatch_elf: bool = False
@@ -115,6 +116,30 @@ class Kernel(Registry):
 
     def debugfs(self, path: str) -> str:
         return self.features.debugfs.debugfs_read(path)
+
+    def read(self, addr: int, size: int) -> bytes:
+        """``size`` bytes of loaded module memory at kernel address ``addr``,
+        as a debugger reads ``/proc/kcore``: the bytes after relocation.
+        Raises EFAULT unless one live region holds the whole range (freed
+        init memory included)."""
+        for name, value in (("addr", addr), ("size", size)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidType("read: %s must be an int, not %s"
+                                  % (name, type(value).__name__))
+        if not 0 <= addr < 1 << 64 or size < 0:
+            raise InvalidArgument("read: address %#x or size %d out of range" % (addr, size))
+        with self.module_mutex:
+            mod = self.find(addr)
+            for region in mod.mem.values() if mod is not None else ():
+                off = addr - region.base
+                if mod is not None and region.size and region.data is not None \
+                        and 0 <= off < region.size:
+                    if off + size > region.size:
+                        raise PymodError(errno.EFAULT, "read: %#x+%#x runs past the end of "
+                                         "%s's region at %#x" % (addr, size, mod.name,
+                                                                 region.base))
+                    return bytes(region.data[off:off + size])
+        raise PymodError(errno.EFAULT, "read: no live module memory at %#x" % addr)
 
     def kallsyms(self) -> str:
         """The module lines of ``/proc/kallsyms`` this kernel would print."""
@@ -225,18 +250,22 @@ class Kernel(Registry):
         progress = _Progress()
         try:
             f.sig.module_sig_check(info, flags)
-            elfcheck.elf_validity_cache_copy(info, flags, self._struct_module_size(), self.log)
+            elfcheck.elf_validity_cache_copy(info, flags, self._struct_module_size(), self.log,
+                                             f.percpu.find_pcpusec)
             mod = checks.early_mod_check(self, info, flags)
             self._layout_and_allocate(mod, info, progress)
             checks.patient_check_exists(self, mod.name, "load")
             self.list_module(mod)
             progress.listed = True
             augment_kernel_taints(self.taint, self.log, f.sig, mod, info)
+            progress.percpu = True
+            f.percpu.percpu_modalloc(mod, info)
             mod.refcnt += 1  # module_unload_init: held during init
             resolve.find_module_sections(self, mod, info)
             mod.version = info.get_modinfo("version")
             mod.srcversion = info.get_modinfo("srcversion")
             resolve.simplify_symbols(self, mod, info)
+            relocate.apply_relocations(mod, info, self.log, self.ptr_key)
             f.kallsyms.add_kallsyms(mod, info)
             mod.args = params
             # Marked before each call: their undo is idempotent and must also
@@ -305,6 +334,8 @@ class Kernel(Registry):
         if progress.published:
             self.symbols.withdraw(mod.syms)
         unload.module_unload_free(mod)
+        if progress.percpu:
+            f.percpu.percpu_modfree(mod)
         if progress.listed:
             self.unlist_module(mod)
         free_mem(self.area, mod)

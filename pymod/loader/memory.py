@@ -12,12 +12,18 @@ from __future__ import annotations
 import bisect
 import errno
 
-from pymod.elf.constants import SHF_ALLOC
+import numpy as np
+
+from pymod.elf.constants import SHF_ALLOC, SHT_NOBITS
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module
 
 MODULES_VADDR = 0xFFFFFFFFC0000000
 MODULES_END = 0xFFFFFFFFFF000000   # exclusive: the last byte is 0xfffffffffeffffff
+# Where the temporary copy of the file lives during a load (vmalloc space):
+# a non-allocated section's sh_addr, so a symbol defined in one gets an
+# address there, as in the kernel.  One fixed base: it is freed after the load.
+LOAD_COPY_BASE = 0xFFFFC90000000000
 
 
 class ModuleArea:
@@ -91,11 +97,26 @@ def move_module(area: ModuleArea, mod: Module, info: LoadInfo) -> None:
     except ModuleLoadError:
         free_mem(area, mod)
         raise
-    sizes = info.shdrs["sh_size"]
-    flags = info.shdrs["sh_flags"]
+    for region in mod.mem.values():
+        if region.size:
+            region.data = bytearray(region.size)
+    shdrs = info.shdrs
+    sizes, flags = shdrs["sh_size"], shdrs["sh_flags"]
+    types, offsets = shdrs["sh_type"].tolist(), shdrs["sh_offset"].tolist()
+    sec_addr = np.uint64(LOAD_COPY_BASE) + shdrs["sh_offset"].astype(np.uint64)
+    image = memoryview(info.payload)
     for i, (mem, offset) in info.placement.items():
-        if sizes[i] and flags[i] & SHF_ALLOC:
-            mod.section_addrs[info.secnames[i]] = mod.mem[mem].base + offset
+        if not flags[i] & SHF_ALLOC:
+            continue
+        region = mod.mem[mem]
+        sec_addr[i] = region.base + offset       # empty sections too, as the kernel
+        size = int(sizes[i])
+        if not size:
+            continue
+        mod.section_addrs[info.secnames[i]] = region.base + offset
+        if types[i] != SHT_NOBITS and region.data is not None:
+            region.data[offset:offset + size] = image[offsets[i]:offsets[i] + size]
+    info.sec_addr = sec_addr
 
 
 def free_mem(area: ModuleArea, mod: Module, init_only: bool = False) -> None:
@@ -104,3 +125,4 @@ def free_mem(area: ModuleArea, mod: Module, init_only: bool = False) -> None:
         if region.size and (mem.is_init or not init_only):
             area.free(region.base)
             region.base = region.size = 0
+            region.data = None

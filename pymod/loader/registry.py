@@ -84,6 +84,8 @@ class Registry:
             self.config, self.log, self.taint, symbol_crc=self.symbols.crc_of,
             sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys))
         self.area = ModuleArea()
+        # the key of %p's pointer hashing (random per boot in the kernel)
+        self.ptr_key = os.urandom(16)
         self._modules: dict[str, Module] = {}
         self._by_id: dict[int, Module] = {}
         self._ids = itertools.count(1)

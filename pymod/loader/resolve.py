@@ -35,8 +35,14 @@ def _found(sym: KernelSymbol) -> Resolution:
 
 def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
     """The module's exports and whether it has init/exit functions."""
-    assert info.elf is not None
-    mod.syms = [KernelSymbol(e.name, 0, e.namespace or None, e.gpl, e.crc, mod.name)
+    assert info.elf is not None and info.sec_addr is not None
+    addr = info.sec_addr.tolist()
+    if info.index.pcpu:
+        addr[info.index.pcpu] = mod.percpu     # a per-CPU export is its per-CPU address
+    # An export's value is its definition's address (what the relocated
+    # __ksymtab entry says; 0 for one whose symbol is not in a section).
+    mod.syms = [KernelSymbol(e.name, (addr[e.section] + e.offset) % (1 << 64) if e.section
+                             else 0, e.namespace or None, e.gpl, e.crc, mod.name)
                 for e in exports(info.elf)]
     mod.has_init = defines(info, b"init_module")
     mod.has_exit = defines(info, b"cleanup_module")
@@ -65,9 +71,10 @@ def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
     todo = _symbols_to_simplify(info)
     failure: tuple[int, str] | None = None
     name_at = string_reader(info.strtab)
-    for st_name, section, st_info in zip(syms["st_name"][todo].tolist(),
-                                         syms["st_shndx"][todo].tolist(),
-                                         syms["st_info"][todo].tolist(), strict=True):
+    resolved: dict[int, int] = {}        # symbol index -> the export's address
+    for index, st_name, section, st_info in zip(todo.tolist(), syms["st_name"][todo].tolist(),
+                                                syms["st_shndx"][todo].tolist(),
+                                                syms["st_info"][todo].tolist(), strict=True):
         name = name_at(st_name)
         if section == SHN_COMMON:
             if not name.startswith("__gnu_lto"):
@@ -75,9 +82,11 @@ def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
                                                       % mod.name))
         elif section == SHN_UNDEF:
             res = resolve_symbol(reg, mod, info, name)
-            if res.sym is not None or (not res.err and (st_info >> 4 == STB_WEAK
-                                                        or name == "_GLOBAL_OFFSET_TABLE_")):
+            if res.sym is not None:
+                resolved[index] = res.sym.value
                 continue
+            if not res.err and (st_info >> 4 == STB_WEAK or name == "_GLOBAL_OFFSET_TABLE_"):
+                continue                 # an unresolved weak symbol stays 0
             err = res.err or errno.ENOENT
             unknown = log.pr_warn("%s: Unknown symbol %s (err %d)" % (mod.name, name, -err))
             failure = (err, res.message or unknown)
@@ -87,6 +96,28 @@ def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
                 % (mod.name, name, section, info.hdr.e_shnum - 1)))
     if failure is not None:
         raise ModuleLoadError(failure[0], failure[1], module=mod.name, stage="symbols")
+    info.symvals = symbol_values(info, mod, resolved)
+
+
+def symbol_values(info: LoadInfo, mod: Module, resolved: dict[int, int]) -> np.ndarray:
+    """Every symbol's st_value after ``simplify_symbols``: an export's address
+    for a resolved one, its section's address added for a defined one (the
+    per-CPU copy's for a per-CPU variable), unchanged for absolute and
+    livepatch ones and 0 for the rest."""
+    assert info.sec_addr is not None and info.hdr is not None
+    syms = info.syms
+    shndx = syms["st_shndx"].astype(np.int64)
+    values = syms["st_value"].astype(np.uint64)
+    defined = (shndx > SHN_UNDEF) & (shndx < info.hdr.e_shnum)
+    base = np.zeros(len(values), dtype=np.uint64)
+    base[defined] = info.sec_addr[shndx[defined]]
+    if info.index.pcpu:
+        base[shndx == info.index.pcpu] = mod.percpu
+    values = values + base                     # modulo 2**64, as the kernel's
+    values[shndx == SHN_UNDEF] = 0
+    if resolved:
+        values[list(resolved)] = list(resolved.values())
+    return values
 
 
 def _inherit_proprietary(reg: Registry, mod: Module, owner: Module, name: str) -> str | None:

@@ -76,4 +76,5 @@ def free_module(reg: Registry, mod: Module) -> None:
     f.livepatch.free_module_elf(mod)
     module_unload_free(mod)
     f.taint_tracking.try_add_tainted_module(mod)
+    f.percpu.percpu_modfree(mod)
     free_mem(reg.area, mod)

@@ -1,0 +1,92 @@
+"""Relocations (``apply_relocations`` and x86-64 ``apply_relocate_add``).
+
+Every relocation section whose target is allocated is applied into the
+module's memory, in section order, stopping at the first failure as the
+kernel does.  ``.klp.rela.*`` sections (SHF_RELA_LIVEPATCH) are left to
+livepatch; SHT_REL sections are refused, as x86-64 has no ``apply_relocate``.
+The arithmetic runs in C (``csrc/kscan/pm_reloc.c``).  Not modelled:
+``module_finalize``'s code patching (alternatives, paravirt, retpoline and
+return thunks, IBT), which depends on the CPU the module runs on.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+
+from pymod._kscan_cffi import ffi, lib
+from pymod.elf.constants import SHF_ALLOC, SHF_RELA_LIVEPATCH, SHT_REL, SHT_RELA
+from pymod.errors import ModuleLoadError
+from pymod.loader.internal import LoadInfo, Module
+from pymod.loader.klog import KernelLog
+
+RELA_SIZE = 24
+
+
+def hashed_pointer(addr: int, key: bytes) -> str:
+    """``%p``: the kernel prints a keyed hash of a pointer, never the
+    pointer.  A stand-in with the same shape (32 bits, 16 hex digits)."""
+    digest = hashlib.blake2b(addr.to_bytes(8, "little"), key=key, digest_size=4).digest()
+    return "%016x" % int.from_bytes(digest, "little")
+
+
+def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: bytes) -> None:
+    assert info.hdr is not None and info.symvals is not None and info.sec_addr is not None
+    shdrs = info.shdrs
+    shnum = info.hdr.e_shnum
+    flags, types, targets = shdrs["sh_flags"], shdrs["sh_type"], shdrs["sh_info"]
+    symvals = info.symvals
+    syms_c = ffi.from_buffer("uint64_t[]", symvals)
+    fault = ffi.new("struct pm_reloc_fault *")
+    for i in range(1, shnum):
+        target = int(targets[i])
+        if target >= shnum or not flags[target] & SHF_ALLOC:
+            continue
+        if flags[i] & SHF_RELA_LIVEPATCH:
+            continue                       # klp_apply_section_relocs: livepatch's
+        if types[i] == SHT_REL:
+            raise _fail(mod, log.pr_err("module %s: REL relocation unsupported" % mod.name))
+        if types[i] != SHT_RELA:
+            continue
+        region, base = _region_of(mod, int(info.sec_addr[target]))
+        start, size = int(shdrs[i]["sh_offset"]), int(shdrs[i]["sh_size"])
+        rela = ffi.from_buffer("unsigned char[]", memoryview(info.payload)[start:start + size])
+        status = lib.pm_reloc_apply(ffi.from_buffer("unsigned char[]", region), len(region),
+                                    base, int(info.sec_addr[target]), rela, size // RELA_SIZE,
+                                    syms_c, len(symvals), fault)
+        if status != lib.PM_RELOC_OK:
+            raise _refusal(mod, info, log, status, fault, i, ptr_key)
+
+
+def _region_of(mod: Module, addr: int) -> tuple[bytearray, int]:
+    for region in mod.mem.values():
+        if region.size and region.data is not None and 0 <= addr - region.base < region.size:
+            return region.data, region.base
+    raise AssertionError("an allocated section outside its module's regions")
+
+
+def _fail(mod: Module, message: str) -> ModuleLoadError:
+    return ModuleLoadError(errno.ENOEXEC, message, module=mod.name, stage="relocate")
+
+
+def _refusal(mod: Module, info: LoadInfo, log: KernelLog, status: int, fault: object, sec: int,
+             ptr_key: bytes) -> ModuleLoadError:
+    f = fault
+    rtype, loc, val = int(f.type), int(f.loc), int(f.val)  # type: ignore[attr-defined]
+    if status == lib.PM_RELOC_EUNKNOWN:
+        return _fail(mod, log.pr_err("%s: Unknown rela relocation: %d" % (mod.name, rtype)))
+    if status == lib.PM_RELOC_ENONZERO:
+        return _fail(mod, log.pr_err(
+            "x86/modules: Invalid relocation target, existing value is nonzero for type %d, "
+            "loc %s, val %x" % (rtype, hashed_pointer(loc, ptr_key), val)))
+    if status == lib.PM_RELOC_EOVERFLOW:
+        log.pr_err("overflow in relocation type %d val %x" % (rtype, val))
+        return _fail(mod, log.pr_err("`%s' likely not compiled with -mcmodel=kernel" % mod.name))
+    index = int(f.index)  # type: ignore[attr-defined]
+    if status == lib.PM_RELOC_ESYMBOL:
+        return _fail(mod, "%s: relocation %d of %s names symbol %d, past the symbol table "
+                     "(pymod's own check: the kernel would read past it)"
+                     % (mod.name, index, info.secnames[sec], val))
+    return _fail(mod, "%s: relocation %d of %s writes at %#x, outside the module's memory "
+                 "(pymod's own check: the kernel would write there)"
+                 % (mod.name, index, info.secnames[sec], loc))
