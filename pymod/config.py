@@ -74,6 +74,7 @@ class Config:
     MODULE_UNLOAD_TAINT_TRACKING: bool = False
     MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS: bool = False
     ARCH_WANTS_MODULES_DATA_IN_VMALLOC: bool = False
+    DYNAMIC_DEBUG: bool = True
     SMP: bool = True
     PREEMPT: bool = True          # CONFIG_PREEMPT_BUILD: "preempt " in vermagic
     PREEMPT_RT: bool = False

@@ -60,6 +60,44 @@
 	static void (*PM_UNIQUE(__addressable_cleanup_module))(void) __used \
 	__attribute__((section(".exit.data"))) = cleanup_module
 
+/*
+ * Module parameters, laid out as the kernel's: struct kernel_param (40 bytes
+ * on x86-64) in "__param", kparam_string and kparam_array beside it, the ops
+ * being vmlinux's exports.  kp->mod (THIS_MODULE) stays NULL: the loader
+ * does not read it.
+ */
+struct kernel_param_ops;
+struct pm_kernel_param {
+	const char *name;
+	void *mod;
+	const struct kernel_param_ops *ops;
+	unsigned short perm;
+	signed char level;
+	unsigned char flags;
+	void *arg;
+};
+struct kparam_string {
+	unsigned int maxlen;
+	char *string;
+};
+struct kparam_array {
+	unsigned int max;
+	unsigned int elemsize;
+	unsigned int *num;
+	const struct kernel_param_ops *ops;
+	void *elem;
+};
+
+#define PM_PARAM(name, ops, argp, perm)                                     	static const char __param_str_##name[] = #name;                     	static const struct pm_kernel_param __param_##name __used           	__attribute__((section("__param"), aligned(8))) =                   		{ __param_str_##name, 0, &ops, perm, -1, 0, (void *)(argp) }
+#define module_param(name, type, perm)                                      	extern const struct kernel_param_ops param_ops_##type;              	PM_PARAM(name, param_ops_##type, &name, perm);                      	PM_MODINFO(parmtype, #name ":" #type)
+#define module_param_array(name, type, nump, perm)                          	extern const struct kernel_param_ops param_ops_##type;              	extern const struct kernel_param_ops param_array_ops;               	static const struct kparam_array __param_arr_##name =               		{ sizeof(name) / sizeof(name[0]), sizeof(name[0]), nump,    		  &param_ops_##type, name };                                	PM_PARAM(name, param_array_ops, &__param_arr_##name, perm);         	PM_MODINFO(parmtype, #name ":array of " #type)
+#define module_param_string(name, string, len, perm)                        	extern const struct kernel_param_ops param_ops_string;              	static const struct kparam_string __param_string_##name =           		{ len, string };                                            	PM_PARAM(name, param_ops_string, &__param_string_##name, perm);     	PM_MODINFO(parmtype, #name ":string")
+#define MODULE_PARM_DESC(p, desc) PM_MODINFO(parm, #p ":" desc)
+
+/* DEFINE_PER_CPU: the variable lives in the per-CPU section. */
+#define DEFINE_PER_CPU(type, name) \
+	__attribute__((section(".data..percpu"))) type name
+
 #define KERN_INFO "\0016"
 int _printk(const char *fmt, ...);
 #define pr_info(fmt, ...) _printk(KERN_INFO fmt, ##__VA_ARGS__)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pymod.loader.facades import (
     Debugfs,
     Decompress,
+    DynamicDebug,
     ForceLoad,
     Kallsyms,
     Livepatch,
@@ -53,6 +54,7 @@ class Features:
     strict_rwx: StrictRwx
     kallsyms: Kallsyms
     percpu: Percpu
+    dynamic_debug: DynamicDebug
 
 
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
@@ -66,6 +68,7 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
     from pymod.features import (
         debugfs,
         decompress,
+        dynamic_debug,
         force_load,
         kallsyms,
         livepatch,
@@ -113,4 +116,6 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                   else kallsyms.Stub()),
         percpu=(percpu.Percpu(log, config.percpu_static_size, config.percpu_reserve)
                 if config.SMP else percpu.Stub()),
+        dynamic_debug=(dynamic_debug.DynamicDebug() if config.DYNAMIC_DEBUG
+                       else dynamic_debug.Stub(log)),
     )

@@ -149,6 +149,19 @@ class Livepatch(Protocol):
     def free_module_elf(self, mod: Module) -> None: ...
 
 
+class DynamicDebug(Protocol):
+    """CONFIG_DYNAMIC_DEBUG (``ddebug_dyndbg_module_param_cb``): a load's
+    parameter no ``__param`` entry knows is offered here first; 0 means
+    handled (``dyndbg`` and ``<module>.dyndbg`` take a query), nonzero that
+    the loader warns "%s: unknown parameter '%s' ignored".
+    Disabled stub: ``dyndbg`` is accepted and ignored with the warning
+    "dyndbg param is supported only in CONFIG_DYNAMIC_DEBUG builds"; any
+    other name is -EINVAL.
+    """
+
+    def module_param_cb(self, param: str, val: str | None, modname: str) -> int: ...
+
+
 class Percpu(Protocol):
     """CONFIG_SMP's per-CPU module data (``percpu_modalloc`` and friends).
 

@@ -82,6 +82,7 @@ class Taint(enum.IntEnum):
     PROPRIETARY_MODULE = 0
     FORCED_MODULE = 1
     FORCED_RMMOD = 3
+    USER = 6                 # a parameter marked unsafe was set
     CRAP = 10
     OOT_MODULE = 12
     UNSIGNED_MODULE = 13
@@ -106,7 +107,8 @@ MODULE_TAINT_LETTERS: tuple[tuple[Taint, str], ...] = (
 )
 # Kernel-wide letters also include the forced unload, between F and C.
 KERNEL_TAINT_LETTERS: tuple[tuple[Taint, str], ...] = (
-    MODULE_TAINT_LETTERS[:2] + ((Taint.FORCED_RMMOD, "R"),) + MODULE_TAINT_LETTERS[2:])
+    MODULE_TAINT_LETTERS[:2] + ((Taint.FORCED_RMMOD, "R"), (Taint.USER, "U"))
+    + MODULE_TAINT_LETTERS[2:])
 
 
 def taint_letters(taints: int, table: tuple[tuple[Taint, str], ...] = MODULE_TAINT_LETTERS) -> str:
@@ -287,6 +289,8 @@ class Module:
     kallsyms: Any = None                # pymod.features.kallsyms.ModKallsyms
     percpu: int = 0                     # mod_percpu(): the per-CPU copy's address, 0 if none
     percpu_size: int = 0
+    kp: list[Any] = field(default_factory=list)   # pymod.loader.params.KernelParam, __param order
+    async_probe: bool = False
 
     def add_taint(self, flag: Taint) -> None:
         self.taints |= 1 << flag

@@ -22,6 +22,7 @@ from pymod.elf.compression import decompress, detect_compression, read_file
 from pymod.elf.kofile import KoFile
 from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
 from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
+from pymod.loader import params as modparams
 from pymod.loader.internal import (
     MODULE_INIT_COMPRESSED_FILE,
     MODULE_INIT_FLAGS,
@@ -111,8 +112,13 @@ class Kernel(Registry):
             return proc_modules(self)
 
     def sysfs(self, name: str) -> dict[str, str]:
+        """``/sys/module/<name>/``: file name -> contents (no trailing newline)."""
         with self.module_mutex:
-            return self.features.sysfs.sysfs_read(name)
+            files = self.features.sysfs.sysfs_read(name)
+            mod = self._modules.get(name)
+            if mod is not None:
+                files.update(modparams.param_files(self, mod))
+            return files
 
     def debugfs(self, path: str) -> str:
         return self.features.debugfs.debugfs_read(path)
@@ -266,6 +272,7 @@ class Kernel(Registry):
             mod.srcversion = info.get_modinfo("srcversion")
             resolve.simplify_symbols(self, mod, info)
             relocate.apply_relocations(mod, info, self.log, self.ptr_key)
+            mod.kp = modparams.read_params(self, mod, info)
             f.kallsyms.add_kallsyms(mod, info)
             mod.args = params
             # Marked before each call: their undo is idempotent and must also
@@ -274,6 +281,7 @@ class Kernel(Registry):
             resolve.complete_formation(self, mod)
             progress.announced = True
             self.notify("coming", mod)
+            modparams.parse_args(self, mod, mod.args)
             progress.sysfs = True
             f.sysfs.mod_sysfs_setup(mod, info)
             if mod.klp:

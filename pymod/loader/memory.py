@@ -100,11 +100,16 @@ def move_module(area: ModuleArea, mod: Module, info: LoadInfo) -> None:
     for region in mod.mem.values():
         if region.size:
             region.data = bytearray(region.size)
+    sec_addr = np.uint64(LOAD_COPY_BASE) + info.shdrs["sh_offset"].astype(np.uint64)
+    with memoryview(info.payload) as image:
+        _copy_sections(mod, info, image, sec_addr)
+    info.sec_addr = sec_addr
+
+
+def _copy_sections(mod: Module, info: LoadInfo, image: memoryview, sec_addr: np.ndarray) -> None:
     shdrs = info.shdrs
     sizes, flags = shdrs["sh_size"], shdrs["sh_flags"]
     types, offsets = shdrs["sh_type"].tolist(), shdrs["sh_offset"].tolist()
-    sec_addr = np.uint64(LOAD_COPY_BASE) + shdrs["sh_offset"].astype(np.uint64)
-    image = memoryview(info.payload)
     for i, (mem, offset) in info.placement.items():
         if not flags[i] & SHF_ALLOC:
             continue
@@ -116,7 +121,6 @@ def move_module(area: ModuleArea, mod: Module, info: LoadInfo) -> None:
         mod.section_addrs[info.secnames[i]] = region.base + offset
         if types[i] != SHT_NOBITS and region.data is not None:
             region.data[offset:offset + size] = image[offsets[i]:offsets[i] + size]
-    info.sec_addr = sec_addr
 
 
 def free_mem(area: ModuleArea, mod: Module, init_only: bool = False) -> None:
@@ -126,3 +130,38 @@ def free_mem(area: ModuleArea, mod: Module, init_only: bool = False) -> None:
             area.free(region.base)
             region.base = region.size = 0
             region.data = None
+
+
+def _locate(mod: Module, addr: int, size: int) -> tuple[bytearray, int] | None:
+    for region in mod.mem.values():
+        off = addr - region.base
+        if region.size and region.data is not None and 0 <= off and off + size <= region.size:
+            return region.data, off
+    return None
+
+
+def read_mem(mod: Module, addr: int, size: int) -> bytes | None:
+    """``size`` bytes of ``mod``'s memory at ``addr``; None unless one of its
+    live regions holds them all."""
+    found = _locate(mod, addr, size)
+    return None if found is None else bytes(found[0][found[1]:found[1] + size])
+
+
+def write_mem(mod: Module, addr: int, data: bytes) -> bool:
+    found = _locate(mod, addr, len(data))
+    if found is None:
+        return False
+    found[0][found[1]:found[1] + len(data)] = data
+    return True
+
+
+def read_string(mod: Module, addr: int, limit: int = 4096) -> str | None:
+    """The NUL-terminated string at ``addr`` in ``mod``'s memory (at most
+    ``limit`` bytes), or None when it is not there."""
+    for region in mod.mem.values():
+        off = addr - region.base
+        if region.size and region.data is not None and 0 <= off < region.size:
+            chunk = bytes(region.data[off:off + limit])
+            end = chunk.find(b"\0")
+            return (chunk if end < 0 else chunk[:end]).decode("utf-8", "surrogateescape")
+    return None

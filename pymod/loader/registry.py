@@ -73,8 +73,13 @@ class Registry:
 
     def __init__(self, config: Config | None = None,
                  symvers: str | os.PathLike[str] | None = None,
-                 trusted_keys: tuple[object, ...] = (), sig_enforce: bool = False):
+                 trusted_keys: tuple[object, ...] = (), sig_enforce: bool = False,
+                 lockdown: bool = False):
         self.config = config or Config()
+        # security_locked_down(): hardware parameters may not be set
+        self.lockdown = lockdown
+        # the kernel heap's copies of charp parameter values (address -> bytes)
+        self.kmalloc: dict[int, bytes] = {}
         self.log = KernelLog()
         if symvers is None:
             symvers = _default_symvers(self.config)

@@ -38,6 +38,9 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
     symvals = info.symvals
     syms_c = ffi.from_buffer("uint64_t[]", symvals)
     fault = ffi.new("struct pm_reloc_fault *")
+    # A pointer into the image itself: no memoryview to export a buffer
+    # (one caught in a traceback's reference cycle cannot be cleared).
+    image = ffi.from_buffer("unsigned char[]", info.payload)
     for i in range(1, shnum):
         target = int(targets[i])
         if target >= shnum or not flags[target] & SHF_ALLOC:
@@ -50,10 +53,9 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
             continue
         region, base = _region_of(mod, int(info.sec_addr[target]))
         start, size = int(shdrs[i]["sh_offset"]), int(shdrs[i]["sh_size"])
-        rela = ffi.from_buffer("unsigned char[]", memoryview(info.payload)[start:start + size])
         status = lib.pm_reloc_apply(ffi.from_buffer("unsigned char[]", region), len(region),
-                                    base, int(info.sec_addr[target]), rela, size // RELA_SIZE,
-                                    syms_c, len(symvals), fault)
+                                    base, int(info.sec_addr[target]), image + start,
+                                    size // RELA_SIZE, syms_c, len(symvals), fault)
         if status != lib.PM_RELOC_OK:
             raise _refusal(mod, info, log, status, fault, i, ptr_key)
 

@@ -73,6 +73,8 @@ SAMPLES: tuple[Sample, ...] = (
     Sample("pm_noinit", "no init and no exit function (no .rela.gnu.linkonce.this_module)"),
     Sample("pm_ro_after_init", "a __ro_after_init variable in .data..ro_after_init"),
     Sample("pm_outoftree", "no intree=Y: taint O", taint="O"),
+    Sample("pm_params", "module_param int/bool/charp, an int array, a string and a hidden "
+                        "uint; a per-CPU variable"),
     _variant("pm_badmagic", "pm_hello", "vermagic of a PREEMPT_RT build: version magic mismatch",
              _errno.ENOEXEC, vermagic=RT_VERMAGIC),
     _variant("pm_nomagic", "pm_hello", "no vermagic at all: force-loaded (taint F) when "

@@ -1,0 +1,293 @@
+"""Module parameters: the ``__param`` table read back from relocated module
+memory, ``parse_args`` over the load's argument string (``kernel/params.c``,
+``lib/cmdline.c``), and what ``/sys/module/<m>/parameters/`` shows.
+
+A parameter's type is its ``ops``: vmlinux's ``param_ops_<type>`` (found
+by address in the symbol directory), ``param_array_ops`` or ``param_ops_string``.
+Values are written into module memory where the kernel's setter writes
+them; a ``charp`` points at a kernel-heap copy, kept here.  A parameter
+whose ops the module defines itself runs the module's own code in the
+kernel: pymod accepts any value for it and shows the text it was given.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pymod.errors import ModuleLoadError
+from pymod.loader import param_ops as ops
+from pymod.loader.internal import LoadInfo, Module, Taint
+from pymod.loader.memory import read_mem, read_string, write_mem
+
+if TYPE_CHECKING:
+    from pymod.loader.registry import Registry
+
+KPARAM = struct.Struct("<QQQHbBxxxxQ")   # struct kernel_param: 40 bytes on x86-64
+KPARAM_ARRAY = struct.Struct("<IIQQQ")   # max, elemsize, num *, ops *, elem *
+KPARAM_STRING = struct.Struct("<IxxxxQ")  # maxlen, string *
+KERNEL_PARAM_FL_UNSAFE = 1
+KERNEL_PARAM_FL_HWPARAM = 2
+# Where pymod puts a charp value's kernel-heap copy (a stand-in address).
+KMALLOC_BASE = 0xFFFF888100000000
+
+
+@dataclass
+class KernelParam:
+    """One ``struct kernel_param`` after relocation."""
+
+    name: str
+    kind: str               # int, uint, bool, charp, string, array, ... or "custom"
+    perm: int
+    level: int
+    flags: int
+    arg: int
+    array: tuple[int, int, int, str] | None = None   # max, elemsize, num address, elem kind
+    string: tuple[int, int] | None = None            # maxlen, buffer address
+    custom_value: str | None = None
+
+
+def read_params(reg: Registry, mod: Module, info: LoadInfo) -> list[KernelParam]:
+    """``section_objs(info, "__param", ...)``, read from module memory."""
+    from pymod.loader.elfcheck import find_sec
+
+    ndx = find_sec(info, "__param")
+    if not ndx or info.sec_addr is None:
+        return []
+    base, size = int(info.sec_addr[ndx]), int(info.shdrs[ndx]["sh_size"])
+    table = read_mem(mod, base, size - size % KPARAM.size)
+    if table is None:
+        return []
+    out = []
+    for off in range(0, len(table), KPARAM.size):
+        name_p, _mod, ops_p, perm, level, flags, arg = KPARAM.unpack_from(table, off)
+        name = read_string(mod, name_p) or ""
+        kind = _ops_kind(reg, ops_p)
+        p = KernelParam(name, kind, perm, level, flags, arg)
+        if kind == "array":
+            raw = read_mem(mod, arg, KPARAM_ARRAY.size)
+            if raw is not None:
+                mx, esize, num_p, eops, elem = KPARAM_ARRAY.unpack(raw)
+                p.array = (mx, esize, num_p, _ops_kind(reg, eops))
+                p.arg = elem
+        elif kind == "string":
+            raw = read_mem(mod, arg, KPARAM_STRING.size)
+            if raw is not None:
+                p.string = KPARAM_STRING.unpack(raw)
+        out.append(p)
+    return out
+
+
+def _ops_kind(reg: Registry, ops_addr: int) -> str:
+    name = reg.symbols.name_at(ops_addr)
+    if name == "param_array_ops":
+        return "array"
+    if name is not None and name.startswith("param_ops_"):
+        return name[len("param_ops_"):]
+    return "custom"
+
+
+# ------------------------------------------------------------------ parse_args
+def next_arg(args: str) -> tuple[str, str | None, str]:
+    """``next_arg``: (param, value or None, the rest), quotes as the kernel
+    treats them (a quoted value or a quoted whole "param=value")."""
+    quoted = in_quote = args.startswith('"')
+    if quoted:
+        args = args[1:]
+    i, equals = 0, 0
+    while i < len(args):
+        if args[i].isspace() and args[i] in " \t\n\v\f\r" and not in_quote:
+            break
+        if equals == 0 and args[i] == "=":
+            equals = i
+        if args[i] == '"':
+            in_quote = not in_quote
+        i += 1
+    token, rest = args[:i], args[i + 1:] if i < len(args) else ""
+    val: str | None = None
+    if equals:
+        param, val = token[:equals], token[equals + 1:]
+        if val.startswith('"'):
+            val = val[1:]
+            if token.endswith('"'):
+                val = val[:-1]
+        elif quoted and token.endswith('"'):
+            val = val[:-1]
+    else:
+        param = token[:-1] if quoted and token.endswith('"') else token
+    return param, val, rest.lstrip(" \t\n\v\f\r")
+
+
+def parameq(a: str, b: str) -> bool:
+    return a.replace("-", "_") == b.replace("-", "_")
+
+
+def parse_args(reg: Registry, mod: Module, args: str) -> None:
+    """Parse ``args`` against ``mod.kp``; every error is logged, the last one
+    fails the load; "--" ends the parameters (the rest is warned about)."""
+    log = reg.log
+    err, message = 0, ""
+    rest = args.lstrip(" \t\n\v\f\r")
+    after_dashes: str | None = None
+    while rest:
+        param, val, rest = next_arg(rest)
+        if val is None and param == "--":
+            after_dashes = rest
+            break
+        ret = _parse_one(reg, mod, param, val)
+        if ret == 0:
+            continue
+        shown = val if val is not None else ""
+        if ret == errno.ENOENT:
+            message = log.pr_err("%s: Unknown parameter `%s'" % (mod.name, param))
+        elif ret == errno.ENOSPC:
+            message = log.pr_err("%s: `%s' too large for parameter `%s'"
+                                 % (mod.name, shown, param))
+        else:
+            message = log.pr_err("%s: `%s' invalid for parameter `%s'"
+                                 % (mod.name, shown, param))
+        err = ret
+    if err:
+        raise ModuleLoadError(err, message, module=mod.name, stage="params")
+    if after_dashes is not None:
+        log.pr_warn("%s: parameters '%s' after `--' ignored" % (mod.name, after_dashes))
+
+
+def _parse_one(reg: Registry, mod: Module, param: str, val: str | None) -> int:
+    for kp in mod.kp:
+        if not parameq(param, kp.name):
+            continue
+        if val is None and kp.kind not in ops.NOARG:
+            return errno.EINVAL
+        if kp.flags & KERNEL_PARAM_FL_HWPARAM and reg.lockdown:
+            return errno.EPERM
+        if kp.flags & KERNEL_PARAM_FL_UNSAFE:
+            reg.log.pr_notice("Setting dangerous option %s - tainting kernel" % kp.name)
+            reg.taint.add(Taint.USER)
+        try:
+            set_param(reg, mod, kp, val)
+        except OSError as e:
+            return e.errno or errno.EINVAL
+        return 0
+    return _unknown_module_param(reg, mod, param, val)
+
+
+def _unknown_module_param(reg: Registry, mod: Module, param: str, val: str | None) -> int:
+    if param == "async_probe":
+        try:
+            mod.async_probe = ops.kstrtobool(val)
+        except OSError:
+            mod.async_probe = True
+        return 0
+    if reg.features.dynamic_debug.module_param_cb(param, val, mod.name) != 0:
+        reg.log.pr_warn("%s: unknown parameter '%s' ignored" % (mod.name, param))
+    return 0
+
+
+# ------------------------------------------------------------------ setters
+def set_param(reg: Registry, mod: Module, kp: KernelParam, val: str | None) -> None:
+    """The ops' ``set``; raises OSError with the kernel's errno."""
+    if kp.kind == "custom":
+        kp.custom_value = val
+    elif kp.kind == "array" and kp.array is not None:
+        _set_array(reg, mod, kp, val or "")
+    elif kp.kind == "string" and kp.string is not None:
+        maxlen, buf = kp.string
+        data = (val or "").encode("utf-8", "surrogateescape")
+        if len(data) >= maxlen:
+            reg.log.pr_err("%s: string doesn't fit in %d chars." % (kp.name, maxlen - 1))
+            raise OSError(errno.ENOSPC, "too long")
+        _write(mod, buf, data + b"\0")
+    else:
+        _set_scalar(reg, mod, kp.kind, kp.name, kp.arg, val)
+
+
+def _set_scalar(reg: Registry, mod: Module, kind: str, name: str, arg: int,
+                val: str | None) -> None:
+    if kind in ops.INT_TYPES:
+        assert val is not None
+        _write(mod, arg, ops.encode_int(kind, ops.INT_TYPES[kind].parse(val)))
+    elif kind in ops.BOOL_SIZES:
+        value = ops.kstrtobool(val if val is not None or kind == "invbool" else "1")
+        if kind == "bool_enable_only" and not value and read_mem(mod, arg, 1) == b"\1":
+            raise OSError(errno.EROFS, "enable only")
+        if kind == "invbool":
+            value = not value
+        _write(mod, arg, int(value).to_bytes(ops.BOOL_SIZES[kind], "little"))
+    elif kind == "charp":
+        data = (val or "").encode("utf-8", "surrogateescape")
+        if len(data) > ops.CHARP_MAX:
+            reg.log.pr_err("%s: string parameter too long" % name)
+            raise OSError(errno.ENOSPC, "too long")
+        addr = KMALLOC_BASE + 16 * len(reg.kmalloc)
+        reg.kmalloc[addr] = data
+        _write(mod, arg, addr.to_bytes(8, "little"))
+    else:
+        raise OSError(errno.EINVAL, "no setter for %s" % kind)
+
+
+def _set_array(reg: Registry, mod: Module, kp: KernelParam, val: str) -> None:
+    assert kp.array is not None
+    mx, esize, num_p, kind = kp.array
+    num = 0
+    pieces = val.split(",")
+    for piece in pieces:
+        if num == mx:
+            reg.log.pr_err("%s: can only take %d arguments" % (kp.name, mx))
+            raise OSError(errno.EINVAL, "too many")
+        _set_scalar(reg, mod, kind, kp.name, kp.arg + num * esize, piece)
+        num += 1
+        if num_p:
+            _write(mod, num_p, num.to_bytes(4, "little"))
+
+
+def _write(mod: Module, addr: int, data: bytes) -> None:
+    if not write_mem(mod, addr, data):
+        raise OSError(errno.EFAULT, "pymod: parameter storage at %#x is outside the module's "
+                      "memory (pymod's own check)" % addr)
+
+
+# ------------------------------------------------------------------ sysfs
+def param_files(reg: Registry, mod: Module) -> dict[str, str]:
+    """``parameters/<name>`` for every parameter with a readable mode."""
+    out = {}
+    for kp in mod.kp:
+        if kp.perm & 0o444:
+            out["parameters/" + kp.name] = show_param(reg, mod, kp)
+    return out
+
+
+def show_param(reg: Registry, mod: Module, kp: KernelParam) -> str:
+    """The ops' ``get``, without its newline."""
+    if kp.kind == "custom":
+        return kp.custom_value or ""
+    if kp.kind == "string" and kp.string is not None:
+        return read_string(mod, kp.string[1]) or ""
+    if kp.kind == "array" and kp.array is not None:
+        mx, esize, num_p, kind = kp.array
+        raw = read_mem(mod, num_p, 4) if num_p else None
+        count = int.from_bytes(raw, "little") if raw is not None else mx
+        return ",".join(_show_scalar(reg, mod, kind, kp.arg + i * esize) for i in range(count))
+    return _show_scalar(reg, mod, kp.kind, kp.arg)
+
+
+def _show_scalar(reg: Registry, mod: Module, kind: str, arg: int) -> str:
+    size = ops.elem_size(kind)
+    raw = read_mem(mod, arg, size)
+    if raw is None:
+        return ""
+    if kind in ops.INT_TYPES:
+        return ops.INT_TYPES[kind].show(ops.decode_int(kind, raw))
+    if kind == "bint":
+        return str(int.from_bytes(raw, "little", signed=True))
+    if kind in ops.BOOL_SIZES:
+        value = raw != bytes(size)
+        return ("N" if value else "Y") if kind == "invbool" else ("Y" if value else "N")
+    if kind == "charp":
+        ptr = int.from_bytes(raw, "little")
+        if ptr in reg.kmalloc:
+            return reg.kmalloc[ptr].decode("utf-8", "surrogateescape")
+        return "(null)" if ptr == 0 else read_string(mod, ptr) or ""
+    return ""
