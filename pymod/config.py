@@ -75,6 +75,10 @@ class Config:
     MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS: bool = False
     ARCH_WANTS_MODULES_DATA_IN_VMALLOC: bool = False
     DYNAMIC_DEBUG: bool = True
+    # CONFIG_CONSTRUCTORS (GCOV and KASAN builds): a module's .ctors or
+    # .init_array run at init, and a module with both is refused.
+    CONSTRUCTORS: bool = False
+    MITIGATION_RETPOLINE: bool = True
     SMP: bool = True
     PREEMPT: bool = True          # CONFIG_PREEMPT_BUILD: "preempt " in vermagic
     PREEMPT_RT: bool = False
@@ -91,6 +95,13 @@ class Config:
     # Debian's version.c rejects a symbol missing from __versions; mainline
     # warns and accepts it.
     modversions_reject_missing: bool = True
+    # CONFIG_RANDSTRUCT's generated seed hash (randstruct_hash.h), which
+    # vermagic ends with; None without RANDSTRUCT.  A .config does not hold
+    # it: read it off one of the kernel's modules (its vermagic).
+    randstruct_hash: str | None = None
+    # Run time: the Spectre v2 mitigation is on (spectre_v2_enabled is not
+    # SPECTRE_V2_NONE: an affected CPU, no spectre_v2=off).
+    spectre_v2_mitigation: bool = True
     # module_blacklist= on the kernel command line.
     module_blacklist: tuple[str, ...] = ()
 
@@ -129,6 +140,8 @@ class Config:
             parts.append("mod_unload ")
         if self.MODVERSIONS:
             parts.append("modversions ")
+        if self.randstruct_hash is not None:
+            parts.append("RANDSTRUCT_" + self.randstruct_hash)   # MODULE_RANDSTRUCT: no space
         return "".join(parts)
 
     def replace(self, **changes: Any) -> Config:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pymod.loader.facades import (
+    Constructors,
     Debugfs,
     Decompress,
     DynamicDebug,
@@ -21,6 +22,7 @@ from pymod.loader.facades import (
     Livepatch,
     Namespaces,
     Percpu,
+    Retpoline,
     SigCheck,
     Stats,
     StrictRwx,
@@ -55,6 +57,8 @@ class Features:
     kallsyms: Kallsyms
     percpu: Percpu
     dynamic_debug: DynamicDebug
+    constructors: Constructors
+    retpoline: Retpoline
 
 
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
@@ -66,6 +70,7 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
     the exporter has none); versioning needs it for ``module_layout``.
     """
     from pymod.features import (
+        constructors,
         debugfs,
         decompress,
         dynamic_debug,
@@ -74,6 +79,7 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
         livepatch,
         namespaces,
         percpu,
+        retpoline,
         signature,
         stats,
         strict_rwx,
@@ -103,7 +109,9 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                     if config.MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS
                     else namespaces.Enforce(log)),
         livepatch=livepatch.Livepatch() if config.LIVEPATCH else livepatch.Stub(),
-        sysfs=(sysfs.Sysfs(config.module_compression if config.MODULE_DECOMPRESS else None)
+        sysfs=(sysfs.Sysfs(config.module_compression if config.MODULE_DECOMPRESS else None,
+                           refcnt=config.MODULE_UNLOAD, sections=config.KALLSYMS,
+                           data_in_vmalloc=config.ARCH_WANTS_MODULES_DATA_IN_VMALLOC)
                if config.SYSFS else sysfs.Stub()),
         debugfs=dbg,
         stats=stats.Stats(log, dbg) if config.MODULE_STATS else stats.Stub(),
@@ -118,4 +126,8 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                 if config.SMP else percpu.Stub()),
         dynamic_debug=(dynamic_debug.DynamicDebug() if config.DYNAMIC_DEBUG
                        else dynamic_debug.Stub(log)),
+        constructors=(constructors.Constructors(log) if config.CONSTRUCTORS
+                      else constructors.Stub()),
+        retpoline=(retpoline.Retpoline(log, config.spectre_v2_mitigation)
+                   if config.MITIGATION_RETPOLINE else retpoline.Stub()),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from pymod.loader.internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo, MemType, Module
+from pymod.loader.internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo
 from pymod.loader.klog import KernelLog
 
 if TYPE_CHECKING:
@@ -27,11 +27,30 @@ _LABELS = (
 )
 
 
+# (label, total, count): DIV_ROUND_UP(total, count), printed when both are nonzero.
+_AVERAGES = (
+    ("Average mod size", "total_mod_size", "modcount"),
+    ("Average mod text size", "total_text_size", "modcount"),
+    ("Avg fail kread bytes", "invalid_kread_bytes", "failed_kreads"),
+    ("Avg fail becoming bytes", "invalid_becoming_bytes", "failed_becoming"),
+    ("Avg fail decomp bytes", "invalid_decompress_bytes", "failed_decompress"),
+    ("Average fail load bytes", "invalid_mod_bytes", "failed_load_modules"),
+)
+
+
+def _reason(reasons: frozenset[str]) -> str:
+    """mod_fail_to_str: which duplicate checks a name failed."""
+    if {"becoming", "load"} <= reasons:
+        return "Becoming & Load"
+    return "Becoming" if "becoming" in reasons else "Load" if "load" in reasons \
+        else "Bug-on-stats"
+
+
 class Stats:
     def __init__(self, log: KernelLog, debugfs: Debugfs):
         self.log = log
         self.values: Counter[str] = Counter()
-        self.dup_failed: dict[str, Counter[str]] = {}
+        self.dup_failed: dict[str, tuple[int, frozenset[str]]] = {}   # newest first
         debugfs.debugfs_create("modules/stats", self.stats_text)
 
     # As stats.c counts: the image length twice for an invalid module, and
@@ -54,22 +73,30 @@ class Stats:
         self.values["failed_decompress"] += 1
         self.values["invalid_decompress_bytes"] += len(info.raw)
 
-    def mod_stat_module_live(self, mod: Module) -> None:
+    def mod_stat_module_live(self, text_size: int, total_size: int) -> None:
         self.values["modcount"] += 1
-        self.values["total_mod_size"] += mod.total_size
-        self.values["total_text_size"] += sum(mod.mem[t].size for t in MemType if t.is_text)
+        self.values["total_mod_size"] += total_size
+        self.values["total_text_size"] += text_size
 
     def try_add_failed_module(self, name: str, reason: str) -> None:
-        self.dup_failed.setdefault(name, Counter())[reason] += 1
+        count, reasons = self.dup_failed.pop(name, (0, frozenset()))
+        # newest first, as list_add_rcu puts a new name at the head
+        self.dup_failed = {name: (count + 1, reasons | {reason}), **self.dup_failed}
 
     def stats_text(self) -> str:
-        lines = ["%25s\t%u" % (label, self.values[key]) for key, label in _LABELS]
+        v = self.values
+        lines = ["%25s\t%u" % (label, v[key]) for key, label in _LABELS]
+        wasted = sum(v[k] for k in ("invalid_kread_bytes", "invalid_decompress_bytes",
+                                    "invalid_becoming_bytes", "invalid_mod_bytes"))
+        lines.append("%25s\t%u" % ("Virtual mem wasted bytes", wasted))
+        for label, total, events in _AVERAGES:
+            if v[events] and v[total]:
+                lines.append("%25s\t%u" % (label, -(-v[total] // v[events])))
         if self.dup_failed:
             lines.append("Duplicate failed modules:")
             lines.append("%25s\t%15s\t%25s" % ("Module-name", "How-many-times", "Reason"))
-            for name, reasons in self.dup_failed.items():
-                for reason, count in reasons.items():
-                    lines.append("%25s\t%15u\t%25s" % (name, count, reason))
+            for name, (count, reasons) in self.dup_failed.items():
+                lines.append("%25s\t%15u\t%25s" % (name, count, _reason(reasons)))
         return "".join(line + "\n" for line in lines)
 
 
@@ -83,7 +110,7 @@ class Stub:
     def mod_stat_failed_decompress(self, info: LoadInfo) -> None:
         pass
 
-    def mod_stat_module_live(self, mod: Module) -> None:
+    def mod_stat_module_live(self, text_size: int, total_size: int) -> None:
         pass
 
     def try_add_failed_module(self, name: str, reason: str) -> None:

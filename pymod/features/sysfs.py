@@ -14,9 +14,13 @@ _INITSTATE = {ModuleState.LIVE: "live", ModuleState.COMING: "coming",
 class Sysfs:
     """Directories are live views of their module, rendered on read."""
 
-    def __init__(self, compression: str | None = None) -> None:
+    def __init__(self, compression: str | None = None, refcnt: bool = True,
+                 sections: bool = True, data_in_vmalloc: bool = False) -> None:
         self.dirs: dict[str, Module] = {}
         self.compression = compression
+        self.refcnt = refcnt                      # MODULE_UNLOAD
+        self.sections = sections                  # KALLSYMS: sections/
+        self.data_in_vmalloc = data_in_vmalloc    # ARCH_WANTS_MODULES_DATA_IN_VMALLOC
 
     def module_compression(self) -> str | None:
         return None if self.compression is None else self.compression + "\n"
@@ -32,20 +36,28 @@ class Sysfs:
         if mod is None:
             raise ModuleLoadError(errno.ENOENT, "/sys/module/%s: No such file or directory" % name,
                                   module=name, stage="sysfs")
+        core_data = sum(mod.mem[t].size for t in MemType if not t.is_init and not t.is_text)
+        text = mod.mem[MemType.TEXT].size
         files = {
             "initstate": _INITSTATE.get(mod.state, "unknown"),
-            "coresize": str(sum(mod.mem[t].size for t in MemType if not t.is_init)),
+            # show_coresize: text, plus core data unless data lives apart
+            "coresize": str(text if self.data_in_vmalloc else text + core_data),
             "initsize": str(sum(mod.mem[t].size for t in MemType if t.is_init)),
             "taint": mod.taint_letters,
-            "refcnt": str(mod.refcount),
         }
+        if self.data_in_vmalloc:
+            files["datasize"] = str(core_data)
+        if self.refcnt:
+            files["refcnt"] = str(mod.refcount)
         if mod.version is not None:
             files["version"] = mod.version
         if mod.srcversion is not None:
             files["srcversion"] = mod.srcversion
         for holder in mod.holders:
             files["holders/" + holder.name] = "../../%s" % holder.name
-        for section, addr in mod.section_addrs.items():
+        # one entry per allocated non-empty section, made at load and kept
+        # (init sections too, after init)
+        for section, addr in mod.section_addrs.items() if self.sections else ():
             files["sections/" + section] = "0x%016x" % addr
         return files
 

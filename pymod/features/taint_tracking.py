@@ -21,7 +21,7 @@ class _Unloaded:
 class TaintTracking:
     def __init__(self, debugfs: Debugfs):
         self.entries: list[_Unloaded] = []   # newest first, as list_add_rcu keeps them
-        debugfs.debugfs_create("modules/unloaded_tainted", self.unloaded_tainted_modules)
+        debugfs.debugfs_create("modules/unloaded_tainted", self.debugfs_text)
 
     def try_add_tainted_module(self, mod: Module) -> None:
         if not mod.taints:
@@ -32,7 +32,13 @@ class TaintTracking:
                 return
         self.entries.insert(0, _Unloaded(mod.name, mod.taints))
 
+    def debugfs_text(self) -> str:
+        """debugfs ``modules/unloaded_tainted``: ``name (taints) count`` lines."""
+        return "".join("%s (%s) %d\n" % (e.name, taint_letters(e.taints), e.count)
+                       for e in self.entries)
+
     def unloaded_tainted_modules(self) -> str:
+        """print_unloaded_tainted_modules: the oops report's line."""
         if not self.entries:
             return ""
         return "Unloaded tainted modules:" + "".join(

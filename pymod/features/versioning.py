@@ -38,7 +38,9 @@ class Versioning:
                 return Verdict(False, self.log.pr_warn(message))
             self.log.pr_notice_once("no symbol version", message)
             return OK
-        if have & 0xFFFFFFFF == crc & 0xFFFFFFFF:
+        # an unsigned long from __versions against the export's u32: a
+        # __versions CRC with any upper bit set never matches
+        if have == crc & 0xFFFFFFFF:
             return OK
         return Verdict(False, self.log.pr_warn("%s: disagrees about version of symbol %s"
                                                % (info.name, symname)))

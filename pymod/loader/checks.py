@@ -28,14 +28,19 @@ def early_mod_check(reg: Registry, info: LoadInfo, flags: int) -> Module:
     elfcheck.rewrite_section_headers(info)
     info.elf = _elf_image(info)
     if info.index.vers:
-        info.versions = {name: crc for crc, name in versions(info.elf)}
+        # check_version walks the table: the first entry of a name decides
+        info.versions = {}
+        for crc, name in versions(info.elf):
+            info.versions.setdefault(name, crc)
     info.symtab = info.elf.symbols()
     mod = Module(name=elfcheck.struct_module_name(info), id=reg.next_id())
     verdict = reg.features.versioning.check_modstruct_version(info, mod)
     if not verdict.ok:
+        # (refused silently when __versions is gone and forcing is not
+        # allowed: the kernel logs nothing, so no message is borrowed)
         raise ModuleLoadError(errno.ENOEXEC, verdict.message or
-                              "%s: disagrees about version of symbol module_layout" % info.name,
-                              module=info.name, stage="modversions")
+                              "%s: module_layout version check failed (the kernel logs "
+                              "nothing)" % info.name, module=info.name, stage="modversions")
     check_modinfo(reg, mod, info, flags)
     patient_check_exists(reg, mod.name, "becoming")
     return mod

@@ -149,6 +149,27 @@ class Livepatch(Protocol):
     def free_module_elf(self, mod: Module) -> None: ...
 
 
+class Retpoline(Protocol):
+    """CONFIG_MITIGATION_RETPOLINE (``retpoline_module_ok``, x86 bugs.c):
+    a module built without retpoline (no ``retpoline`` modinfo) is not OK
+    while the Spectre v2 mitigation is on: "System may be vulnerable to
+    spectre v2" (err), then the loader's own warning.
+    Disabled stub: *always OK*.
+    """
+
+    def retpoline_module_ok(self, has_retpoline: bool) -> bool: ...
+
+
+class Constructors(Protocol):
+    """CONFIG_CONSTRUCTORS (``find_module_sections``): ``check_ctors``
+    refuses a module with both ``.ctors`` and ``.init_array`` (EINVAL,
+    "%s: has both .ctors and .init_array.").
+    Disabled stub: *always OK* (the sections are not looked at).
+    """
+
+    def check_ctors(self, mod: Module, info: LoadInfo) -> None: ...
+
+
 class DynamicDebug(Protocol):
     """CONFIG_DYNAMIC_DEBUG (``ddebug_dyndbg_module_param_cb``): a load's
     parameter no ``__param`` entry knows is offered here first; 0 means
@@ -224,7 +245,7 @@ class Stats(Protocol):
     def mod_stat_bump_invalid(self, info: LoadInfo, flags: int) -> None: ...
     def mod_stat_bump_becoming(self, info: LoadInfo, flags: int) -> None: ...
     def mod_stat_failed_decompress(self, info: LoadInfo) -> None: ...
-    def mod_stat_module_live(self, mod: Module) -> None: ...
+    def mod_stat_module_live(self, text_size: int, total_size: int) -> None: ...
     def try_add_failed_module(self, name: str, reason: str) -> None: ...
     def stats_text(self) -> str: ...
 

@@ -27,11 +27,12 @@ from pymod.loader.internal import (
     MODULE_INIT_COMPRESSED_FILE,
     MODULE_INIT_FLAGS,
     LoadInfo,
+    MemType,
     Module,
     ModuleState,
 )
 from pymod.loader.memory import free_mem, move_module
-from pymod.loader.procfs import proc_modules
+from pymod.loader.procfs import print_modules, proc_modules
 from pymod.loader.registry import Registry
 from pymod.loader.taint import augment_kernel_taints
 
@@ -52,6 +53,7 @@ class _Progress:
     sysfs: bool = False
     livepatch_elf: bool = False
     announced: bool = False         # watchers were told the module is coming
+    freed: bool = False             # do_init_module's failure path freed it
 
 
 def _load_info(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
@@ -106,10 +108,16 @@ class Kernel(Registry):
     the load and unload entry points."""
 
     # ------------------------------------------------------------------ queries
-    def proc_modules(self) -> str:
-        """``/proc/modules``, newest module first."""
+    def proc_modules(self, show_addresses: bool = True) -> str:
+        """``/proc/modules``, newest module first; addresses are zeros for a
+        reader without the privilege to see them (``show_addresses=False``)."""
         with self.module_mutex:
-            return proc_modules(self)
+            return proc_modules(self, show_addresses)
+
+    def print_modules(self) -> str:
+        """The "Modules linked in:" line of an oops report."""
+        with self.module_mutex:
+            return print_modules(self)
 
     def sysfs(self, name: str) -> dict[str, str]:
         """``/sys/module/<name>/``: file name -> contents (no trailing newline)."""
@@ -263,7 +271,7 @@ class Kernel(Registry):
             checks.patient_check_exists(self, mod.name, "load")
             self.list_module(mod)
             progress.listed = True
-            augment_kernel_taints(self.taint, self.log, f.sig, mod, info)
+            augment_kernel_taints(self.taint, self.log, f.sig, f.retpoline, mod, info)
             progress.percpu = True
             f.percpu.percpu_modalloc(mod, info)
             mod.refcnt += 1  # module_unload_init: held during init
@@ -287,7 +295,7 @@ class Kernel(Registry):
             if mod.klp:
                 progress.livepatch_elf = True
                 f.livepatch.copy_module_elf(mod, info)
-            self._do_init_module(mod, init_result)
+            self._do_init_module(mod, init_result, progress)
         except BaseException as e:
             # Any exception, not only the kernel's refusals (a bug, a
             # KeyboardInterrupt), leaves nothing of the module behind.
@@ -307,28 +315,43 @@ class Kernel(Registry):
         layout.layout_sections(info, f.unload.exit_sections_are_init())
         f.kallsyms.layout_symtab(mod, info)
         progress.allocated = True
-        move_module(self.area, mod, info)
+        try:
+            move_module(self.area, mod, info)
+        except ModuleLoadError:
+            progress.allocated = False   # it returned what it took: a "becoming" failure
+            raise
 
-    def _do_init_module(self, mod: Module, init_result: int) -> None:
+    def _do_init_module(self, mod: Module, init_result: int, progress: _Progress) -> None:
+        """``do_init_module``: sizes counted before init memory goes; a failing
+        init frees the module through ``free_module`` (not the load's unwind,
+        so the stats count no invalid load)."""
+        text_size = sum(mod.mem[t].size for t in MemType if t.is_text)
+        total_size = mod.total_size
         if init_result < 0:
+            mod.state = ModuleState.GOING
+            mod.refcnt -= 1   # module_put: the reference held during init
+            progress.freed = True
+            unload.free_module(self, mod)
             raise ModuleLoadError(-init_result, "%s: module init failed: %s"
                                   % (mod.name, os.strerror(-init_result)),
                                   module=mod.name, stage="init")
         if init_result > 0:
             self.log.pr_warn("do_init_module: '%s'->init suspiciously returned %d, it should "
-                             "follow 0/-E convention" % (mod.name, init_result))
+                             "follow 0/-E convention\ndo_init_module: loading module anyway..."
+                             % (mod.name, init_result))
         mod.state = ModuleState.LIVE
         mod.refcnt -= 1  # drop the initial reference
         self.features.tree.mod_tree_remove_init(mod.id)
         free_mem(self.area, mod, init_only=True)
-        mod.section_addrs = {k: v for k, v in mod.section_addrs.items() if mod.within(v)}
-        self.features.stats.mod_stat_module_live(mod)
+        self.features.stats.mod_stat_module_live(text_size, total_size)
         self.notify("live", mod)
 
     def _unwind(self, mod: Module | None, info: LoadInfo, flags: int,
                 progress: _Progress) -> None:
         """Release what a failed load acquired, newest first (the goto ladder)."""
         f = self.features
+        if progress.freed:
+            return                     # a failed init: free_module did it all
         if mod is None or not progress.allocated:
             f.stats.mod_stat_bump_becoming(info, flags)
             return

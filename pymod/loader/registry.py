@@ -95,6 +95,7 @@ class Registry:
         self._by_id: dict[int, Module] = {}
         self._ids = itertools.count(1)
         self.notices: list[str] = []
+        self.last_unloaded: tuple[str, str] | None = None   # (name, taint flags)
         self.module_mutex = threading.RLock()
         # Followers of module changes (Kernel.symbolizer()): each has
         # module_coming/module_live/module_gone, called under module_mutex.

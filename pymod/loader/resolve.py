@@ -14,6 +14,7 @@ from pymod.elf.ksymtab import exports
 from pymod.elf.strings import string_reader
 from pymod.errors import ModuleLoadError
 from pymod.loader.checks import fail
+from pymod.loader.elfcheck import find_sec
 from pymod.loader.internal import KernelSymbol, LoadInfo, Module, ModuleState, Taint
 from pymod.loader.registry import Registry
 
@@ -44,6 +45,9 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
     mod.syms = [KernelSymbol(e.name, (addr[e.section] + e.offset) % (1 << 64) if e.section
                              else 0, e.namespace or None, e.gpl, e.crc, mod.name)
                 for e in exports(info.elf)]
+    reg.features.constructors.check_ctors(mod, info)
+    if find_sec(info, "__obsparm"):
+        reg.log.pr_warn("%s: Ignoring obsolete parameters" % mod.name)
     mod.has_init = defines(info, b"init_module")
     mod.has_exit = defines(info, b"cleanup_module")
     if reg.features.versioning.exports_lack_crcs(mod) and \

@@ -7,7 +7,7 @@ function of that name, run once per load after the module is listed.
 
 from __future__ import annotations
 
-from pymod.loader.facades import SigCheck
+from pymod.loader.facades import Retpoline, SigCheck
 from pymod.loader.internal import KERNEL_TAINT_LETTERS, LoadInfo, Module, Taint, taint_letters
 from pymod.loader.klog import KernelLog
 
@@ -48,13 +48,14 @@ def _taint_once(taints: KernelTaints, log: KernelLog, mod: Module, flag: Taint,
     taints.add_module(mod, flag)
 
 
-def augment_kernel_taints(taints: KernelTaints, log: KernelLog, sig: SigCheck, mod: Module,
-                          info: LoadInfo) -> None:
+def augment_kernel_taints(taints: KernelTaints, log: KernelLog, sig: SigCheck,
+                          retpoline: Retpoline, mod: Module, info: LoadInfo) -> None:
     """Taint the module (and the kernel) for what its modinfo and signature say."""
+    proprietary_before = taints.has(Taint.PROPRIETARY_MODULE)
     if info.get_modinfo("intree") is None:
         _taint_once(taints, log, mod, Taint.OOT_MODULE,
                     "%s: loading out-of-tree module taints kernel." % mod.name)
-    if info.get_modinfo("retpoline") is None:
+    if not retpoline.retpoline_module_ok(info.get_modinfo("retpoline") is not None):
         log.pr_warn("%s: loading module not compiled with retpoline compiler." % mod.name)
     if info.get_modinfo("staging") is not None:
         taints.add_module(mod, Taint.CRAP)
@@ -63,7 +64,9 @@ def augment_kernel_taints(taints: KernelTaints, log: KernelLog, sig: SigCheck, m
     if mod.klp:
         taints.add_module(mod, Taint.LIVEPATCH)
         log.pr_notice_once("livepatch", "%s: tainting kernel with TAINT_LIVEPATCH" % mod.name)
-    license = info.get_modinfo("license") or "unspecified"
+    license = info.get_modinfo("license")
+    if license is None:       # absent; an empty licence stays empty (and proprietary)
+        license = "unspecified"
     if license not in GPL_COMPATIBLE:
         _taint_once(taints, log, mod, Taint.PROPRIETARY_MODULE,
                     "%s: module license '%s' taints kernel." % (mod.name, license))
@@ -80,3 +83,5 @@ def augment_kernel_taints(taints: KernelTaints, log: KernelLog, sig: SigCheck, m
         taints.add_module(mod, Taint.PROPRIETARY_MODULE)
     elif mod.name == "ndiswrapper":
         taints.add(Taint.PROPRIETARY_MODULE)
+    if not proprietary_before and taints.has(Taint.PROPRIETARY_MODULE):
+        log.pr_warn("%s: module license taints kernel." % mod.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 
+from pymod.elf.constants import MODULE_NAME_LEN
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import DELETE_FORCE, Module, ModuleState
 from pymod.loader.memory import free_mem
@@ -37,6 +38,11 @@ def delete_module(reg: Registry, name: str, force: bool = False) -> None:
     unload = reg.features.unload
     unload.check_delete_module(name)
     flags = DELETE_FORCE if force else 0
+    # strncpy_from_user(name, MODULE_NAME_LEN): the name ends at a NUL; an
+    # empty one, or one that fills the buffer, names nothing.
+    name = name.split("\0", 1)[0]
+    if not name or len(name.encode("utf-8", "surrogateescape")) >= MODULE_NAME_LEN:
+        raise _refuse(errno.ENOENT, "delete_module: no module named %r" % name[:80], name)
     mod = reg.module(name)
     if mod is None:
         raise _refuse(errno.ENOENT, "%s: module is not loaded" % name, name)
@@ -54,6 +60,8 @@ def delete_module(reg: Registry, name: str, force: bool = False) -> None:
         raise _refuse(errno.EWOULDBLOCK, "%s: module is in use (refcount %d)"
                       % (name, mod.refcount), name)
     mod.state = ModuleState.GOING
+    # for oops reports: the name and taints of the last module unloaded
+    reg.last_unloaded = (mod.name, mod.flags(show_state=False))
     free_module(reg, mod)
 
 

@@ -44,3 +44,25 @@ def assert_consistent(k: Kernel) -> None:
     exported = {s.name: s for m in live.values() for s in m.syms}
     assert set(k.symbols.modules) == set(exported)
     assert all(k.symbols.modules[n] is exported[n] for n in exported)
+
+
+def rename_sections(image: bytes, renames: dict[str, str]) -> bytes:
+    """``image`` with sections renamed: a new .shstrtab (the old one plus the
+    new names) is appended at the end of the file and the headers point to it."""
+    import struct
+
+    e_shoff, = struct.unpack_from("<Q", image, 0x28)
+    e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", image, 0x3A)
+    def shdr(i: int) -> int:
+        return e_shoff + i * e_shentsize
+    str_off, str_size = struct.unpack_from("<QQ", image, shdr(e_shstrndx) + 0x18)
+    strtab = bytearray(image[str_off:str_off + str_size])
+    out = bytearray(image)
+    for i in range(e_shnum):
+        name_off, = struct.unpack_from("<I", image, shdr(i))
+        name = bytes(strtab[name_off:strtab.index(b"\0", name_off)]).decode()
+        if name in renames:
+            struct.pack_into("<I", out, shdr(i), len(strtab))
+            strtab += renames[name].encode() + b"\0"
+    struct.pack_into("<QQ", out, shdr(e_shstrndx) + 0x18, len(out), len(strtab))
+    return bytes(out + strtab)

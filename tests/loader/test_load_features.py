@@ -59,8 +59,13 @@ def test_unloaded_tainted_modules_are_remembered():
     for _ in range(2):
         k.load_module(prebuilt_path("pm_outoftree"))
         k.delete_module("pm_outoftree")
-    assert k.debugfs("modules/unloaded_tainted") == \
-        "Unloaded tainted modules: pm_outoftree(OE):2"
+    # debugfs has one "name (taints) count" line per entry; the oops report
+    # (print_modules) has them on its own line, then the last unloaded module
+    assert k.debugfs("modules/unloaded_tainted") == "pm_outoftree (OE) 2\n"
+    k.load_module(prebuilt_path("pm_hello"))
+    assert k.print_modules() == ("Modules linked in: pm_hello(E)\n"
+                                 "Unloaded tainted modules: pm_outoftree(OE):2"
+                                 " [last unloaded: pm_outoftree(OE)]\n")
 
 
 def test_core_kallsyms_drop_init_symbols():
@@ -84,3 +89,55 @@ def test_livepatch_keeps_elf_until_unload():
     assert mod.klp and mod.klp_info is not None and "K" in mod.taint_letters
     k.delete_module("pm_livepatch")
     assert mod.klp_info is None
+
+
+def test_delete_module_name_rules_and_last_unloaded():
+    k = Kernel()
+    k.load_module(prebuilt_path("pm_hello"))
+    for bad in ("", "x" * 56, "\0pm_hello"):
+        with pytest.raises(ModuleLoadError) as ei:
+            k.delete_module(bad)
+        assert ei.value.errno == errno.ENOENT
+    assert k.module("pm_hello") is not None
+    k.delete_module("pm_hello\0trailing")                 # the name ends at the NUL
+    assert k.last_unloaded == ("pm_hello", "(E)")
+    assert k.print_modules() == "Modules linked in: [last unloaded: pm_hello(E)]\n"
+
+
+def test_proc_modules_hides_addresses_from_unprivileged_readers():
+    k = Kernel()
+    k.load_module(prebuilt_path("pm_hello"))
+    shown, hidden = k.proc_modules(), k.proc_modules(show_addresses=False)
+    assert "0xffffffff" in shown and " 0x0000000000000000 " in hidden
+    assert shown.split()[:5] == hidden.split()[:5]
+
+
+def test_vermagic_ends_with_the_randstruct_hash():
+    magic = Config(randstruct_hash="abc123").vermagic
+    assert magic.endswith("modversions RANDSTRUCT_abc123")
+    k = Kernel(Config(randstruct_hash="abc123"))
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(prebuilt_path("pm_hello"))
+    assert ei.value.errno == errno.ENOEXEC and "version magic" in ei.value.strerror
+
+
+def test_ctors_and_init_array_together_only_matter_with_constructors():
+    from tests.loader.support import rename_sections, sample_bytes
+
+    image = rename_sections(sample_bytes("pm_hello"),
+                            {".init.data": ".ctors", ".exit.data": ".init_array"})
+    assert Kernel().load_module(image).name == "pm_hello"         # Debian: no CONSTRUCTORS
+    k = Kernel(Config(CONSTRUCTORS=True))
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(image)
+    assert (ei.value.errno, ei.value.strerror) == (errno.EINVAL,
+                                                   "pm_hello: has both .ctors and .init_array.")
+    assert k.modules == [] and k.area.allocated == {}
+
+
+def test_obsolete_parameters_are_ignored_with_a_warning():
+    from tests.loader.support import rename_sections, sample_bytes
+
+    k = Kernel()
+    k.load_module(rename_sections(sample_bytes("pm_hello"), {"__mcount_loc": "__obsparm"}))
+    assert ("warn", "pm_hello: Ignoring obsolete parameters") in k.log.lines

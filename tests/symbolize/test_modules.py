@@ -99,12 +99,12 @@ def test_init_symbols_vanish_after_init(monkeypatch):
     seen = {}
     original = KernelClass._do_init_module
 
-    def spy(self, mod, init_result):
+    def spy(self, mod, init_result, *rest):
         assert mod.state == ModuleState.COMING
         seen["map"] = module_map(mod)
         seen["text"] = kallsyms_text(self)
         seen["init"] = mod.mem[MemType.INIT_TEXT].base, mod.mem[MemType.INIT_TEXT].size
-        return original(self, mod, init_result)
+        return original(self, mod, init_result, *rest)
 
     monkeypatch.setattr(KernelClass, "_do_init_module", spy)
     k = Kernel()

@@ -1,0 +1,180 @@
+"""Places where pymod used to differ from 6.12, each pinned: the licence
+messages, the retpoline warning, do_init_module's warning and failure path,
+the stats counters and file, __versions' first match and CRC width."""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+import pytest
+
+from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel, ModuleLoadError
+from pymod.samples import prebuilt_path
+from tests.loader.support import assert_consistent, rename_sections, sample_bytes, snapshot
+from tests.loader.test_params import refused as params_refused
+
+HELLO = sample_bytes("pm_hello")
+
+
+def _modinfo_replaced(image: bytes, old: bytes, new: bytes) -> bytes:
+    assert len(old) == len(new) and image.count(old) == 1
+    return image.replace(old, new)
+
+
+def test_proprietary_licence_warns_twice_the_first_time_only():
+    k = Kernel()
+    k.load_module(prebuilt_path("pm_exporter"))
+    k.load_module(prebuilt_path("pm_proprietary"))
+    warns = [m for lv, m in k.log.lines if "licen" in m]
+    assert warns == ["pm_proprietary: module license 'Proprietary' taints kernel.",
+                     "pm_proprietary: module license taints kernel."]
+
+
+def test_empty_licence_stays_empty():
+    image = _modinfo_replaced(HELLO, b"license=GPL\0", b"license=\0\0\0\0")
+    k = Kernel()
+    mod = k.load_module(image)
+    assert "P" in mod.taint_letters
+    assert ("warn", "pm_hello: module license '' taints kernel.") in k.log.lines
+
+
+def test_retpoline_warning_needs_the_mitigation():
+    image = _modinfo_replaced(HELLO, b"retpoline=Y\0", b"xetpoline=Y\0")
+    k = Kernel()
+    k.load_module(image)
+    i = k.log.lines.index(("err", "System may be vulnerable to spectre v2"))
+    assert k.log.lines[i + 1] == ("warn", "pm_hello: loading module not compiled with "
+                                          "retpoline compiler.")
+    for config in (Config(MITIGATION_RETPOLINE=False), Config(spectre_v2_mitigation=False)):
+        k = Kernel(config)
+        k.load_module(image)
+        assert not [m for _, m in k.log.lines if "retpoline" in m or "spectre" in m]
+
+
+def test_suspicious_init_return_has_both_lines():
+    k = Kernel()
+    k.load_module(prebuilt_path("pm_hello"), init_result=5)
+    assert k.log.text().endswith(
+        "do_init_module: 'pm_hello'->init suspiciously returned 5, it should follow 0/-E "
+        "convention\ndo_init_module: loading module anyway...\n")
+
+
+def test_failed_init_goes_through_free_module():
+    k = Kernel(Config(MODULE_STATS=True, MODULE_UNLOAD_TAINT_TRACKING=True))
+    before = snapshot(k)
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(prebuilt_path("pm_outoftree"), init_result=-errno.ENODEV)
+    assert (ei.value.errno, ei.value.stage) == (errno.ENODEV, "init")
+    assert snapshot(k) == before
+    assert_consistent(k)
+    assert k.debugfs("modules/unloaded_tainted") == "pm_outoftree (OE) 1\n"
+    stats = k.features.stats.values
+    assert stats["failed_load_modules"] == 0 and stats["failed_becoming"] == 0
+
+
+def test_stats_count_sizes_before_init_memory_goes():
+    k = Kernel(Config(MODULE_STATS=True))
+    mod = k.load_module(prebuilt_path("pm_hello"))      # its code is all init/exit text
+    stats = k.features.stats.values
+    assert stats["total_mod_size"] > mod.total_size
+    assert stats["total_text_size"] > 0
+
+
+def test_stats_file_has_every_line():
+    k = Kernel(Config(MODULE_STATS=True))
+    k.load_module(prebuilt_path("pm_hello"))
+    for _ in range(2):
+        with pytest.raises(ModuleLoadError):
+            k.load_module(prebuilt_path("pm_hello"))         # already loaded: EEXIST
+    text = k.debugfs("modules/stats")
+    lines = text.splitlines()
+    labels = [line.split("\t")[0].strip() for line in lines]
+    assert labels[:12] == ["Mods ever loaded", "Mods failed on kread",
+                           "Mods failed on decompress", "Mods failed on becoming",
+                           "Mods failed on load", "Total module size", "Total mod text size",
+                           "Failed kread bytes", "Failed decompress bytes",
+                           "Failed becoming bytes", "Failed kmod bytes",
+                           "Virtual mem wasted bytes"]
+    assert "Average mod size" in labels and "Avg fail becoming bytes" in labels
+    assert lines[-3:] == ["Duplicate failed modules:",
+                          "%25s\t%15s\t%25s" % ("Module-name", "How-many-times", "Reason"),
+                          "%25s\t%15u\t%25s" % ("pm_hello", 2, "Becoming")]
+
+
+def test_failed_move_module_counts_as_becoming():
+    k = Kernel(Config(MODULE_STATS=True))
+    k.area.end = k.area.start + 4096 * 3                    # room for almost nothing
+    k.area._free_ends = [k.area.end]
+    before = snapshot(k)
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(prebuilt_path("pm_params"))
+    assert ei.value.errno == errno.ENOMEM and snapshot(k) == before
+    stats = k.features.stats.values
+    assert (stats["failed_becoming"], stats["failed_load_modules"]) == (1, 0)
+
+
+def _with_versions(image: bytes, first: tuple[int, bytes]) -> bytes:
+    """``image`` whose __versions gains ``first`` (crc, name) in front: the
+    new table is appended to the file and the section header points at it."""
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    elf = ELFFile(io.BytesIO(image))
+    index = elf.get_section_index("__versions")
+    sec = elf.get_section(index)
+    body = struct.pack("<Q56s", *first) + sec.data()
+    shdr = elf["e_shoff"] + index * elf["e_shentsize"]
+    out = bytearray(image)
+    struct.pack_into("<QQ", out, shdr + 0x18, len(image), len(body))
+    return bytes(out) + body
+
+
+def _printk_crc(image: bytes) -> int:
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    data = ELFFile(io.BytesIO(image)).get_section_by_name("__versions").data()
+    for o in range(0, len(data), 64):
+        if data[o + 8:o + 16] == b"_printk\0":
+            return struct.unpack_from("<Q", data, o)[0]
+    raise AssertionError("no _printk entry")
+
+
+def test_versions_first_match_wins_and_crcs_are_unsigned_long():
+    right = _printk_crc(HELLO)
+    with pytest.raises(ModuleLoadError) as ei:        # a wrong CRC first decides
+        Kernel().load_module(_with_versions(HELLO, (right ^ 1, b"_printk")))
+    assert ei.value.strerror == "pm_hello: disagrees about version of symbol _printk"
+    with pytest.raises(ModuleLoadError) as ei:        # the upper half of an unsigned long
+        Kernel().load_module(_with_versions(HELLO, (right | 1 << 32, b"_printk")))
+    assert ei.value.strerror == "pm_hello: disagrees about version of symbol _printk"
+    assert Kernel().load_module(_with_versions(HELLO, (right, b"_printk"))).name == "pm_hello"
+
+
+def test_rename_helper_keeps_the_image_loadable():
+    assert Kernel().load_module(rename_sections(HELLO, {})).name == "pm_hello"
+
+
+def test_params_failure_after_coming_leaves_nothing():
+    e, k = params_refused("count=x")
+    assert e.stage == "params"
+
+
+def test_sysfs_files_follow_the_config():
+    def files(config: Config) -> dict[str, str]:
+        k = Kernel(config)
+        k.load_module(prebuilt_path("pm_params"), flags=MODULE_INIT_IGNORE_VERMAGIC)
+        return k.sysfs("pm_params")
+
+    full = files(Config())
+    assert "refcnt" in full and "datasize" not in full
+    assert {".init.text", ".symtab", ".strtab"} <= {n.split("/", 1)[1] for n in full
+                                                    if n.startswith("sections/")}
+    assert "refcnt" not in files(Config(MODULE_UNLOAD=False, MODULE_FORCE_UNLOAD=False))
+    assert not [n for n in files(Config(KALLSYMS=False, KALLSYMS_ALL=False))
+                if n.startswith("sections/")]
+    apart = files(Config(ARCH_WANTS_MODULES_DATA_IN_VMALLOC=True))
+    assert int(apart["coresize"]) + int(apart["datasize"]) == int(full["coresize"])
