@@ -63,6 +63,7 @@ class Features:
 
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                     symbol_crc: Callable[[str], int | None], sig_enforce: bool,
+                    locked_down: Callable[[str], bool] = lambda what: False,
                     trusted_keys: tuple[object, ...] = ()) -> Features:
     """Pick each feature's real implementation or stub from ``config``.
 
@@ -97,7 +98,7 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
         decompress=(decompress.Decompress(config.module_compression or "", log)
                     if config.MODULE_DECOMPRESS else decompress.Stub()),
         sig=(signature.SigCheck(log, enforce=sig_enforce or config.MODULE_SIG_FORCE,
-                                trusted_keys=trusted_keys)
+                                trusted_keys=trusted_keys, locked_down=locked_down)
              if config.MODULE_SIG else signature.Stub()),
         versioning=(versioning.Versioning(log, symbol_crc, force,
                                           config.modversions_reject_missing)

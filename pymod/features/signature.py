@@ -7,6 +7,7 @@ trailer counts as "key unavailable" (ENOKEY), which is soft unless enforcing.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 
 from pymod.elf.constants import MODULE_SIG_STRING
 from pymod.errors import ModuleLoadError
@@ -25,10 +26,12 @@ _SOFT_REASONS = {
 
 
 class SigCheck:
-    def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = ()):
+    def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = (),
+                 locked_down: Callable[[str], bool] = lambda what: False):
         self.log = log
         self.enforce = enforce
         self.trusted_keys = tuple(trusted_keys)
+        self.locked_down = locked_down   # security_locked_down(), logging its notice
 
     def module_sig_check(self, info: LoadInfo, flags: int) -> None:
         from pymod.elf.sigtrailer import split_signature
@@ -54,6 +57,9 @@ class SigCheck:
         if self.enforce:
             msg = self.log.pr_notice("Loading of %s is rejected" % reason)
             raise ModuleLoadError(errno.EKEYREJECTED, msg, stage="signature")
+        if self.locked_down("unsigned module loading"):   # LOCKDOWN_MODULE_SIGNATURE
+            raise ModuleLoadError(errno.EPERM, "%s refused: the kernel is locked down"
+                                  % reason, stage="signature")
 
     def module_sig_ok(self, info: LoadInfo) -> bool:
         return info.sig_ok

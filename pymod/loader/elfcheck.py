@@ -76,6 +76,19 @@ def _validity_ehdr(info: LoadInfo, log: KernelLog) -> None:
         raise _fail(log, "Invalid architecture in ELF header: %u" % hdr.e_machine)
 
 
+def _section_zero_past_table(info: LoadInfo, log: KernelLog) -> np.void:
+    """With e_shnum == 0 the kernel still reads a section 0 at e_shoff (and
+    then refuses e_shstrndx); past the end of the file that read would be
+    out of bounds, which pymod refuses itself."""
+    assert info.hdr is not None
+    size = shdr_dtype().itemsize
+    if info.hdr.e_shoff + size > info.len:
+        raise _fail(log, "e_shnum is 0 and no section header fits at e_shoff "
+                    "(pymod's own check)")
+    return np.frombuffer(info.payload, dtype=shdr_dtype(), count=1,
+                         offset=info.hdr.e_shoff)[0]
+
+
 def _validity_sechdrs(info: LoadInfo, log: KernelLog) -> None:
     """``elf_validity_cache_sechdrs``: the table, section 0, every section's bounds."""
     hdr, length = info.hdr, info.len
@@ -88,17 +101,14 @@ def _validity_sechdrs(info: LoadInfo, log: KernelLog) -> None:
     sechdrs = np.frombuffer(info.payload, dtype=shdr_dtype(), count=hdr.e_shnum,
                             offset=hdr.e_shoff).copy()
     info.sechdrs = sechdrs
-    if hdr.e_shnum == 0 or (sechdrs[0]["sh_type"] != SHT_NULL or sechdrs[0]["sh_size"] != 0
-                            or sechdrs[0]["sh_addr"] != 0):
-        # e_shnum == 0 leaves no section 0: the kernel reads past the table and
-        # finds garbage there, we report the same violation.
-        t = int(sechdrs[0]["sh_type"]) if hdr.e_shnum else 0
+    first = sechdrs[0] if hdr.e_shnum else _section_zero_past_table(info, log)
+    if first["sh_type"] != SHT_NULL or first["sh_size"] != 0 or first["sh_addr"] != 0:
         raise _fail(log, "ELF Spec violation: section 0 type(%d)!=SH_NULL or non-zero len "
-                    "or addr" % t)
+                    "or addr" % int(first["sh_type"]))
     types, offs = sechdrs["sh_type"], sechdrs["sh_offset"]
     ends = offs + sechdrs["sh_size"]  # wraps like the kernel's u64 sum
     bad = (types != SHT_NULL) & (types != SHT_NOBITS) & ((ends < offs) | (ends > length))
-    bad[0] = False
+    bad[:1] = False                   # section 0 was checked above (none when e_shnum is 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise _fail(log, "Invalid ELF section in module (section %u type %u)" % (i, types[i]))

@@ -161,7 +161,8 @@ def _parse_one(reg: Registry, mod: Module, param: str, val: str | None) -> int:
             continue
         if val is None and kp.kind not in ops.NOARG:
             return errno.EINVAL
-        if kp.flags & KERNEL_PARAM_FL_HWPARAM and reg.lockdown:
+        if kp.flags & KERNEL_PARAM_FL_HWPARAM and \
+                reg.security_locked_down("unsafe module parameters"):
             return errno.EPERM
         if kp.flags & KERNEL_PARAM_FL_UNSAFE:
             reg.log.pr_notice("Setting dangerous option %s - tainting kernel" % kp.name)

@@ -76,8 +76,10 @@ class Registry:
                  trusted_keys: tuple[object, ...] = (), sig_enforce: bool = False,
                  lockdown: bool = False):
         self.config = config or Config()
-        # security_locked_down(): hardware parameters may not be set
+        # kernel lockdown at integrity level or above (lockdown=integrity):
+        # unsigned modules and hardware parameters are refused
         self.lockdown = lockdown
+        self.comm = "insmod"             # current->comm in the kernel's messages
         # the kernel heap's copies of charp parameter values (address -> bytes)
         self.kmalloc: dict[int, bytes] = {}
         self.log = KernelLog()
@@ -87,7 +89,8 @@ class Registry:
         self.taint = KernelTaints()
         self.features: Features = select_features(
             self.config, self.log, self.taint, symbol_crc=self.symbols.crc_of,
-            sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys))
+            sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys),
+            locked_down=self.security_locked_down)
         self.area = ModuleArea()
         # the key of %p's pointer hashing (random per boot in the kernel)
         self.ptr_key = os.urandom(16)
@@ -105,6 +108,14 @@ class Registry:
         if not self.config.checks_struct_module_size and self.config.version >= (6, 12):
             self.notices.append("sizeof(struct module) unknown: the .gnu.linkonce.this_module "
                                 "size check is skipped")
+
+    def security_locked_down(self, what: str) -> bool:
+        """``security_locked_down()`` for an integrity reason (``what`` is its
+        text in lockdown_reasons[]): the lockdown LSM's notice when locked."""
+        if self.lockdown:
+            self.log.pr_notice("Lockdown: %s: %s is restricted; see man kernel_lockdown.7"
+                               % (self.comm, what))
+        return self.lockdown
 
     @property
     def modules(self) -> list[Module]:

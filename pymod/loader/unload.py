@@ -13,9 +13,10 @@ from pymod.loader.registry import Registry
 
 
 def try_module_get(reg: Registry, name: str) -> bool:
-    """Take a reference on a LIVE module (what a user of it would do)."""
+    """``try_module_get``: a reference on a module that ``module_is_live()``
+    (not going away; a module still in its init counts)."""
     mod = reg.module(name)
-    if mod is None or mod.state != ModuleState.LIVE:
+    if mod is None or mod.state == ModuleState.GOING:
         return False
     mod.refcnt += 1
     return True

@@ -178,3 +178,49 @@ def test_sysfs_files_follow_the_config():
                 if n.startswith("sections/")]
     apart = files(Config(ARCH_WANTS_MODULES_DATA_IN_VMALLOC=True))
     assert int(apart["coresize"]) + int(apart["datasize"]) == int(full["coresize"])
+
+
+def test_lockdown_refuses_unsigned_modules_unless_enforcement_refuses_first():
+    k = Kernel(lockdown=True)
+    before = snapshot(k)
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(prebuilt_path("pm_hello"))
+    assert ei.value.errno == errno.EPERM and snapshot(k) == before
+    assert k.log.lines[-1] == ("notice", "Lockdown: insmod: unsigned module loading is "
+                                         "restricted; see man kernel_lockdown.7")
+    k = Kernel(lockdown=True, sig_enforce=True)
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(prebuilt_path("pm_hello"))
+    assert ei.value.errno == errno.EKEYREJECTED
+    # without MODULE_SIG there is no signature check, and so no lockdown check
+    assert Kernel(Config(MODULE_SIG=False), lockdown=True).load_module(
+        prebuilt_path("pm_hello")).name == "pm_hello"
+
+
+def test_try_module_get_works_during_init():
+    k = Kernel()
+    got = {}
+
+    class Watch:
+        def module_coming(self, mod):
+            got["coming"] = k.try_module_get(mod.name)
+
+        def module_live(self, mod):
+            pass
+
+        def module_gone(self, mod):
+            pass
+
+    w = Watch()
+    k.watchers.add(w)
+    mod = k.load_module(prebuilt_path("pm_hello"))
+    assert got["coming"] and mod.refcount == 1
+
+
+def test_no_section_headers_takes_the_kernels_path():
+    image = bytearray(HELLO)
+    struct.pack_into("<H", image, 0x3C, 0)                  # e_shnum = 0
+    with pytest.raises(ModuleLoadError) as ei:
+        Kernel().load_module(bytes(image))
+    assert ei.value.strerror.startswith("Invalid ELF section name index: ")
+    assert ei.value.strerror.endswith(">= e_shnum (0)")
