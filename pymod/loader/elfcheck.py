@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ def _validity_ehdr(info: LoadInfo, log: KernelLog) -> None:
         raise _fail(log, "Invalid architecture in ELF header: %u" % hdr.e_machine)
 
 
-def _section_zero_past_table(info: LoadInfo, log: KernelLog) -> np.void:
+def _section_zero_past_table(info: LoadInfo, log: KernelLog) -> Any:
     """With e_shnum == 0 the kernel still reads a section 0 at e_shoff (and
     then refuses e_shstrndx); past the end of the file that read would be
     out of bounds, which pymod refuses itself."""
@@ -85,8 +86,8 @@ def _section_zero_past_table(info: LoadInfo, log: KernelLog) -> np.void:
     if info.hdr.e_shoff + size > info.len:
         raise _fail(log, "e_shnum is 0 and no section header fits at e_shoff "
                     "(pymod's own check)")
-    return np.frombuffer(info.payload, dtype=shdr_dtype(), count=1,
-                         offset=info.hdr.e_shoff)[0]
+    table = np.frombuffer(info.payload, dtype=shdr_dtype(), count=1, offset=info.hdr.e_shoff)
+    return table[0]
 
 
 def _validity_sechdrs(info: LoadInfo, log: KernelLog) -> None:
