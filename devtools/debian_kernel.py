@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Fetch a Debian cloud-amd64 kernel (image + headers) for pymod's real-module tests.
 
-    python devtools/debian_kernel.py [--version 6.12.117+deb12] [--cache DIR]
+    python devtools/debian_kernel.py [--series 6.12|6.1] [--version V] [--cache DIR]
 
 Downloads ``linux-image-<ver>-cloud-amd64``, ``linux-headers-<ver>-cloud-amd64``
 and ``linux-headers-<ver>-common`` with ``apt-get download`` into
 ``$PYMOD_CACHE/debian/<release>/`` (default ``~/.cache/pymod``) and extracts
 them with ``dpkg-deb -x`` into ``<release>/root``.  Without ``--version`` the
-newest 6.12 cloud-amd64 kernel ``apt-cache`` knows is taken (``apt-get update``
-runs first when the package lists are empty).  Nothing is installed, and a
+newest cloud-amd64 kernel of the series (6.12 by default; 6.1, Debian 12's
+own kernel, for the tests of an older target) ``apt-cache`` knows is taken
+(``apt-get update`` runs first when the package lists are empty).  Nothing is installed, and a
 kernel already extracted is left alone.  Prints the release on the last line.
 """
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERIES = "6.12"
+SERIES_CHOICES = ("6.12", "6.1")
 FLAVOUR = "cloud-amd64"
 
 
@@ -73,9 +75,11 @@ class DebianKernel:
         return sorted(Path(p) for p in module_files(self.modules_dir))
 
 
-def find_cached_kernel(base: Path | str | None = None) -> DebianKernel | None:
-    """The newest complete kernel under ``base`` (default :func:`kernel_cache_root`),
-    or None.  Complete means its modules directory and ``Module.symvers`` exist."""
+def find_cached_kernel(base: Path | str | None = None,
+                       series: str = SERIES) -> DebianKernel | None:
+    """The newest complete kernel of ``series`` under ``base`` (default
+    :func:`kernel_cache_root`), or None.  Complete means its modules
+    directory and ``Module.symvers`` exist."""
     base = Path(base) if base is not None else kernel_cache_root()
     if not base.is_dir():
         return None
@@ -84,6 +88,8 @@ def find_cached_kernel(base: Path | str | None = None) -> DebianKernel | None:
         if d.is_symlink() or not d.is_dir():
             continue
         k = DebianKernel(d.name, d / "root")
+        if not re.match(re.escape(series) + r"\.", d.name):
+            continue
         if k.modules_dir.is_dir() and k.symvers.is_file():
             found.append(k)
     return max(found, key=lambda k: _version_key(k.release), default=None)
@@ -94,8 +100,10 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def available_versions(series: str) -> list[str]:
-    """Kernel versions (``6.12.117+deb12``) with a signed cloud-amd64 image, oldest first."""
-    pattern = re.compile(r"^linux-image-(%s\.\d+\+deb\d+)-%s$" % (re.escape(series), FLAVOUR))
+    """Kernel versions (``6.12.117+deb12``, ``6.1.0-47``) with a signed
+    cloud-amd64 image, oldest first."""
+    pattern = re.compile(r"^linux-image-(%s\.\d+(?:\+deb\d+|-\d+))-%s$"
+                         % (re.escape(series), FLAVOUR))
 
     def query() -> list[str]:
         out = subprocess.run(["apt-cache", "pkgnames", "linux-image-" + series],
@@ -155,8 +163,10 @@ def fetch(version: str, cache: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--version", help="kernel version such as 6.12.117+deb12 (default: newest %s)"
-                   % SERIES)
+    p.add_argument("--series", choices=SERIES_CHOICES, default=SERIES,
+                   help="kernel series (default %s)" % SERIES)
+    p.add_argument("--version", help="kernel version such as 6.12.117+deb12 or 6.1.0-47 "
+                   "(default: the newest of the series)")
     p.add_argument("--cache", help="cache root (default $PYMOD_CACHE or ~/.cache/pymod)")
     args = p.parse_args(argv)
     for tool in ("apt-get", "apt-cache", "dpkg-deb"):
@@ -166,13 +176,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     version = args.version
     if version is None:
-        versions = available_versions(SERIES)
+        versions = available_versions(args.series)
         if not versions:
             print("fetch_debian_kernel: no linux-image-%s.*-%s package known to apt"
-                  % (SERIES, FLAVOUR), file=sys.stderr)
+                  % (args.series, FLAVOUR), file=sys.stderr)
             return 1
         version = versions[-1]
-        log("newest %s kernel: %s" % (SERIES, version))
+        log("newest %s kernel: %s" % (args.series, version))
     try:
         fetch(version, cache_root(args.cache))
     except subprocess.CalledProcessError as exc:

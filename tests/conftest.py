@@ -13,17 +13,42 @@ import pytest
 
 from devtools.debian_kernel import kernel_cache_root
 
+# sizeof(struct module) of each Debian kernel the tests fetch, as measured
+# (the size of .gnu.linkonce.this_module in every module of that kernel).
+STRUCT_MODULE_SIZE = {"6.12": 1280, "6.1": 896}
 
-@pytest.fixture(scope="session")
-def debian_kernel():
-    """The newest fetched Debian kernel: a ``devtools.debian_kernel.DebianKernel`` or skip."""
+
+def series_of(release: str) -> str:
+    return ".".join(release.split(".")[:2])
+
+
+def _kernel_of(series: str):
     from devtools.debian_kernel import find_cached_kernel
 
-    k = find_cached_kernel(kernel_cache_root())
+    k = find_cached_kernel(kernel_cache_root(), series)
     if k is None:
-        pytest.skip("no Debian kernel in %s (run devtools/debian_kernel.py)"
-                    % kernel_cache_root())
+        pytest.skip("no Debian %s kernel in %s (run devtools/debian_kernel.py --series %s)"
+                    % (series, kernel_cache_root(), series))
     return k
+
+
+@pytest.fixture(scope="session", params=["6.12", "6.1"])
+def debian_kernel(request):
+    """Each fetched Debian kernel in turn (the 6.12 target and Debian 12's
+    own 6.1, an older one with its own rules): a
+    ``devtools.debian_kernel.DebianKernel``, or skip."""
+    return _kernel_of(request.param)
+
+
+@pytest.fixture(scope="session")
+def debian_kernel_612():
+    """The 6.12 kernel alone, for tests about what only it has."""
+    return _kernel_of("6.12")
+
+
+@pytest.fixture(scope="session")
+def debian_kernel_61():
+    return _kernel_of("6.1")
 
 
 @pytest.hookimpl(hookwrapper=True)

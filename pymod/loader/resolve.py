@@ -187,14 +187,14 @@ def complete_formation(reg: Registry, mod: Module) -> None:
 def defines(info: LoadInfo, name: bytes) -> bool:
     """Whether the symbol table defines ``name`` (e.g. ``init_module``)."""
     strtab = info.strtab
+    # Every offset where the name (and its NUL) starts: linkers merge string
+    # tails, so "cleanup_module" may be the end of "vlan_cleanup_module".
+    needle = name + b"\0"
     offsets = []
     start = 0
-    needle = b"\0" + name + b"\0"
     while (k := strtab.find(needle, start)) >= 0:
-        offsets.append(k + 1)
+        offsets.append(k)
         start = k + 1
-    if strtab.startswith(name + b"\0"):
-        offsets.append(0)
     if not offsets:
         return False
     syms = info.syms
