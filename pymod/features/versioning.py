@@ -54,8 +54,13 @@ class Versioning:
             bmagic = bmagic[_first_space(bmagic):]
         return amagic == bmagic
 
-    def exports_lack_crcs(self, mod: Module) -> bool:
-        return any(s.crc is None for s in mod.syms)
+    def exports_lack_crcs(self, mod: Module, info: LoadInfo) -> bool:
+        from pymod.loader.elfcheck import find_sec
+
+        plain = sum(1 for s in mod.syms if not s.gpl_only)
+        gpl = len(mod.syms) - plain
+        return bool((plain and not find_sec(info, "__kcrctab"))
+                    or (gpl and not find_sec(info, "__kcrctab_gpl")))
 
 
 def _first_space(s: str) -> int:
@@ -74,5 +79,5 @@ class Stub:
     def same_magic(self, amagic: str, bmagic: str, has_crcs: bool) -> bool:
         return amagic == bmagic
 
-    def exports_lack_crcs(self, mod: Module) -> bool:
+    def exports_lack_crcs(self, mod: Module, info: LoadInfo) -> bool:
         return False

@@ -74,8 +74,10 @@ class Versioning(Protocol):
     logged (none when a module without ``__versions`` is refused because
     forced loading is off, which the kernel does silently);
     ``same_magic`` compares vermagic strings, skipping the release part when
-    the module carries CRCs; ``exports_lack_crcs`` is find_module_sections'
-    "no versions for exported symbols" condition.
+    the module carries CRCs; ``exports_lack_crcs`` is
+    ``check_export_symbol_versions``' "no versions for exported symbols"
+    condition, decided per table: exports in ``__ksymtab`` without a
+    ``__kcrctab``, or in ``__ksymtab_gpl`` without a ``__kcrctab_gpl``.
     Disabled stub: *always OK* for both checks (the kernel's ``return 1``:
     with versioning off, every symbol is deemed compatible), ``same_magic``
     is a plain string compare, and exports never lack CRCs.
@@ -85,7 +87,7 @@ class Versioning(Protocol):
                       crc: int | None) -> Verdict: ...
     def check_modstruct_version(self, info: LoadInfo, mod: Module) -> Verdict: ...
     def same_magic(self, amagic: str, bmagic: str, has_crcs: bool) -> bool: ...
-    def exports_lack_crcs(self, mod: Module) -> bool: ...
+    def exports_lack_crcs(self, mod: Module, info: LoadInfo) -> bool: ...
 
 
 class ForceLoad(Protocol):

@@ -391,7 +391,9 @@ def _as_load_error(e: PymodError, info: LoadInfo, mod: Module | None) -> ModuleL
     """What a failed load raises: the stage's own error, or a reader's error
     (a malformed table the kernel would have tripped over) as bad ELF."""
     if not isinstance(e, ModuleLoadError):
-        e = ModuleLoadError(e.errno or errno.ENOEXEC, "%s: %s" % (
+        # pymod's readers refuse what they cannot read safely; the kernel
+        # has no such check and would go on (or read out of bounds)
+        e = ModuleLoadError(e.errno or errno.ENOEXEC, "%s: %s (pymod's own check)" % (
             info.name or "module", e.strerror), stage="elf")
     if e.module is None:
         e.module = info.name or (mod.name if mod else None)

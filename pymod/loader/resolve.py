@@ -50,7 +50,7 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
         reg.log.pr_warn("%s: Ignoring obsolete parameters" % mod.name)
     mod.has_init = defines(info, b"init_module")
     mod.has_exit = defines(info, b"cleanup_module")
-    if reg.features.versioning.exports_lack_crcs(mod) and \
+    if reg.features.versioning.exports_lack_crcs(mod, info) and \
             not reg.features.force_load.try_to_force_load(mod, "no versions for exported symbols"):
         raise ModuleLoadError(errno.ENOEXEC, "%s: no versions for exported symbols"
                               % mod.name, module=mod.name, stage="modversions")
@@ -168,18 +168,15 @@ def resolve_symbol(reg: Registry, mod: Module, info: LoadInfo, name: str) -> Res
 
 
 def complete_formation(reg: Registry, mod: Module) -> None:
-    """Refuse an export the directory (or the module itself) already has, then
-    publish the module's exports and make it COMING."""
+    """Refuse an export the directory already has, then publish the
+    module's exports and make it COMING."""
     for s in mod.syms:
         other = reg.symbols.find_symbol(s.name)
         if other is not None:
             raise fail(reg, errno.ENOEXEC, "%s: exports duplicate symbol %s (owned by %s)"
                        % (mod.name, s.name, other.owner or "kernel"), mod.name, "exports")
-    names = [s.name for s in mod.syms]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise fail(reg, errno.ENOEXEC, "%s: exports duplicate symbol %s (owned by %s)"
-                   % (mod.name, dup, mod.name), mod.name, "exports")
+    # A name the module exports twice is not refused: the kernel checks
+    # against formed modules only, and this one is still unformed.
     reg.symbols.publish(mod.syms)
     mod.state = ModuleState.COMING
 

@@ -59,9 +59,10 @@ class SymbolDirectory:
         return sym.crc if sym is not None else None
 
     def publish(self, syms: Iterable[KernelSymbol]) -> None:
-        """Make a formed module's exports visible (callers checked duplicates)."""
+        """Make a formed module's exports visible (callers checked them against
+        other modules; a name one module exports twice resolves to the first)."""
         for s in syms:
-            self.modules[s.name] = s
+            self.modules.setdefault(s.name, s)
 
     def withdraw(self, syms: Iterable[KernelSymbol]) -> None:
         for s in syms:

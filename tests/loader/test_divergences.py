@@ -224,3 +224,54 @@ def test_no_section_headers_takes_the_kernels_path():
         Kernel().load_module(bytes(image))
     assert ei.value.strerror.startswith("Invalid ELF section name index: ")
     assert ei.value.strerror.endswith(">= e_shnum (0)")
+
+
+EXPORTER = sample_bytes("pm_exporter")
+
+
+def _rela_entry_offset(image: bytes, section: str, index: int) -> int:
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    return ELFFile(io.BytesIO(image)).get_section_by_name(section)["sh_offset"] + 24 * index
+
+
+def test_a_name_exported_twice_by_one_module_is_not_refused():
+    """Entry 1 of __ksymtab renamed to entry 0's name (its name and namespace
+    relocations point at entry 0's strings): the kernel checks duplicates
+    against formed modules only, so this loads; the first entry answers."""
+    image = bytearray(EXPORTER)
+    first_name = EXPORTER[_rela_entry_offset(EXPORTER, ".rela__ksymtab", 1):][:24]
+    first_ns = EXPORTER[_rela_entry_offset(EXPORTER, ".rela__ksymtab", 2):][:24]
+    for index, src in ((4, first_name), (5, first_ns)):
+        at = _rela_entry_offset(EXPORTER, ".rela__ksymtab", index)
+        r_offset = struct.unpack_from("<Q", image, at)[0]
+        image[at:at + 24] = struct.pack("<Q", r_offset) + src[8:24]
+    k = Kernel()
+    mod = k.load_module(bytes(image))
+    names = [s.name for s in mod.syms]
+    assert names.count("pm_ns_fn") == 2 and "pm_shared_fn" not in names
+    assert k.symbols.find_symbol("pm_ns_fn") is mod.syms[names.index("pm_ns_fn")]
+
+
+def test_missing_crcs_are_decided_per_table():
+    # no __kcrctab_gpl: the GPL table lacks versions -> forced load, taint F
+    k = Kernel()
+    mod = k.load_module(rename_sections(EXPORTER, {"__kcrctab_gpl": "__kcrctab_xyz"}))
+    assert "F" in mod.taint_letters
+    assert any("no versions for exported symbols" in m for _, m in k.log.lines)
+    # one export without its __crc_ symbol, the table still there: no force
+    image = EXPORTER.replace(b"__crc_pm_shared_fn\0", b"__crX_pm_shared_fn\0")
+    assert image != EXPORTER
+    mod = Kernel().load_module(image)
+    assert "F" not in mod.taint_letters
+
+
+def test_reader_refusals_say_they_are_pymods():
+    image = bytearray(EXPORTER)
+    at = _rela_entry_offset(EXPORTER, ".rela__ksymtab", 1)     # entry 0's name relocation
+    struct.pack_into("<Q", image, at, 0x44)                     # now it relocates nothing
+    with pytest.raises(ModuleLoadError) as ei:
+        Kernel().load_module(bytes(image))
+    assert ei.value.errno == errno.ENOEXEC and ei.value.strerror.endswith("(pymod's own check)")
