@@ -64,6 +64,7 @@ class Features:
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                     symbol_crc: Callable[[str], int | None], sig_enforce: bool,
                     locked_down: Callable[[str], bool] = lambda what: False,
+                    blacklisted_hashes: frozenset[bytes] = frozenset(),
                     trusted_keys: tuple[object, ...] = ()) -> Features:
     """Pick each feature's real implementation or stub from ``config``.
 
@@ -98,7 +99,8 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
         decompress=(decompress.Decompress(config.module_compression or "", log)
                     if config.MODULE_DECOMPRESS else decompress.Stub()),
         sig=(signature.SigCheck(log, enforce=sig_enforce or config.MODULE_SIG_FORCE,
-                                trusted_keys=trusted_keys, locked_down=locked_down)
+                                trusted_keys=trusted_keys, locked_down=locked_down,
+                                blacklisted_hashes=blacklisted_hashes)
              if config.MODULE_SIG else signature.Stub()),
         versioning=(versioning.Versioning(log, symbol_crc, force,
                                           config.modversions_reject_missing)

@@ -27,11 +27,26 @@ _SOFT_REASONS = {
 
 class SigCheck:
     def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = (),
-                 locked_down: Callable[[str], bool] = lambda what: False):
+                 locked_down: Callable[[str], bool] = lambda what: False,
+                 blacklisted_hashes: frozenset[bytes] = frozenset()):
         self.log = log
         self.enforce = enforce
         self.trusted_keys = tuple(trusted_keys)
         self.locked_down = locked_down   # security_locked_down(), logging its notice
+        # the blacklist keyring's binary hashes (sha256 of whole module files)
+        self.blacklisted_hashes = frozenset(blacklisted_hashes)
+
+    def mod_is_hash_blacklisted(self, whole: bytes) -> int:
+        """``mod_is_hash_blacklisted``: the sha256 of the whole signed file
+        (signature and marker included) against the blacklist; run only
+        after a signature verified.  0, or EKEYREJECTED with its error."""
+        import hashlib
+
+        digest = hashlib.sha256(whole).digest()
+        if digest not in self.blacklisted_hashes:
+            return 0
+        self.log.pr_err("Module hash %s is blacklisted" % digest.hex())
+        return errno.EKEYREJECTED
 
     def module_sig_check(self, info: LoadInfo, flags: int) -> None:
         from pymod.elf.sigtrailer import split_signature
@@ -47,6 +62,7 @@ class SigCheck:
             info.len = len(split.payload)
             if err == 0:
                 err = errno.ENOKEY  # no verification yet: the key is unavailable
+                # (once a signature verifies: err = self.mod_is_hash_blacklisted(image))
             elif err == errno.ENOPKG:
                 self.log.pr_err("module: not signed with expected PKCS#7 message")
         info.sig_errno = err

@@ -74,7 +74,7 @@ class Registry:
     def __init__(self, config: Config | None = None,
                  symvers: str | os.PathLike[str] | None = None,
                  trusted_keys: tuple[object, ...] = (), sig_enforce: bool = False,
-                 lockdown: bool = False):
+                 lockdown: bool = False, blacklisted_hashes: frozenset[bytes] = frozenset()):
         self.config = config or Config()
         # kernel lockdown at integrity level or above (lockdown=integrity):
         # unsigned modules and hardware parameters are refused
@@ -90,7 +90,8 @@ class Registry:
         self.features: Features = select_features(
             self.config, self.log, self.taint, symbol_crc=self.symbols.crc_of,
             sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys),
-            locked_down=self.security_locked_down)
+            locked_down=self.security_locked_down,
+            blacklisted_hashes=frozenset(blacklisted_hashes))
         self.area = ModuleArea()
         # the key of %p's pointer hashing (random per boot in the kernel)
         self.ptr_key = os.urandom(16)

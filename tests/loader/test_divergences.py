@@ -275,3 +275,16 @@ def test_reader_refusals_say_they_are_pymods():
     with pytest.raises(ModuleLoadError) as ei:
         Kernel().load_module(bytes(image))
     assert ei.value.errno == errno.ENOEXEC and ei.value.strerror.endswith("(pymod's own check)")
+
+
+def test_module_hash_blacklist():
+    """mod_is_hash_blacklisted: sha256 of the whole signed file; the kernel
+    asks only after a signature verified (verification: issue 10)."""
+    import hashlib
+
+    whole = sample_bytes("pm_hello")
+    k = Kernel(blacklisted_hashes=frozenset({hashlib.sha256(whole).digest()}))
+    assert k.features.sig.mod_is_hash_blacklisted(whole) == errno.EKEYREJECTED
+    assert k.log.lines[-1] == ("err", "Module hash %s is blacklisted"
+                               % hashlib.sha256(whole).hexdigest())
+    assert k.features.sig.mod_is_hash_blacklisted(whole + b"x") == 0
