@@ -65,6 +65,8 @@ class SigCheck:
                 # (once a signature verifies: err = self.mod_is_hash_blacklisted(image))
             elif err == errno.ENOPKG:
                 self.log.pr_err("module: not signed with expected PKCS#7 message")
+            elif err == errno.EBADMSG and split.sig is not None:   # mod_check_sig's params
+                self.log.pr_err("module: PKCS#7 signature info has unexpected non-zero params")
         info.sig_errno = err
         reason = _SOFT_REASONS.get(err)
         if reason is None:

@@ -10,6 +10,7 @@ import struct
 import pytest
 
 from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel, ModuleLoadError
+from pymod.loader.internal import MemType
 from pymod.samples import prebuilt_path
 from tests.loader.support import assert_consistent, rename_sections, sample_bytes, snapshot
 from tests.loader.test_params import refused as params_refused
@@ -288,3 +289,44 @@ def test_module_hash_blacklist():
     assert k.log.lines[-1] == ("err", "Module hash %s is blacklisted"
                                % hashlib.sha256(whole).hexdigest())
     assert k.features.sig.mod_is_hash_blacklisted(whole + b"x") == 0
+
+
+def _signed(image: bytes, struct_bytes: bytes, sig: bytes = b"\x30\x00") -> bytes:
+    return image + sig + struct_bytes + b"~Module signature appended~\n"
+
+
+def test_nonzero_signature_params_are_logged_with_ebadmsg():
+    bad = _signed(HELLO, struct.pack(">BBBBB3xI", 1, 0, 2, 0, 0, 2))       # algo != 0
+    k = Kernel()
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(bad)
+    assert ei.value.errno == errno.EBADMSG
+    assert k.log.lines[-1] == ("err", "module: PKCS#7 signature info has unexpected "
+                                      "non-zero params")
+    pad = _signed(HELLO, struct.pack(">BBBBB3sI", 0, 0, 2, 0, 0, b"\0\1\0", 2))
+    with pytest.raises(ModuleLoadError) as ei:
+        Kernel().load_module(pad)
+    assert ei.value.errno == errno.EBADMSG
+
+
+def test_modstruct_refusal_without_message_borrows_none():
+    """No __versions and no forced loading: check_modstruct_version refuses
+    silently, and the error does not quote an earlier log line."""
+    image = rename_sections(HELLO, {"__versions": "__versionz"})
+    k = Kernel(Config(MODULE_FORCE_LOAD=False))
+    k.log.pr_warn("an unrelated earlier line")
+    with pytest.raises(ModuleLoadError) as ei:
+        k.load_module(image)
+    assert ei.value.errno == errno.ENOEXEC
+    assert "earlier" not in ei.value.strerror and "the kernel logs nothing" in ei.value.strerror
+    assert [m for _, m in k.log.lines if "module_layout" in m] == []
+
+
+def test_livepatch_keeps_every_symbol_in_core_kallsyms():
+    k = Kernel()
+    lp = k.load_module(prebuilt_path("pm_livepatch"))
+    k2 = Kernel()
+    plain = k2.load_module(prebuilt_path("pm_hello"))
+    assert len(lp.kallsyms.core) > len(plain.kallsyms.core)
+    assert len(lp.kallsyms.core) == len(lp.kallsyms.addrs)
+    assert lp.mem[MemType.DATA].size >= plain.mem[MemType.DATA].size
