@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pymod.errors import PymodError
 
-__all__ = ["SignerInfo", "SignedData", "parse_pkcs7", "oid_str", "HASH_NAMES"]
+__all__ = ["SignerInfo", "SignedData", "parse_pkcs7", "oid_str", "flatten_name", "HASH_NAMES"]
 
 # ASN.1 tags (class and constructed bits included)
 _INTEGER, _OCTET_STRING, _OID = 0x02, 0x04, 0x06
@@ -167,6 +167,12 @@ def _name(t: _Tlv) -> tuple[tuple[str, bytes], ...]:
                 raise _bad("AttributeTypeAndValue with %d parts" % len(parts))
             out.append((oid_str(parts[0].expect(_OID, "attribute type").value), parts[1].value))
     return tuple(out)
+
+
+def flatten_name(der: bytes) -> tuple[tuple[str, bytes], ...]:
+    """A DER X.501 Name as a SignerInfo's issuer is kept (to compare the two)."""
+    der = bytes(der)
+    return _name(_Tlv(der, 0, len(der)))
 
 
 def _signer(t: _Tlv) -> SignerInfo:

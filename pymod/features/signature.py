@@ -1,7 +1,11 @@
 """CONFIG_MODULE_SIG: see :class:`pymod.loader.facades.SigCheck`.
 
-Verification against trusted keys comes later; for now a well-formed
-trailer counts as "key unavailable" (ENOKEY), which is soft unless enforcing.
+``module_sig_check`` as ``kernel/module/signing.c`` has it: the trailer is
+split off and checked (``mod_check_sig``), the PKCS#7 signature verified
+against the trusted certificates (:mod:`pymod.elf.sigverify`), a verified
+module's hash checked against the blacklist; soft failures (unsigned,
+unsupported crypto, no key) are refused under enforcement and otherwise
+left to lockdown and to the E taint.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ class SigCheck:
     def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = (),
                  locked_down: Callable[[str], bool] = lambda what: False,
                  blacklisted_hashes: frozenset[bytes] = frozenset()):
+        from pymod.elf.sigverify import Keyring
+
         self.log = log
         self.enforce = enforce
-        self.trusted_keys = tuple(trusted_keys)
+        self.keyring = Keyring(trusted_keys)
         self.locked_down = locked_down   # security_locked_down(), logging its notice
         # the blacklist keyring's binary hashes (sha256 of whole module files)
         self.blacklisted_hashes = frozenset(blacklisted_hashes)
@@ -60,9 +66,12 @@ class SigCheck:
             err = split.errno
             info.sig = split.sig
             info.len = len(split.payload)
-            if err == 0:
-                err = errno.ENOKEY  # no verification yet: the key is unavailable
-                # (once a signature verifies: err = self.mod_is_hash_blacklisted(image))
+            if err == 0 and split.sig is not None:
+                err = self._verify(image, len(split.payload), split.sig.pkcs7)
+                if err == 0:
+                    info.sig_ok = True
+                    info.sig_errno = 0
+                    return
             elif err == errno.ENOPKG:
                 self.log.pr_err("module: not signed with expected PKCS#7 message")
             elif err == errno.EBADMSG and split.sig is not None:   # mod_check_sig's params
@@ -79,13 +88,30 @@ class SigCheck:
             raise ModuleLoadError(errno.EPERM, "%s refused: the kernel is locked down"
                                   % reason, stage="signature")
 
+    def _verify(self, image: bytes, body_len: int, pkcs7: bytes) -> int:
+        """``mod_verify_sig`` after the trailer checks: 0 or an errno."""
+        from pymod.elf.sigverify import verify_pkcs7_module
+
+        outcome = verify_pkcs7_module(image[:body_len], pkcs7, self.keyring)
+        for level, text in outcome.log:
+            self.log.pr(level, text)
+        if outcome.errno:
+            return outcome.errno
+        return self.mod_is_hash_blacklisted(image)
+
     def module_sig_ok(self, info: LoadInfo) -> bool:
         return info.sig_ok
+
+    def set_module_sig_enforced(self) -> None:
+        self.enforce = True
 
 
 class Stub:
     def module_sig_check(self, info: LoadInfo, flags: int) -> None:
         pass
+
+    def set_module_sig_enforced(self) -> None:
+        pass   # no module.sig_enforce without MODULE_SIG
 
     def module_sig_ok(self, info: LoadInfo) -> bool:
         return True

@@ -53,17 +53,21 @@ class Decompress(Protocol):
 class SigCheck(Protocol):
     """CONFIG_MODULE_SIG (``kernel/module/signing.c``).
 
-    ``module_sig_check`` parses and strips the appended signature, then
-    applies the kernel's soft/hard error rules (ENODATA/ENOPKG/ENOKEY are soft
-    unless enforcing; anything else is fatal).  ``module_sig_ok`` says whether
-    the module counts as verified (a ``False`` taints it E).
+    ``module_sig_check`` parses and strips the appended signature, verifies
+    it against the trusted certificates, then applies the kernel's soft/hard
+    error rules (ENODATA/ENOPKG/ENOKEY are soft unless enforcing; anything
+    else is fatal).  ``module_sig_ok`` says whether the module counts as
+    verified (a ``False`` taints it E).  ``set_module_sig_enforced`` is
+    ``module.sig_enforce=1``: on, and never off again.
     Disabled stub: *always OK*: nothing is parsed or stripped (the trailer
     stays part of the image, as in a kernel without CONFIG_MODULE_SIG) and
-    ``module_sig_ok`` is ``True``, so no module is tainted E.
+    ``module_sig_ok`` is ``True``, so no module is tainted E;
+    ``set_module_sig_enforced`` is a *no-op* (there is no such parameter).
     """
 
     def module_sig_check(self, info: LoadInfo, flags: int) -> None: ...
     def module_sig_ok(self, info: LoadInfo) -> bool: ...
+    def set_module_sig_enforced(self) -> None: ...
 
 
 class Versioning(Protocol):

@@ -279,6 +279,7 @@ class Module:
     has_exit: bool = False
     using_gplonly_symbols: bool = False
     sig_ok: bool = False
+    sig_errno: int = 0                  # why not verified: ENODATA, ENOPKG or ENOKEY (soft)
     klp: bool = False
     klp_info: Any = None
     version: str | None = None

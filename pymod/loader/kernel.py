@@ -114,6 +114,11 @@ class Kernel(Registry):
         with self.module_mutex:
             return proc_modules(self, show_addresses)
 
+    def set_module_sig_enforced(self) -> None:
+        """``module.sig_enforce=1``: signature enforcement on, for good."""
+        with self.module_mutex:
+            self.features.sig.set_module_sig_enforced()
+
     def print_modules(self) -> str:
         """The "Modules linked in:" line of an oops report."""
         with self.module_mutex:

@@ -41,9 +41,15 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
     if info.index.pcpu:
         addr[info.index.pcpu] = mod.percpu     # a per-CPU export is its per-CPU address
     # An export's value is its definition's address (what the relocated
-    # __ksymtab entry says; 0 for one whose symbol is not in a section).
-    mod.syms = [KernelSymbol(e.name, (addr[e.section] + e.offset) % (1 << 64) if e.section
-                             else 0, e.namespace or None, e.gpl, e.crc, mod.name)
+    # __ksymtab entry says): absolute symbols keep their value; one in no
+    # section (or a bad one, which simplify_symbols refuses next) is 0.
+    def value(section: int, offset: int) -> int:
+        if 0 < section < len(addr):
+            return (addr[section] + offset) % (1 << 64)
+        return offset % (1 << 64) if section == SHN_ABS else 0
+
+    mod.syms = [KernelSymbol(e.name, value(e.section, e.offset), e.namespace or None, e.gpl,
+                             e.crc, mod.name)
                 for e in exports(info.elf)]
     reg.features.constructors.check_ctors(mod, info)
     if find_sec(info, "__obsparm"):

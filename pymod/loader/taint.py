@@ -74,6 +74,7 @@ def augment_kernel_taints(taints: KernelTaints, log: KernelLog, sig: SigCheck,
         _taint_once(taints, log, mod, Taint.TEST,
                     "%s: loading test module taints kernel." % mod.name)
     mod.sig_ok = sig.module_sig_ok(info)
+    mod.sig_errno = 0 if mod.sig_ok else info.sig_errno
     if not mod.sig_ok:
         log.pr_notice_once("sig", "%s: module verification failed: signature and/or "
                            "required key missing - tainting kernel" % mod.name)

@@ -20,9 +20,12 @@ commands:
   load       load modules into a simulated kernel and print /proc/modules
   demo       load the shipped sample modules and show one failure of each kind
   symbolize  annotate kernel addresses in oops, perf and bpftrace text with %pS
+  sign       append a module signature (like scripts/sign-file)
+  certs      list (and extract) the signing certificates built into a vmlinuz
+  verify     verify module signatures against trusted certificates
 """
 
-COMMANDS = ("info", "deps", "load", "demo", "symbolize")
+COMMANDS = ("info", "deps", "load", "demo", "symbolize", "sign", "certs", "verify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,177 @@
+"""Verifying a module signature the way 6.12 does (``mod_verify_sig`` ->
+``verify_pkcs7_signature`` -> ``pkcs7_verify`` / ``pkcs7_validate_trust``),
+against a keyring of trusted X.509 certificates; ``cryptography`` does the
+public-key arithmetic.
+
+The outcomes are the kernel's:
+
+* EBADMSG: the PKCS#7 message does not parse (pymod's DER reader), or its
+  certificate-free signer cannot be read;
+* EINVAL: the message carries its own content (a module signature is
+  detached: "Data already supplied");
+* EKEYREJECTED: not pkcs7-data, authenticated attributes (refused for
+  module signatures: "Invalid module sig (has authattrs)"), or a signature
+  that does not verify with the trusted key it names;
+* ENOPKG: a digest or public-key algorithm the kernel has no code for;
+* ENOKEY: no trusted certificate has the signer's issuer and serial number.
+
+A verified signature is followed by ``mod_is_hash_blacklisted`` in the
+caller.  The messages the kernel logs on the way come back as
+``(level, text)`` pairs.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pymod.elf.pkcs7 import SignerInfo, parse_pkcs7
+from pymod.errors import InvalidArgument, PymodError
+
+__all__ = ["Keyring", "Outcome", "verify_pkcs7_module", "load_certificates"]
+
+OID_DATA = "1.2.840.113549.1.7.1"
+# The digests the kernel's crypto API provides for module signatures.
+_DIGESTS = {
+    "1.3.14.3.2.26": "SHA1",
+    "2.16.840.1.101.3.4.2.4": "SHA224",
+    "2.16.840.1.101.3.4.2.1": "SHA256",
+    "2.16.840.1.101.3.4.2.2": "SHA384",
+    "2.16.840.1.101.3.4.2.3": "SHA512",
+    "2.16.840.1.101.3.4.2.8": "SHA3_256",
+    "2.16.840.1.101.3.4.2.9": "SHA3_384",
+    "2.16.840.1.101.3.4.2.10": "SHA3_512",
+}
+# Signature algorithm OIDs the kernel's pkcs7 parser accepts, by key type.
+_RSA = {"1.2.840.113549.1.1.1", "1.2.840.113549.1.1.5", "1.2.840.113549.1.1.14",
+        "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"}
+_ECDSA = {"1.2.840.10045.2.1", "1.2.840.10045.4.1", "1.2.840.10045.4.3.1",
+          "1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """0 or a positive errno, and what the kernel logged reaching it."""
+
+    errno: int
+    log: tuple[tuple[str, str], ...] = ()
+    signer: str | None = None        # the trusted certificate's subject, when one matched
+
+
+def load_certificates(sources: Iterable[Any]) -> tuple[Any, ...]:
+    """X.509 certificates from cryptography objects, DER or PEM bytes (a PEM
+    file may hold several), or paths to such files."""
+    from cryptography import x509
+
+    out: list[Any] = []
+    for src in sources:
+        if isinstance(src, x509.Certificate):
+            out.append(src)
+            continue
+        if isinstance(src, (str, os.PathLike)):
+            from pymod.elf.compression import read_file
+
+            data = read_file(os.fspath(src), 16 << 20)
+        elif isinstance(src, (bytes, bytearray, memoryview)):
+            data = bytes(src)
+        else:
+            raise InvalidArgument("a trusted key must be a certificate, DER/PEM bytes or a "
+                                  "path, not %s" % type(src).__name__)
+        try:
+            if b"-----BEGIN CERTIFICATE-----" in data:
+                out.extend(x509.load_pem_x509_certificates(data))
+            else:
+                out.append(x509.load_der_x509_certificate(data))
+        except ValueError as e:
+            raise InvalidArgument("not an X.509 certificate: %s" % e) from None
+    return tuple(out)
+
+
+def _issuer_key(cert: Any) -> tuple[tuple[tuple[str, bytes], ...], bytes]:
+    """(flattened issuer Name, serial magnitude bytes): how a SignerInfo names it."""
+    from pymod.elf.pkcs7 import flatten_name
+
+    serial = abs(cert.serial_number)
+    return (flatten_name(cert.issuer.public_bytes()),
+            serial.to_bytes((serial.bit_length() + 7) // 8, "big"))
+
+
+class Keyring:
+    """Trusted certificates, found by the issuer and serial number a
+    signature names (the kernel's asymmetric key id)."""
+
+    def __init__(self, certificates: Iterable[Any] = ()):
+        self.certificates = load_certificates(certificates)
+        self._by_id = {_issuer_key(c): c for c in self.certificates}
+
+    def find(self, signer: SignerInfo) -> Any | None:
+        return self._by_id.get((signer.issuer, signer.serial))
+
+    def __len__(self) -> int:
+        return len(self.certificates)
+
+
+def _verify_one(signer: SignerInfo, body: bytes, keyring: Keyring) -> Outcome:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
+    hash_name = _DIGESTS.get(signer.digest_algorithm)
+    if hash_name is None:
+        return Outcome(errno.ENOPKG, (("warn", "Unsupported digest algo: %s"
+                                       % signer.digest_algorithm),))
+    is_rsa, is_ec = signer.signature_algorithm in _RSA, signer.signature_algorithm in _ECDSA
+    if not (is_rsa or is_ec):
+        return Outcome(errno.ENOPKG, (("warn", "Unknown pkey algo: %s"
+                                       % signer.signature_algorithm),))
+    cert = keyring.find(signer)
+    if cert is None:
+        return Outcome(errno.ENOKEY)
+    algorithm = getattr(hashes, hash_name)()
+    digest = hashes.Hash(algorithm)
+    digest.update(body)
+    key = cert.public_key()
+    try:
+        if is_rsa and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signer.signature, digest.finalize(), padding.PKCS1v15(),
+                       utils.Prehashed(algorithm))
+        elif is_ec and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signer.signature, digest.finalize(), ec.ECDSA(utils.Prehashed(algorithm)))
+        else:
+            return Outcome(errno.EKEYREJECTED)     # the key is of another type
+    except InvalidSignature:
+        return Outcome(errno.EKEYREJECTED)
+    return Outcome(0, signer=cert.subject.rfc4514_string())
+
+
+def verify_pkcs7_module(body: bytes, pkcs7_der: bytes, keyring: Keyring) -> Outcome:
+    """``verify_pkcs7_signature(body, sig, keyring, VERIFYING_MODULE_SIGNATURE)``."""
+    try:
+        msg = parse_pkcs7(pkcs7_der)
+    except PymodError:
+        return Outcome(errno.EBADMSG)
+    if msg.content is not None:
+        return Outcome(errno.EINVAL, (("warn", "PKCS7: Data already supplied"),))
+    if msg.content_type != OID_DATA:
+        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid module sig (not "
+                                                      "pkcs7-data)"),))
+    if any(s.signed_attrs is not None for s in msg.signers):
+        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid module sig (has "
+                                                      "authattrs)"),))
+    # pkcs7_validate_trust: one trusted signer is enough; a hard failure
+    # stops the walk; otherwise ENOPKG outranks ENOKEY.
+    result, log = Outcome(errno.ENOKEY), list[tuple[str, str]]()
+    for signer in msg.signers:
+        one = _verify_one(signer, body, keyring)
+        log.extend(one.log)
+        if one.errno == 0:
+            result = one
+        elif one.errno == errno.ENOPKG:
+            if result.errno == errno.ENOKEY:
+                result = one
+        elif one.errno != errno.ENOKEY:
+            return Outcome(one.errno, tuple(log))
+    return Outcome(result.errno, tuple(log), result.signer)
