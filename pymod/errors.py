@@ -104,6 +104,9 @@ class ModuleLoadError(PymodError):
         super().__init__(code, message)
         self.module = module
         self.stage = stage
+        # simplify_symbols: every symbol that failed, (name, errno, message),
+        # not only the last one (which the kernel returns)
+        self.unresolved: list[tuple[str, int, str]] = []
 
     def __str__(self) -> str:
         return "[%s] %s" % (errno_name(self.errno or 0), self.strerror)

@@ -161,32 +161,38 @@ class _TreeIndex:
         return tree
 
 
-def _missing_dependencies(entries: list[_Entry], given: set[str], index: _TreeIndex) -> list[str]:
-    """Files, found in the given modules' own trees, of ``depends`` names that
-    no entry provides (one level; callers repeat until closed)."""
+def _missing_dependencies(entries: list[_Entry], given: set[str], index: _TreeIndex,
+                          trees: tuple[Path, ...] = ()) -> list[str]:
+    """Files of ``depends`` names that no entry provides, found in ``trees``
+    (a target kernel's) or else in the given modules' own trees (one level;
+    callers repeat until closed)."""
     have = {e.name for e in entries}
     found: list[str] = []
     for e in entries:
         missing = [d for d in e.depends if d not in have]
-        root = modules_root(e.ko.path) if missing and e.ko.path else None
-        if root is None:
+        if not missing:
             continue
-        tree = index.files(root)
-        for name in missing:
-            f = tree.get(name)
-            if f is not None and f not in given:
-                found.append(f)
-                given.add(f)
-                have.add(name)
+        own = modules_root(e.ko.path) if e.ko.path else None
+        for root in (*trees, *((own,) if own is not None else ())):
+            tree = index.files(root)
+            for name in [d for d in missing if d not in have]:
+                f = tree.get(name)
+                if f is not None and f not in given:
+                    found.append(f)
+                    given.add(f)
+                    have.add(name)
     return found
 
 
 def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike[str]], *,
              jobs: int | None = None, params: str = "", flags: int = 0,
-             progress: Callable[[int, int], None] | None = None) -> TreeResult:
+             progress: Callable[[int, int], None] | None = None,
+             dependency_trees: Iterable[str | os.PathLike[str]] = ()) -> TreeResult:
     """Load every module file of ``sources`` (files, or directories to walk),
     dependencies first.  A file's dependencies that were not given are
-    resolved from the modules tree it sits in, as modprobe would."""
+    resolved from ``dependency_trees`` (a target kernel's modules trees),
+    else from the modules tree the file sits in, as modprobe would."""
+    trees = tuple(Path(t) for t in dependency_trees)
     paths: list[str] = []
     for s in sources:
         paths += module_files(s) if os.path.isdir(s) else [os.fspath(s)]
@@ -208,7 +214,7 @@ def load_all(kernel: Kernel, sources: Iterable[str | os.PathLike[str]], *,
                     result.loaded.append(kernel.load_module(path).name)
                 except ModuleLoadError as e:
                     result.failures.append((path, detached(e)))
-        paths = _missing_dependencies(entries, given, index)
+        paths = _missing_dependencies(entries, given, index, trees)
     ordered = _order(entries)
     for n, ko in enumerate(ordered, 1):
         try:

@@ -45,7 +45,7 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
     # section (or a bad one, which simplify_symbols refuses next) is 0.
     def value(section: int, offset: int) -> int:
         if 0 < section < len(addr):
-            return (addr[section] + offset) % (1 << 64)
+            return int(addr[section] + offset) % (1 << 64)
         return offset % (1 << 64) if section == SHN_ABS else 0
 
     mod.syms = [KernelSymbol(e.name, value(e.section, e.offset), e.namespace or None, e.gpl,
@@ -80,6 +80,7 @@ def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
     syms, log = info.syms, reg.log
     todo = _symbols_to_simplify(info)
     failure: tuple[int, str] | None = None
+    failed: list[tuple[str, int, str]] = []
     name_at = string_reader(info.strtab)
     resolved: dict[int, int] = {}        # symbol index -> the export's address
     for index, st_name, section, st_info in zip(todo.tolist(), syms["st_name"][todo].tolist(),
@@ -100,12 +101,15 @@ def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
             err = res.err or errno.ENOENT
             unknown = log.pr_warn("%s: Unknown symbol %s (err %d)" % (mod.name, name, -err))
             failure = (err, res.message or unknown)
+            failed.append((name, err, failure[1]))
         else:
             failure = (errno.ENOEXEC, log.pr_err(
                 "%s: Symbol %s has an invalid section index %u (max %u)"
                 % (mod.name, name, section, info.hdr.e_shnum - 1)))
     if failure is not None:
-        raise ModuleLoadError(failure[0], failure[1], module=mod.name, stage="symbols")
+        error = ModuleLoadError(failure[0], failure[1], module=mod.name, stage="symbols")
+        error.unresolved = failed
+        raise error
     info.symvals = symbol_values(info, mod, resolved)
 
 

@@ -23,9 +23,10 @@ commands:
   sign       append a module signature (like scripts/sign-file)
   certs      list (and extract) the signing certificates built into a vmlinuz
   verify     verify module signatures against trusted certificates
+  check      will these modules load on that kernel? every reason if not
 """
 
-COMMANDS = ("info", "deps", "load", "demo", "symbolize", "sign", "certs", "verify")
+COMMANDS = ("info", "deps", "load", "demo", "symbolize", "sign", "certs", "verify", "check")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,3 +50,24 @@ def test_61_modules_on_the_612_kernel(debian_kernel_612, debian_kernel_61):
            "module size at run time"
     got = _verdicts(k, files)
     assert list(got) == [(errno.ENOEXEC, want)] and sum(got.values()) == len(files)
+
+
+def test_pymod_check_answers_before_the_reboot(debian_kernel_612, debian_kernel_61, capsys):
+    """``pymod check --kernel-dir`` on real modules: 6.12's modules against
+    the 6.1 tree are refused for module_layout; against their own tree
+    (signatures verified with its vmlinuz's key, under enforcement) they load."""
+    import json
+
+    from pymod.tools import main
+
+    files = [str(f) for f in debian_kernel_612.ko_files() if f.name.startswith(("8021q.",
+                                                                                "dummy."))]
+    assert main(["check", "--json", "--kernel-dir", str(debian_kernel_61.modules_dir)]
+                + files) == 1
+    reports = json.loads(capsys.readouterr().out)
+    assert {(r["errno"], r["message"].split(": ", 1)[1]) for r in reports} == {
+        ("ENOEXEC", "disagrees about version of symbol module_layout")}
+    assert main(["check", "--json", "--sig-enforce", "--kernel-dir",
+                 str(debian_kernel_612.modules_dir)] + files) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert all(r["ok"] and r["taints"] == "" and r["signature"] == "verified" for r in reports)

@@ -1,0 +1,175 @@
+"""``pymod check``: will these modules load on that kernel, and if not, why?
+
+    pymod check [--kernel-dir DIR] [--config F] [--symvers F]
+                [--cert F | --vmlinuz F]... [--sig-enforce] [--json] FILE...
+
+Each FILE is loaded, as a dry run, into a simulated copy of the target
+kernel, dependencies first (found among the FILEs or in the target's modules
+tree).  For every FILE: the verdict, the errno, the kernel's message, the
+taints it would get, and every symbol that failed (the kernel prints only
+the last).  ``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an
+unpacked kernel and finds its .config, Module.symvers and vmlinuz beside it
+(``build/``, ``/boot``, ``/usr/src/linux-headers-<release>``); without it the
+running kernel's; ``--default-kernel`` is pymod's built-in default kernel (the
+one the sample modules are built for).  Exit 0 only when every FILE would load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pymod.tools.common import dump_json, error, os_message, write
+
+PROG = "pymod check"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a kernel's files are: the modules tree and what sits beside it."""
+
+    release: str
+    modules_dir: Path | None
+    config: Path | None
+    symvers: Path | None
+    vmlinuz: Path | None
+
+
+def _first(*paths: Path) -> Path | None:
+    return next((p for p in paths if p.is_file()), None)
+
+
+def find_target(kernel_dir: str | None) -> Target:
+    """The target's files: from ``kernel_dir`` or the running kernel."""
+    if kernel_dir is None:
+        release = os.uname().release
+        modules = Path("/lib/modules") / release
+        root = Path("/")
+    else:
+        modules = Path(kernel_dir).resolve()
+        release = modules.name
+        root = modules.parent.parent.parent        # <root>/lib/modules/<release>
+    build = modules / "build"
+    return Target(
+        release, modules if modules.is_dir() else None,
+        _first(root / "boot" / ("config-" + release), build / ".config"),
+        _first(build / "Module.symvers",
+               root / "usr" / "src" / ("linux-headers-" + release) / "Module.symvers"),
+        _first(root / "boot" / ("vmlinuz-" + release)))
+
+
+def check(files: list[str], target: Target, config_path: Path | None, symvers: Path | None,
+          trusted: list[Any], sig_enforce: bool) -> list[dict[str, Any]]:
+    """One report per file, in the order given."""
+    from pymod.config import Config
+    from pymod.kmod.tree import module_files
+    from pymod.loader.batch import load_all
+    from pymod.loader.kernel import Kernel
+
+    config = (Config.from_kconfig(config_path, release=target.release) if config_path
+              else Config())              # --default-kernel
+    sample = module_files(target.modules_dir)[:1] if target.modules_dir else []
+    if sample and config.version >= (6, 12):
+        config = config.replace(struct_module_size=Config.struct_module_size_of(sample[0]))
+    kernel = Kernel(config, symvers=symvers, trusted_keys=tuple(trusted),
+                    sig_enforce=sig_enforce)
+    trees = [target.modules_dir] if target.modules_dir else []
+    result = load_all(kernel, files, dependency_trees=trees)
+    failures = {os.path.realpath(p): e for p, e in result.failures}
+    by_path = {os.path.realpath(m.source): m for m in kernel.modules if m.source}
+    reports = []
+    for f in files:
+        real = os.path.realpath(f)
+        e = failures.get(real)
+        mod = by_path.get(real)
+        if e is not None:
+            reports.append({"file": f, "name": e.module, "ok": False,
+                            "errno": errno.errorcode.get(e.errno or 0), "message": e.strerror,
+                            "stage": e.stage, "taints": "",
+                            "unresolved": [{"symbol": n, "errno": errno.errorcode.get(c),
+                                            "message": m} for n, c, m in e.unresolved]})
+        elif mod is not None:
+            reports.append({"file": f, "name": mod.name, "ok": True, "errno": None,
+                            "message": None, "stage": None, "taints": mod.taint_letters,
+                            "signature": "verified" if mod.sig_ok else
+                            errno.errorcode.get(mod.sig_errno, "unsigned"),
+                            "unresolved": []})
+        else:
+            reports.append({"file": f, "name": None, "ok": False, "errno": "ENOENT",
+                            "message": "not loaded (no module file?)", "stage": "read",
+                            "taints": "", "unresolved": []})
+    return reports
+
+
+def main(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel-dir", help="the target's /lib/modules/<release> tree")
+    ap.add_argument("--default-kernel", action="store_true",
+                    help="check against pymod's built-in default kernel")
+    ap.add_argument("--config", type=Path, help="the target's .config")
+    ap.add_argument("--symvers", type=Path, help="the target's Module.symvers")
+    ap.add_argument("--system-map", type=Path, help="accepted for symbol addresses "
+                    "(not needed for the verdicts)")
+    ap.add_argument("--cert", action="append", default=[], metavar="FILE")
+    ap.add_argument("--vmlinuz", action="append", default=[], metavar="FILE")
+    ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
+    ap.add_argument("--json", action="store_true", help="one JSON array, an object per module")
+    ap.add_argument("modules", nargs="+", metavar="FILE")
+    args = ap.parse_args(argv)
+    try:
+        if args.default_kernel:
+            from pymod.config import DEFAULT_RELEASE
+
+            target = Target(DEFAULT_RELEASE, None, None, None, None)
+            reports = check(args.modules, target, None, None, [], args.sig_enforce)
+            return _report(reports, args.json)
+        target = find_target(args.kernel_dir)
+        if args.kernel_dir and target.modules_dir is None:
+            error(PROG, "%s: not a modules tree" % args.kernel_dir)
+            return 2
+        config = args.config or target.config
+        symvers = args.symvers or target.symvers
+        if config is None:
+            error(PROG, "no .config for %s: give --config" % target.release)
+            return 2
+        if symvers is None:
+            error(PROG, "no Module.symvers for %s: give --symvers" % target.release)
+            return 2
+        from pymod.elf.sigverify import load_certificates
+        from pymod.elf.vmlinuz import certificates_of
+
+        trusted = list(load_certificates(args.cert))
+        images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert
+                                  else [])
+        for v in images:
+            trusted += certificates_of(v)[1]
+        reports = check(args.modules, target, config, symvers, trusted, args.sig_enforce)
+    except OSError as e:
+        error(PROG, os_message(e))
+        return 1
+    except ValueError as e:
+        error(PROG, str(e))
+        return 1
+    return _report(reports, args.json)
+
+
+def _report(reports: list[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
+        dump_json(reports, sys.stdout)
+    else:
+        for r in reports:
+            head = "%s: %s" % (r["file"], "loads" if r["ok"] else "REFUSED")
+            if r["ok"]:
+                head += " (taints %s)" % r["taints"] if r["taints"] else ""
+            else:
+                head += " [%s] %s" % (r["errno"], r["message"])
+            write(sys.stdout, head + "\n")
+            for u in r["unresolved"]:
+                write(sys.stdout, "    %s: %s\n" % (u["symbol"], u["message"]))
+    return 0 if all(r["ok"] for r in reports) else 1

@@ -1,0 +1,49 @@
+"""``pymod check``: a verdict per module, every failed symbol, JSON, exit
+status; against the built-in kernel here, real kernels in tests/real."""
+
+from __future__ import annotations
+
+import json
+
+from pymod.samples import prebuilt_path
+from pymod.tools import main
+
+
+def run(capsys, *args: str) -> tuple[int, list[dict]]:
+    rc = main(["check", "--json", *args])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_every_failed_symbol_is_listed(capsys):
+    rc, reports = run(capsys, "--default-kernel", str(prebuilt_path("pm_importer")))
+    assert rc == 1 and len(reports) == 1
+    r = reports[0]
+    assert (r["name"], r["ok"], r["errno"], r["stage"]) == ("pm_importer", False, "ENOENT",
+                                                            "symbols")
+    assert {u["symbol"] for u in r["unresolved"]} == {"pm_shared_fn", "pm_gpl_fn", "pm_ns_fn"}
+    assert r["message"] == r["unresolved"][-1]["message"]      # the kernel returns the last
+
+
+def test_dependencies_among_the_files_load_first(capsys):
+    files = [str(prebuilt_path(n)) for n in ("pm_importer", "pm_exporter", "pm_outoftree")]
+    rc, reports = run(capsys, "--default-kernel", *files)
+    assert rc == 0 and [r["ok"] for r in reports] == [True, True, True]
+    assert [r["file"] for r in reports] == files               # reported in the order given
+    assert reports[2]["taints"] == "OE" and reports[2]["signature"] == "ENODATA"
+
+
+def test_each_kind_of_refusal(capsys):
+    want = {"pm_crc_bad": ("EINVAL", "pm_crc_bad: disagrees about version of symbol _printk"),
+            "pm_wx": ("ENOEXEC", None), "pm_badmagic": ("ENOEXEC", None)}
+    rc, reports = run(capsys, "--default-kernel", *(str(prebuilt_path(n)) for n in want))
+    assert rc == 1
+    for r, (name, (code, message)) in zip(reports, want.items(), strict=True):
+        assert (r["name"], r["ok"], r["errno"]) == (name, False, code)
+        assert message is None or r["message"] == message
+
+
+def test_text_output_and_usage_errors(capsys, tmp_path):
+    assert main(["check", "--default-kernel", str(prebuilt_path("pm_hello"))]) == 0
+    assert capsys.readouterr().out.endswith("pm_hello.ko: loads (taints E)\n")
+    assert main(["check", "--kernel-dir", str(tmp_path / "nowhere"), "x.ko"]) == 2
+    assert "not a modules tree" in capsys.readouterr().err
