@@ -114,6 +114,14 @@ class Kernel(Registry):
         with self.module_mutex:
             return proc_modules(self, show_addresses)
 
+    def posture(self) -> dict[str, dict[str, object]]:
+        """Which security properties this kernel enforces, each with the
+        setting responsible and what happens without it (for metrics; see
+        ``pymod posture`` for a table)."""
+        from pymod.loader.posture import as_dict, posture
+
+        return as_dict(posture(self))
+
     def set_module_sig_enforced(self) -> None:
         """``module.sig_enforce=1``: signature enforcement on, for good."""
         with self.module_mutex:

@@ -1,8 +1,8 @@
 """The ``pymod`` command line: one module per command, each owning its argparse.
 
 ``info`` (modinfo), ``deps`` (depmod), ``load`` (insmod of whole trees into a
-simulated kernel), ``symbolize`` (kernel addresses in stack traces -> ``%pS``)
-and ``demo``.  Exit status: 0 success, 1 when something was
+simulated kernel), ``symbolize`` (kernel addresses in stack traces -> ``%pS``),
+``sign``, ``certs``, ``verify``, ``check``, ``posture`` and ``demo``.  Exit status: 0 success, 1 when something was
 refused or failed, 2 for a usage error (argparse's convention).
 """
 
@@ -24,9 +24,11 @@ commands:
   certs      list (and extract) the signing certificates built into a vmlinuz
   verify     verify module signatures against trusted certificates
   check      will these modules load on that kernel? every reason if not
+  posture    which module-loading security properties a configuration enforces
 """
 
-COMMANDS = ("info", "deps", "load", "demo", "symbolize", "sign", "certs", "verify", "check")
+COMMANDS = ("info", "deps", "load", "demo", "symbolize", "sign", "certs", "verify", "check",
+            "posture")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -58,3 +58,13 @@ def test_whole_tree_loads_and_unloads(debian_kernel):
     assert len(k.features.tree) == 0 and k.area.allocated == {}
     assert k.symbols.modules == {}
     k.area.check()
+
+
+def test_the_samples_under_the_debian_config(debian_kernel):
+    """The configuration matrix's Debian rows: every sample under this
+    kernel's own config and symvers loads or is refused cleanly."""
+    from tests.loader.test_config_matrix import exercise
+
+    config = Config.from_kconfig(debian_kernel.config, release=debian_kernel.release)
+    got = exercise(config)
+    assert len(got) == len(__import__("pymod.samples", fromlist=["SAMPLES"]).SAMPLES)
