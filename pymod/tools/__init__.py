@@ -2,8 +2,9 @@
 
 ``info`` (modinfo), ``deps`` (depmod), ``load`` (insmod of whole trees into a
 simulated kernel), ``symbolize`` (kernel addresses in stack traces -> ``%pS``),
-``sign``, ``certs``, ``verify``, ``check``, ``posture`` and ``demo``.  Exit status: 0 success, 1 when something was
-refused or failed, 2 for a usage error (argparse's convention).
+``sign``, ``certs``, ``verify``, ``check``, ``posture`` and ``demo``.  Exit
+status: 0 success, 1 when something was refused or failed, 2 for a usage
+error (argparse's convention).
 """
 
 from __future__ import annotations
