@@ -224,7 +224,44 @@ def update_prebuilt() -> dict[str, Path]:
             shutil.copyfile(path, PREBUILT_DIR / path.name)
         shutil.copyfile(Path(tmp) / "Module.symvers", SAMPLES_SYMVERS)
     write_manifest(PREBUILT_DIR)
+    make_signed_variants(PREBUILT_DIR / "pm_hello.ko", SIGNED_DIR)
     return {name: PREBUILT_DIR / (name + ".ko") for name in fresh}
+
+
+SIGNED_DIR = PREBUILT_DIR.parent / "signed"
+
+
+def make_signed_variants(unsigned: Path, out_dir: Path) -> dict[str, Path]:
+    """``pm_hello`` signed with a throwaway RSA key made now (its private half
+    is never written), the same module with one payload byte changed after
+    signing, and the certificate that verifies the first."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from pymod.elf.signing import sign_module
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pymod samples signing key")])
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=36500))
+            .sign(key, hashes.SHA256()))
+    signed = sign_module(unsigned.read_bytes(), key, cert, "sha256")
+    tampered = bytearray(signed)
+    tampered[len(signed) // 3] ^= 0x01            # inside the signed ELF payload
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"pm_hello_signed": out_dir / "pm_hello_signed.ko",
+             "pm_hello_tampered": out_dir / "pm_hello_tampered.ko",
+             "cert": out_dir / "signing_cert.der"}
+    files["pm_hello_signed"].write_bytes(signed)
+    files["pm_hello_tampered"].write_bytes(bytes(tampered))
+    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:

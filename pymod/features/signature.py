@@ -29,6 +29,14 @@ _SOFT_REASONS = {
 }
 
 
+_HARD = {
+    errno.EBADMSG: "is malformed",
+    errno.EKEYREJECTED: "rejected: it does not verify with the trusted key it names, or "
+                        "the module's hash is blacklisted",
+    errno.EINVAL: "carries its own data (a module signature is detached)",
+}
+
+
 class SigCheck:
     def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = (),
                  locked_down: Callable[[str], bool] = lambda what: False,
@@ -79,8 +87,9 @@ class SigCheck:
         info.sig_errno = err
         reason = _SOFT_REASONS.get(err)
         if reason is None:
-            raise ModuleLoadError(err, "module signature is malformed (err %d)" % -err,
-                                  stage="signature")
+            # a hard failure: the kernel returns it without a message of its own
+            raise ModuleLoadError(err, "module signature %s (err %d)" % (
+                _HARD.get(err, "check failed"), -err), stage="signature")
         if self.enforce:
             msg = self.log.pr_notice("Loading of %s is rejected" % reason)
             raise ModuleLoadError(errno.EKEYREJECTED, msg, stage="signature")

@@ -8,6 +8,7 @@ each kind, each leaving the kernel as it was.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -48,7 +49,33 @@ def run_demo(out: TextIO) -> int:
     same = kernel.proc_modules() == before
     out.write("\n# after the failures /proc/modules is %s\n"
               % ("unchanged: nothing was left behind" if same else "CHANGED"))
+    unexpected += _show_signatures(out)
     return 0 if same and not unexpected else 1
+
+
+def _show_signatures(out: TextIO) -> int:
+    """Signatures under enforcement, trusting the samples' certificate: a
+    verified load, an unsigned module, a module changed after signing."""
+    from pymod.samples import prebuilt_path, signed_path, signing_cert
+
+    out.write("\n# module.sig_enforce=1, trusting %s\n" % signing_cert().name)
+    kernel = Kernel(trusted_keys=(signing_cert(),), sig_enforce=True)
+    cases = (("pm_hello_signed", signed_path("pm_hello_signed"), 0),
+             ("pm_hello (unsigned)", prebuilt_path("pm_hello"), errno.EKEYREJECTED),
+             ("pm_hello_tampered", signed_path("pm_hello_tampered"), errno.EKEYREJECTED))
+    wrong = 0
+    for label, path, want in cases:
+        try:
+            mod = kernel.load_module(path)
+            out.write("%-20s loaded, signature verified, taints %r\n"
+                      % (label, mod.taint_letters))
+            kernel.delete_module(mod.name)
+            wrong += want != 0 or not mod.sig_ok
+        except ModuleLoadError as e:
+            out.write("%-20s %-8s %-12s %s\n" % (label, errno_name(e.errno), e.stage,
+                                                 e.strerror))
+            wrong += e.errno != want
+    return wrong
 
 
 def _show_lookups(kernel: Kernel, out: TextIO) -> None:
