@@ -30,6 +30,17 @@ from pymod.tools.common import dump_json, error, os_message, write
 PROG = "pymod check"
 
 
+# What insmod prints for an errno (kmod's mod_strerror; others: strerror).
+_INSMOD = {errno.ENOEXEC: "Invalid module format", errno.ENOENT: "Unknown symbol in module",
+           errno.ESRCH: "Module has wrong symbol version", errno.EINVAL: "Invalid parameters"}
+
+
+def insmod_says(path: str, code: int) -> str:
+    """The line ``insmod`` would print for a refusal with ``code``."""
+    return "insmod: ERROR: could not insert module %s: %s" % (
+        path, _INSMOD.get(code, os.strerror(code)))
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a kernel's files are: the modules tree and what sits beside it."""
@@ -91,6 +102,7 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
         if e is not None:
             reports.append({"file": f, "name": e.module, "ok": False,
                             "errno": errno.errorcode.get(e.errno or 0), "message": e.strerror,
+                            "insmod": insmod_says(f, e.errno or errno.EIO),
                             "stage": e.stage, "taints": "",
                             "unresolved": [{"symbol": n, "errno": errno.errorcode.get(c),
                                             "message": m} for n, c, m in e.unresolved]})
@@ -170,6 +182,8 @@ def _report(reports: list[dict[str, Any]], as_json: bool) -> int:
             else:
                 head += " [%s] %s" % (r["errno"], r["message"])
             write(sys.stdout, head + "\n")
+            if not r["ok"] and r.get("insmod"):
+                write(sys.stdout, "    %s\n" % r["insmod"])
             for u in r["unresolved"]:
                 write(sys.stdout, "    %s: %s\n" % (u["symbol"], u["message"]))
     return 0 if all(r["ok"] for r in reports) else 1

@@ -22,6 +22,7 @@ def test_every_failed_symbol_is_listed(capsys):
                                                             "symbols")
     assert {u["symbol"] for u in r["unresolved"]} == {"pm_shared_fn", "pm_gpl_fn", "pm_ns_fn"}
     assert r["message"] == r["unresolved"][-1]["message"]      # the kernel returns the last
+    assert r["insmod"].endswith("pm_importer.ko: Unknown symbol in module")
 
 
 def test_dependencies_among_the_files_load_first(capsys):
@@ -45,5 +46,8 @@ def test_each_kind_of_refusal(capsys):
 def test_text_output_and_usage_errors(capsys, tmp_path):
     assert main(["check", "--default-kernel", str(prebuilt_path("pm_hello"))]) == 0
     assert capsys.readouterr().out.endswith("pm_hello.ko: loads (taints E)\n")
+    assert main(["check", "--default-kernel", "--sig-enforce",
+                 str(prebuilt_path("pm_badmagic"))]) == 1
+    assert capsys.readouterr().out.endswith(": Key was rejected by service\n")
     assert main(["check", "--kernel-dir", str(tmp_path / "nowhere"), "x.ko"]) == 2
     assert "not a modules tree" in capsys.readouterr().err
