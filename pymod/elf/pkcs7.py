@@ -169,6 +169,39 @@ def _name(t: _Tlv) -> tuple[tuple[str, bytes], ...]:
     return tuple(out)
 
 
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+
+
+def signed_attributes(contents: bytes) -> dict[str, bytes]:
+    """The signed attributes (the [0] field's contents) as OID -> the first
+    value's contents; EBADMSG when they do not parse."""
+    out: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(contents):
+        attr = _Tlv(contents, pos, len(contents)).expect(_SEQUENCE, "Attribute")
+        parts = attr.children()
+        if len(parts) != 2:
+            raise _bad("Attribute with %d parts" % len(parts))
+        values = parts[1].expect(_SET, "attribute values").children()
+        out.setdefault(oid_str(parts[0].expect(_OID, "attribute type").value),
+                       values[0].value if values else b"")
+        pos = attr.next
+    return out
+
+
+def der_set(contents: bytes) -> bytes:
+    """``contents`` under a SET tag with its DER length: what the digest of
+    signed attributes is computed over (RFC 5652 5.4)."""
+    n = len(contents)
+    if n < 0x80:
+        head = bytes([n])
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        head = bytes([0x80 | len(raw)]) + raw
+    return b"\x31" + head + contents
+
+
 def flatten_name(der: bytes) -> tuple[tuple[str, bytes], ...]:
     """A DER X.501 Name as a SignerInfo's issuer is kept (to compare the two)."""
     der = bytes(der)

@@ -114,6 +114,39 @@ class Keyring:
         return len(self.certificates)
 
 
+def _digest_input(signer: SignerInfo, body: bytes, hash_name: str) -> bytes | Outcome:
+    """What the signature signs: the data, or, with signed attributes, the
+    attributes re-tagged as a SET once their messageDigest matches the
+    data's (``pkcs7_digest``)."""
+    if signer.signed_attrs is None:
+        return body
+    from cryptography.hazmat.primitives import hashes
+
+    from pymod.elf.pkcs7 import (
+        OID_CONTENT_TYPE,
+        OID_MESSAGE_DIGEST,
+        der_set,
+        signed_attributes,
+    )
+
+    try:
+        attrs = signed_attributes(signer.signed_attrs)
+    except PymodError:
+        return Outcome(errno.EBADMSG)
+    if OID_CONTENT_TYPE not in attrs or OID_MESSAGE_DIGEST not in attrs:
+        return Outcome(errno.EBADMSG, (("warn", "PKCS7: Missing required AuthAttr"),))
+    h = hashes.Hash(getattr(hashes, hash_name)())
+    h.update(body)
+    digest = h.finalize()
+    if len(attrs[OID_MESSAGE_DIGEST]) != len(digest):
+        return Outcome(errno.EBADMSG, (("warn", "PKCS7: Sig 1: Invalid digest size (%d)"
+                                        % len(attrs[OID_MESSAGE_DIGEST])),))
+    if attrs[OID_MESSAGE_DIGEST] != digest:
+        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Sig 1: Message digest doesn't "
+                                                     "match"),))
+    return der_set(signer.signed_attrs)
+
+
 def _verify_one(signer: SignerInfo, body: bytes, keyring: Keyring) -> Outcome:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
@@ -127,12 +160,15 @@ def _verify_one(signer: SignerInfo, body: bytes, keyring: Keyring) -> Outcome:
     if not (is_rsa or is_ec):
         return Outcome(errno.ENOPKG, (("warn", "Unknown pkey algo: %s"
                                        % signer.signature_algorithm),))
+    signed = _digest_input(signer, body, hash_name)
+    if isinstance(signed, Outcome):
+        return signed
     cert = keyring.find(signer)
     if cert is None:
         return Outcome(errno.ENOKEY)
     algorithm = getattr(hashes, hash_name)()
     digest = hashes.Hash(algorithm)
-    digest.update(body)
+    digest.update(signed)
     key = cert.public_key()
     try:
         if is_rsa and isinstance(key, rsa.RSAPublicKey):
@@ -147,8 +183,14 @@ def _verify_one(signer: SignerInfo, body: bytes, keyring: Keyring) -> Outcome:
     return Outcome(0, signer=cert.subject.rfc4514_string())
 
 
-def verify_pkcs7_module(body: bytes, pkcs7_der: bytes, keyring: Keyring) -> Outcome:
-    """``verify_pkcs7_signature(body, sig, keyring, VERIFYING_MODULE_SIGNATURE)``."""
+def verify_pkcs7_module(body: bytes, pkcs7_der: bytes, keyring: Keyring,
+                        usage: str = "module") -> Outcome:
+    """``verify_pkcs7_signature(body, sig, keyring, usage)``: ``"module"``
+    (VERIFYING_MODULE_SIGNATURE, which refuses signed attributes) or
+    ``"unspecified"`` (VERIFYING_UNSPECIFIED_SIGNATURE, which verifies them:
+    the digest is then over the attributes)."""
+    if usage not in ("module", "unspecified"):
+        raise InvalidArgument("usage %r: 'module' or 'unspecified'" % usage)
     try:
         msg = parse_pkcs7(pkcs7_der)
     except PymodError:
@@ -156,9 +198,9 @@ def verify_pkcs7_module(body: bytes, pkcs7_der: bytes, keyring: Keyring) -> Outc
     if msg.content is not None:
         return Outcome(errno.EINVAL, (("warn", "PKCS7: Data already supplied"),))
     if msg.content_type != OID_DATA:
-        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid module sig (not "
-                                                      "pkcs7-data)"),))
-    if any(s.signed_attrs is not None for s in msg.signers):
+        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid %s sig (not pkcs7-data)"
+                                              % usage),))
+    if usage == "module" and any(s.signed_attrs is not None for s in msg.signers):
         return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid module sig (has "
                                                       "authattrs)"),))
     # pkcs7_validate_trust: one trusted signer is enough; a hard failure

@@ -131,3 +131,27 @@ def test_signing_refuses_what_it_cannot_do():
         sign_module(HELLO, key, cert, "md5")
     with pytest.raises(InvalidArgument):
         sign_module(HELLO, b"not a key", cert)
+
+
+def _with_attributes(data: bytes) -> bytes:
+    key, cert = key_and_cert("rsa")
+    return (pkcs7.PKCS7SignatureBuilder().set_data(data).add_signer(cert, key, hashes.SHA256())
+            .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature,
+                                               pkcs7.PKCS7Options.NoCerts,
+                                               pkcs7.PKCS7Options.Binary]))
+
+
+def test_signed_attributes_verify_outside_module_signatures():
+    """The digest is then over the attributes (their messageDigest must be
+    the data's): VERIFYING_UNSPECIFIED_SIGNATURE accepts them; a module
+    signature with them is refused, as 6.12 refuses it."""
+    from pymod.elf.sigverify import Keyring, verify_pkcs7_module
+
+    der = _with_attributes(HELLO)
+    ring = Keyring([key_and_cert("rsa")[1]])
+    assert verify_pkcs7_module(HELLO, der, ring, usage="unspecified").errno == 0
+    changed = verify_pkcs7_module(HELLO + b"x", der, ring, usage="unspecified")
+    assert changed.errno == errno.EKEYREJECTED
+    assert changed.log == (("warn", "PKCS7: Sig 1: Message digest doesn't match"),)
+    assert verify_pkcs7_module(HELLO, der, ring).errno == errno.EKEYREJECTED
+    assert verify_pkcs7_module(HELLO, der, Keyring(), usage="unspecified").errno == errno.ENOKEY
