@@ -35,8 +35,11 @@ _INSMOD = {errno.ENOEXEC: "Invalid module format", errno.ENOENT: "Unknown symbol
            errno.ESRCH: "Module has wrong symbol version", errno.EINVAL: "Invalid parameters"}
 
 
-def insmod_says(path: str, code: int) -> str:
-    """The line ``insmod`` would print for a refusal with ``code``."""
+def insmod_says(path: str, code: int, stage: str | None = None) -> str:
+    """The line ``insmod`` would print for a refusal with ``code`` (a file
+    it cannot read never reaches the kernel)."""
+    if stage in ("read", "kmod"):
+        return "insmod: ERROR: could not load module %s: %s" % (path, os.strerror(code))
     return "insmod: ERROR: could not insert module %s: %s" % (
         path, _INSMOD.get(code, os.strerror(code)))
 
@@ -102,7 +105,7 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
         if e is not None:
             reports.append({"file": f, "name": e.module, "ok": False,
                             "errno": errno.errorcode.get(e.errno or 0), "message": e.strerror,
-                            "insmod": insmod_says(f, e.errno or errno.EIO),
+                            "insmod": insmod_says(f, e.errno or errno.EIO, e.stage),
                             "stage": e.stage, "taints": "",
                             "unresolved": [{"symbol": n, "errno": errno.errorcode.get(c),
                                             "message": m} for n, c, m in e.unresolved]})

@@ -51,3 +51,10 @@ def test_text_output_and_usage_errors(capsys, tmp_path):
     assert capsys.readouterr().out.endswith(": Key was rejected by service\n")
     assert main(["check", "--kernel-dir", str(tmp_path / "nowhere"), "x.ko"]) == 2
     assert "not a modules tree" in capsys.readouterr().err
+
+
+def test_an_unreadable_file_never_reaches_the_kernel(capsys, tmp_path):
+    rc, reports = run(capsys, "--default-kernel", str(tmp_path / "missing.ko"))
+    assert rc == 1 and reports[0]["errno"] == "ENOENT" and reports[0]["stage"] == "read"
+    assert reports[0]["insmod"].endswith("could not load module %s: No such file or directory"
+                                         % (tmp_path / "missing.ko"))
