@@ -155,7 +155,7 @@ class Decompress:
 
     def module_decompress(self, info: LoadInfo) -> None:
         if info.predecompressed is not None and self.format == "xz":
-            info.payload = info.predecompressed    # see kernel._load_info
+            info.payload = info.predecompressed    # see loader.sources.load_info_of
         else:
             info.payload = kernel_decompress(info.raw, self.format, self.log)
         info.compression = self.format

@@ -20,7 +20,8 @@ from pymod.elf.compression import decompressed
 from pymod.elf.kofile import KoFile, ko_from_raw
 from pymod.errors import ModuleLoadError, PymodError
 from pymod.kmod.tree import modname_of, module_files
-from pymod.loader.kernel import Kernel, read_module_file
+from pymod.loader.kernel import Kernel
+from pymod.loader.sources import read_module_file
 
 
 @dataclass

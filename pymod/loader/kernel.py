@@ -18,8 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.elf.compression import decompress, detect_compression, read_file
-from pymod.elf.kofile import KoFile
+from pymod.elf.compression import detect_compression
 from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
 from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
 from pymod.loader import params as modparams
@@ -34,12 +33,17 @@ from pymod.loader.internal import (
 from pymod.loader.memory import free_mem, move_module
 from pymod.loader.procfs import print_modules, proc_modules
 from pymod.loader.registry import Registry
+from pymod.loader.sources import (
+    Source,
+    check_load_arguments,
+    kmod_decompress,
+    load_info_of,
+)
 from pymod.loader.taint import augment_kernel_taints
 
 if TYPE_CHECKING:
     from pymod.symbolize.follow import KernelSymbolizer
 
-Source = str | os.PathLike[str] | bytes | bytearray | memoryview | KoFile
 
 
 @dataclass
@@ -54,53 +58,6 @@ class _Progress:
     livepatch_elf: bool = False
     announced: bool = False         # watchers were told the module is coming
     freed: bool = False             # do_init_module's failure path freed it
-
-
-def _load_info(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
-    """The dossier of a file (path), an image (bytes) or a ``KoFile`` already
-    read: the bytes as the file holds them."""
-    if isinstance(source, KoFile):
-        info = LoadInfo(raw=source.raw, payload=source.raw, len=len(source.raw), flags=flags)
-        if not source.compression:
-            info.elf = source.elf   # reused when the kernel ends up with the same bytes
-        elif source.compression == "xz":
-            # pymod's reader decodes xz as the kernel's decoder does (one
-            # stream, to its end): the kernel's path may reuse its image.
-            info.predecompressed = source.image
-        return info, source.path
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        raw = bytes(source)
-        return LoadInfo(raw=raw, payload=raw, len=len(raw), flags=flags), None
-    path = os.fspath(source)
-    raw = read_module_file(path)
-    return LoadInfo(raw=raw, payload=raw, len=len(raw), flags=flags), path
-
-
-def _kmod_decompress(info: LoadInfo, source: Source, kind: str, flags: int) -> LoadInfo:
-    """kmod's user-space path: the file decompressed with the libraries'
-    full decoders, the image passed as an uncompressed module."""
-    if isinstance(source, KoFile) and source.compression:
-        image = source.image
-    else:
-        try:
-            image = decompress(info.raw, kind)
-        except ModuleLoadError as e:
-            raise ModuleLoadError(e.errno, "kmod: %s" % e.strerror, stage="kmod") from None
-    new = LoadInfo(raw=image, payload=image, len=len(image), flags=flags)
-    if isinstance(source, KoFile):
-        new.elf = source.elf
-    return new
-
-
-def read_module_file(path: str) -> bytes:
-    """A module file's bytes through the one bounded reader; any refusal
-    (not a regular file, past the cap, an OS error) is a ``read`` failure."""
-    try:
-        return read_file(path)
-    except OSError as e:
-        strerror = e.strerror or str(e)
-        message = strerror if isinstance(e, PymodError) else "%s: %s" % (path, strerror)
-        raise ModuleLoadError(e.errno or errno.EIO, message, stage="read") from None
 
 
 class Kernel(Registry):
@@ -213,11 +170,11 @@ class Kernel(Registry):
         file descriptor: a path, the file's bytes, or a ``KoFile``.
         ``init_result`` simulates the module's init function (see
         :meth:`load_module`).  Returns the LIVE module."""
-        _check_load_arguments("finit_module", source, params, flags, init_result)
+        check_load_arguments("finit_module", source, params, flags, init_result)
         if flags & ~MODULE_INIT_FLAGS:
             raise ModuleLoadError(errno.EINVAL, "finit_module: invalid flags %#x" % flags,
                                   stage="syscall")
-        info, path = _load_info(source, flags)
+        info, path = load_info_of(source, flags)
         return self._init_module_from_file(info, path, params, flags, init_result)
 
     def load_module(self, source: Source, params: str = "", flags: int = 0,
@@ -235,18 +192,18 @@ class Kernel(Registry):
         function: negative errno values fail the load after COMING, as a
         failing ``module_init`` does.
         """
-        _check_load_arguments("load_module", source, params, flags, init_result)
+        check_load_arguments("load_module", source, params, flags, init_result)
         if flags & ~(MODULE_INIT_FLAGS & ~MODULE_INIT_COMPRESSED_FILE):
             raise ModuleLoadError(errno.EINVAL, "load_module: invalid flags %#x (kmod sets "
                                   "MODULE_INIT_COMPRESSED_FILE itself; finit_module takes "
                                   "it)" % flags, stage="syscall")
-        info, path = _load_info(source, flags)
+        info, path = load_info_of(source, flags)
         kind = detect_compression(info.raw)
         if kind is not None and kind + "\n" == self.features.sysfs.module_compression():
             flags |= MODULE_INIT_COMPRESSED_FILE
             info.flags = flags
         elif kind is not None:
-            info = _kmod_decompress(info, source, kind, flags)
+            info = kmod_decompress(info, source, kind, flags)
         return self._init_module_from_file(info, path, params, flags, init_result)
 
     def _init_module_from_file(self, info: LoadInfo, path: str | None, params: str,
@@ -384,20 +341,6 @@ class Kernel(Registry):
             self.unlist_module(mod)
         free_mem(self.area, mod)
         f.stats.mod_stat_bump_invalid(info, flags)
-
-
-def _check_load_arguments(call: str, source: object, params: object, flags: object,
-                          init_result: object) -> None:
-    """Wrong types are refused before anything changes (bool is no int here)."""
-    if not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, KoFile)):
-        raise InvalidType("%s: source must be a path, bytes or a KoFile, not %s"
-                          % (call, type(source).__name__))
-    if not isinstance(params, str):
-        raise InvalidType("%s: params must be a str, not %s" % (call, type(params).__name__))
-    for name, value in (("flags", flags), ("init_result", init_result)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidType("%s: %s must be an int, not %s"
-                              % (call, name, type(value).__name__))
 
 
 def _as_load_error(e: PymodError, info: LoadInfo, mod: Module | None) -> ModuleLoadError:
