@@ -72,8 +72,15 @@ def decompress_payload(kind: str, payload: bytes, limit: int = MAX_VMLINUX) -> b
         elif kind == "zstd":
             import zstandard
 
+            chunks, total = [], 0
             with zstandard.ZstdDecompressor().stream_reader(payload) as reader:
-                out = reader.read(limit + 1)
+                while total <= limit:          # pieces: read(n) allocates n bytes
+                    chunk = reader.read(16 << 20)
+                    chunks.append(chunk)
+                    total += len(chunk)
+                    if len(chunk) < 16 << 20:  # short only at the frame's end; what
+                        break                  # follows it (kbuild's size) is no frame
+            out = b"".join(chunks)
         else:   # lz4: the kernel's legacy frame format
             import importlib
 

@@ -1,6 +1,6 @@
 """One module per optional feature: its real implementation and its stub.
 
-:func:`select_features` is the only place where a :class:`Config`'s Kconfig
+:func:`select_features` (with its two helpers) is the only place where a :class:`Config`'s Kconfig
 flags turn into implementations (a test scans the source to keep it so); the
 loader then calls every facade unconditionally.  The facades are declared,
 with each stub's meaning, in :mod:`pymod.loader.facades`.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pymod.loader.facades import (
     Constructors,
@@ -71,33 +71,33 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
     ``symbol_crc(name)`` returns the directory's CRC of an export (None when
     the exporter has none); versioning needs it for ``module_layout``.
     """
+    from pymod.features import debugfs
+
+    dbg: Debugfs = debugfs.Debugfs() if config.DEBUG_FS else debugfs.Stub()
+    return Features(**_checks(config, log, taints, symbol_crc, sig_enforce, locked_down,
+                              blacklisted_hashes, trusted_keys),
+                    **_machinery(config, log, taints, dbg), debugfs=dbg)
+
+
+def _checks(config: Config, log: KernelLog, taints: KernelTaints,
+            symbol_crc: Callable[[str], int | None], sig_enforce: bool,
+            locked_down: Callable[[str], bool], blacklisted_hashes: frozenset[bytes],
+            trusted_keys: tuple[object, ...]) -> dict[str, Any]:
+    """The features that accept or refuse a module."""
     from pymod.features import (
         constructors,
-        debugfs,
-        decompress,
-        dynamic_debug,
         force_load,
-        kallsyms,
         livepatch,
         namespaces,
-        percpu,
         retpoline,
         signature,
-        stats,
         strict_rwx,
-        sysfs,
-        taint_tracking,
-        tree_lookup,
-        unload,
         versioning,
     )
 
-    dbg: Debugfs = debugfs.Debugfs() if config.DEBUG_FS else debugfs.Stub()
     force: ForceLoad = (force_load.ForceLoad(log, taints) if config.MODULE_FORCE_LOAD
                         else force_load.Stub())
-    return Features(
-        decompress=(decompress.Decompress(config.module_compression or "", log)
-                    if config.MODULE_DECOMPRESS else decompress.Stub()),
+    return dict(
         sig=(signature.SigCheck(log, enforce=sig_enforce or config.MODULE_SIG_FORCE,
                                 trusted_keys=trusted_keys, locked_down=locked_down,
                                 blacklisted_hashes=blacklisted_hashes)
@@ -106,31 +106,51 @@ def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
                                           config.modversions_reject_missing)
                     if config.MODVERSIONS else versioning.Stub()),
         force_load=force,
-        unload=(unload.Unload(taints, allow_force=config.MODULE_FORCE_UNLOAD)
-                if config.MODULE_UNLOAD else unload.Stub()),
         namespaces=(namespaces.AllowMissing(log)
                     if config.MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS
                     else namespaces.Enforce(log)),
         livepatch=livepatch.Livepatch() if config.LIVEPATCH else livepatch.Stub(),
+        strict_rwx=(strict_rwx.StrictRwx(log) if config.STRICT_MODULE_RWX
+                    else strict_rwx.Stub()),
+        constructors=(constructors.Constructors(log) if config.CONSTRUCTORS
+                      else constructors.Stub()),
+        retpoline=(retpoline.Retpoline(log, config.spectre_v2_mitigation)
+                   if config.MITIGATION_RETPOLINE else retpoline.Stub()),
+    )
+
+
+def _machinery(config: Config, log: KernelLog, taints: KernelTaints,
+               dbg: Debugfs) -> dict[str, Any]:
+    """The features that hold, lay out, show or count modules."""
+    from pymod.features import (
+        decompress,
+        dynamic_debug,
+        kallsyms,
+        percpu,
+        stats,
+        sysfs,
+        taint_tracking,
+        tree_lookup,
+        unload,
+    )
+
+    return dict(
+        decompress=(decompress.Decompress(config.module_compression or "", log)
+                    if config.MODULE_DECOMPRESS else decompress.Stub()),
+        unload=(unload.Unload(taints, allow_force=config.MODULE_FORCE_UNLOAD)
+                if config.MODULE_UNLOAD else unload.Stub()),
         sysfs=(sysfs.Sysfs(config.module_compression if config.MODULE_DECOMPRESS else None,
                            refcnt=config.MODULE_UNLOAD, sections=config.KALLSYMS,
                            data_in_vmalloc=config.ARCH_WANTS_MODULES_DATA_IN_VMALLOC)
                if config.SYSFS else sysfs.Stub()),
-        debugfs=dbg,
         stats=stats.Stats(log, dbg) if config.MODULE_STATS else stats.Stub(),
         taint_tracking=(taint_tracking.TaintTracking(dbg)
                         if config.MODULE_UNLOAD_TAINT_TRACKING else taint_tracking.Stub()),
         tree=tree_lookup.TreeLookup("tree" if config.MODULES_TREE_LOOKUP else "list"),
-        strict_rwx=(strict_rwx.StrictRwx(log) if config.STRICT_MODULE_RWX
-                    else strict_rwx.Stub()),
         kallsyms=(kallsyms.Kallsyms(all_symbols=config.KALLSYMS_ALL) if config.KALLSYMS
                   else kallsyms.Stub()),
         percpu=(percpu.Percpu(log, config.percpu_static_size, config.percpu_reserve)
                 if config.SMP else percpu.Stub()),
         dynamic_debug=(dynamic_debug.DynamicDebug() if config.DYNAMIC_DEBUG
                        else dynamic_debug.Stub(log)),
-        constructors=(constructors.Constructors(log) if config.CONSTRUCTORS
-                      else constructors.Stub()),
-        retpoline=(retpoline.Retpoline(log, config.spectre_v2_mitigation)
-                   if config.MITIGATION_RETPOLINE else retpoline.Stub()),
     )

@@ -23,6 +23,8 @@ from __future__ import annotations
 import errno
 import re
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 from pymod.elf.compression import MAX_DECOMPRESSED
 from pymod.errors import ModuleLoadError
@@ -68,18 +70,13 @@ def _gzip(buf: bytes) -> bytes:
     start = _gzip_header_len(buf)
     if not start:
         raise _Failed(_NOT_A["gzip"])
-    dec = zlib.decompressobj(-zlib.MAX_WBITS)
-    try:
-        out = dec.decompress(buf[start:], MAX_DECOMPRESSED + 1)
-    except zlib.error as e:
-        m = re.match(r"Error (-?\d+)", str(e))
-        raise _Failed("decompression failed with status %s" % (m.group(1) if m else -3)) \
-            from None
-    if len(out) > MAX_DECOMPRESSED:
-        raise _too_big()
-    if not dec.eof:
-        raise _Failed("decompression failed with status %d" % _Z_BUF_ERROR)
-    return out
+    return _run(zlib.decompressobj(-zlib.MAX_WBITS), buf[start:], zlib.error, _zlib_status,
+                _Z_BUF_ERROR)
+
+
+def _zlib_status(e: Exception) -> int:
+    m = re.match(r"Error (-?\d+)", str(e))
+    return int(m.group(1)) if m else -3                 # Z_DATA_ERROR
 
 
 def _xz(buf: bytes) -> bytes:
@@ -87,18 +84,28 @@ def _xz(buf: bytes) -> bytes:
 
     if not buf.startswith(_MAGIC["xz"]):
         raise _Failed(_NOT_A["xz"])
-    dec = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+    return _run(lzma.LZMADecompressor(lzma.FORMAT_XZ), buf, lzma.LZMAError, _xz_status, _XZ_OK)
+
+
+def _xz_status(e: Exception) -> int:
+    text = str(e)
+    return (_XZ_FORMAT_ERROR if "format" in text else
+            _XZ_OPTIONS_ERROR if "options" in text.lower() else _XZ_DATA_ERROR)
+
+
+def _run(dec: Any, data: bytes, errors: type[Exception], status: Callable[[Exception], int],
+         truncated: int) -> bytes:
+    """One stream through a zlib/lzma-style decoder, at most the cap: a
+    decoder error and a stream that does not end give the kernel's
+    "decompression failed with status %d" (``status(error)``, ``truncated``)."""
     try:
-        out = dec.decompress(buf, MAX_DECOMPRESSED + 1)
-    except lzma.LZMAError as e:
-        text = str(e)
-        status = (_XZ_FORMAT_ERROR if "format" in text else
-                  _XZ_OPTIONS_ERROR if "options" in text.lower() else _XZ_DATA_ERROR)
-        raise _Failed("decompression failed with status %d" % status) from None
+        out: bytes = dec.decompress(data, MAX_DECOMPRESSED + 1)
+    except errors as e:
+        raise _Failed("decompression failed with status %d" % status(e)) from None
     if len(out) > MAX_DECOMPRESSED:
         raise _too_big()
     if not dec.eof:
-        raise _Failed("decompression failed with status %d" % _XZ_OK)
+        raise _Failed("decompression failed with status %d" % truncated)
     return out
 
 

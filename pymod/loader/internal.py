@@ -291,6 +291,7 @@ class Module:
     percpu: int = 0                     # mod_percpu(): the per-CPU copy's address, 0 if none
     percpu_size: int = 0
     kp: list[Any] = field(default_factory=list)   # pymod.loader.params.KernelParam, __param order
+    heap: dict[int, bytes] = field(default_factory=dict)   # its charp parameters' copies
     async_probe: bool = False
 
     def add_taint(self, flag: Taint) -> None:

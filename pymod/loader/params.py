@@ -5,7 +5,8 @@ memory, ``parse_args`` over the load's argument string (``kernel/params.c``,
 A parameter's type is its ``ops``: vmlinux's ``param_ops_<type>`` (found
 by address in the symbol directory), ``param_array_ops`` or ``param_ops_string``.
 Values are written into module memory where the kernel's setter writes
-them; a ``charp`` points at a kernel-heap copy, kept here.  A parameter
+them; a ``charp`` points at a kernel-heap copy, kept with the module
+(``Module.heap``) so that it goes when the module does.  A parameter
 whose ops the module defines itself runs the module's own code in the
 kernel: pymod accepts any value for it and shows the text it was given.
 """
@@ -222,8 +223,8 @@ def _set_scalar(reg: Registry, mod: Module, kind: str, name: str, arg: int,
         if len(data) > ops.CHARP_MAX:
             reg.log.pr_err("%s: string parameter too long" % name)
             raise OSError(errno.ENOSPC, "too long")
-        addr = KMALLOC_BASE + 16 * len(reg.kmalloc)
-        reg.kmalloc[addr] = data
+        addr = KMALLOC_BASE + 16 * next(reg.kmalloc_ids)
+        mod.heap[addr] = data          # freed with the module (param_free_charp)
         _write(mod, arg, addr.to_bytes(8, "little"))
     else:
         raise OSError(errno.EINVAL, "no setter for %s" % kind)
@@ -288,7 +289,7 @@ def _show_scalar(reg: Registry, mod: Module, kind: str, arg: int) -> str:
         return ("N" if value else "Y") if kind == "invbool" else ("Y" if value else "N")
     if kind == "charp":
         ptr = int.from_bytes(raw, "little")
-        if ptr in reg.kmalloc:
-            return reg.kmalloc[ptr].decode("utf-8", "surrogateescape")
+        if ptr in mod.heap:
+            return mod.heap[ptr].decode("utf-8", "surrogateescape")
         return "(null)" if ptr == 0 else read_string(mod, ptr) or ""
     return ""

@@ -80,8 +80,8 @@ class Registry:
         # unsigned modules and hardware parameters are refused
         self.lockdown = lockdown
         self.comm = "insmod"             # current->comm in the kernel's messages
-        # the kernel heap's copies of charp parameter values (address -> bytes)
-        self.kmalloc: dict[int, bytes] = {}
+        # stand-in kernel-heap addresses for charp parameter copies
+        self.kmalloc_ids = itertools.count()
         self.log = KernelLog()
         if symvers is None:
             symvers = _default_symvers(self.config)

@@ -36,10 +36,8 @@ def _found(sym: KernelSymbol) -> Resolution:
 
 def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
     """The module's exports and whether it has init/exit functions."""
-    assert info.elf is not None and info.sec_addr is not None
-    addr = info.sec_addr.tolist()
-    if info.index.pcpu:
-        addr[info.index.pcpu] = mod.percpu     # a per-CPU export is its per-CPU address
+    assert info.elf is not None
+    addr = section_bases(info, mod).tolist()
     # An export's value is its definition's address (what the relocated
     # __ksymtab entry says): absolute symbols keep their value; one in no
     # section (or a bad one, which simplify_symbols refuses next) is 0.
@@ -113,20 +111,29 @@ def simplify_symbols(reg: Registry, mod: Module, info: LoadInfo) -> None:
     info.symvals = symbol_values(info, mod, resolved)
 
 
+def section_bases(info: LoadInfo, mod: Module) -> np.ndarray:
+    """What a symbol defined in each section is relative to: the section's
+    address, and for the per-CPU section the module's per-CPU copy
+    (``simplify_symbols``' secbase)."""
+    assert info.sec_addr is not None
+    bases: np.ndarray = np.array(info.sec_addr, dtype=np.uint64)
+    if info.index.pcpu:
+        bases[info.index.pcpu] = mod.percpu
+    return bases
+
+
 def symbol_values(info: LoadInfo, mod: Module, resolved: dict[int, int]) -> np.ndarray:
     """Every symbol's st_value after ``simplify_symbols``: an export's address
     for a resolved one, its section's address added for a defined one (the
     per-CPU copy's for a per-CPU variable), unchanged for absolute and
     livepatch ones and 0 for the rest."""
-    assert info.sec_addr is not None and info.hdr is not None
+    assert info.hdr is not None
     syms = info.syms
     shndx = syms["st_shndx"].astype(np.int64)
     values = syms["st_value"].astype(np.uint64)
     defined = (shndx > SHN_UNDEF) & (shndx < info.hdr.e_shnum)
     base = np.zeros(len(values), dtype=np.uint64)
-    base[defined] = info.sec_addr[shndx[defined]]
-    if info.index.pcpu:
-        base[shndx == info.index.pcpu] = mod.percpu
+    base[defined] = section_bases(info, mod)[shndx[defined]]
     values = values + base                     # modulo 2**64, as the kernel's
     values[shndx == SHN_UNDEF] = 0
     if resolved:

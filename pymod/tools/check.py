@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pymod.tools.common import dump_json, error, os_message, write
+from pymod.tools.common import (
+    add_trust_options,
+    dump_json,
+    error,
+    os_message,
+    trusted_certificates,
+    write,
+)
 
 PROG = "pymod check"
 
@@ -89,7 +96,7 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
     config = (Config.from_kconfig(config_path, release=target.release) if config_path
               else Config())              # --default-kernel
     sample = module_files(target.modules_dir)[:1] if target.modules_dir else []
-    if sample and config.version >= (6, 12):
+    if sample:   # (a kernel before 6.12 does not check it: harmless there)
         config = config.replace(struct_module_size=Config.struct_module_size_of(sample[0]))
     kernel = Kernel(config, symvers=symvers, trusted_keys=tuple(trusted),
                     sig_enforce=sig_enforce)
@@ -131,8 +138,7 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--symvers", type=Path, help="the target's Module.symvers")
     ap.add_argument("--system-map", type=Path, help="accepted for symbol addresses "
                     "(not needed for the verdicts)")
-    ap.add_argument("--cert", action="append", default=[], metavar="FILE")
-    ap.add_argument("--vmlinuz", action="append", default=[], metavar="FILE")
+    add_trust_options(ap)
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
     ap.add_argument("--json", action="store_true", help="one JSON array, an object per module")
     ap.add_argument("modules", nargs="+", metavar="FILE")
@@ -156,14 +162,10 @@ def main(argv: Sequence[str]) -> int:
         if symvers is None:
             error(PROG, "no Module.symvers for %s: give --symvers" % target.release)
             return 2
-        from pymod.elf.sigverify import load_certificates
-        from pymod.elf.vmlinuz import certificates_of
-
-        trusted = list(load_certificates(args.cert))
+        # the target's own vmlinuz unless keys are named
         images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert
                                   else [])
-        for v in images:
-            trusted += certificates_of(v)[1]
+        trusted = trusted_certificates(args.cert, images)
         reports = check(args.modules, target, config, symvers, trusted, args.sig_enforce)
     except OSError as e:
         error(PROG, os_message(e))

@@ -74,3 +74,23 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError("%d is not positive" % value)
     return value
+
+
+def add_trust_options(ap: argparse.ArgumentParser) -> None:
+    """``--cert`` and ``--vmlinuz``: the certificates a command trusts."""
+    ap.add_argument("--cert", action="append", default=[], metavar="FILE",
+                    help="a trusted X.509 certificate (PEM or DER; repeatable)")
+    ap.add_argument("--vmlinuz", action="append", default=[], metavar="FILE",
+                    help="trust the certificates built into this kernel image (repeatable)")
+
+
+def trusted_certificates(certs: list[str], images: list[str]) -> list[Any]:
+    """The certificates of ``certs`` (files) and those built into ``images``
+    (vmlinuz files); OSError when one cannot be read."""
+    from pymod.elf.sigverify import load_certificates
+    from pymod.elf.vmlinuz import certificates_of
+
+    out = list(load_certificates(certs))
+    for image in images:
+        out += certificates_of(image)[1]
+    return out

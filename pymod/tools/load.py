@@ -10,7 +10,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pymod.errors import ModuleLoadError, errno_name
-from pymod.tools.common import dump_json, error, os_message, positive_int, write
+from pymod.tools.common import (
+    add_trust_options,
+    dump_json,
+    error,
+    os_message,
+    positive_int,
+    trusted_certificates,
+    write,
+)
 
 if TYPE_CHECKING:
     # The loader (and numpy) load only once the arguments are known good:
@@ -53,13 +61,8 @@ def _build_kernel(args: argparse.Namespace) -> Kernel:
             if files:
                 config = config.replace(struct_module_size=Config.struct_module_size_of(files[0]))
                 break
-    trusted: list[object] = list(args.cert)
-    for vmlinuz in args.vmlinuz:
-        from pymod.elf.vmlinuz import certificates_of
-
-        trusted += certificates_of(vmlinuz)[1]
     return Kernel(config, symvers=args.symvers, sig_enforce=args.sig_enforce,
-                  trusted_keys=tuple(trusted))
+                  trusted_keys=tuple(trusted_certificates(args.cert, args.vmlinuz)))
 
 
 def _progress_line(what: str) -> Callable[[int, int], None] | None:
@@ -88,10 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--struct-module-size", type=positive_int, metavar="BYTES",
                     help="sizeof(struct module) (default: read off the first module)")
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
-    ap.add_argument("--cert", action="append", default=[], metavar="FILE",
-                    help="a trusted X.509 certificate (PEM or DER; repeatable)")
-    ap.add_argument("--vmlinuz", action="append", default=[], metavar="FILE",
-                    help="trust the certificates built into this kernel image")
+    add_trust_options(ap)
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("-j", "--jobs", type=positive_int,
                     help="threads reading files (default: all cores)")

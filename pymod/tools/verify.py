@@ -18,7 +18,15 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from pymod.tools.common import dump_json, error, os_message, positive_int, write
+from pymod.tools.common import (
+    add_trust_options,
+    dump_json,
+    error,
+    os_message,
+    positive_int,
+    trusted_certificates,
+    write,
+)
 
 PROG = "pymod verify"
 MEANING = {
@@ -61,8 +69,7 @@ def verify_one(path: str) -> dict[str, Any]:
 
 def main(argv: Sequence[str]) -> int:
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    ap.add_argument("--cert", action="append", default=[], metavar="FILE")
-    ap.add_argument("--vmlinuz", action="append", default=[], metavar="FILE")
+    add_trust_options(ap)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("-j", "--jobs", type=positive_int, help="processes (default: all cores)")
     ap.add_argument("modules", nargs="+", metavar="FILE")
@@ -71,13 +78,8 @@ def main(argv: Sequence[str]) -> int:
         ap.error("give --cert or --vmlinuz: which keys are trusted")
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from pymod.elf.sigverify import load_certificates
-    from pymod.elf.vmlinuz import certificates_of
-
     try:
-        certs = list(load_certificates(args.cert))
-        for v in args.vmlinuz:
-            certs += certificates_of(v)[1]
+        certs = trusted_certificates(args.cert, args.vmlinuz)
     except OSError as e:
         error(PROG, os_message(e))
         return 1

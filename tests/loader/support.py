@@ -66,3 +66,21 @@ def rename_sections(image: bytes, renames: dict[str, str]) -> bytes:
             strtab += renames[name].encode() + b"\0"
     struct.pack_into("<QQ", out, shdr(e_shstrndx) + 0x18, len(out), len(strtab))
     return bytes(out + strtab)
+
+
+class OnComing:
+    """A kernel watcher that calls ``fn(mod)`` when a module becomes COMING.
+    Keep a reference: kernels hold their watchers weakly."""
+
+    def __init__(self, kernel: Kernel, fn):
+        self.fn = fn
+        kernel.watchers.add(self)
+
+    def module_coming(self, mod) -> None:
+        self.fn(mod)
+
+    def module_live(self, mod) -> None:
+        pass
+
+    def module_gone(self, mod) -> None:
+        pass

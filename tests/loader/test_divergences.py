@@ -12,7 +12,13 @@ import pytest
 from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel, ModuleLoadError
 from pymod.loader.internal import MemType
 from pymod.samples import prebuilt_path
-from tests.loader.support import assert_consistent, rename_sections, sample_bytes, snapshot
+from tests.loader.support import (
+    OnComing,
+    assert_consistent,
+    rename_sections,
+    sample_bytes,
+    snapshot,
+)
 from tests.loader.test_params import refused as params_refused
 
 HELLO = sample_bytes("pm_hello")
@@ -201,21 +207,9 @@ def test_lockdown_refuses_unsigned_modules_unless_enforcement_refuses_first():
 def test_try_module_get_works_during_init():
     k = Kernel()
     got = {}
-
-    class Watch:
-        def module_coming(self, mod):
-            got["coming"] = k.try_module_get(mod.name)
-
-        def module_live(self, mod):
-            pass
-
-        def module_gone(self, mod):
-            pass
-
-    w = Watch()
-    k.watchers.add(w)
+    watch = OnComing(k, lambda mod: got.update(coming=k.try_module_get(mod.name)))
     mod = k.load_module(prebuilt_path("pm_hello"))
-    assert got["coming"] and mod.refcount == 1
+    assert got["coming"] and mod.refcount == 1 and watch
 
 
 def test_no_section_headers_takes_the_kernels_path():

@@ -16,7 +16,7 @@ from elftools.elf.relocation import RelocationSection
 
 from pymod import Kernel, ModuleLoadError, PymodError
 from pymod.samples import SAMPLES, prebuilt_path
-from tests.loader.support import assert_consistent, sample_bytes, snapshot
+from tests.loader.support import OnComing, assert_consistent, sample_bytes, snapshot
 
 MASK = (1 << 64) - 1
 SIZES = {1: 8, 2: 4, 4: 4, 10: 4, 11: 4, 24: 8}     # R_X86_64_* -> bytes written
@@ -262,20 +262,8 @@ def test_read_refuses_what_no_live_region_holds():
 def test_init_memory_is_gone_after_init():
     k = Kernel()
     seen = {}
-
-    class Watch:
-        def module_coming(self, mod):
-            seen.update(mod.regions())
-
-        def module_live(self, mod):
-            pass
-
-        def module_gone(self, mod):
-            pass
-
-    w = Watch()
-    k.watchers.add(w)
+    watch = OnComing(k, lambda mod: seen.update(mod.regions()))
     mod = loaded(k, "pm_hello")
-    assert "init_text" in seen and "init_text" not in mod.regions()
+    assert watch and "init_text" in seen and "init_text" not in mod.regions()
     with pytest.raises(PymodError):
         k.read(seen["init_text"][0], 1)
