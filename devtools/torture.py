@@ -56,20 +56,38 @@ class _Watched(Kernel):
         super().list_module(mod)
 
 
+EXAMPLES_PER_KIND = 10
+
+
 @dataclass
 class Report:
+    """Counts of what happened, and violations counted per kind.
+
+    One injected fault can make a reader report the same thing thousands of
+    times; a single capped list would then hide every other kind, so each
+    kind keeps its own count and its first few examples."""
+
     counts: Counter[str] = field(default_factory=Counter)
-    violations: list[str] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, what: str, n: int = 1) -> None:
         with self.lock:
             self.counts[what] += n
 
-    def violation(self, what: str) -> None:
+    def violation(self, kind: str, what: str) -> None:
         with self.lock:
-            if len(self.violations) < 100:
-                self.violations.append(what)
+            self.kinds[kind] += 1
+            seen = self.examples.setdefault(kind, [])
+            if len(seen) < EXAMPLES_PER_KIND:
+                seen.append(what)
+
+    @property
+    def violations(self) -> list[str]:
+        """The kept examples of every kind."""
+        with self.lock:
+            return [v for kind in sorted(self.examples) for v in self.examples[kind]]
 
 
 def _placed_at(k: _Watched, mod_id: int, addr: int) -> bool:
@@ -92,7 +110,7 @@ def _writer(k: _Watched, images: dict[str, bytes], seed: int, stop: float, r: Re
         except ModuleLoadError as e:
             r.count("refused:%s" % e.errno)
         except Exception as e:  # noqa: BLE001 - anything else is the bug we look for
-            r.violation("writer: %s: %r" % (name, e))
+            r.violation("writer-error", "writer: %s: %r" % (name, e))
 
 
 def _probe_stable(k: _Watched, stable: dict[str, list[int]], r: Report) -> None:
@@ -100,9 +118,9 @@ def _probe_stable(k: _Watched, stable: dict[str, list[int]], r: Report) -> None:
         for addr in addrs:
             mod = k.find(addr)
             if mod is None or mod.name != name:
-                r.violation("find(%#x) = %s, expected stable %s" % (addr, mod, name))
+                r.violation("stable-find", "find(%#x) = %s, expected stable %s" % (addr, mod, name))
             if not k.within_module(addr, name):
-                r.violation("within(%#x, %s) is False" % (addr, name))
+                r.violation("stable-within", "within(%#x, %s) is False" % (addr, name))
         r.count("stable_reads", 2 * len(addrs))
 
 
@@ -111,11 +129,13 @@ def _probe_random(k: _Watched, rng: random.Random, r: Report) -> None:
     for addr in addrs:
         mod = k.find(addr)
         if mod is not None and not _placed_at(k, mod.id, addr):
-            r.violation("find(%#x) = %s (id %d), never placed there" % (addr, mod.name, mod.id))
+            r.violation("find-misplaced",
+                        "find(%#x) = %s (id %d), never placed there" % (addr, mod.name, mod.id))
     ids = k.features.tree.map.find_many(np.array(addrs, dtype=np.uint64))  # type: ignore[attr-defined]
     for addr, mod_id in zip(addrs, ids.tolist(), strict=True):
         if mod_id >= 0 and not _placed_at(k, mod_id, addr):
-            r.violation("find_many(%#x) = id %d, never placed there" % (addr, mod_id))
+            r.violation("find-many-misplaced",
+                        "find_many(%#x) = id %d, never placed there" % (addr, mod_id))
     r.count("random_reads", 2 * len(addrs))
 
 
@@ -128,24 +148,26 @@ def _reader(k: _Watched, stable: dict[str, list[int]], seed: int, stop: float,
         proc = k.proc_modules()
         live = {ln.split()[0] for ln in proc.splitlines() if " Live " in ln}
         if not live >= set(STABLE):
-            r.violation("/proc/modules lost a stable module:\n" + proc)
+            r.violation("proc-lost-stable", "/proc/modules lost a stable module:\n" + proc)
         r.count("proc_reads")
 
 
 def _check_live(k: _Watched, mod: Module, r: Report) -> None:
     if any(m.size for t, m in mod.mem.items() if t.is_init):
-        r.violation("%s is LIVE with init memory" % mod.name)
+        r.violation("live-with-init", "%s is LIVE with init memory" % mod.name)
     for base, size in mod.regions().values():
         for addr in (base, base + size - 1):
             found = k.find(addr)
             if found is not mod:
-                r.violation("%s is LIVE but find(%#x) = %s" % (mod.name, addr, found))
+                r.violation("live-not-found",
+                            "%s is LIVE but find(%#x) = %s" % (mod.name, addr, found))
     if k.sysfs(mod.name).get("initstate") != "live":
-        r.violation("%s is LIVE but sysfs says %s" % (mod.name, k.sysfs(mod.name)))
+        r.violation("live-sysfs", "%s is LIVE but sysfs says %s" % (mod.name, k.sysfs(mod.name)))
     if mod.refcount != len(mod.holders):
-        r.violation("%s refcount %d, holders %d" % (mod.name, mod.refcount, len(mod.holders)))
+        r.violation("refcount",
+                    "%s refcount %d, holders %d" % (mod.name, mod.refcount, len(mod.holders)))
     if any(k.symbols.find_symbol(s.name) is not s for s in mod.syms):
-        r.violation("%s is LIVE but an export is not in the directory" % mod.name)
+        r.violation("live-export", "%s is LIVE but an export is not in the directory" % mod.name)
 
 
 def _checker(k: _Watched, stop: float, r: Report) -> None:
@@ -155,7 +177,8 @@ def _checker(k: _Watched, stop: float, r: Report) -> None:
                 if mod.state == ModuleState.LIVE:
                     _check_live(k, mod, r)
                 elif mod.state != ModuleState.COMING:
-                    r.violation("%s listed in state %s between loads" % (mod.name, mod.state))
+                    r.violation("state",
+                                "%s listed in state %s between loads" % (mod.name, mod.state))
         r.count("full_checks")
         time.sleep(0.001)
 
@@ -183,7 +206,7 @@ def torture(seconds: float, writers: int = 2, readers: int = 2, seed: int = 1) -
             try:
                 k.delete_module(name)
             except ModuleLoadError as e:
-                r.violation("final unload of %s: %s" % (name, e))
+                r.violation("final-unload", "final unload of %s: %s" % (name, e))
     r.count("modules_left", len(k.modules))
     return r
 
@@ -198,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     r = torture(args.seconds, args.writers, args.readers, args.seed)
     out: dict[str, Any] = {"seconds": args.seconds, "counts": dict(sorted(r.counts.items())),
+                           "violation_kinds": dict(sorted(r.kinds.items())),
                            "violations": r.violations}
     if args.json:
         json.dump(out, sys.stdout, indent=2)
@@ -205,9 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for key, value in out["counts"].items():
             print("%-20s %d" % (key, value))
-        print("violations           %d" % len(r.violations))
-        for v in r.violations[:20]:
-            print("  " + v)
+        print("violations           %d" % sum(r.kinds.values()))
+        for kind, n in sorted(r.kinds.items()):
+            print("  %-18s %d, e.g. %s" % (kind, n, r.examples[kind][0]))
     return 1 if r.violations else 0
 
 
