@@ -86,7 +86,7 @@ class Registry:
         if symvers is None:
             symvers = _default_symvers(self.config)
         self.symbols = SymbolDirectory(vmlinux_symbols(os.fspath(symvers)) if symvers else ())
-        self.taint = KernelTaints()
+        self.taint = KernelTaints(self.log)
         self.features: Features = select_features(
             self.config, self.log, self.taint, symbol_crc=self.symbols.crc_of,
             sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys),

@@ -16,17 +16,31 @@ GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual 
                             "Dual MIT/GPL", "Dual MPL/GPL"})
 
 
+# The taints the module code adds with LOCKDEP_NOW_UNRELIABLE (forced load,
+# proprietary licence, forced unload); every other module taint, and the
+# unsafe-parameter U of kernel/params.c, is LOCKDEP_STILL_OK.
+LOCKDEP_UNRELIABLE = frozenset({Taint.FORCED_MODULE, Taint.PROPRIETARY_MODULE,
+                                Taint.FORCED_RMMOD})
+
+
 class KernelTaints:
     """``tainted_mask``: the kernel-wide taint bits."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: KernelLog) -> None:
         self.mask = 0
+        self.log = log
+        # lib/debug_locks.c's debug_locks: 1 at boot whatever CONFIG_LOCKDEP
+        # says, cleared by the first taint that makes lockdep unreliable.
+        self.debug_locks = True
 
     def has(self, flag: Taint) -> bool:
         return bool(self.mask >> flag & 1)
 
     def add(self, flag: Taint) -> None:
         """``add_taint``: taint the kernel only (e.g. R, a forced unload)."""
+        if flag in LOCKDEP_UNRELIABLE and self.debug_locks:
+            self.debug_locks = False       # __debug_locks_off() succeeds once a boot
+            self.log.pr_warn("Disabling lock debugging due to kernel taint")
         self.mask |= 1 << flag
 
     def add_module(self, mod: Module, flag: Taint) -> None:
