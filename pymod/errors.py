@@ -17,7 +17,10 @@ from __future__ import annotations
 import errno as _errno
 import os as _os
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # pragma: no cover - a type name only (internal imports nothing back)
+    from pymod.loader.internal import Undecided
 
 __all__ = [
     "PymodError",
@@ -97,6 +100,10 @@ class ModuleLoadError(PymodError):
     :module: the module name when known, else ``None``
     :stage: the pipeline stage that failed (``"elf"``, ``"signature"``,
         ``"modinfo"``, ``"symbols"`` ...)
+    :undecided: for a refusal by ``parse_args``, the parameters that the
+        module's own ops parsed (:class:`pymod.loader.internal.Undecided`):
+        their code could fail too and, when it runs last, change the errno
+        and message
     """
 
     def __init__(self, code: int, message: str, module: str | None = None,
@@ -107,6 +114,7 @@ class ModuleLoadError(PymodError):
         # simplify_symbols: every symbol that failed, (name, errno, message),
         # not only the last one (which the kernel returns)
         self.unresolved: list[tuple[str, int, str]] = []
+        self.undecided: tuple[Undecided, ...] = ()
 
     def __str__(self) -> str:
         return "[%s] %s" % (errno_name(self.errno or 0), self.strerror)

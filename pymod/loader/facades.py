@@ -178,15 +178,19 @@ class Constructors(Protocol):
 
 class DynamicDebug(Protocol):
     """CONFIG_DYNAMIC_DEBUG (``ddebug_dyndbg_module_param_cb``): a load's
-    parameter no ``__param`` entry knows is offered here first; 0 means
-    handled (``dyndbg`` and ``<module>.dyndbg`` take a query), nonzero that
-    the loader warns "%s: unknown parameter '%s' ignored".
+    parameter no ``__param`` entry knows is offered here first.  The answer
+    is (result, the name as the caller's string now reads): 0 means handled
+    (``dyndbg`` and ``<module>.dyndbg`` take a query), nonzero that the
+    loader warns "%s: unknown parameter '%s' ignored" with that name, which
+    the real hook has cut at its first '.' in place ("dummy.numdummies"
+    warns about 'dummy').
     Disabled stub: ``dyndbg`` is accepted and ignored with the warning
     "dyndbg param is supported only in CONFIG_DYNAMIC_DEBUG builds"; any
-    other name is -EINVAL.
+    other name is -EINVAL, left whole.
     """
 
-    def module_param_cb(self, param: str, val: str | None, modname: str) -> int: ...
+    def module_param_cb(self, param: str, val: str | None,
+                        modname: str) -> tuple[int, str]: ...
 
 
 class Percpu(Protocol):

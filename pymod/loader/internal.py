@@ -6,6 +6,7 @@ Every load stage shares what is here, and nothing else:
 * :class:`Module` and its :class:`Region` s, what the kernel keeps of a
   loaded module (``struct module``);
 * :class:`KernelSymbol`, an entry of the symbol directory;
+* :class:`Undecided`, a point where the module's own code decides a load;
 * :class:`ModuleState`, :class:`MemType` and the taint letters.
 
 The facade of every optional feature is declared beside it, in
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
     import numpy as np
@@ -247,6 +248,29 @@ class LoadInfo:
         return [value for key, value in self.modinfo if key == tag]
 
 
+@dataclass(frozen=True)
+class Undecided:
+    """A point of a load where the module's own code decides the outcome,
+    which pymod cannot know: it runs no module code.
+
+    ``what`` is ``"param"`` (a parameter given a value at load, whose
+    ``kernel_param_ops`` are not one of vmlinux's standard ``param_ops_*``:
+    its ``set`` may refuse the value, failing the load with "`V' invalid for
+    parameter `P'") or ``"init"`` (the init function, whose error would fail
+    the load after COMING).  ``name`` is the parameter or ``init_module``;
+    ``ops`` the ops' symbol (``None`` for init, ``"0x..."`` when nothing
+    names it); ``detail`` says it in one line.
+    """
+
+    what: Literal["param", "init"]
+    name: str
+    ops: str | None
+    detail: str
+
+
+INIT_UNDECIDED = Undecided("init", "init_module", None, "init_module runs the module's own code")
+
+
 @dataclass(eq=False)
 class Region:
     """``struct module_memory``: one page-rounded allocation and its bytes
@@ -293,6 +317,15 @@ class Module:
     kp: list[Any] = field(default_factory=list)   # pymod.loader.params.KernelParam, __param order
     heap: dict[int, bytes] = field(default_factory=dict)   # its charp parameters' copies
     async_probe: bool = False
+    # parse_args: parameters the module's own ops parsed (see Undecided)
+    undecided_params: tuple[Undecided, ...] = ()
+
+    @property
+    def undecided(self) -> tuple[Undecided, ...]:
+        """What the module's own code decided in this load, in the order it
+        ran: parameters parsed by its own ops, then its init function.  A
+        module that loads with any of these loads *if that code agrees*."""
+        return self.undecided_params + ((INIT_UNDECIDED,) if self.has_init else ())
 
     def add_taint(self, flag: Taint) -> None:
         self.taints |= 1 << flag

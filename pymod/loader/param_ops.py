@@ -96,12 +96,21 @@ INT_TYPES: dict[str, IntType] = {
     "long": IntType(8, "<q", kstrtoll, str),
     "ulong": IntType(8, "<Q", kstrtoull, str),
     "ullong": IntType(8, "<Q", kstrtoull, str),
+    # the kernel's vsnprintf prints "0x" even for 0 (glibc's would not)
     "hexint": IntType(4, "<I", _ranged(kstrtoull, 0, 0xFFFFFFFF), lambda v: "%#08x" % v),
 }
 # bool-like ops take no value (KERNEL_PARAM_OPS_FL_NOARG): "foo" means foo=1.
 NOARG = frozenset({"bool", "bool_enable_only", "bint"})
 BOOL_SIZES = {"bool": 1, "bool_enable_only": 1, "invbool": 1, "bint": 4}
 CHARP_MAX = 1024
+# vmlinux's own ops, by exported name: the only ones pymod runs.  Any other
+# ops (the module's, another module's, vmlinux's param_ops_dyndbg_classes)
+# are code pymod does not model.
+STANDARD_OPS: dict[str, str] = {
+    **{"param_ops_" + k: k for k in (*INT_TYPES, *BOOL_SIZES, "charp", "string")},
+    "param_array_ops": "array",
+}
+KERNEL_PARAM_OPS_FL_NOARG = 1
 
 
 def encode_int(kind: str, value: int) -> bytes:

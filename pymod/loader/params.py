@@ -6,9 +6,12 @@ A parameter's type is its ``ops``: vmlinux's ``param_ops_<type>`` (found
 by address in the symbol directory), ``param_array_ops`` or ``param_ops_string``.
 Values are written into module memory where the kernel's setter writes
 them; a ``charp`` points at a kernel-heap copy, kept with the module
-(``Module.heap``) so that it goes when the module does.  A parameter
-whose ops the module defines itself runs the module's own code in the
-kernel: pymod accepts any value for it and shows the text it was given.
+(``Module.heap``) so that it goes when the module does.  Any other ops
+(the module's own, found in its symbol table; another module's export;
+vmlinux's ``param_ops_dyndbg_classes``) run code pymod does not model:
+pymod accepts any value for such a parameter, shows the text it was
+given, and records that the load went on only *if that code agrees*
+(:class:`pymod.loader.internal.Undecided` in ``Module.undecided``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pymod.elf.strings import string_reader
 from pymod.errors import ModuleLoadError
 from pymod.loader import param_ops as ops
-from pymod.loader.internal import LoadInfo, Module, Taint
+from pymod.loader.internal import LoadInfo, Module, Taint, Undecided
 from pymod.loader.memory import read_mem, read_string, write_mem
 
 if TYPE_CHECKING:
@@ -33,6 +37,17 @@ KERNEL_PARAM_FL_UNSAFE = 1
 KERNEL_PARAM_FL_HWPARAM = 2
 # Where pymod puts a charp value's kernel-heap copy (a stand-in address).
 KMALLOC_BASE = 0xFFFF888100000000
+STT_OBJECT = 1
+
+
+@dataclass(frozen=True)
+class OpsRef:
+    """``kernel_param_ops`` pymod does not run: the symbol naming them
+    (``"0x..."`` when none does) and whose they are (a module's name,
+    ``"vmlinux"``, or ``""`` when no loaded code holds them)."""
+
+    symbol: str
+    owner: str
 
 
 @dataclass
@@ -48,6 +63,9 @@ class KernelParam:
     array: tuple[int, int, int, str] | None = None   # max, elemsize, num address, elem kind
     string: tuple[int, int] | None = None            # maxlen, buffer address
     custom_value: str | None = None
+    # ops whose set is not the kernel's (this param's, or its array elements')
+    foreign: OpsRef | None = None
+    noarg: bool = False     # KERNEL_PARAM_OPS_FL_NOARG: "p" alone is allowed
 
 
 def read_params(reg: Registry, mod: Module, info: LoadInfo) -> list[KernelParam]:
@@ -65,13 +83,16 @@ def read_params(reg: Registry, mod: Module, info: LoadInfo) -> list[KernelParam]
     for off in range(0, len(table), KPARAM.size):
         name_p, _mod, ops_p, perm, level, flags, arg = KPARAM.unpack_from(table, off)
         name = read_string(mod, name_p) or ""
-        kind = _ops_kind(reg, ops_p)
-        p = KernelParam(name, kind, perm, level, flags, arg)
+        kind, foreign = _ops_kind(reg, mod, info, ops_p)
+        p = KernelParam(name, kind, perm, level, flags, arg, foreign=foreign,
+                        noarg=kind in ops.NOARG if foreign is None
+                        else bool(_ops_flags(reg, mod, ops_p) & ops.KERNEL_PARAM_OPS_FL_NOARG))
         if kind == "array":
             raw = read_mem(mod, arg, KPARAM_ARRAY.size)
             if raw is not None:
                 mx, esize, num_p, eops, elem = KPARAM_ARRAY.unpack(raw)
-                p.array = (mx, esize, num_p, _ops_kind(reg, eops))
+                ekind, p.foreign = _ops_kind(reg, mod, info, eops)
+                p.array = (mx, esize, num_p, ekind)
                 p.arg = elem
         elif kind == "string":
             raw = read_mem(mod, arg, KPARAM_STRING.size)
@@ -81,13 +102,45 @@ def read_params(reg: Registry, mod: Module, info: LoadInfo) -> list[KernelParam]
     return out
 
 
-def _ops_kind(reg: Registry, ops_addr: int) -> str:
-    name = reg.symbols.name_at(ops_addr)
-    if name == "param_array_ops":
-        return "array"
-    if name is not None and name.startswith("param_ops_"):
-        return name[len("param_ops_"):]
-    return "custom"
+def _ops_kind(reg: Registry, mod: Module, info: LoadInfo,
+              addr: int) -> tuple[str, OpsRef | None]:
+    """The kind of vmlinux's standard ops at ``addr``, else ("custom", whose)."""
+    name = reg.symbols.name_at(addr)
+    vmlinux = reg.symbols.vmlinux.get(name) if name is not None else None
+    if name in ops.STANDARD_OPS and vmlinux is not None and vmlinux.value == addr:
+        return ops.STANDARD_OPS[name], None
+    if name is not None:
+        sym = reg.symbols.find_symbol(name)
+        return "custom", OpsRef(name, sym.owner if sym is not None and sym.owner else "vmlinux")
+    own = _own_object_at(info, addr)
+    if own is not None:
+        return "custom", OpsRef(own, mod.name)
+    holder = reg.find(addr)
+    return "custom", OpsRef("%#x" % addr, holder.name if holder is not None else "")
+
+
+def _own_object_at(info: LoadInfo, addr: int) -> str | None:
+    """The module's own data symbol at ``addr`` (static ops are in its symtab)."""
+    if info.symvals is None:
+        return None
+    import numpy as np
+
+    syms = info.syms
+    hits = np.flatnonzero((info.symvals == np.uint64(addr))
+                          & ((syms["st_info"] & 0xF) == STT_OBJECT))
+    name_at = string_reader(info.strtab)
+    names = [name_at(int(syms["st_name"][i])) for i in hits]
+    return next((n for n in names if n), None)
+
+
+def _ops_flags(reg: Registry, mod: Module, addr: int) -> int:
+    """``ops->flags`` (the struct's first field) where module memory holds
+    them; 0 otherwise (vmlinux's param_ops_dyndbg_classes has none)."""
+    raw = read_mem(mod, addr, 4)
+    holder = reg.find(addr) if raw is None else None
+    if holder is not None:
+        raw = read_mem(holder, addr, 4)
+    return int.from_bytes(raw, "little") if raw is not None else 0
 
 
 # ------------------------------------------------------------------ parse_args
@@ -127,9 +180,12 @@ def parameq(a: str, b: str) -> bool:
 
 def parse_args(reg: Registry, mod: Module, args: str) -> None:
     """Parse ``args`` against ``mod.kp``; every error is logged, the last one
-    fails the load; "--" ends the parameters (the rest is warned about)."""
+    fails the load; "--" ends the parameters (the rest is warned about).
+    Parameters parsed by ops pymod does not run go to ``mod.undecided_params``
+    (and to the error's ``undecided`` when the load fails here)."""
     log = reg.log
     err, message = 0, ""
+    undecided: dict[str, Undecided] = {}
     rest = args.lstrip(" \t\n\v\f\r")
     after_dashes: str | None = None
     while rest:
@@ -137,10 +193,9 @@ def parse_args(reg: Registry, mod: Module, args: str) -> None:
         if val is None and param == "--":
             after_dashes = rest
             break
-        ret = _parse_one(reg, mod, param, val)
+        ret, shown = _parse_one(reg, mod, param, val, undecided)
         if ret == 0:
             continue
-        shown = val if val is not None else ""
         if ret == errno.ENOENT:
             message = log.pr_err("%s: Unknown parameter `%s'" % (mod.name, param))
         elif ret == errno.ENOSPC:
@@ -150,42 +205,72 @@ def parse_args(reg: Registry, mod: Module, args: str) -> None:
             message = log.pr_err("%s: `%s' invalid for parameter `%s'"
                                  % (mod.name, shown, param))
         err = ret
+    mod.undecided_params = tuple(undecided.values())
     if err:
-        raise ModuleLoadError(err, message, module=mod.name, stage="params")
+        error = ModuleLoadError(err, message, module=mod.name, stage="params")
+        error.undecided = mod.undecided_params
+        raise error
     if after_dashes is not None:
         log.pr_warn("%s: parameters '%s' after `--' ignored" % (mod.name, after_dashes))
 
 
-def _parse_one(reg: Registry, mod: Module, param: str, val: str | None) -> int:
+def _parse_one(reg: Registry, mod: Module, param: str, val: str | None,
+               undecided: dict[str, Undecided]) -> tuple[int, str]:
+    """``parse_one``: its result, and the value as the kernel's string then
+    reads (what an error message shows)."""
     for kp in mod.kp:
         if not parameq(param, kp.name):
             continue
-        if val is None and kp.kind not in ops.NOARG:
-            return errno.EINVAL
+        if val is None and not kp.noarg:
+            return errno.EINVAL, ""
         if kp.flags & KERNEL_PARAM_FL_HWPARAM and \
                 reg.security_locked_down("unsafe module parameters"):
-            return errno.EPERM
+            return errno.EPERM, val or ""
         if kp.flags & KERNEL_PARAM_FL_UNSAFE:
             reg.log.pr_notice("Setting dangerous option %s - tainting kernel" % kp.name)
             reg.taint.add(Taint.USER)
+        if kp.foreign is not None:
+            undecided.setdefault(kp.name, _undecided(mod, kp, kp.foreign))
         try:
             set_param(reg, mod, kp, val)
         except OSError as e:
-            return e.errno or errno.EINVAL
-        return 0
-    return _unknown_module_param(reg, mod, param, val)
+            return e.errno or errno.EINVAL, _left_of(kp, val or "")
+        return 0, val or ""
+    _unknown_module_param(reg, mod, param, val)
+    return 0, val or ""
 
 
-def _unknown_module_param(reg: Registry, mod: Module, param: str, val: str | None) -> int:
+def _left_of(kp: KernelParam, val: str) -> str:
+    """param_array nul-terminates each value it reaches, in place, and
+    never puts the comma back: an error shows the first value only (all of
+    it when an array of 0 elements refuses before the first cut)."""
+    if kp.kind == "array" and kp.array is not None and kp.array[0] > 0:
+        return val.split(",", 1)[0]
+    return val
+
+
+def _undecided(mod: Module, kp: KernelParam, ref: OpsRef) -> Undecided:
+    whose = ("%s's own ops" % mod.name if ref.owner == mod.name
+             else "%s's ops" % ref.owner if ref.owner else "ops no loaded code holds")
+    what = ("the elements of parameter %s are" if kp.kind == "array"
+            else "parameter %s is") % kp.name
+    return Undecided("param", kp.name, ref.symbol,
+                     "%s parsed by %s (%s)" % (what, whose, ref.symbol))
+
+
+def _unknown_module_param(reg: Registry, mod: Module, param: str, val: str | None) -> None:
+    """``unknown_module_param_cb``: never an error."""
     if param == "async_probe":
         try:
             mod.async_probe = ops.kstrtobool(val)
         except OSError:
             mod.async_probe = True
-        return 0
-    if reg.features.dynamic_debug.module_param_cb(param, val, mod.name) != 0:
+        return
+    # The dyndbg hook may cut the name at its '.' in place (CONFIG_DYNAMIC_DEBUG):
+    # the warning then shows what it left.
+    ret, param = reg.features.dynamic_debug.module_param_cb(param, val, mod.name)
+    if ret != 0:
         reg.log.pr_warn("%s: unknown parameter '%s' ignored" % (mod.name, param))
-    return 0
 
 
 # ------------------------------------------------------------------ setters
@@ -231,18 +316,22 @@ def _set_scalar(reg: Registry, mod: Module, kind: str, name: str, arg: int,
 
 
 def _set_array(reg: Registry, mod: Module, kp: KernelParam, val: str) -> None:
+    """``param_array``: the count and the limit are the kernel's; elements
+    with ops pymod does not run are counted, not parsed."""
     assert kp.array is not None
     mx, esize, num_p, kind = kp.array
-    num = 0
-    pieces = val.split(",")
-    for piece in pieces:
+    if num_p:
+        _write(mod, num_p, bytes(4))           # *num = 0 before the first value
+    for num, piece in enumerate(val.split(",")):
         if num == mx:
             reg.log.pr_err("%s: can only take %d arguments" % (kp.name, mx))
             raise OSError(errno.EINVAL, "too many")
-        _set_scalar(reg, mod, kind, kp.name, kp.arg + num * esize, piece)
-        num += 1
+        if kind != "custom":
+            _set_scalar(reg, mod, kind, kp.name, kp.arg + num * esize, piece)
         if num_p:
-            _write(mod, num_p, num.to_bytes(4, "little"))
+            _write(mod, num_p, (num + 1).to_bytes(4, "little"))
+    if kind == "custom":
+        kp.custom_value = val
 
 
 def _write(mod: Module, addr: int, data: bytes) -> None:
@@ -263,7 +352,7 @@ def param_files(reg: Registry, mod: Module) -> dict[str, str]:
 
 def show_param(reg: Registry, mod: Module, kp: KernelParam) -> str:
     """The ops' ``get``, without its newline."""
-    if kp.kind == "custom":
+    if kp.kind == "custom" or kp.array is not None and kp.array[3] == "custom":
         return kp.custom_value or ""
     if kp.kind == "string" and kp.string is not None:
         return read_string(mod, kp.string[1]) or ""

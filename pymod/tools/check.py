@@ -7,7 +7,9 @@ Each FILE is loaded, as a dry run, into a simulated copy of the target
 kernel, dependencies first (found among the FILEs or in the target's modules
 tree).  For every FILE: the verdict, the errno, the kernel's message, the
 taints it would get, and every symbol that failed (the kernel prints only
-the last).  ``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an
+the last).  pymod runs no module code: a module whose init function (or a
+parameter's own ``kernel_param_ops``) decides the outcome "LOADS, if
+module code agrees", naming that code (``undecided`` in the JSON).  ``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an
 unpacked kernel and finds its .config, Module.symvers and vmlinuz beside it
 (``build/``, ``/boot``, ``/usr/src/linux-headers-<release>``); without it the
 running kernel's; ``--default-kernel`` is pymod's built-in default kernel (the
@@ -17,6 +19,7 @@ one the sample modules are built for).  Exit 0 only when every FILE would load.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import os
 import sys
@@ -115,18 +118,34 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
                             "insmod": insmod_says(f, e.errno or errno.EIO, e.stage),
                             "stage": e.stage, "taints": "",
                             "unresolved": [{"symbol": n, "errno": errno.errorcode.get(c),
-                                            "message": m} for n, c, m in e.unresolved]})
+                                            "message": m} for n, c, m in e.unresolved],
+                            "undecided": _undecided(e.undecided)})
         elif mod is not None:
             reports.append({"file": f, "name": mod.name, "ok": True, "errno": None,
                             "message": None, "stage": None, "taints": mod.taint_letters,
                             "signature": "verified" if mod.sig_ok else
                             errno.errorcode.get(mod.sig_errno, "unsigned"),
-                            "unresolved": []})
+                            "unresolved": [], "undecided": _undecided(mod.undecided)})
         else:
             reports.append({"file": f, "name": None, "ok": False, "errno": "ENOENT",
                             "message": "not loaded (no module file?)", "stage": "read",
-                            "taints": "", "unresolved": []})
+                            "taints": "", "unresolved": [], "undecided": []})
     return reports
+
+
+def _undecided(records: Sequence[Any]) -> list[dict[str, Any]]:
+    """What the module's own code decides (pymod runs none of it)."""
+    return [dataclasses.asdict(u) for u in records]
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    """"loads (taints E)", or "LOADS (taints E), if module code agrees: ..."
+    naming that code."""
+    taints = " (taints %s)" % r["taints"] if r["taints"] else ""
+    if not r["undecided"]:
+        return "loads" + taints
+    return "LOADS%s, if module code agrees: %s" % (
+        taints, "; ".join(u["detail"] for u in r["undecided"]))
 
 
 def main(argv: Sequence[str]) -> int:
@@ -181,14 +200,15 @@ def _report(reports: list[dict[str, Any]], as_json: bool) -> int:
         dump_json(reports, sys.stdout)
     else:
         for r in reports:
-            head = "%s: %s" % (r["file"], "loads" if r["ok"] else "REFUSED")
-            if r["ok"]:
-                head += " (taints %s)" % r["taints"] if r["taints"] else ""
-            else:
+            head = "%s: %s" % (r["file"], _verdict(r) if r["ok"] else "REFUSED")
+            if not r["ok"]:
                 head += " [%s] %s" % (r["errno"], r["message"])
             write(sys.stdout, head + "\n")
             if not r["ok"] and r.get("insmod"):
                 write(sys.stdout, "    %s\n" % r["insmod"])
             for u in r["unresolved"]:
                 write(sys.stdout, "    %s: %s\n" % (u["symbol"], u["message"]))
+            if not r["ok"] and r["undecided"]:
+                write(sys.stdout, "    module code ran too: %s\n"
+                      % "; ".join(u["detail"] for u in r["undecided"]))
     return 0 if all(r["ok"] for r in reports) else 1

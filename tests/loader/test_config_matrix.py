@@ -186,7 +186,7 @@ def test_every_stub_is_covered():
 
 def test_other_stubs_by_their_meaning():
     f = _stubs()
-    assert f.dynamic_debug.module_param_cb("x", None, "m") != 0           # unknown: warned
+    assert f.dynamic_debug.module_param_cb("x.y", None, "m") == (-22, "x.y")  # warned, whole
     assert f.unload.try_force_unload(1) is False
     assert f.force_load.try_to_force_load(Module(name="m", id=1), "why") is False
     with pytest.raises(PymodError):

@@ -69,7 +69,8 @@ def test_names_match_with_dashes_or_underscores_and_async_probe_is_silent():
     ("count=08", errno.EINVAL, "pm_params: `08' invalid for parameter `count'"),
     ("count=2147483648", errno.ERANGE, "pm_params: `2147483648' invalid for parameter `count'"),
     ("label=123456789", errno.ENOSPC, "pm_params: `123456789' too large for parameter `label'"),
-    ("levels=1,2,3,4,5", errno.EINVAL, "pm_params: `1,2,3,4,5' invalid for parameter `levels'"),
+    ("levels=1,2,3,4,5", errno.EINVAL, "pm_params: `1' invalid for parameter `levels'"),
+    ("levels=1,x,3", errno.EINVAL, "pm_params: `1' invalid for parameter `levels'"),
     ("verbose=maybe", errno.EINVAL, "pm_params: `maybe' invalid for parameter `verbose'"),
 ])
 def test_refusals(args, err, message):

@@ -45,7 +45,10 @@ def test_each_kind_of_refusal(capsys):
 
 def test_text_output_and_usage_errors(capsys, tmp_path):
     assert main(["check", "--default-kernel", str(prebuilt_path("pm_hello"))]) == 0
-    assert capsys.readouterr().out.endswith("pm_hello.ko: loads (taints E)\n")
+    assert capsys.readouterr().out.endswith("pm_hello.ko: LOADS (taints E), if module code "
+                                            "agrees: init_module runs the module's own code\n")
+    assert main(["check", "--default-kernel", str(prebuilt_path("pm_noinit"))]) == 0
+    assert capsys.readouterr().out.endswith("pm_noinit.ko: loads (taints E)\n")  # no init
     assert main(["check", "--default-kernel", "--sig-enforce",
                  str(prebuilt_path("pm_badmagic"))]) == 1
     assert capsys.readouterr().out.endswith(": Key was rejected by service\n")
@@ -58,3 +61,15 @@ def test_an_unreadable_file_never_reaches_the_kernel(capsys, tmp_path):
     assert rc == 1 and reports[0]["errno"] == "ENOENT" and reports[0]["stage"] == "read"
     assert reports[0]["insmod"].endswith("could not load module %s: No such file or directory"
                                          % (tmp_path / "missing.ko"))
+
+
+def test_what_module_code_decides_is_named(capsys):
+    rc, reports = run(capsys, "--default-kernel", str(prebuilt_path("pm_noinit")),
+                      str(prebuilt_path("pm_hello")), str(prebuilt_path("pm_missing")))
+    assert rc == 1
+    noinit, hello, missing = reports
+    assert noinit["ok"] and noinit["undecided"] == []
+    assert hello["ok"] and hello["undecided"] == [
+        {"what": "init", "name": "init_module", "ops": None,
+         "detail": "init_module runs the module's own code"}]
+    assert not missing["ok"] and missing["undecided"] == []   # refused before any module code
