@@ -75,6 +75,9 @@ SAMPLES: tuple[Sample, ...] = (
     Sample("pm_outoftree", "no intree=Y: taint O", taint="O"),
     Sample("pm_params", "module_param int/bool/charp, an int array, a string and a hidden "
                         "uint; a per-CPU variable"),
+    Sample("pm_param_ops", "parameters parsed by the module's own kernel_param_ops (one "
+                           "NOARG, one array's elements) beside an int: loads if its code "
+                           "agrees"),
     _variant("pm_badmagic", "pm_hello", "vermagic of a PREEMPT_RT build: version magic mismatch",
              _errno.ENOEXEC, vermagic=RT_VERMAGIC),
     _variant("pm_nomagic", "pm_hello", "no vermagic at all: force-loaded (taint F) when "
