@@ -30,7 +30,8 @@ def hashed_pointer(addr: int, key: bytes) -> str:
     return "%016x" % int.from_bytes(digest, "little")
 
 
-def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: bytes) -> None:
+def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: bytes,
+                      version: tuple[int, int] = (6, 12)) -> None:
     assert info.hdr is not None and info.symvals is not None and info.sec_addr is not None
     shdrs = info.shdrs
     shnum = info.hdr.e_shnum
@@ -57,7 +58,7 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
                                     base, int(info.sec_addr[target]), image + start,
                                     size // RELA_SIZE, syms_c, len(symvals), fault)
         if status != lib.PM_RELOC_OK:
-            raise _refusal(mod, info, log, status, fault, i, ptr_key)
+            raise _refusal(mod, info, log, status, fault, i, ptr_key, version)
 
 
 def _region_of(mod: Module, addr: int) -> tuple[bytearray, int]:
@@ -71,19 +72,36 @@ def _fail(mod: Module, message: str) -> ModuleLoadError:
     return ModuleLoadError(errno.ENOEXEC, message, module=mod.name, stage="relocate")
 
 
+# arch/x86/kernel/module.c prints through pr_fmt "module: ".  6.1 checks a
+# target before computing S+A-P and says "Skipping"; 6.12 checks after, so
+# its val for the PC-relative types has P subtracted already.
+PC_RELATIVE = (2, 4, 24)            # R_X86_64_PC32, PLT32, PC64
+
+
+def _nonzero_line(version: tuple[int, int], rtype: int, loc: str, val: int, addr: int) -> str:
+    if version < (6, 12):
+        if rtype in PC_RELATIVE:
+            val = (val + addr) & (1 << 64) - 1
+        return ("module: x86/modules: Skipping invalid relocation target, existing value is "
+                "nonzero for type %d, loc %s, val %x" % (rtype, loc, val))
+    return ("module: x86/modules: Invalid relocation target, existing value is nonzero for "
+            "type %d, loc %s, val %x" % (rtype, loc, val))
+
+
 def _refusal(mod: Module, info: LoadInfo, log: KernelLog, status: int, fault: object, sec: int,
-             ptr_key: bytes) -> ModuleLoadError:
+             ptr_key: bytes, version: tuple[int, int]) -> ModuleLoadError:
     f = fault
     rtype, loc, val = int(f.type), int(f.loc), int(f.val)  # type: ignore[attr-defined]
     if status == lib.PM_RELOC_EUNKNOWN:
-        return _fail(mod, log.pr_err("%s: Unknown rela relocation: %d" % (mod.name, rtype)))
+        return _fail(mod, log.pr_err("module: %s: Unknown rela relocation: %d"
+                                     % (mod.name, rtype)))
     if status == lib.PM_RELOC_ENONZERO:
-        return _fail(mod, log.pr_err(
-            "x86/modules: Invalid relocation target, existing value is nonzero for type %d, "
-            "loc %s, val %x" % (rtype, hashed_pointer(loc, ptr_key), val)))
+        return _fail(mod, log.pr_err(_nonzero_line(version, rtype,
+                                                   hashed_pointer(loc, ptr_key), val, loc)))
     if status == lib.PM_RELOC_EOVERFLOW:
-        log.pr_err("overflow in relocation type %d val %x" % (rtype, val))
-        return _fail(mod, log.pr_err("`%s' likely not compiled with -mcmodel=kernel" % mod.name))
+        log.pr_err("module: overflow in relocation type %d val %x" % (rtype, val))
+        return _fail(mod, log.pr_err("module: `%s' likely not compiled with -mcmodel=kernel"
+                                     % mod.name))
     index = int(f.index)  # type: ignore[attr-defined]
     if status == lib.PM_RELOC_ESYMBOL:
         return _fail(mod, "%s: relocation %d of %s names symbol %d, past the symbol table "

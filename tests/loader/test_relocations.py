@@ -192,15 +192,17 @@ def test_unknown_relocation_type():
     info = (r["r_info_sym"] << 32) | 40
     e, _ = refused(_patched(HELLO, off + 8, struct.pack("<Q", info)))
     assert (e.errno, e.strerror, e.stage) == (errno.ENOEXEC,
-                                              "pm_hello: Unknown rela relocation: 40", "relocate")
+                                              "module: pm_hello: Unknown rela relocation: 40",
+                                              "relocate")
 
 
 def test_nonzero_target():
     off, r, _, target = _first_rela(HELLO, 4)          # a PLT32 call
     where = target["sh_offset"] + r["r_offset"]
     e, k = refused(_patched(HELLO, where, b"\x01"))
-    m = re.fullmatch(r"x86/modules: Invalid relocation target, existing value is nonzero for "
-                     r"type 4, loc ([0-9a-f]{16}), val ([0-9a-f]+)", e.strerror)
+    # arch/x86/kernel/module.c's pr_fmt is "module: " (seen in the real kernel's log)
+    m = re.fullmatch(r"module: x86/modules: Invalid relocation target, existing value is "
+                     r"nonzero for type 4, loc ([0-9a-f]{16}), val ([0-9a-f]+)", e.strerror)
     assert m and e.errno == errno.ENOEXEC, e.strerror
     assert k.log.lines[-1] == ("err", e.strerror)
 
@@ -209,9 +211,31 @@ def test_overflow_names_the_code_model():
     off, r, _, _ = _first_rela(HELLO, 11)              # R_X86_64_32S -> R_X86_64_32
     info = (r["r_info_sym"] << 32) | 10
     e, k = refused(_patched(HELLO, off + 8, struct.pack("<Q", info)))
-    assert e.strerror == "`pm_hello' likely not compiled with -mcmodel=kernel"
-    assert re.fullmatch(r"overflow in relocation type 10 val ffffffff[0-9a-f]{8}",
+    assert e.strerror == "module: `pm_hello' likely not compiled with -mcmodel=kernel"
+    assert re.fullmatch(r"module: overflow in relocation type 10 val ffffffff[0-9a-f]{8}",
                         k.log.lines[-2][1])
+
+
+def test_nonzero_target_6_1_words_it_before_subtracting_p():
+    """6.1 checks the target before computing S+A-P and says "Skipping"."""
+    from pymod import Config, Kernel, ModuleLoadError
+    from pymod.samples import default_symvers
+
+    off, r, _, target = _first_rela(HELLO, 4)          # a PLT32 call
+    where = target["sh_offset"] + r["r_offset"]
+    old, new = (Kernel(Config(release="%s.0-pymod-amd64" % v, struct_module_size=None),
+                       symvers=default_symvers()) for v in ("6.1", "6.12"))
+    vals = []
+    for k in (old, new):
+        with pytest.raises(ModuleLoadError) as e:
+            k.finit_module(_patched(HELLO, where, b"\x01"))
+        m = re.fullmatch(r"module: x86/modules: (Skipping invalid|Invalid) relocation target, "
+                         r"existing value is nonzero for type 4, loc [0-9a-f]{16}, "
+                         r"val ([0-9a-f]+)", e.value.strerror)
+        assert m, e.value.strerror
+        vals.append((m.group(1), int(m.group(2), 16)))
+    assert vals[0][0] == "Skipping invalid" and vals[1][0] == "Invalid"
+    assert vals[0][1] != vals[1][1]           # S+A on 6.1, S+A-P on 6.12
 
 
 def test_rel_sections_are_refused():

@@ -1,0 +1,140 @@
+"""Judging pymod by the kernel: errno, then every printk line (text and
+level), per step, with what neither side's loader decides set apart.
+
+Set apart, never counted as agreement:
+
+* *module code*: a verdict that came from the module's init function or
+  from a parameter parsed by the module's own ``kernel_param_ops``; lines
+  printed after the loader's last line of a step that ran init or exit;
+* *outside the loader*: lines from other subsystems' module notifiers (BTF
+  validation of a forced foreign module) and asynchronous kernel lines
+  (clocksource, crng) that happen to land during a step;
+* *died*: the guest died or hung in the case (its console tail is kept).
+
+One normalisation: a ``%p`` pointer hash (16 hex digits) depends on a
+per-boot random key, so both sides' hashes compare as ``<%p>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from devtools.oracle.model import Case, Line, Outcome
+from devtools.oracle.replay import PymodAnswer
+
+BACKGROUND = re.compile(r"^(clocksource|tsc|random|crng|hrtimer|sched_clock|Freeing|"
+                        r"workqueue|perf|NMI watchdog|kauditd|audit)[: ]")
+OUTSIDE = re.compile(r"^failed to validate module \[.*\] BTF: |^BPF: ")
+
+
+HASHED_POINTER = re.compile(r"\b[0-9a-f]{16}\b")
+
+
+def _texts(lines: list[Line]) -> list[str]:
+    return [HASHED_POINTER.sub("<%p>", t) for _, t in lines]
+
+
+@dataclass
+class Verdict:
+    family: str
+    case: int
+    where: str                  # "step N" or "cleanup NAME"
+    kind: str                   # agree | disagree | module-code | died
+    errno_ok: bool
+    text_ok: bool
+    level_ok: bool
+    kernel: tuple[int, list[Line]]
+    pymod: tuple[int, list[Line]]
+    module_lines: list[Line] = field(default_factory=list)
+    outside_lines: list[Line] = field(default_factory=list)
+
+
+def _split(lines: list[Line]) -> tuple[list[Line], list[Line]]:
+    kept, outside = [], []
+    for level, text in lines:
+        text = text.replace("\\x0a", "\n")
+        for t in text.split("\n"):
+            if BACKGROUND.match(t) or OUTSIDE.match(t):
+                outside.append((level, t))
+            else:
+                kept.append((level, t))
+    return kept, outside
+
+
+def judge(case_id: int, case: Case, theirs: Outcome, ours: list[PymodAnswer]
+          ) -> list[Verdict]:
+    out = []
+    if theirs.died is not None:
+        out.append(Verdict(case.family, case_id, "case", "died", True, True, True,
+                           (0, [(0, theirs.died)]), (0, [])))
+    pairs = [("step %d" % i, a) for i, a in enumerate(theirs.steps)]
+    pairs += [("cleanup %s" % name, a) for name, a in theirs.cleanup]
+    for (where, k), p in zip(pairs, ours, strict=False):
+        out.append(_judge_one(case, case_id, where, k.errno, k.lines, p))
+    return out
+
+
+def _judge_one(case: Case, case_id: int, where: str, k_errno: int, k_lines: list[Line],
+               p: PymodAnswer) -> Verdict:
+    kept, outside = _split(k_lines)
+    runs_code = p.reached_init or where.startswith("cleanup")
+    module_lines: list[Line] = []
+    if runs_code and len(kept) > len(p.lines):
+        kept, module_lines = kept[:len(p.lines)], kept[len(p.lines):]
+    text_ok = _texts(kept) == _texts(p.lines)
+    level_ok = text_ok and [lv for lv, _ in kept] == [lv for lv, _ in p.lines]
+    errno_ok = k_errno == p.errno
+    decided = (p.reached_init and k_errno != 0) or (bool(p.undecided) and not errno_ok)
+    kind = "module-code" if decided else ("agree" if errno_ok and level_ok else "disagree")
+    return Verdict(case.family, case_id, where, kind, errno_ok, text_ok, level_ok,
+                   (k_errno, k_lines), (p.errno, p.lines), module_lines, outside)
+
+
+@dataclass
+class Table:
+    rows: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, label: str, v: Verdict) -> None:
+        for key in (label, "all"):
+            c = self.rows.setdefault(key, Counter())
+            c["steps"] += 1
+            c[v.kind] += 1
+            if v.kind in ("agree", "disagree"):
+                c["judged"] += 1
+                c["errno"] += v.errno_ok
+                c["text"] += v.text_ok
+                c["level"] += v.level_ok
+            c["module_lines"] += len(v.module_lines)
+            c["outside_lines"] += len(v.outside_lines)
+
+    def render(self) -> str:
+        head = "%-22s %6s %6s %8s %8s %8s %7s %5s %6s" % (
+            "list", "steps", "judged", "errno%", "text%", "level%", "module", "died",
+            "apart")
+        out = [head, "-" * len(head)]
+        for label in sorted(self.rows, key=lambda x: (x == "all", x)):
+            c = self.rows[label]
+            n = c["judged"] or 1
+            out.append("%-22s %6d %6d %8.2f %8.2f %8.2f %7d %5d %6d" % (
+                label, c["steps"], c["judged"], 100 * c["errno"] / n, 100 * c["text"] / n,
+                100 * c["level"] / n, c["module-code"], c["died"],
+                c["module_lines"] + c["outside_lines"]))
+        return "\n".join(out)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: dict(v) for k, v in self.rows.items()}
+
+
+def describe(v: Verdict, case: Case, run_label: str) -> str:
+    def fmt(side: tuple[int, list[Line]]) -> str:
+        import errno as E
+
+        name = E.errorcode.get(side[0], str(side[0])) if side[0] else "OK"
+        return name + "".join("\n        <%d> %s" % ln for ln in side[1])
+
+    return ("[%s] %s:%d (seed %d) %s, %s\n    kernel: %s\n    pymod:  %s" % (
+        run_label, case.family, case.index, case.seed, case.what, v.where,
+        fmt(v.kernel), fmt(v.pymod)))

@@ -1,0 +1,112 @@
+"""The same questions, asked of pymod: each guest boot is replayed on a
+fresh :class:`pymod.Kernel` with the same config, keys and enforcement,
+case by case, step by step, then the guest's own cleanup unloads.
+
+pymod runs no module code.  A module's init function is module code, so
+the replay passes the kernel's own answer in as ``init_result`` (the API's
+way of saying what init returned); a step whose verdict then came from init
+is counted as *decided by module code*, never as agreement.  Lines the
+kernel printed after every loader line of a step that reached init (or an
+unload's exit) are the module's own output, set aside the same way.
+"""
+
+from __future__ import annotations
+
+import errno as E
+from dataclasses import dataclass, field
+from typing import Any
+
+from devtools.oracle.model import O_NONBLOCK, Answer, Case, Outcome, Step
+from devtools.oracle.targets import Target
+
+LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6,
+          "debug": 7}
+
+
+@dataclass
+class PymodAnswer(Answer):
+    """pymod's answer, with what the comparison needs to know about it."""
+
+    reached_init: bool = False            # the verdict depended on the init function
+    undecided: list[str] = field(default_factory=list)   # what module code decides
+    stage: str | None = None
+
+
+def _lines(k: Any, start: int) -> list[tuple[int, str]]:
+    out = []
+    for level, message in k.log.lines[start:]:
+        for text in message.split("\n"):
+            out.append((LEVELS.get(level, 4), text))
+    return out
+
+
+def _ask(k: Any, step: Step, kernel_errno: int) -> PymodAnswer:
+    from pymod import ModuleLoadError, PymodError
+
+    start = len(k.log.lines)
+    try:
+        if step.op == "delete":
+            k.delete_module(step.name, force=bool(step.flags & 0o1000))
+            return PymodAnswer(0, _lines(k, start))
+        assert step.image is not None
+        data = step.image.bytes()
+        init = -kernel_errno if kernel_errno else 0
+        if step.op == "init":
+            mod = k.init_module(data, step.params, init_result=init)
+        else:
+            mod = k.finit_module(data, step.params, step.flags, init_result=init)
+        return PymodAnswer(0, _lines(k, start), reached_init=True,
+                           undecided=_undecided(mod))
+    except ModuleLoadError as e:
+        return PymodAnswer(e.errno or 0, _lines(k, start), reached_init=e.stage == "init",
+                           stage=e.stage)
+    except PymodError as e:               # pymod's own argument checks
+        return PymodAnswer(e.errno or E.EINVAL, _lines(k, start), stage="pymod-argument")
+
+
+def _undecided(mod: Any) -> list[str]:
+    return [str(u) for u in getattr(mod, "undecided", ())]
+
+
+def _resync(k: Any, keep: set[str]) -> None:
+    """Unload what pymod holds and the guest does not (a verdict module code
+    decided the other way); harness bookkeeping, so it leaves no line and
+    no taint behind."""
+    extra = [m.name for m in k.modules if m.name not in keep]
+    if not extra:
+        return
+    lines, taints = len(k.log.lines), dict(vars(k.taint))
+    for _ in range(len(extra)):
+        for name in [m.name for m in reversed(list(k.modules)) if m.name not in keep]:
+            for force in (False, True):
+                try:
+                    k.delete_module(name, force=force)
+                    break
+                except Exception:  # noqa: BLE001 - best effort, as documented
+                    continue
+    del k.log.lines[lines:]
+    vars(k.taint).update(taints)
+
+
+def replay(target: Target, cases: list[Case], kernel_says: dict[int, Outcome],
+           boots: list[int], enforce: bool) -> dict[int, list[PymodAnswer]]:
+    """pymod's answers, case id -> step answers then cleanup answers."""
+    out: dict[int, list[PymodAnswer]] = {}
+    ends = [*boots[1:], len(cases)]
+    for first, end in zip(boots, ends, strict=True):
+        k = target.kernel(enforce)
+        for cid in range(first, end):
+            said = kernel_says.get(cid)
+            if said is None:
+                continue
+            before = {m.name for m in k.modules}
+            answers = []
+            for i, step in enumerate(cases[cid].steps[:len(said.steps)]):
+                answers.append(_ask(k, step, said.steps[i].errno))
+            for name, theirs in said.cleanup:
+                answers.append(_ask(k, Step("delete", name=name, flags=O_NONBLOCK),
+                                    theirs.errno))
+            failed = {name for name, a in said.cleanup if a.errno}
+            _resync(k, before | failed)
+            out[cid] = answers
+    return out
