@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pymod.elf.compression import detect_compression
+from pymod.elf.constants import ELF64_EHDR_SIZE
 from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
 from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
 from pymod.loader import params as modparams
@@ -177,6 +178,21 @@ class Kernel(Registry):
         info, path = load_info_of(source, flags)
         return self._init_module_from_file(info, path, params, flags, init_result)
 
+    def init_module(self, image: bytes, params: str = "", init_result: int = 0) -> Module:
+        """``init_module(2)``: an image already in memory.  No flags, so no
+        decompression, and no file reader: an image shorter than an ELF
+        header is refused with ENOEXEC before ``load_module()``, silently
+        (``copy_module_from_user``)."""
+        check_load_arguments("init_module", image, params, 0, init_result)
+        if not isinstance(image, (bytes, bytearray, memoryview)):
+            raise InvalidType("init_module: image must be bytes, not %s"
+                              % type(image).__name__)
+        if len(image) < ELF64_EHDR_SIZE:
+            raise ModuleLoadError(errno.ENOEXEC, "init_module: %d bytes is shorter than an "
+                                  "ELF header" % len(image), stage="read")
+        info, path = load_info_of(bytes(image), 0)
+        return self._init_module_from_file(info, path, params, 0, init_result)
+
     def load_module(self, source: Source, params: str = "", flags: int = 0,
                     init_result: int = 0) -> Module:
         """Load a module file (path), image (bytes) or a ``KoFile`` already
@@ -249,7 +265,7 @@ class Kernel(Registry):
             mod.version = info.get_modinfo("version")
             mod.srcversion = info.get_modinfo("srcversion")
             resolve.simplify_symbols(self, mod, info)
-            relocate.apply_relocations(mod, info, self.log, self.ptr_key)
+            relocate.apply_relocations(mod, info, self.log, self.ptr_key, self.config.version)
             mod.kp = modparams.read_params(self, mod, info)
             f.kallsyms.add_kallsyms(mod, info)
             mod.args = params

@@ -178,3 +178,19 @@ def test_layout_places_init_and_ro_after_init():
     from pymod.loader.internal import MemType
     assert mod.mem[MemType.RO_AFTER_INIT].size == 4096
     assert np.all([mod.mem[t].size == 0 for t in MemType if t.is_init])
+
+
+def test_init_module_takes_an_image_and_refuses_a_short_one_silently():
+    """init_module(2): copy_module_from_user refuses fewer bytes than an ELF
+    header with ENOEXEC before load_module() prints anything."""
+    import errno as _errno
+
+    from pymod import Kernel, ModuleLoadError
+    from pymod.samples import prebuilt_path
+
+    k = Kernel()
+    with pytest.raises(ModuleLoadError) as e:
+        k.init_module(b"\x7fELF" * 15)
+    assert e.value.errno == _errno.ENOEXEC and k.log.lines == [] and not k.modules
+    mod = k.init_module(prebuilt_path("pm_hello").read_bytes(), "")
+    assert mod.name == "pm_hello" and k.module("pm_hello") is mod
