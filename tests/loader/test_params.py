@@ -101,6 +101,26 @@ def test_unknown_and_after_dashes():
     assert k.log.lines[-1] == ("warn", "pm_params: parameters '' after `--' ignored")
 
 
+@pytest.mark.parametrize("args, shown", [
+    ("pm_params.count=2", "pm_params"),          # the dyndbg hook cut the name in place
+    ("a.b.c=1", "a"), ("x.dyndbg2", "x"), ("nosuch.", "nosuch"),
+])
+def test_dynamic_debug_cuts_an_unknown_dotted_name(args, shown):
+    k, mod = load(args)
+    assert k.log.lines[-1] == ("warn", "pm_params: unknown parameter '%s' ignored" % shown)
+    assert param_files(k)["count"] == "3"       # count itself untouched
+
+
+def test_without_dynamic_debug_the_dotted_name_stays_whole():
+    k, _ = load("pm_params.count=2", Config(DYNAMIC_DEBUG=False))
+    assert k.log.lines[-1] == ("warn", "pm_params: unknown parameter 'pm_params.count' ignored")
+
+
+def test_a_dotted_dyndbg_is_handled_silently():
+    k, _ = load("other.dyndbg=+p pm_params.dyndbg")
+    assert not [m for lv, m in k.log.lines if "parameter" in m]
+
+
 def test_dyndbg_without_dynamic_debug():
     k, _ = load("dyndbg=+p", Config(DYNAMIC_DEBUG=False))
     assert ("warn", "dyndbg param is supported only in CONFIG_DYNAMIC_DEBUG builds") \
