@@ -1,9 +1,12 @@
 """``pymod load``: load module files or trees, dependencies first, into a
-simulated kernel and print ``/proc/modules`` (``--json`` for machines)."""
+simulated kernel and print ``/proc/modules`` (``--json`` for machines; there
+each module and failure also lists ``undecided``, what the module's own code
+decided and pymod could not run: see :class:`pymod.loader.internal.Undecided`)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -31,7 +34,8 @@ PROG = "pymod load"
 
 def _failure_dict(path: str, err: ModuleLoadError) -> dict[str, Any]:
     return {"file": path, "module": err.module, "errno": err.errno,
-            "errno_name": errno_name(err.errno), "stage": err.stage, "message": err.strerror}
+            "errno_name": errno_name(err.errno), "stage": err.stage, "message": err.strerror,
+            "undecided": [dataclasses.asdict(u) for u in err.undecided]}
 
 
 def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
@@ -39,7 +43,8 @@ def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
 
     return [{"name": m.name, "size": m.total_size, "refcnt": m.refcount,
              "holders": [h.name for h in reversed(m.holders)], "state": m.state.name,
-             "address": "0x%016x" % m.mem[MemType.TEXT].base, "taints": m.taint_letters}
+             "address": "0x%016x" % m.mem[MemType.TEXT].base, "taints": m.taint_letters,
+             "undecided": [dataclasses.asdict(u) for u in m.undecided]}
             for m in reversed(kernel.modules)]
 
 

@@ -1,0 +1,20 @@
+"""``pymod load --json`` names what module code decided (pymod runs none)."""
+
+from __future__ import annotations
+
+import json
+
+from pymod.samples import prebuilt_path
+from pymod.tools import main
+
+
+def test_load_json_lists_undecided_per_module(capsys):
+    rc = main(["load", "--json", str(prebuilt_path("pm_hello")),
+               str(prebuilt_path("pm_noinit")), str(prebuilt_path("pm_wx"))])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    undecided = {m["name"]: m["undecided"] for m in out["modules"]}
+    assert undecided == {"pm_noinit": [], "pm_hello": [
+        {"what": "init", "name": "init_module", "ops": None,
+         "detail": "init_module runs the module's own code"}]}
+    assert [f["undecided"] for f in out["failures"]] == [[]]
