@@ -9,8 +9,9 @@ tree).  For every FILE: the verdict, the errno, the kernel's message, the
 taints it would get, and every symbol that failed (the kernel prints only
 the last).  pymod runs no module code: a module whose init function (or a
 parameter's own ``kernel_param_ops``) decides the outcome "LOADS, if
-module code agrees", naming that code (``undecided`` in the JSON).  ``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an
-unpacked kernel and finds its .config, Module.symvers and vmlinuz beside it
+module code agrees", naming that code (``undecided`` in the JSON).
+``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an unpacked
+kernel and finds its .config, Module.symvers and vmlinuz beside it
 (``build/``, ``/boot``, ``/usr/src/linux-headers-<release>``); without it the
 running kernel's; ``--default-kernel`` is pymod's built-in default kernel (the
 one the sample modules are built for).  Exit 0 only when every FILE would load.
