@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,7 +41,7 @@ from pymod.symbolize.eligible import make_table, mapping_mask, name_lengths
 from pymod.symbolize.model import ModuleMap, SymbolTable
 
 __all__ = ["module_map", "place_ko", "printed_letters", "printed_types", "uses_full_table",
-           "eligible"]
+           "eligible", "LaidOut", "lay_out", "place_laid_out", "init_sections", "core_size"]
 
 
 def uses_full_table(mod: Module) -> bool:
@@ -133,7 +133,14 @@ def module_map(mod: Module) -> ModuleMap:
                      table, ks.build_id)
 
 
-def _laid_out(path: str | os.PathLike[str] | bytes, all_symbols: bool) -> tuple[LoadInfo, Module]:
+class LaidOut(NamedTuple):
+    """A module file laid out by the loader: the dossier and its module."""
+
+    info: LoadInfo
+    mod: Module
+
+
+def lay_out(path: str | os.PathLike[str] | bytes, all_symbols: bool = True) -> LaidOut:
     """The loader's own layout of a module file (no kernel, no allocation)."""
     ko = read_ko(path)
     payload = bytes(ko.payload)
@@ -147,27 +154,59 @@ def _laid_out(path: str | os.PathLike[str] | bytes, all_symbols: bool) -> tuple[
     prepare_layout_flags(info)
     layout_sections(info, exit_is_init=False)
     Kallsyms(all_symbols).layout_symtab(mod, info)
-    return info, mod
+    return LaidOut(info, mod)
 
 
-def _region_bases(info: LoadInfo, base: int | None,
-                  sections: Mapping[str, int] | None) -> dict[MemType, int]:
+def _captured(info: LoadInfo, sections: Mapping[str, int]) -> list[tuple[int, str]]:
+    """``(section index, name)`` of the captured sections the layout places."""
+    flags, sizes = info.shdrs["sh_flags"], info.shdrs["sh_size"]
+    return [(i, info.secnames[i]) for i in sorted(info.placement)
+            if info.secnames[i] in sections and sizes[i] and flags[i] & SHF_ALLOC]
+
+
+def init_sections(laid: LaidOut, sections: Mapping[str, int]) -> list[str]:
+    """The captured sections that live in init memory (``.init.*``, and the
+    full ``.symtab``/``.strtab`` that kallsyms keeps there until init is
+    done): sections/ lists them for the module's whole life, so once init
+    memory is freed their addresses are stale."""
+    info = laid.info
+    return [name for i, name in _captured(info, sections) if info.placement[i][0].is_init]
+
+
+def core_size(laid: LaidOut) -> int:
+    """The page-rounded size of the core regions (``/proc/modules``' size
+    once init memory is gone)."""
+    return sum(-(-s // PAGE_SIZE) * PAGE_SIZE for m, s in laid.info.mem_size.items()
+               if not m.is_init)
+
+
+def _region_bases(info: LoadInfo, base: int | None, sections: Mapping[str, int] | None,
+                  init: bool) -> dict[MemType, int]:
     """Each region's address: from the sections' captured addresses (every
-    section of a region must agree), else the text region at ``base``."""
+    section of a region must agree), else the text region at ``base``.
+    Init sections are read only with ``init``: after init their addresses
+    are stale, and may lie in memory that other modules have since taken.
+    The symbol tables kallsyms appends after the sections place their
+    region only when no section does: where they start is not the same in
+    every version (6.1 page-aligns the init layout before them)."""
     if sections is None:
         if base is None:
             raise InvalidArgument("place_ko: give base or sections")
         return {MemType.TEXT: base}
+    tables = (info.index.sym, info.index.str)
+    captured = _captured(info, sections)
     bases: dict[MemType, int] = {}
-    flags, sizes = info.shdrs["sh_flags"], info.shdrs["sh_size"]
-    for i, (mem, offset) in sorted(info.placement.items()):
-        name = info.secnames[i]
-        if name not in sections or not sizes[i] or not flags[i] & SHF_ALLOC:
-            continue
-        b = sections[name] - offset
-        if bases.setdefault(mem, b) != b:
-            raise PymodError(errno.EINVAL, "place_ko: section %s at %#x does not fit the %s "
-                             "region at %#x" % (name, sections[name], mem.kind, bases[mem]))
+    for pass_tables in (False, True):
+        found: dict[MemType, int] = {}
+        for i, name in captured:
+            mem, offset = info.placement[i]
+            if (mem.is_init and not init) or (i in tables) != pass_tables or mem in bases:
+                continue
+            b = sections[name] - offset
+            if found.setdefault(mem, b) != b:
+                raise PymodError(errno.EINVAL, "place_ko: section %s at %#x does not fit the "
+                                 "%s region at %#x" % (name, sections[name], mem.kind, found[mem]))
+        bases.update(found)
     return bases
 
 
@@ -185,13 +224,21 @@ def place_ko(path: str | os.PathLike[str] | bytes, base: int | None = None,
     Per-cpu symbols keep their offset in the per-cpu area, as in a module
     loaded in pymod.
 
-    :init: the module is still initialising: init regions and the full table
+    :init: the module is still initialising: init regions and the full
+        table; without it the init sections (:func:`init_sections`) are
+        not read at all
     :all_symbols: CONFIG_KALLSYMS_ALL of the captured kernel
     """
-    info, mod = _laid_out(path, all_symbols)
-    bases = _region_bases(info, base, sections)
-    if not init:
-        bases = {m: b for m, b in bases.items() if not m.is_init}
+    return place_laid_out(lay_out(path, all_symbols), base, sections, init, all_symbols)
+
+
+def place_laid_out(laid: LaidOut, base: int | None = None,
+                   sections: Mapping[str, int] | None = None, init: bool = False,
+                   all_symbols: bool = True) -> ModuleMap:
+    """:func:`place_ko` for a file already laid out (by :func:`lay_out`
+    with the same ``all_symbols``)."""
+    info, mod = laid
+    bases = _region_bases(info, base, sections, init)
     size = {m: -(-s // PAGE_SIZE) * PAGE_SIZE for m, s in info.mem_size.items()}
     regions = tuple((bases[m], size[m]) for m in MemType
                     if m in bases and size.get(m) and (all_symbols or m.is_text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 
 import pytest
@@ -98,3 +99,32 @@ def test_placed_files_equal_loaded_modules(tree):
         placed, loaded = place_ko(mod.source, sections=secs), module_map(mod)
         assert same_table(placed.symbols, loaded.symbols), mod.name
         assert placed.regions == loaded.regions and placed.build_id == loaded.build_id
+
+
+def test_captured_sections_with_stale_init_place_every_module(tree):
+    """sections/ keeps init sections after init (6.1 and 6.12): in a whole
+    tree many now lie in later modules' memory; each module's core is
+    placed and every Live module's init sections are left out, and said."""
+    from pymod.symbolize.capture import LIVE, place_sections
+    from pymod.symbolize.sources import read_proc_modules
+
+    secs = {m.name: {k.split("/", 1)[1]: int(v, 16) for k, v in tree.sysfs(m.name).items()
+                     if k.startswith("sections/")} for m in tree.modules}
+    cores = sorted((r.base, r.base + r.size) for m in tree.modules
+                   for t, r in m.mem.items() if r.size and not t.is_init)
+    starts = [a for a, _ in cores]
+    stale = [(m, a) for m, s in secs.items() for n, a in s.items() if n.startswith(".init.")]
+    overlapping = [x for x in stale if (k := bisect.bisect_right(starts, x[1]) - 1) >= 0
+                   and x[1] < cores[k][1]]
+    assert len(overlapping) > 10
+    procs = read_proc_modules(tree.proc_modules())
+    placed = place_sections({m.name: m.source for m in tree.modules}, secs,
+                            {n: (p.state, p.size) for n, p in procs.items()})
+    assert len(placed.modules) == len(tree.modules)
+    assert {i.reason for i in placed.ignored} == {LIVE}
+    assert {i.module for i in placed.ignored} >= {m for m, _ in overlapping}
+    by_name = {m.name: m for m in placed.modules}
+    for mod in _sample(tree, 10):
+        loaded = module_map(mod)
+        assert same_table(by_name[mod.name].symbols, loaded.symbols), mod.name
+        assert by_name[mod.name].regions == loaded.regions
