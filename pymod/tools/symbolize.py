@@ -302,7 +302,7 @@ def main(argv: Sequence[str]) -> int:
     if args.exact and args.format == "B":
         ap.error("--exact and --format B contradict each other")
     try:
-        symbolizer = Symbolizer(load_maps(args))
+        symbolizer = Symbolizer(load_maps(args, warn=lambda line: error(PROG, line)))
     except (OSError, ValueError) as e:
         error(PROG, os_message(e) if isinstance(e, OSError) else str(e))
         return 1

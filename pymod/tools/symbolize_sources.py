@@ -7,6 +7,8 @@ by ``--modules`` when given) and from ``--ko-dir``: a ``.ko`` file whose
 name (``-`` read as ``_``) is a module of ``--sections`` is placed at its
 sections' addresses, else one of ``--modules`` at its text base.  A module
 found both ways is taken from its ``.ko`` file (exact regions, build id).
+Init sections that ``sections/`` still lists after init are left out
+(:mod:`pymod.symbolize.capture`), and each kind left out is said on stderr.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pymod.errors import PymodError
 from pymod.kmod.tree import modname_of, module_files
+from pymod.symbolize.capture import LIVE, NO_STATE, Ignored, place_sections
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap
 from pymod.symbolize.sources import (
     place_ko,
@@ -43,8 +47,12 @@ def check_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None
         ap.error("--modules needs --kallsyms or --ko-dir (the symbols)")
 
 
-def load_maps(args: argparse.Namespace) -> Maps:
-    """The maps the options name, or the running system's without any."""
+Warn = Callable[[str], None]
+
+
+def load_maps(args: argparse.Namespace, warn: Warn | None = None) -> Maps:
+    """The maps the options name, or the running system's without any;
+    ``warn`` hears what was left out of them, one line each."""
     if not (args.kallsyms or args.system_map or args.ko_dir):
         return _live()
     core: CoreMap | None = None
@@ -57,7 +65,7 @@ def load_maps(args: argparse.Namespace) -> Maps:
     if args.system_map:
         core = read_system_map(Path(args.system_map)).core
     if args.ko_dir:
-        modules.update((m.name, m) for m in _placed(args))
+        modules.update((m.name, m) for m in _placed(args, warn or (lambda line: None)))
     if core is None and not modules:
         raise PymodError(errno.ENOENT, "no symbols: the sources given hold neither vmlinux "
                          "symbols nor modules")
@@ -79,7 +87,7 @@ def _live() -> Maps:
                          % (e.strerror, LIVE_KALLSYMS)) from None
 
 
-def _placed(args: argparse.Namespace) -> list[ModuleMap]:
+def _placed(args: argparse.Namespace, warn: Warn) -> list[ModuleMap]:
     """The ``.ko`` files of ``--ko-dir`` placed where ``--sections`` or
     ``--modules`` say their modules are."""
     files: dict[str, str] = {}
@@ -87,17 +95,43 @@ def _placed(args: argparse.Namespace) -> list[ModuleMap]:
         files.setdefault(modname_of(found), found)
     sections = read_sections(args.sections) if args.sections else {}
     procs = read_proc_modules(Path(args.modules)) if args.modules else {}
-    out = []
-    for name in list(sections) + [n for n in procs if n not in sections]:
+    placed = place_sections(files, sections, {n: (p.state, p.size) for n, p in procs.items()})
+    for line in ignored_lines(placed.ignored, bool(args.modules)):
+        warn(line)
+    out = list(placed.modules)
+    for name in [n for n in procs if n not in sections]:
         path = files.get(name)
-        if path is None or (name not in sections and not procs[name].base):
+        if path is None or not procs[name].base:
             continue
-        loading = name in procs and procs[name].state == "Loading"
-        if name in sections:
-            out.append(place_ko(path, sections=sections[name], init=loading))
-        else:
-            out.append(place_ko(path, base=procs[name].base, init=loading))
+        out.append(place_ko(path, base=procs[name].base, init=procs[name].state == "Loading"))
     if not out:
         raise PymodError(errno.ENOENT, "--ko-dir %s: no module file for any module of %s"
                          % (args.ko_dir, "--sections" if args.sections else "--modules"))
+    return out
+
+
+def _names(names: Sequence[str], most: int = 5) -> str:
+    return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
+
+
+def ignored_lines(ignored: Sequence[Ignored], with_modules: bool) -> list[str]:
+    """What was left out, said once per kind (the many Live modules of a
+    capture in one line) and once per module whose init memory overlaps."""
+    out = []
+    live = [i.module for i in ignored if i.reason == LIVE]
+    if live:
+        out.append("note: --sections: the init sections of %d Live module%s left out (init "
+                   "memory is freed after init, sections/ keeps the old addresses): %s"
+                   % (len(live), "s" if len(live) > 1 else "", _names(live)))
+    guessed = [i.module for i in ignored if i.reason == NO_STATE]
+    if guessed:
+        out.append("note: --sections: %d module%s %s taken as Live, the init sections left "
+                   "out: %s" % (len(guessed), "s" if len(guessed) > 1 else "",
+                                "not in --modules" if with_modules else "(no --modules given)",
+                                _names(guessed)))
+    for i in ignored:
+        if i.reason not in (LIVE, NO_STATE):
+            out.append("warning: --sections: %s is still initialising but its init sections "
+                       "(%s) overlap %s's memory: left out (was the capture taken at one time?)"
+                       % (i.module, _names(list(i.sections)), i.other))
     return out
