@@ -6,7 +6,8 @@
 Downloads ``linux-image-<ver>-cloud-amd64``, ``linux-headers-<ver>-cloud-amd64``
 and ``linux-headers-<ver>-common`` with ``apt-get download`` into
 ``$PYMOD_CACHE/debian/<release>/`` (default ``~/.cache/pymod``) and extracts
-them with ``dpkg-deb -x`` into ``<release>/root``.  Without ``--version`` the
+them with ``dpkg-deb -x`` into ``<release>/root``.  Without ``--version`` (or
+``$PYMOD_PIN_6_12`` / ``$PYMOD_PIN_6_1``, which pin a release for CI) the
 newest cloud-amd64 kernel of the series (6.12 by default; 6.1, Debian 12's
 own kernel, for the tests of an older target) ``apt-cache`` knows is taken
 (``apt-get update`` runs first when the package lists are empty).  Nothing is installed, and a
@@ -78,8 +79,9 @@ class DebianKernel:
 def find_cached_kernel(base: Path | str | None = None,
                        series: str = SERIES) -> DebianKernel | None:
     """The newest complete kernel of ``series`` under ``base`` (default
-    :func:`kernel_cache_root`), or None.  Complete means its modules
-    directory and ``Module.symvers`` exist."""
+    :func:`kernel_cache_root`), or None; with ``$PYMOD_PIN_<series>`` set,
+    that release or None.  Complete means its modules directory and
+    ``Module.symvers`` exist."""
     base = Path(base) if base is not None else kernel_cache_root()
     if not base.is_dir():
         return None
@@ -92,6 +94,10 @@ def find_cached_kernel(base: Path | str | None = None,
             continue
         if k.modules_dir.is_dir() and k.symvers.is_file():
             found.append(k)
+    pinned = os.environ.get(pin_variable(series))
+    if pinned:
+        release = "%s-%s" % (normalise_version(pinned, series), FLAVOUR)
+        return next((k for k in found if k.release == release), None)
     return max(found, key=lambda k: _version_key(k.release), default=None)
 
 
@@ -117,6 +123,21 @@ def available_versions(series: str) -> list[str]:
         subprocess.run(["apt-get", "update"], check=True)
         found = query()
     return found
+
+
+def pin_variable(series: str) -> str:
+    """The environment variable that pins a release of ``series``."""
+    return "PYMOD_PIN_" + series.replace(".", "_")
+
+
+def normalise_version(version: str, series: str) -> str:
+    """``6.12.117+deb12`` from itself or from the release
+    ``6.12.117+deb12-cloud-amd64``; a version of another series is refused."""
+    if version.endswith("-" + FLAVOUR):
+        version = version[:-len(FLAVOUR) - 1]
+    if not re.match(re.escape(series) + r"\.\d", version):
+        raise SystemExit("fetch_debian_kernel: %s is not a %s kernel" % (version, series))
+    return version
 
 
 def is_extracted(release_dir: Path, release: str) -> bool:
@@ -165,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--series", choices=SERIES_CHOICES, default=SERIES,
                    help="kernel series (default %s)" % SERIES)
-    p.add_argument("--version", help="kernel version such as 6.12.117+deb12 or 6.1.0-47 "
-                   "(default: the newest of the series)")
+    p.add_argument("--version", help="pin a kernel version such as 6.12.117+deb12 or 6.1.0-47, "
+                   "or a release such as 6.12.117+deb12-cloud-amd64 (default: $PYMOD_PIN_6_12 "
+                   "or $PYMOD_PIN_6_1, else the newest of the series)")
     p.add_argument("--cache", help="cache root (default $PYMOD_CACHE or ~/.cache/pymod)")
     args = p.parse_args(argv)
     for tool in ("apt-get", "apt-cache", "dpkg-deb"):
@@ -174,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             print("fetch_debian_kernel: %s not found (a Debian/Ubuntu system is needed)" % tool,
                   file=sys.stderr)
             return 2
-    version = args.version
+    version = args.version or os.environ.get(pin_variable(args.series)) or None
+    if version is not None:
+        version = normalise_version(version, args.series)
     if version is None:
         versions = available_versions(args.series)
         if not versions:
