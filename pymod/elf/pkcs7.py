@@ -5,24 +5,32 @@ SignedData, whose SignerInfos identify the signer by issuer and serial
 number (``scripts/sign-file`` output).  Definite-length DER only.  Anything
 else raises :class:`PymodError` (EBADMSG, the kernel's answer to a PKCS#7
 message it cannot parse).
+
+``kernel=True`` adds the kernel parser's rules (``pkcs7_parser.c``), met in
+its streaming decoder's order, as :class:`Pkcs7Refused`; without it the
+reader is OpenSSL's as kmod uses it (no version rules, no SKID signers).
 """
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pymod.errors import PymodError
 
-__all__ = ["SignerInfo", "SignedData", "parse_pkcs7", "oid_str", "flatten_name", "HASH_NAMES"]
+__all__ = ["SignerInfo", "SignedData", "Pkcs7Refused", "parse_pkcs7", "certificate_key_ids",
+           "oid_str", "HASH_NAMES"]
 
 # ASN.1 tags (class and constructed bits included)
 _INTEGER, _OCTET_STRING, _OID = 0x02, 0x04, 0x06
 _SEQUENCE, _SET = 0x30, 0x31
-_CTX0_CONS, _CTX1_CONS = 0xA0, 0xA1
+_CTX0_CONS, _CTX1_CONS, _CTX3_CONS = 0xA0, 0xA1, 0xA3
+_CTX0_PRIM = 0x80                                # [0] IMPLICIT OCTET STRING: a signer's SKID
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 OID_COMMON_NAME = "2.5.4.3"
+OID_SUBJECT_KEY_ID = "2.5.29.14"
 
 # kmod's names for digest algorithms (its pkey_hash_algo table)
 HASH_NAMES = {
@@ -40,6 +48,14 @@ HASH_NAMES = {
 
 def _bad(message: str) -> PymodError:
     return PymodError(errno.EBADMSG, "PKCS#7: " + message)
+
+
+class Pkcs7Refused(PymodError):
+    """A kernel PKCS#7 parser rule broken: errno, and ``log``, the lines it prints."""
+
+    def __init__(self, code: int, line: str):
+        super().__init__(code, line)
+        self.log: tuple[tuple[str, str], ...] = (("warn", line),)
 
 
 class _Tlv:
@@ -76,13 +92,17 @@ class _Tlv:
         return self.buf[self.start:self.end]
 
     def children(self) -> list[_Tlv]:
-        out = []
+        return list(self.stream())
+
+    def stream(self) -> Iterator[_Tlv]:
+        """The children one at a time: a later sibling's broken header is
+        met only after the earlier ones were judged, as the kernel's
+        streaming decoder meets it."""
         pos = self.start
         while pos < self.end:
             child = _Tlv(self.buf, pos, self.end)
-            out.append(child)
+            yield child
             pos = child.next
-        return out
 
     def expect(self, tag: int, what: str) -> _Tlv:
         if self.tag != tag:
@@ -121,6 +141,10 @@ class SignerInfo:
                 in order (the value is the string's contents, any string type)
     ``serial``  the serial number's magnitude as minimal big-endian bytes
                 (what OpenSSL's BN_bn2bin gives: empty for 0)
+    ``kid``     the kernel's key id: raw serial + raw issuer Name contents
+                (version 1) or the SKID (version 3), each the last one the
+                parser met, in this or an earlier SignerInfo: a version that
+                does not fit the identifier gives a stale or empty id
     """
 
     issuer: tuple[tuple[str, bytes], ...]
@@ -130,6 +154,8 @@ class SignerInfo:
     signature_algorithm: str
     signed_attrs: bytes | None
     signature: bytes
+    version: int = 1
+    kid: bytes = b""
 
     @property
     def hash_name(self) -> str | None:
@@ -156,6 +182,7 @@ class SignedData:
     content: bytes | None
     certificates: bytes | None
     signers: tuple[SignerInfo, ...]
+    version: int = 1
 
 
 def _name(t: _Tlv) -> tuple[tuple[str, bytes], ...]:
@@ -202,32 +229,75 @@ def der_set(contents: bytes) -> bytes:
     return b"\x31" + head + contents
 
 
-def flatten_name(der: bytes) -> tuple[tuple[str, bytes], ...]:
-    """A DER X.501 Name as a SignerInfo's issuer is kept (to compare the two)."""
-    der = bytes(der)
-    return _name(_Tlv(der, 0, len(der)))
+@dataclass
+class _Context:
+    """What the kernel's parser carries from one callback to the next
+    (``struct pkcs7_parse_context``): never reset between SignerInfos."""
+
+    kernel: bool
+    version: int = 0             # the SignedData version
+    serial: bytes = b""
+    issuer: bytes = b""
+    skid: bytes = b""
 
 
-def _signer(t: _Tlv) -> SignerInfo:
-    parts = t.expect(_SEQUENCE, "SignerInfo").children()
-    if len(parts) < 5:
-        raise _bad("SignerInfo has %d fields, needs at least 5" % len(parts))
-    parts[0].expect(_INTEGER, "SignerInfo version")
-    sid = parts[1]
+def _next(it: Iterator[_Tlv], what: str) -> _Tlv:
+    t = next(it, None)
+    if t is None:
+        raise _bad("%s missing" % what)
+    return t
+
+
+def _signed_data_version(raw: bytes, ctx: _Context) -> int:
+    """pkcs7_note_signeddata_version: one byte, 1 (PKCS#7) or 3 (CMS)."""
+    if not ctx.kernel:
+        return int.from_bytes(raw, "big", signed=True)
+    if len(raw) != 1 or raw[0] not in (1, 3):
+        raise Pkcs7Refused(errno.EINVAL, "PKCS7: Unsupported SignedData version")
+    ctx.version = raw[0]
+    return raw[0]
+
+
+def _signer_version(raw: bytes, ctx: _Context) -> int:
+    """pkcs7_note_signerinfo_version: 1 only in version 1 SignedData, 3 only
+    in version 3."""
+    if not ctx.kernel:
+        return int.from_bytes(raw, "big", signed=True)
+    if len(raw) != 1 or raw[0] not in (1, 3):
+        raise Pkcs7Refused(errno.EINVAL, "PKCS7: Unsupported SignerInfo version")
+    if (raw[0] == 1) != (ctx.version == 1):
+        raise Pkcs7Refused(errno.EBADMSG, "PKCS7: SignedData-SignerInfo version mismatch")
+    return raw[0]
+
+
+def _sid(sid: _Tlv, ctx: _Context) -> tuple[tuple[tuple[str, bytes], ...], bytes]:
+    """(flattened issuer, raw serial); an SKID (kernel only) gives ``((), b"")``."""
+    if sid.tag == _CTX0_PRIM and ctx.kernel:
+        ctx.skid = sid.value
+        return (), b""
     if sid.tag != _SEQUENCE:
         raise _bad("signer identified by subjectKeyIdentifier, not issuer and serial")
-    issuer_serial = sid.children()
-    if len(issuer_serial) != 2:
-        raise _bad("IssuerAndSerialNumber with %d parts" % len(issuer_serial))
-    issuer = _name(issuer_serial[0])
-    serial_raw = issuer_serial[1].expect(_INTEGER, "serial number").value
-    if not serial_raw:
+    parts = sid.stream()
+    name = _next(parts, "issuer")
+    issuer = _name(name)
+    ctx.issuer = name.value
+    ctx.serial = _next(parts, "serial number").expect(_INTEGER, "serial number").value
+    if next(parts, None) is not None:
+        raise _bad("IssuerAndSerialNumber with more than 2 parts")
+    if not ctx.serial and not ctx.kernel:
         raise _bad("empty INTEGER")
-    negative = bool(serial_raw[0] & 0x80)
+    return issuer, ctx.serial
+
+
+def _signer(t: _Tlv, ctx: _Context) -> SignerInfo:
+    fields = t.expect(_SEQUENCE, "SignerInfo").stream()
+    version = _signer_version(
+        _next(fields, "SignerInfo version").expect(_INTEGER, "SignerInfo version").value, ctx)
+    issuer, serial_raw = _sid(_next(fields, "signer identifier"), ctx)
     magnitude = abs(int.from_bytes(serial_raw, "big", signed=True))
     serial = magnitude.to_bytes((magnitude.bit_length() + 7) // 8, "big")
-    digest = _algorithm(parts[2], "digestAlgorithm")
-    rest = parts[3:]
+    digest = _algorithm(_next(fields, "digestAlgorithm"), "digestAlgorithm")
+    rest = list(fields)
     signed_attrs = None
     if rest and rest[0].tag == _CTX0_CONS:
         signed_attrs = rest[0].buf[rest[0].start:rest[0].end]
@@ -236,45 +306,93 @@ def _signer(t: _Tlv) -> SignerInfo:
         raise _bad("SignerInfo lacks signatureAlgorithm or signature")
     sig_alg = _algorithm(rest[0], "signatureAlgorithm")
     signature = rest[1].expect(_OCTET_STRING, "signature").value
-    return SignerInfo(issuer, serial, negative, digest, sig_alg, signed_attrs, signature)
+    # pkcs7_note_signed_info: the id comes from what the version expects
+    kid = ctx.skid if version == 3 else ctx.serial + ctx.issuer
+    return SignerInfo(issuer, serial, bool(serial_raw) and bool(serial_raw[0] & 0x80), digest,
+                      sig_alg, signed_attrs, signature, version, kid)
 
 
-def parse_pkcs7(der: bytes) -> SignedData:
-    """Parse a DER ContentInfo holding SignedData; PymodError (EBADMSG) otherwise.
-
-    Bytes after the ContentInfo are ignored, as OpenSSL's ``d2i_PKCS7`` (and so
-    kmod's modinfo) ignores them.
-    """
-    der = bytes(der)
-    top = _Tlv(der, 0, len(der)).expect(_SEQUENCE, "ContentInfo")
-    ci = top.children()
-    if len(ci) < 2:
-        raise _bad("ContentInfo without content")
-    ctype = oid_str(ci[0].expect(_OID, "contentType").value)
-    if ctype != OID_SIGNED_DATA:
-        raise _bad("content type %s is not signedData" % ctype)
-    inner = ci[1].expect(_CTX0_CONS, "content").children()
-    if len(inner) != 1:
-        raise _bad("[0] content holds %d elements" % len(inner))
-    fields = inner[0].expect(_SEQUENCE, "SignedData").children()
-    if len(fields) < 4:
-        raise _bad("SignedData has %d fields, needs at least 4" % len(fields))
-    fields[0].expect(_INTEGER, "SignedData version")
-    digests = tuple(_algorithm(a, "digestAlgorithms")
-                    for a in fields[1].expect(_SET, "digestAlgorithms").children())
-    encap = fields[2].expect(_SEQUENCE, "encapContentInfo").children()
-    if not encap:
-        raise _bad("empty encapContentInfo")
-    content_type = oid_str(encap[0].expect(_OID, "eContentType").value)
+def _signed_data(t: _Tlv, ctx: _Context) -> SignedData:
+    fields = t.expect(_SEQUENCE, "SignedData").stream()
+    version = _signed_data_version(
+        _next(fields, "SignedData version").expect(_INTEGER, "SignedData version").value, ctx)
+    digests = tuple(_algorithm(a, "digestAlgorithms") for a in
+                    _next(fields, "digestAlgorithms").expect(_SET, "digestAlgorithms").stream())
+    encap = _next(fields, "encapContentInfo").expect(_SEQUENCE, "encapContentInfo").stream()
+    content_type = oid_str(_next(encap, "eContentType").expect(_OID, "eContentType").value)
     content = None
-    if len(encap) > 1:
-        octets = encap[1].expect(_CTX0_CONS, "eContent").children()
+    e_content = next(encap, None)
+    if e_content is not None:
+        octets = e_content.expect(_CTX0_CONS, "eContent").children()
         content = octets[0].value if octets else b""
+    rest = list(fields)
+    if not rest:
+        raise _bad("SignedData lacks signerInfos")
     certificates = None
-    for f in fields[3:-1]:
+    for f in rest[:-1]:
         if f.tag == _CTX0_CONS:
             certificates = f.value
         elif f.tag != _CTX1_CONS:
             raise _bad("unexpected SignedData field with tag %#04x" % f.tag)
-    signers = tuple(_signer(s) for s in fields[-1].expect(_SET, "signerInfos").children())
-    return SignedData(digests, content_type, content, certificates, signers)
+    signers = tuple(_signer(s, ctx) for s in rest[-1].expect(_SET, "signerInfos").stream())
+    return SignedData(digests, content_type, content, certificates, signers, version)
+
+
+def parse_pkcs7(der: bytes, kernel: bool = False) -> SignedData:
+    """Parse a DER ContentInfo holding SignedData; PymodError (EBADMSG) otherwise,
+    and with ``kernel`` the kernel parser's own refusals (:class:`Pkcs7Refused`).
+
+    Bytes after the ContentInfo are ignored, as OpenSSL's ``d2i_PKCS7`` (and so
+    kmod's modinfo) and the kernel's decoder ignore them.
+    """
+    der = bytes(der)
+    ctx = _Context(kernel)
+    top = _Tlv(der, 0, len(der)).expect(_SEQUENCE, "ContentInfo").stream()
+    ctype = oid_str(_next(top, "contentType").expect(_OID, "contentType").value)
+    if ctype != OID_SIGNED_DATA:
+        if kernel:
+            raise Pkcs7Refused(errno.EINVAL, "PKCS7: Only support pkcs7_signedData type")
+        raise _bad("content type %s is not signedData" % ctype)
+    content = next(top, None)
+    if content is None and not kernel:
+        raise _bad("ContentInfo without content")
+    signed = SignedData((), "", None, None, ())        # the content is OPTIONAL to the kernel
+    if content is not None:
+        inner = content.expect(_CTX0_CONS, "content").stream()
+        signed = _signed_data(_next(inner, "SignedData"), ctx)
+        if next(inner, None) is not None:
+            raise _bad("[0] content holds more than SignedData")
+    # pkcs7_check_authattrs, after the decoder: no signer at all, or signed
+    # attributes on some signers only
+    if kernel and (not signed.signers or len({s.signed_attrs is None
+                                              for s in signed.signers}) > 1):
+        raise Pkcs7Refused(errno.EINVAL, "PKCS7: Inconsistently supplied authAttrs")
+    return signed
+
+
+def certificate_key_ids(der: bytes) -> tuple[bytes, bytes | None]:
+    """The ids ``x509_cert_parse`` gives a DER certificate, by which a
+    signature finds its key: the serial number's and the issuer Name's raw
+    contents concatenated, and the subjectKeyIdentifier (None without one)."""
+    der = bytes(der)
+    cert = _Tlv(der, 0, len(der)).expect(_SEQUENCE, "Certificate").stream()
+    tbs = _next(cert, "tbsCertificate").expect(_SEQUENCE, "TBSCertificate").stream()
+    field = _next(tbs, "serialNumber")
+    if field.tag == _CTX0_CONS:                  # [0] EXPLICIT version
+        field = _next(tbs, "serialNumber")
+    serial = field.expect(_INTEGER, "serialNumber").value
+    _next(tbs, "signature")
+    issuer = _next(tbs, "issuer").expect(_SEQUENCE, "issuer").value
+    skid = None
+    for field in tbs:
+        if field.tag != _CTX3_CONS:
+            continue
+        for ext in _next(field.stream(), "extensions").expect(_SEQUENCE, "extensions").stream():
+            parts = ext.expect(_SEQUENCE, "Extension").children()
+            if len(parts) >= 2 and parts[0].tag == _OID and \
+                    oid_str(parts[0].value) == OID_SUBJECT_KEY_ID and skid is None:
+                v = parts[-1].expect(_OCTET_STRING, "extnValue").value
+                # x509_process_extension: an OCTET STRING with a one-byte length
+                if len(v) >= 3 and v[0] == _OCTET_STRING and v[1] == len(v) - 2:
+                    skid = v[2:]
+    return serial + issuer, skid

@@ -5,15 +5,19 @@ public-key arithmetic.
 
 The outcomes are the kernel's:
 
-* EBADMSG: the PKCS#7 message does not parse (pymod's DER reader), or its
-  certificate-free signer cannot be read;
-* EINVAL: the message carries its own content (a module signature is
-  detached: "Data already supplied");
+* EBADMSG: the PKCS#7 message does not parse (pymod's DER reader), its
+  SignerInfo and SignedData versions disagree, or it carries its own
+  content (a module signature is detached: "Data already supplied");
+* EINVAL: a SignedData or SignerInfo version the kernel does not know, no
+  signer, or a signer whose key id is empty (a version that does not fit
+  its identifier: the keyring search refuses the id);
+* EMSGSIZE: a message over 64 KiB (the kernel's ASN.1 decoder's limit);
 * EKEYREJECTED: not pkcs7-data, authenticated attributes (refused for
   module signatures: "Invalid module sig (has authattrs)"), or a signature
   that does not verify with the trusted key it names;
 * ENOPKG: a digest or public-key algorithm the kernel has no code for;
-* ENOKEY: no trusted certificate has the signer's issuer and serial number.
+* ENOKEY: no trusted certificate has the signer's key id (its raw issuer
+  and serial number, or its subjectKeyIdentifier).
 
 A verified signature is followed by ``mod_is_hash_blacklisted`` in the
 caller.  The messages the kernel logs on the way come back as
@@ -28,12 +32,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pymod.elf.pkcs7 import SignerInfo, parse_pkcs7
+from pymod.elf.pkcs7 import Pkcs7Refused, SignerInfo, parse_pkcs7
 from pymod.errors import InvalidArgument, PymodError
 
 __all__ = ["Keyring", "Outcome", "verify_pkcs7_module", "load_certificates"]
 
 OID_DATA = "1.2.840.113549.1.7.1"
+_DECODER_MAX = 65535         # asn1_ber_decoder: longer input is EMSGSIZE
 # The digests the kernel's crypto API provides for module signatures.
 _DIGESTS = {
     "1.3.14.3.2.26": "SHA1",
@@ -90,34 +95,46 @@ def load_certificates(sources: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _issuer_key(cert: Any) -> tuple[tuple[tuple[str, bytes], ...], bytes]:
-    """(flattened issuer Name, serial magnitude bytes): how a SignerInfo names it."""
-    from pymod.elf.pkcs7 import flatten_name
-
-    serial = abs(cert.serial_number)
-    return (flatten_name(cert.issuer.public_bytes()),
-            serial.to_bytes((serial.bit_length() + 7) // 8, "big"))
-
-
 class Keyring:
-    """Trusted certificates, found by the issuer and serial number a
-    signature names (the kernel's asymmetric key id)."""
+    """Trusted certificates, found as the kernel's keyring search finds
+    them (``find_asymmetric_key``, exact match): by the signer's key id,
+    against each certificate's two ids (raw serial + raw issuer Name, and
+    its subjectKeyIdentifier).  The raw bytes are compared, not the names:
+    an issuer re-encoded with another string type names no key."""
 
     def __init__(self, certificates: Iterable[Any] = ()):
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        from pymod.elf.pkcs7 import certificate_key_ids
+
         self.certificates = load_certificates(certificates)
-        self._by_id = {_issuer_key(c): c for c in self.certificates}
+        self._by_id: dict[bytes, Any] = {}
+        for cert in self.certificates:
+            try:
+                ids = certificate_key_ids(cert.public_bytes(Encoding.DER))
+            except PymodError as e:
+                raise InvalidArgument("a certificate the kernel cannot read: %s"
+                                      % e.strerror) from None
+            for kid in ids:
+                if kid:
+                    self._by_id.setdefault(kid, cert)
 
     def find(self, signer: SignerInfo) -> Any | None:
-        return self._by_id.get((signer.issuer, signer.serial))
+        """The certificate the signer's key id names, None when none does;
+        an empty id is EINVAL (the search refuses it: "ex:" and no hex)."""
+        if not signer.kid:
+            raise PymodError(errno.EINVAL, "empty key id")
+        return self._by_id.get(signer.kid)
 
     def __len__(self) -> int:
         return len(self.certificates)
 
 
-def _digest_input(signer: SignerInfo, body: bytes, hash_name: str) -> bytes | Outcome:
+def _digest_input(signer: SignerInfo, body: bytes, hash_name: str,
+                  index: int) -> bytes | Outcome:
     """What the signature signs: the data, or, with signed attributes, the
     attributes re-tagged as a SET once their messageDigest matches the
-    data's (``pkcs7_digest``)."""
+    data's (``pkcs7_digest``; ``index``: the signer's, from 1)."""
     if signer.signed_attrs is None:
         return body
     from cryptography.hazmat.primitives import hashes
@@ -139,48 +156,59 @@ def _digest_input(signer: SignerInfo, body: bytes, hash_name: str) -> bytes | Ou
     h.update(body)
     digest = h.finalize()
     if len(attrs[OID_MESSAGE_DIGEST]) != len(digest):
-        return Outcome(errno.EBADMSG, (("warn", "PKCS7: Sig 1: Invalid digest size (%d)"
-                                        % len(attrs[OID_MESSAGE_DIGEST])),))
+        return Outcome(errno.EBADMSG, (("warn", "PKCS7: Sig %d: Invalid digest size (%d)"
+                                        % (index, len(attrs[OID_MESSAGE_DIGEST]))),))
     if attrs[OID_MESSAGE_DIGEST] != digest:
-        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Sig 1: Message digest doesn't "
-                                                     "match"),))
+        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Sig %d: Message digest doesn't "
+                                                     "match" % index),))
     return der_set(signer.signed_attrs)
 
 
-def _verify_one(signer: SignerInfo, body: bytes, keyring: Keyring) -> Outcome:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-
+def _digested(signer: SignerInfo, body: bytes, index: int) -> bytes | Outcome:
+    """``pkcs7_digest`` for one signer: what its signature signs, or why
+    not (ENOPKG: an algorithm the kernel has no code for)."""
     hash_name = _DIGESTS.get(signer.digest_algorithm)
     if hash_name is None:
         return Outcome(errno.ENOPKG, (("warn", "Unsupported digest algo: %s"
                                        % signer.digest_algorithm),))
-    is_rsa, is_ec = signer.signature_algorithm in _RSA, signer.signature_algorithm in _ECDSA
-    if not (is_rsa or is_ec):
+    if signer.signature_algorithm not in _RSA and signer.signature_algorithm not in _ECDSA:
         return Outcome(errno.ENOPKG, (("warn", "Unknown pkey algo: %s"
                                        % signer.signature_algorithm),))
-    signed = _digest_input(signer, body, hash_name)
-    if isinstance(signed, Outcome):
-        return signed
-    cert = keyring.find(signer)
+    return _digest_input(signer, body, hash_name, index)
+
+
+def _trusted(signer: SignerInfo, signed: bytes, keyring: Keyring) -> Outcome:
+    """``pkcs7_validate_trust_one`` for a message without certificates: the
+    trusted key the signer's id names, then the signature checked with it."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
+    try:
+        cert = keyring.find(signer)
+    except PymodError as e:
+        return Outcome(e.errno)
     if cert is None:
         return Outcome(errno.ENOKEY)
-    algorithm = getattr(hashes, hash_name)()
+    algorithm = getattr(hashes, _DIGESTS[signer.digest_algorithm])()
     digest = hashes.Hash(algorithm)
     digest.update(signed)
     key = cert.public_key()
     try:
-        if is_rsa and isinstance(key, rsa.RSAPublicKey):
+        if signer.signature_algorithm in _RSA and isinstance(key, rsa.RSAPublicKey):
             key.verify(signer.signature, digest.finalize(), padding.PKCS1v15(),
                        utils.Prehashed(algorithm))
-        elif is_ec and isinstance(key, ec.EllipticCurvePublicKey):
+        elif signer.signature_algorithm in _ECDSA and isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signer.signature, digest.finalize(), ec.ECDSA(utils.Prehashed(algorithm)))
         else:
             return Outcome(errno.EKEYREJECTED)     # the key is of another type
     except InvalidSignature:
         return Outcome(errno.EKEYREJECTED)
     return Outcome(0, signer=cert.subject.rfc4514_string())
+
+
+_NOT_DETACHED = (("warn", "PKCS7: Data already supplied"),
+                 ("err", "PKCS#7 signature with non-detached data"))
 
 
 def verify_pkcs7_module(body: bytes, pkcs7_der: bytes, keyring: Keyring,
@@ -191,29 +219,45 @@ def verify_pkcs7_module(body: bytes, pkcs7_der: bytes, keyring: Keyring,
     the digest is then over the attributes)."""
     if usage not in ("module", "unspecified"):
         raise InvalidArgument("usage %r: 'module' or 'unspecified'" % usage)
+    if len(pkcs7_der) > _DECODER_MAX:
+        return Outcome(errno.EMSGSIZE)
     try:
-        msg = parse_pkcs7(pkcs7_der)
+        msg = parse_pkcs7(pkcs7_der, kernel=True)
+    except Pkcs7Refused as e:
+        return Outcome(e.errno, e.log)
     except PymodError:
         return Outcome(errno.EBADMSG)
     if msg.content is not None:
-        return Outcome(errno.EINVAL, (("warn", "PKCS7: Data already supplied"),))
+        return Outcome(errno.EBADMSG, _NOT_DETACHED)
     if msg.content_type != OID_DATA:
         return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid %s sig (not pkcs7-data)"
                                               % usage),))
     if usage == "module" and any(s.signed_attrs is not None for s in msg.signers):
         return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid module sig (has "
                                                       "authattrs)"),))
+    # pkcs7_verify: every signer digested first; ENOPKG leaves one unsupported
+    log: list[tuple[str, str]] = []
+    signed: list[bytes | None] = []
+    for index, signer in enumerate(msg.signers, 1):
+        got = _digested(signer, body, index)
+        if isinstance(got, Outcome):
+            log.extend(got.log)
+            if got.errno != errno.ENOPKG:
+                return Outcome(got.errno, tuple(log))
+        signed.append(None if isinstance(got, Outcome) else got)
+    if all(data is None for data in signed):
+        return Outcome(errno.ENOPKG, tuple(log))
     # pkcs7_validate_trust: one trusted signer is enough; a hard failure
     # stops the walk; otherwise ENOPKG outranks ENOKEY.
-    result, log = Outcome(errno.ENOKEY), list[tuple[str, str]]()
-    for signer in msg.signers:
-        one = _verify_one(signer, body, keyring)
-        log.extend(one.log)
+    result = Outcome(errno.ENOKEY)
+    for signer, data in zip(msg.signers, signed, strict=True):
+        if data is None:
+            if result.errno == errno.ENOKEY:
+                result = Outcome(errno.ENOPKG)
+            continue
+        one = _trusted(signer, data, keyring)
         if one.errno == 0:
             result = one
-        elif one.errno == errno.ENOPKG:
-            if result.errno == errno.ENOKEY:
-                result = one
         elif one.errno != errno.ENOKEY:
             return Outcome(one.errno, tuple(log))
     return Outcome(result.errno, tuple(log), result.signer)

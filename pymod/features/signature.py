@@ -29,11 +29,13 @@ _SOFT_REASONS = {
 }
 
 
+# What a hard failure means, for one the kernel returns without a line.
 _HARD = {
     errno.EBADMSG: "is malformed",
     errno.EKEYREJECTED: "rejected: it does not verify with the trusted key it names, or "
                         "the module's hash is blacklisted",
-    errno.EINVAL: "carries its own data (a module signature is detached)",
+    errno.EINVAL: "names its signer in a way the kernel's key search refuses",
+    errno.EMSGSIZE: "is longer than the kernel's ASN.1 decoder takes (64 KiB)",
 }
 
 
@@ -66,6 +68,7 @@ class SigCheck:
         from pymod.elf.sigtrailer import split_signature
 
         err = errno.ENODATA
+        logged = len(self.log.lines)
         # A module with version info stripped is not the module that was signed.
         mangled = flags & (MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC)
         image = info.payload[:info.len]
@@ -87,9 +90,11 @@ class SigCheck:
         info.sig_errno = err
         reason = _SOFT_REASONS.get(err)
         if reason is None:
-            # a hard failure: the kernel returns it without a message of its own
-            raise ModuleLoadError(err, "module signature %s (err %d)" % (
-                _HARD.get(err, "check failed"), -err), stage="signature")
+            # a hard failure: the kernel returns it; its last line on the way
+            # (if it printed one) says why
+            lines = self.log.lines[logged:]
+            raise ModuleLoadError(err, lines[-1][1] if lines else "module signature %s (err %d)"
+                                  % (_HARD.get(err, "check failed"), -err), stage="signature")
         if self.enforce:
             msg = self.log.pr_notice("Loading of %s is rejected" % reason)
             raise ModuleLoadError(errno.EKEYREJECTED, msg, stage="signature")
