@@ -8,7 +8,11 @@ general tool's:
   understood (its name skipped); the rest is raw deflate up to the end of
   the stream, so the CRC and length trailer are never checked.
 * xz: the 6-byte magic, then one stream; a truncated stream stops with
-  status 0 (XZ_OK), a corrupt one with 7 (XZ_DATA_ERROR).
+  status 0 (XZ_OK), a corrupt one with 7 (XZ_DATA_ERROR).  The decoder is
+  built without XZ_DEC_ANY_CHECK, so a stream whose integrity check is not
+  none or CRC32 (xz's default CRC64, SHA-256) stops at its header with 6
+  (XZ_OPTIONS_ERROR), as does a non-zero first flags byte; a header whose
+  own CRC32 is wrong gives 7.
 * zstd: the 4-byte magic, a complete frame header, a window of at most
   2**31 bytes, then one frame only: whatever follows it is ignored, and a
   truncated frame gives what was decoded so far (the ELF checks then judge
@@ -24,7 +28,7 @@ import errno
 import re
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pymod.elf.compression import MAX_DECOMPRESSED
 from pymod.errors import ModuleLoadError
@@ -41,6 +45,9 @@ _XZ_OK, _XZ_FORMAT_ERROR, _XZ_OPTIONS_ERROR, _XZ_DATA_ERROR = 0, 5, 6, 7
 _ZSTD_CODES = (("Unknown frame descriptor", 10), ("Version not supported", 12),
                ("Unsupported frame parameter", 14), ("Frame requires too much memory", 16),
                ("Corrupted block", 20), ("checksum", 22), ("Dictionary mismatch", 32))
+
+
+_T = TypeVar("_T")
 
 
 class _Failed(Exception):
@@ -79,11 +86,27 @@ def _zlib_status(e: Exception) -> int:
     return int(m.group(1)) if m else -3                 # Z_DATA_ERROR
 
 
+_XZ_HEADER = 12                                  # magic, stream flags, their CRC32
+_XZ_CHECKS = (0, 1)                              # XZ_CHECK_NONE, XZ_CHECK_CRC32
+
+
+def _xz_stream_header(buf: bytes) -> None:
+    """dec_stream_header, which liblzma (accepting every check) does not
+    apply: the header is judged before any block is decoded."""
+    if len(buf) < _XZ_HEADER:
+        return                                   # XZ_OK: the stream run says truncated
+    if zlib.crc32(buf[6:8]) != int.from_bytes(buf[8:12], "little"):
+        raise _Failed("decompression failed with status %d" % _XZ_DATA_ERROR)
+    if buf[6] != 0 or buf[7] not in _XZ_CHECKS:
+        raise _Failed("decompression failed with status %d" % _XZ_OPTIONS_ERROR)
+
+
 def _xz(buf: bytes) -> bytes:
     import lzma
 
     if not buf.startswith(_MAGIC["xz"]):
         raise _Failed(_NOT_A["xz"])
+    _xz_stream_header(buf)
     return _run(lzma.LZMADecompressor(lzma.FORMAT_XZ), buf, lzma.LZMAError, _xz_status, _XZ_OK)
 
 
@@ -146,8 +169,12 @@ _DECODERS = {"gzip": _gzip, "xz": _xz, "zstd": _zstd}
 def kernel_decompress(buf: bytes, fmt: str, log: KernelLog) -> bytes:
     """The image a kernel built for ``fmt`` makes of ``buf``; its failure
     messages go to ``log`` (pr_err) and come back as EINVAL."""
+    return _in_kernel(_DECODERS[fmt], buf, log)
+
+
+def _in_kernel(decoder: Callable[[bytes], _T], buf: bytes, log: KernelLog) -> _T:
     try:
-        return _DECODERS[fmt](buf)
+        return decoder(buf)
     except _Failed as e:
         raise ModuleLoadError(errno.EINVAL, log.pr_err(str(e)), stage="decompress") from None
 
@@ -162,7 +189,11 @@ class Decompress:
 
     def module_decompress(self, info: LoadInfo) -> None:
         if info.predecompressed is not None and self.format == "xz":
-            info.payload = info.predecompressed    # see loader.sources.load_info_of
+            # pymod's reader decoded the stream (see loader.sources.load_info_of)
+            # with liblzma, which takes every integrity check: the kernel's
+            # decoder's header rules still apply
+            _in_kernel(_xz_stream_header, info.raw, self.log)
+            info.payload = info.predecompressed
         else:
             info.payload = kernel_decompress(info.raw, self.format, self.log)
         info.compression = self.format

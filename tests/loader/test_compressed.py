@@ -19,7 +19,15 @@ from pymod import MODULE_INIT_COMPRESSED_FILE, Config, Kernel, ModuleLoadError
 from tests.loader.support import assert_consistent, sample_bytes, snapshot
 
 HELLO = sample_bytes("pm_hello")
-COMPRESS = {"gzip": gzip.compress, "xz": lzma.compress,
+
+
+def xz(data: bytes, check: int = lzma.CHECK_CRC32) -> bytes:
+    """As the kernel's build compresses modules (xz --check=crc32); Python's
+    and xz's own default is CRC64, which the kernel's decoder refuses."""
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=check)
+
+
+COMPRESS = {"gzip": gzip.compress, "xz": xz,
             "zstd": lambda b: zstandard.ZstdCompressor().compress(b)}
 
 
@@ -134,13 +142,73 @@ def test_gzip_fname_is_skipped_and_truncation_is_buf_error():
 
 def test_xz_truncated_and_corrupt_statuses():
     k = kernel("xz")
-    raw = lzma.compress(HELLO)
+    raw = xz(HELLO)
     e = fails(k, k.finit_module, raw[:-20], flags=MODULE_INIT_COMPRESSED_FILE)
     assert e.strerror == "decompression failed with status 0"
     bad = bytearray(raw)
     bad[len(bad) // 2] ^= 0x55
     e = fails(k, k.finit_module, bytes(bad), flags=MODULE_INIT_COMPRESSED_FILE)
     assert e.strerror == "decompression failed with status 7"
+
+
+OTHER_CHECKS = {"crc64": lzma.CHECK_CRC64, "sha256": lzma.CHECK_SHA256}
+
+
+def _header_flags(raw: bytes, flags: bytes) -> bytes:
+    """``raw`` with other stream flags and their CRC32 made right."""
+    return raw[:6] + flags + struct.pack("<I", zlib.crc32(flags)) + raw[12:]
+
+
+@pytest.mark.parametrize("check", [lzma.CHECK_NONE, lzma.CHECK_CRC32])
+def test_xz_checks_the_kernels_decoder_takes(check):
+    k = kernel("xz")
+    assert k.finit_module(xz(HELLO, check), flags=MODULE_INIT_COMPRESSED_FILE).name \
+        == "pm_hello"
+
+
+@pytest.mark.parametrize("check", sorted(OTHER_CHECKS))
+def test_xz_crc64_and_sha256_stop_the_kernels_decoder(check, tmp_path):
+    """Built without XZ_DEC_ANY_CHECK, the kernel's decoder answers
+    XZ_OPTIONS_ERROR (6) at the stream header; kmod's user-space decoder
+    (liblzma) takes every check, so only the in-kernel path refuses."""
+    from pymod.elf.kofile import read_ko
+
+    raw = xz(HELLO, OTHER_CHECKS[check])
+    assert lzma.decompress(raw) == HELLO
+    f = tmp_path / "pm_hello.ko.xz"
+    f.write_bytes(raw)
+    # the syscall with the flag, kmod passing it, and a file pymod read already
+    for source, call in ((raw, "finit_module"), (raw, "load_module"), (str(f), "load_module"),
+                         (read_ko(str(f)), "load_module")):
+        k = kernel("xz")
+        before = stats(k)
+        flags = MODULE_INIT_COMPRESSED_FILE if call == "finit_module" else 0
+        e = fails(k, getattr(k, call), source, flags=flags)
+        assert (e.errno, e.stage, e.strerror) == (errno.EINVAL, "decompress",
+                                                  "decompression failed with status 6")
+        assert k.log.lines == [("err", "decompression failed with status 6")]
+        assert (stats(k) - before)["failed_decompress"] == 1
+    for k in (kernel(None), kernel("gzip")):            # kmod decompresses in user space
+        assert k.load_module(raw).name == "pm_hello" and k.log.lines[-1:] != [
+            ("err", "decompression failed with status 6")]
+
+
+def test_xz_stream_header_rules():
+    k = kernel("xz")
+    raw = xz(HELLO)
+    cases = {"reserved check 2": (_header_flags(raw, b"\x00\x02"), 6),
+             "check 16": (_header_flags(raw, b"\x00\x10"), 6),
+             "first flags byte": (_header_flags(raw, b"\x01\x01"), 6),
+             "header crc": (raw[:8] + bytes([raw[8] ^ 1]) + raw[9:], 7)}
+    for name, (data, status) in cases.items():
+        e = fails(k, k.finit_module, data, flags=MODULE_INIT_COMPRESSED_FILE)
+        assert e.strerror == "decompression failed with status %d" % status, name
+    # a header cut short is a truncated stream (XZ_OK), not a header error
+    e = fails(k, k.finit_module, raw[:10], flags=MODULE_INIT_COMPRESSED_FILE)
+    assert e.strerror == "decompression failed with status 0"
+    e = fails(k, k.finit_module, xz(HELLO, lzma.CHECK_CRC64)[:10],
+              flags=MODULE_INIT_COMPRESSED_FILE)
+    assert e.strerror == "decompression failed with status 0"
 
 
 def test_zstd_rules():
@@ -166,7 +234,7 @@ def test_invalid_compressed_load_counts_the_compressed_length():
     """mod_stat_bump_invalid: twice the image plus, with the flag, the file."""
     k = kernel("xz")
     broken = HELLO[:64] + b"\0" * (len(HELLO) - 64)     # a bad ELF after decompression
-    raw = lzma.compress(broken)
+    raw = xz(broken)
     before = stats(k)
     fails(k, k.finit_module, raw, flags=MODULE_INIT_COMPRESSED_FILE)
     after = stats(k)
