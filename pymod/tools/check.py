@@ -5,9 +5,10 @@
 
 Each FILE is loaded, as a dry run, into a simulated copy of the target
 kernel, dependencies first (found among the FILEs or in the target's modules
-tree).  For every FILE: the verdict, the errno, the kernel's message, the
-taints it would get, and every symbol that failed (the kernel prints only
-the last).  pymod runs no module code: a module whose init function (or a
+tree).  For every FILE: the verdict, the errno, the lines the kernel prints
+during that load, exactly (what ``dmesg`` shows; pymod's own words only
+where the kernel prints nothing), the taints it would get, and every symbol
+that failed (the kernel returns the last one's errno).  pymod runs no module code: a module whose init function (or a
 parameter's own ``kernel_param_ops``) decides the outcome "LOADS, if
 module code agrees", naming that code (``undecided`` in the JSON).
 ``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an unpacked
@@ -104,6 +105,7 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
         config = config.replace(struct_module_size=Config.struct_module_size_of(sample[0]))
     kernel = Kernel(config, symvers=symvers, trusted_keys=tuple(trusted),
                     sig_enforce=sig_enforce)
+    logs = _record_refusals(kernel)
     trees = [target.modules_dir] if target.modules_dir else []
     result = load_all(kernel, files, dependency_trees=trees)
     failures = {os.path.realpath(p): e for p, e in result.failures}
@@ -114,8 +116,12 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
         e = failures.get(real)
         mod = by_path.get(real)
         if e is not None:
+            lines = logs.get(e, ())
             reports.append({"file": f, "name": e.module, "ok": False,
-                            "errno": errno.errorcode.get(e.errno or 0), "message": e.strerror,
+                            "errno": errno.errorcode.get(e.errno or 0),
+                            "message": _kernel_message(e.strerror, lines),
+                            "kernel_log": [{"level": lv, "message": m} for lv, m in lines],
+                            "detail": e.strerror,
                             "insmod": insmod_says(f, e.errno or errno.EIO, e.stage),
                             "stage": e.stage, "taints": "",
                             "unresolved": [{"symbol": n, "errno": errno.errorcode.get(c),
@@ -129,9 +135,38 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
                             "unresolved": [], "undecided": _undecided(mod.undecided)})
         else:
             reports.append({"file": f, "name": None, "ok": False, "errno": "ENOENT",
-                            "message": "not loaded (no module file?)", "stage": "read",
+                            "message": None, "kernel_log": [],
+                            "detail": "not loaded (no module file?)", "stage": "read",
                             "taints": "", "unresolved": [], "undecided": []})
     return reports
+
+
+def _kernel_message(strerror: str, lines: Sequence[tuple[str, str]]) -> str | None:
+    """The kernel's line that says why: the error's message when it is one
+    of the lines the kernel printed (pymod picks it: the version mismatch,
+    not the "Unknown symbol" line that follows it), else the last line;
+    None when the kernel printed nothing."""
+    printed = [m for _, m in lines]
+    return strerror if strerror in printed else printed[-1] if printed else None
+
+
+def _record_refusals(kernel: Any) -> dict[BaseException, tuple[tuple[str, str], ...]]:
+    """What the kernel logs during each load it refuses, by the error: the
+    lines ``dmesg`` would show for that ``insmod`` (the error's own message
+    is pymod's words where the kernel prints nothing)."""
+    logs: dict[BaseException, tuple[tuple[str, str], ...]] = {}
+    load = kernel.load_module
+
+    def recording(*args: Any, **kw: Any) -> Any:
+        start = len(kernel.log.lines)
+        try:
+            return load(*args, **kw)
+        except Exception as e:
+            logs[e] = tuple(kernel.log.lines[start:])
+            raise
+
+    kernel.load_module = recording               # this instance's loads, and only them
+    return logs
 
 
 def _undecided(records: Sequence[Any]) -> list[dict[str, Any]]:
@@ -203,12 +238,14 @@ def _report(reports: list[dict[str, Any]], as_json: bool) -> int:
         for r in reports:
             head = "%s: %s" % (r["file"], _verdict(r) if r["ok"] else "REFUSED")
             if not r["ok"]:
-                head += " [%s] %s" % (r["errno"], r["message"])
+                head += " [%s]" % r["errno"]
+                if not r["kernel_log"]:     # the kernel prints nothing: pymod says why
+                    head += " (no kernel message: %s)" % r["detail"]
             write(sys.stdout, head + "\n")
+            for line in r.get("kernel_log", ()):
+                write(sys.stdout, "    %s\n" % line["message"])
             if not r["ok"] and r.get("insmod"):
                 write(sys.stdout, "    %s\n" % r["insmod"])
-            for u in r["unresolved"]:
-                write(sys.stdout, "    %s: %s\n" % (u["symbol"], u["message"]))
             if not r["ok"] and r["undecided"]:
                 write(sys.stdout, "    module code ran too: %s\n"
                       % "; ".join(u["detail"] for u in r["undecided"]))
