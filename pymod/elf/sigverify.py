@@ -51,10 +51,11 @@ _DIGESTS = {
     "2.16.840.1.101.3.4.2.10": "SHA3_512",
 }
 # Signature algorithm OIDs the kernel's pkcs7 parser accepts, by key type.
-_RSA = {"1.2.840.113549.1.1.1", "1.2.840.113549.1.1.5", "1.2.840.113549.1.1.14",
-        "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"}
-_ECDSA = {"1.2.840.10045.2.1", "1.2.840.10045.4.1", "1.2.840.10045.4.3.1",
-          "1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4"}
+# (pkcs7_sig_note_pkey_algo: rsaEncryption only, not sha*WithRSAEncryption;
+# ecdsa-with-*, not id-ecPublicKey)
+_RSA = {"1.2.840.113549.1.1.1"}
+_ECDSA = {"1.2.840.10045.4.1", "1.2.840.10045.4.3.1", "1.2.840.10045.4.3.2",
+          "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4"}
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def _digested(signer: SignerInfo, body: bytes, index: int) -> bytes | Outcome:
         return Outcome(errno.ENOPKG, (("warn", "Unsupported digest algo: %s"
                                        % signer.digest_algorithm),))
     if signer.signature_algorithm not in _RSA and signer.signature_algorithm not in _ECDSA:
-        return Outcome(errno.ENOPKG, (("warn", "Unknown pkey algo: %s"
+        return Outcome(errno.ENOPKG, (("warn", "Unsupported pkey algo: %s"
                                        % signer.signature_algorithm),))
     return _digest_input(signer, body, hash_name, index)
 

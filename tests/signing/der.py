@@ -67,7 +67,8 @@ def sha256(data: bytes) -> bytes:
 class Signer:
     """One SignerInfo.  ``sid``: "issuer" (IssuerAndSerialNumber) or "skid";
     ``issuer``/``serial``/``skid`` override what the certificate gives (raw
-    Name DER, INTEGER contents, key identifier bytes); ``attrs``: sign
+    Name DER, INTEGER contents, key identifier bytes), ``pkey_oid`` the
+    signature algorithm's OID; ``attrs``: sign
     authenticated attributes (contentType data, messageDigest of the data,
     or ``attrs_digest`` in its place)."""
 
@@ -81,6 +82,7 @@ class Signer:
     signature: bytes | None = None
     attrs: bool = False
     attrs_digest: bytes | None = None
+    pkey_oid: str | None = None
 
     def identifier(self) -> bytes:
         if self.sid == "skid":
@@ -110,6 +112,8 @@ class Signer:
             sig = (self.key.sign(signed, padding.PKCS1v15(), hashes.SHA256()) if is_rsa
                    else self.key.sign(signed, ec.ECDSA(hashes.SHA256())))
         algorithm = (seq(oid(OID_RSA), b"\x05\x00") if is_rsa else seq(oid(OID_ECDSA_SHA256)))
+        if self.pkey_oid is not None:
+            algorithm = seq(oid(self.pkey_oid), b"\x05\x00")
         return seq(tlv(0x02, bytes([self.version])), self.identifier(),
                    seq(oid(OID_SHA256), b"\x05\x00"),
                    tlv(0xA0, attrs) if attrs is not None else b"",

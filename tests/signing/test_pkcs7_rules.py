@@ -177,6 +177,17 @@ def test_a_serial_with_a_redundant_leading_zero_names_no_key():
     assert refused(trusting(sig_enforce=True), image).strerror == UNAVAILABLE
 
 
+@pytest.mark.parametrize("pkey", ["1.2.840.113549.1.1.11", "1.2.840.10045.2.1"])
+def test_only_rsa_encryption_and_ecdsa_with_a_hash_are_signature_algorithms(pkey):
+    """pkcs7_sig_note_pkey_algo knows rsaEncryption, not sha256WithRSA
+    (which OpenSSL would verify), nor id-ecPublicKey: ENOPKG, soft."""
+    image = module(rsa_signer(pkey_oid=pkey))
+    mod = trusting().load_module(image)
+    assert not mod.sig_ok and mod.sig_errno == errno.ENOPKG and "E" in mod.taint_letters
+    e = refused(trusting(sig_enforce=True), image)
+    assert e.strerror == "Loading of module with unsupported crypto is rejected"
+
+
 def test_no_signer_at_all_is_einval():
     hard(module(), errno.EINVAL, "PKCS7: Inconsistently supplied authAttrs")
 
