@@ -70,6 +70,9 @@ class Outcome:
 def load_certificates(sources: Iterable[Any]) -> tuple[Any, ...]:
     """X.509 certificates from cryptography objects, DER or PEM bytes (a PEM
     file may hold several), or paths to such files."""
+    sources = list(sources)
+    if not sources:
+        return ()                # (cryptography is not imported for no keys)
     from cryptography import x509
 
     out: list[Any] = []
@@ -104,13 +107,13 @@ class Keyring:
     an issuer re-encoded with another string type names no key."""
 
     def __init__(self, certificates: Iterable[Any] = ()):
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         from pymod.elf.pkcs7 import certificate_key_ids
 
         self.certificates = load_certificates(certificates)
         self._by_id: dict[bytes, Any] = {}
         for cert in self.certificates:
+            from cryptography.hazmat.primitives.serialization import Encoding
+
             try:
                 ids = certificate_key_ids(cert.public_bytes(Encoding.DER))
             except PymodError as e:

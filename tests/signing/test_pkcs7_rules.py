@@ -243,3 +243,13 @@ def test_kmods_reader_keeps_its_own_rules():
         parse_pkcs7(skid)
     assert getattr(ei.value, "errno", None) == errno.EBADMSG
     assert parse_pkcs7(skid, kernel=True).signers[0].kid
+
+
+def test_a_kernel_without_keys_does_not_import_cryptography():
+    import subprocess
+    import sys
+
+    code = "import sys, pymod; pymod.Kernel(); print('cryptography' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
