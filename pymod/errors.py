@@ -17,10 +17,7 @@ from __future__ import annotations
 import errno as _errno
 import os as _os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:  # pragma: no cover - a type name only (internal imports nothing back)
-    from pymod.loader.internal import Undecided
+from typing import Any, Literal
 
 __all__ = [
     "PymodError",
@@ -114,7 +111,8 @@ class ModuleLoadError(PymodError):
         # simplify_symbols: every symbol that failed, (name, errno, message),
         # not only the last one (which the kernel returns)
         self.unresolved: list[tuple[str, int, str]] = []
-        self.undecided: tuple[Undecided, ...] = ()
+        # pymod.loader.internal.Undecided records (errors imports nothing of pymod)
+        self.undecided: tuple[Any, ...] = ()
 
     def __str__(self) -> str:
         return "[%s] %s" % (errno_name(self.errno or 0), self.strerror)
