@@ -50,6 +50,23 @@ def run_one(t: Target, other: Target | None, enforce: bool, per_run: int, seed: 
     return {"label": label, "cases": cases, "verdicts": verdicts}
 
 
+def run_all(series: tuple[str, ...] = SERIES, cases: int = 5000, seed: int = 1,
+            enforce: str = "both", only: str | None = None, jobs: int = 2
+            ) -> list[dict[str, Any]]:
+    """Every run (kernel x enforcement), ``cases`` spread over them."""
+    qemu.need_qemu()
+    ts = targets(series)
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}[enforce]
+    runs = [(t, next((o for o in ts if o is not t), None), e) for t in ts for e in modes]
+    # Each run's lists depend on (seed, cases) alone: choosing fewer runs
+    # (--series, --enforce) asks the same questions of those runs.
+    per_run = max(1, cases // (len(SERIES) * 2))
+    for t in ts:      # fill the caches (deps, certificates) before the threads start
+        t.warm()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda r: run_one(r[0], r[1], r[2], per_run, seed, only), runs))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m devtools.oracle", description=__doc__)
     ap.add_argument("--series", nargs="+", default=list(SERIES), choices=SERIES)
@@ -62,16 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", type=int, default=40, help="disagreements printed (default 40)")
     ap.add_argument("--json", type=Path, help="write the table and every verdict here")
     args = ap.parse_args(argv)
-    qemu.need_qemu()
-    ts = targets(tuple(args.series))
-    modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.enforce]
-    runs = [(t, next((o for o in ts if o is not t), None), e) for t in ts for e in modes]
-    per_run = max(1, args.cases // len(runs))
-    for t in ts:      # fill the caches (deps, certificates) before the threads start
-        t.warm()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda r: run_one(r[0], r[1], r[2], per_run, args.seed,
-                                                  args.only), runs))
+    results = run_all(tuple(args.series), args.cases, args.seed, args.enforce, args.only,
+                      args.jobs)
     return report(results, args)
 
 
@@ -84,6 +93,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> int:
             if v.kind in ("disagree", "died"):
                 bad.append((r, v))
     print(table.render())
+    print()
+    print(table.apart([v for r in results for v in r["verdicts"]]))
     print("\n%d disagreement(s)%s" % (len(bad), ", first %d:" % args.show if bad else ""))
     for r, v in bad[:args.show]:
         print(compare.describe(v, r["cases"][v.case], r["label"]))

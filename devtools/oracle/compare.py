@@ -87,7 +87,8 @@ def _judge_one(case: Case, case_id: int, where: str, k_errno: int, k_lines: list
     text_ok = _texts(kept) == _texts(p.lines)
     level_ok = text_ok and [lv for lv, _ in kept] == [lv for lv, _ in p.lines]
     errno_ok = k_errno == p.errno
-    decided = (p.reached_init and k_errno != 0) or (bool(p.undecided) and not errno_ok)
+    decided = (p.reached_init and k_errno != 0) or (bool(p.undecided) and not errno_ok) \
+        or p.code_refs
     kind = "module-code" if decided else ("agree" if errno_ok and level_ok else "disagree")
     return Verdict(case.family, case_id, where, kind, errno_ok, text_ok, level_ok,
                    (k_errno, k_lines), (p.errno, p.lines), module_lines, outside)
@@ -122,6 +123,17 @@ class Table:
                 label, c["steps"], c["judged"], 100 * c["errno"] / n, 100 * c["text"] / n,
                 100 * c["level"] / n, c["module-code"], c["died"],
                 c["module_lines"] + c["outside_lines"]))
+        return "\n".join(out)
+
+    def apart(self, verdicts: list[Verdict], top: int = 15) -> str:
+        """The lines set apart, most frequent first: what was not judged is shown."""
+        module = Counter(t for v in verdicts for _, t in v.module_lines)
+        outside = Counter(t for v in verdicts for _, t in v.outside_lines)
+        out = []
+        for title, c in (("module code", module), ("outside the loader", outside)):
+            out.append("lines set apart as %s: %d (%d distinct)" % (title, sum(c.values()),
+                                                                    len(c)))
+            out += ["  %5d  %s" % (n, t[:110]) for t, n in c.most_common(top)]
         return "\n".join(out)
 
     def as_dict(self) -> dict[str, Any]:

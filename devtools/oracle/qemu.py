@@ -188,7 +188,9 @@ def _boot(cmd: list[str], results: Path, console: Path,
             break
     tail = "\n".join(console.read_text(errors="replace").splitlines()[-60:]) \
         if console.exists() else ""
-    return results.read_text(errors="replace"), tail
+    # module names and kmsg text are bytes: keep every one (pymod decodes
+    # names the same way, so a mutated name still matches)
+    return results.read_bytes().decode("utf-8", "surrogateescape"), tail
 
 
 def _last_case(results: Path) -> int | None:

@@ -110,8 +110,8 @@ def _crcs(elf: ElfImage) -> dict[str, int]:
             continue
         name = elf.string_at(off)
         idx = shndx[i]
-        if idx >= len(elf.sections):
-            continue
+        if idx == 0 or idx >= len(elf.sections):
+            continue          # an undefined __crc_ name (an import) holds no CRC
         if idx not in cache:
             sec = elf.sections[idx]
             cache[idx] = b"" if sec.type == SHT_NOBITS else elf.bytes_of(sec)

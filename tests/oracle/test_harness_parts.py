@@ -1,0 +1,104 @@
+"""The oracle's parts that need no kernel: the initramfs and case encoding,
+the guest helper's build, the results parser, the judge, and reproducible
+generation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from devtools.oracle import guest, qemu
+from devtools.oracle.compare import Table, judge
+from devtools.oracle.model import Answer, Case, Image, Outcome, Step
+from devtools.oracle.replay import PymodAnswer
+
+
+def test_image_is_cut_extended_and_patched():
+    img = Image(b"abcdef", 8, ((1, b"XY"), (7, b"Z")))
+    assert img.bytes() == b"aXYdef\0Z"
+    assert Image(b"abcdef", 3, ((2, b"QQQ"),)).bytes() == b"abQ"
+
+
+def test_cases_encode_each_base_once():
+    base = b"\x7fELF" + bytes(60)
+    cases = [Case("t", "a", (Step("finit", Image(base, 64, ((4, b"\x01"),)), 4, "x=1"),)),
+             Case("t", "b", (Step("init", Image.of(base)), Step("delete", name="m", flags=2048)))]
+    text, blobs = guest.encode_cases(cases)
+    assert blobs == [base]
+    assert text.splitlines() == [
+        "C 0", "S finit 0 4 %s 64 4:01" % b"x=1".hex(), "E",
+        "C 1", "S init 0 0 - 64 -", "S delete %s 2048 - 0 -" % b"m".hex(), "E"]
+
+
+def test_cpio_is_newc_that_cpio_reads(tmp_path):
+    c = guest.Cpio()
+    c.dir("d")
+    c.file("d/f", b"hello")
+    c.symlink("l", "d/f")
+    data = c.bytes()
+    assert data.startswith(b"070701") and len(data) % 4 == 0
+    if shutil.which("cpio") is None:
+        pytest.skip("cpio(1) not installed to cross-check")
+    subprocess.run(["cpio", "-id", "--quiet"], input=data, cwd=tmp_path, check=True)
+    assert (tmp_path / "d" / "f").read_bytes() == b"hello"
+
+
+def test_guest_helper_builds_warning_free(tmp_path):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing")
+    out = guest.build_helper(tmp_path)
+    assert out.stat().st_size > 0 and out.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_results_stream_is_folded_per_case():
+    run = qemu.GuestRun()
+    text = ("B 0\nR 0 0 -1 8\nK 3 m: bad\nX 0 m 0 0\nT 0 0\n"
+            "B 1\nR 1 0 0 0\nK 4 a\nK 6 b\nT 1 12288\nB 2\nR 2 0 -1 2\n")
+    open_case, done = qemu._parse(text, run)
+    assert open_case == 2 and not done
+    assert run.outcomes[0].steps[0].errno == 8
+    assert run.outcomes[0].steps[0].lines == [(3, "m: bad")]
+    assert run.outcomes[0].cleanup[0][0] == "m"
+    assert run.outcomes[1].steps[0].lines == [(4, "a"), (6, "b")]
+    assert run.outcomes[1].taint == 12288
+
+
+def _case() -> Case:
+    return Case("t", "x", (Step("finit", Image.of(b"")),))
+
+
+def test_judge_sets_module_output_apart_and_only_after_the_loader():
+    theirs = Outcome(steps=[Answer(0, [(4, "m: loader line"), (6, "m: hello from init")])])
+    ok = judge(0, _case(), theirs, [PymodAnswer(0, [(4, "m: loader line")], reached_init=True)])
+    assert ok[0].kind == "agree" and ok[0].module_lines == [(6, "m: hello from init")]
+    # pymod that did not reach init owns every line: an extra one is a disagreement
+    bad = judge(0, _case(), theirs, [PymodAnswer(0, [(4, "m: loader line")])])
+    assert bad[0].kind == "disagree" and not bad[0].text_ok
+
+
+def test_judge_levels_pointer_hashes_and_module_decided():
+    theirs = Outcome(steps=[Answer(8, [(3, "loc 00000000deadbeef, val 1")])])
+    same = judge(0, _case(), theirs, [PymodAnswer(8, [(3, "loc 0000000012345678, val 1")])])
+    assert same[0].kind == "agree"
+    level = judge(0, _case(), theirs, [PymodAnswer(8, [(4, "loc 0000000012345678, val 1")])])
+    assert level[0].text_ok and not level[0].level_ok and level[0].kind == "disagree"
+    init = judge(0, _case(), Outcome(steps=[Answer(19, [])]),
+                 [PymodAnswer(19, [], reached_init=True, stage="init")])
+    assert init[0].kind == "module-code"
+    t = Table()
+    for v in same + level + init:
+        t.add("t", v)
+    row = t.rows["all"]
+    assert (row["judged"], row["errno"], row["text"], row["level"]) == (2, 2, 2, 1)
+
+
+def test_same_seed_same_cases():
+    from hypothesis import strategies as st
+
+    from devtools.oracle.cases import draw_many
+
+    s = st.tuples(st.integers(0, 1 << 40), st.binary(max_size=8))
+    assert draw_many(s, 30, 7) == draw_many(s, 30, 7)
+    assert draw_many(s, 30, 7) != draw_many(s, 30, 8)
