@@ -56,19 +56,22 @@ class SigCheck:
         """``mod_is_hash_blacklisted``: the sha256 of the whole signed file
         (signature and marker included) against the blacklist; run only
         after a signature verified.  0, or EKEYREJECTED with its error."""
+        return errno.EKEYREJECTED if self._blacklisted(whole) else 0
+
+    def _blacklisted(self, whole: bytes) -> str | None:
+        """The line mod_is_hash_blacklisted prints, None when it passes."""
         import hashlib
 
         digest = hashlib.sha256(whole).digest()
         if digest not in self.blacklisted_hashes:
-            return 0
-        self.log.pr_err("Module hash %s is blacklisted" % digest.hex())
-        return errno.EKEYREJECTED
+            return None
+        return self.log.pr_err("Module hash %s is blacklisted" % digest.hex())
 
     def module_sig_check(self, info: LoadInfo, flags: int) -> None:
         from pymod.elf.sigtrailer import split_signature
 
         err = errno.ENODATA
-        logged = len(self.log.lines)
+        said: str | None = None             # the last line this check printed
         # A module with version info stripped is not the module that was signed.
         mangled = flags & (MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC)
         image = info.payload[:info.len]
@@ -78,22 +81,22 @@ class SigCheck:
             info.sig = split.sig
             info.len = len(split.payload)
             if err == 0 and split.sig is not None:
-                err = self._verify(image, len(split.payload), split.sig.pkcs7)
+                err, said = self._verify(image, len(split.payload), split.sig.pkcs7)
                 if err == 0:
                     info.sig_ok = True
                     info.sig_errno = 0
                     return
             elif err == errno.ENOPKG:
-                self.log.pr_err("module: not signed with expected PKCS#7 message")
+                said = self.log.pr_err("module: not signed with expected PKCS#7 message")
             elif err == errno.EBADMSG and split.sig is not None:   # mod_check_sig's params
-                self.log.pr_err("module: PKCS#7 signature info has unexpected non-zero params")
+                said = self.log.pr_err("module: PKCS#7 signature info has unexpected "
+                                       "non-zero params")
         info.sig_errno = err
         reason = _SOFT_REASONS.get(err)
         if reason is None:
             # a hard failure: the kernel returns it; its last line on the way
             # (if it printed one) says why
-            lines = self.log.lines[logged:]
-            raise ModuleLoadError(err, lines[-1][1] if lines else "module signature %s (err %d)"
+            raise ModuleLoadError(err, said or "module signature %s (err %d)"
                                   % (_HARD.get(err, "check failed"), -err), stage="signature")
         if self.enforce:
             msg = self.log.pr_notice("Loading of %s is rejected" % reason)
@@ -102,16 +105,19 @@ class SigCheck:
             raise ModuleLoadError(errno.EPERM, "%s refused: the kernel is locked down"
                                   % reason, stage="signature")
 
-    def _verify(self, image: bytes, body_len: int, pkcs7: bytes) -> int:
-        """``mod_verify_sig`` after the trailer checks: 0 or an errno."""
+    def _verify(self, image: bytes, body_len: int, pkcs7: bytes) -> tuple[int, str | None]:
+        """``mod_verify_sig`` after the trailer checks: 0 or an errno, and
+        the last line it printed."""
         from pymod.elf.sigverify import verify_pkcs7_module
 
         outcome = verify_pkcs7_module(image[:body_len], pkcs7, self.keyring)
+        said = None
         for level, text in outcome.log:
-            self.log.pr(level, text)
+            said = self.log.pr(level, text)
         if outcome.errno:
-            return outcome.errno
-        return self.mod_is_hash_blacklisted(image)
+            return outcome.errno, said
+        said = self._blacklisted(image)
+        return (errno.EKEYREJECTED if said else 0), said
 
     def module_sig_ok(self, info: LoadInfo) -> bool:
         return info.sig_ok

@@ -8,9 +8,10 @@ kernel, dependencies first (found among the FILEs or in the target's modules
 tree).  For every FILE: the verdict, the errno, the lines the kernel prints
 during that load, exactly (what ``dmesg`` shows; pymod's own words only
 where the kernel prints nothing), the taints it would get, and every symbol
-that failed (the kernel returns the last one's errno).  pymod runs no module code: a module whose init function (or a
-parameter's own ``kernel_param_ops``) decides the outcome "LOADS, if
-module code agrees", naming that code (``undecided`` in the JSON).
+that failed (the kernel returns the last one's errno).  pymod runs no
+module code: a module whose init function (or a parameter's own
+``kernel_param_ops``) decides the outcome "LOADS, if module code agrees",
+naming that code (``undecided`` in the JSON).
 ``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an unpacked
 kernel and finds its .config, Module.symvers and vmlinuz beside it
 (``build/``, ``/boot``, ``/usr/src/linux-headers-<release>``); without it the
@@ -25,7 +26,7 @@ import dataclasses
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,20 +152,28 @@ def _kernel_message(strerror: str, lines: Sequence[tuple[str, str]]) -> str | No
 
 
 def _record_refusals(kernel: Any) -> dict[BaseException, tuple[tuple[str, str], ...]]:
-    """What the kernel logs during each load it refuses, by the error: the
-    lines ``dmesg`` would show for that ``insmod`` (the error's own message
-    is pymod's words where the kernel prints nothing)."""
+    """What the kernel prints during each load it refuses, by the error: the
+    lines ``dmesg`` would show for that ``insmod``.  They are taken as they
+    are printed (this kernel's console, tapped here: the loader's own
+    messages never come back from its log), and shown beside the error."""
+    printed: list[tuple[str, str]] = []
     logs: dict[BaseException, tuple[tuple[str, str], ...]] = {}
+    pr: Callable[[str, str], str] = kernel.log.pr
     load = kernel.load_module
 
+    def console(level: str, message: str) -> str:
+        printed.append((level, message))
+        return pr(level, message)
+
     def recording(*args: Any, **kw: Any) -> Any:
-        start = len(kernel.log.lines)
+        start = len(printed)
         try:
             return load(*args, **kw)
         except Exception as e:
-            logs[e] = tuple(kernel.log.lines[start:])
+            logs[e] = tuple(printed[start:])
             raise
 
+    kernel.log.pr = console                      # every pr_* of this kernel goes through pr
     kernel.load_module = recording               # this instance's loads, and only them
     return logs
 
