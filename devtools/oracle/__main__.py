@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from devtools.oracle import cases as gen
-from devtools.oracle import compare, qemu
+from devtools.oracle import compare
 from devtools.oracle.replay import replay
 from devtools.oracle.targets import SERIES, Target, targets
+from pymod.oracle import qemu
 
 SHARES = {"pristine": 0.0, "mutation": 0.45, "compress": 0.10, "foreign": 0.15,
           "deps": 0.15, "params": 0.15}

@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from devtools.oracle import mutate
-from devtools.oracle.model import (
+from devtools.oracle.targets import Target
+from pymod.oracle.model import (
     COMPRESSED_FILE,
     IGNORE_MODVERSIONS,
     IGNORE_VERMAGIC,
@@ -36,7 +37,6 @@ from devtools.oracle.model import (
     Image,
     Step,
 )
-from devtools.oracle.targets import Target
 
 BASES = ("dummy", "loop", "tun", "veth", "nbd")
 DEPENDENT = ("8021q", "null_blk", "bridge", "xfrm_user", "nf_tables", "bonding", "zram",

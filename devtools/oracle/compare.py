@@ -22,8 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from devtools.oracle.model import Case, Line, Outcome
 from devtools.oracle.replay import PymodAnswer
+from pymod.oracle.model import Case, Line, Outcome
 
 BACKGROUND = re.compile(r"^(clocksource|tsc|random|crng|hrtimer|sched_clock|Freeing|"
                         r"workqueue|perf|NMI watchdog|kauditd|audit)[: ]")

@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from devtools.oracle.model import Image
+from pymod.oracle.model import Image
 
 EHDR_FIELDS = {  # name: (offset, size)
     "e_ident[EI_CLASS]": (4, 1), "e_ident[EI_DATA]": (5, 1), "e_ident[EI_VERSION]": (6, 1),

@@ -8,8 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from devtools.oracle.model import Case
 from devtools.oracle.targets import Target
+from pymod.oracle.model import Case
 
 VALUES = {
     "int": ("0", "-1", "2147483647", "2147483648", "0x10", "abc", "", "1e3", "-2147483649"),

@@ -16,8 +16,8 @@ import errno as E
 from dataclasses import dataclass, field
 from typing import Any
 
-from devtools.oracle.model import O_NONBLOCK, Answer, Case, Outcome, Step
 from devtools.oracle.targets import Target
+from pymod.oracle.model import O_NONBLOCK, Answer, Case, Outcome, Step
 
 LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6,
           "debug": 7}
@@ -50,7 +50,7 @@ def _ask(k: Any, step: Step, kernel_errno: int) -> PymodAnswer:
             k.delete_module(step.name, force=bool(step.flags & 0o1000))
             return PymodAnswer(0, _lines(k, start))
         assert step.image is not None
-        data = step.image.bytes()
+        data = step.image.data()
         init = -kernel_errno if kernel_errno else 0
         if step.op == "init":
             mod = k.init_module(data, step.params, init_result=init)

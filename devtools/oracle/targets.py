@@ -9,7 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from devtools.debian_kernel import DebianKernel, cache_root, find_cached_kernel
+from devtools.debian_kernel import DebianKernel, find_cached_kernel
+from pymod.oracle.guest import cache_dir
 
 SERIES = ("6.12", "6.1")
 
@@ -18,7 +19,7 @@ SERIES = ("6.12", "6.1")
 class Target:
     series: str
     dk: DebianKernel
-    cache: Path = field(default_factory=lambda: cache_root() / "oracle")
+    cache: Path = field(default_factory=cache_dir)
 
     @property
     def release(self) -> str:

@@ -9,16 +9,16 @@ import subprocess
 
 import pytest
 
-from devtools.oracle import guest, qemu
 from devtools.oracle.compare import Table, judge
-from devtools.oracle.model import Answer, Case, Image, Outcome, Step
 from devtools.oracle.replay import PymodAnswer
+from pymod.oracle import guest, qemu
+from pymod.oracle.model import Answer, Case, Image, Outcome, Step
 
 
 def test_image_is_cut_extended_and_patched():
     img = Image(b"abcdef", 8, ((1, b"XY"), (7, b"Z")))
-    assert img.bytes() == b"aXYdef\0Z"
-    assert Image(b"abcdef", 3, ((2, b"QQQ"),)).bytes() == b"abQ"
+    assert img.data() == b"aXYdef\0Z"
+    assert Image(b"abcdef", 3, ((2, b"QQQ"),)).data() == b"abQ"
 
 
 def test_cases_encode_each_base_once():
@@ -37,7 +37,7 @@ def test_cpio_is_newc_that_cpio_reads(tmp_path):
     c.dir("d")
     c.file("d/f", b"hello")
     c.symlink("l", "d/f")
-    data = c.bytes()
+    data = c.data()
     assert data.startswith(b"070701") and len(data) % 4 == 0
     if shutil.which("cpio") is None:
         pytest.skip("cpio(1) not installed to cross-check")

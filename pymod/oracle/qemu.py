@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools.oracle import guest
-from devtools.oracle.model import Answer, Case, Outcome
+from pymod.oracle import guest
+from pymod.oracle.model import Answer, Case, Outcome
 
 QEMU = "qemu-system-x86_64"
 MEMORY_MB = 1024

@@ -11,16 +11,23 @@ written here rather than with ``cpio(1)``, which is not always installed.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from devtools.oracle.model import Case, Image
+from pymod.oracle.model import Case, Image
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "guest" / "pmguest.c"
 BUSYBOX = ("/bin/busybox", "/usr/bin/busybox")
+
+
+def cache_dir() -> Path:
+    """Where built helpers and extracted kernels are kept:
+    ``$PYMOD_CACHE/oracle``, default ``~/.cache/pymod/oracle``."""
+    return Path(os.environ.get("PYMOD_CACHE", Path.home() / ".cache" / "pymod")) / "oracle"
 
 
 def build_helper(cache: Path) -> Path:
@@ -63,7 +70,7 @@ class Cpio:
     def symlink(self, name: str, target: str) -> None:
         self.add(name, 0o120777, target.encode())
 
-    def bytes(self) -> bytes:
+    def data(self) -> bytes:
         self.add("TRAILER!!!", 0)
         return b"".join(self.parts)
 
@@ -114,4 +121,4 @@ def initramfs(helper: Path, cases: Sequence[Case], extra: Iterable[tuple[str, by
         c.file("blobs/%d" % n, blob)
     for name, data in extra:
         c.file(name, data)
-    return c.bytes()
+    return c.data()

@@ -35,7 +35,7 @@ class Image:
     def of(cls, data: bytes) -> Image:
         return cls(data, len(data))
 
-    def bytes(self) -> bytes:
+    def data(self) -> bytes:
         out = bytearray(self.base[:self.length].ljust(self.length, b"\0"))
         for off, data in self.patches:
             out[off:off + len(data)] = data
