@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Config", "DEFAULT_RELEASE"]
+__all__ = ["Config", "DEFAULT_RELEASE", "kconfig_name"]
 
 DEFAULT_RELEASE = "6.12.0-pymod-amd64"
 COMPRESSIONS = ("gzip", "xz", "zstd")
@@ -21,6 +21,16 @@ COMPRESSIONS = ("gzip", "xz", "zstd")
 MAX_KCONFIG = 16 << 20
 _KCONFIG_LINE = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
 _KCONFIG_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
+# The comment `make` writes at the top of every .config (scripts/kconfig/confdata.c:
+# "# Linux/x86 6.1.192 Kernel Configuration"): the version of the source tree.
+_KCONFIG_HEADER = re.compile(r"^# Linux/\S+ (\d+\.\d+\S*) Kernel Configuration$", re.M)
+_MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
+
+
+def _kconfig_text(path: str | Path) -> str:
+    from pymod.elf.compression import read_file
+
+    return read_file(str(path), MAX_KCONFIG).decode("utf-8", "surrogateescape")
 
 
 def read_kconfig(path: str | Path) -> dict[str, str]:
@@ -30,9 +40,16 @@ def read_kconfig(path: str | Path) -> dict[str, str]:
     ``MAX_KCONFIG`` bytes); a line that is neither an assignment, a comment
     nor blank raises ``ValueError`` naming the file and the line number.
     """
-    from pymod.elf.compression import read_file
+    return _parse_kconfig(_kconfig_text(path), path)
 
-    text = read_file(str(path), MAX_KCONFIG).decode("utf-8", "surrogateescape")
+
+def kconfig_kernel_version(text: str) -> str | None:
+    """The source version a ``.config``'s header comment names ("6.1.192"), or None."""
+    m = _KCONFIG_HEADER.search(text, 0, 4096)
+    return m.group(1) if m else None
+
+
+def _parse_kconfig(text: str, path: str | Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         m = _KCONFIG_LINE.match(line)
@@ -45,6 +62,41 @@ def read_kconfig(path: str | Path) -> dict[str, str]:
         elif line.strip() and not line.startswith("#"):
             raise ValueError("%s:%d: not a Kconfig line: %r" % (path, lineno, line[:80]))
     return values
+
+
+# Kconfig symbols renamed since the oldest modelled kernel (6.1): Config's
+# field -> its older name and the version that renamed it.  The other
+# per-version rules are pymod.loader.kver's; this one is read before a
+# Config exists (and config sits below the loader).
+KCONFIG_RENAMES: dict[str, tuple[str, tuple[int, int]]] = {
+    "MITIGATION_RETPOLINE": ("RETPOLINE", (6, 9)),
+}
+
+
+def kconfig_name(config_field: str, version: tuple[int, int] | None) -> str:
+    """The CONFIG_ name (without the prefix) a kernel of ``version`` spells a
+    Config flag with (the newest spelling when the version is unknown)."""
+    renamed = KCONFIG_RENAMES.get(config_field)
+    if renamed is not None and version is not None and version < renamed[1]:
+        return renamed[0]
+    return config_field
+
+
+def _major_minor(text: str) -> tuple[int, int] | None:
+    m = _MAJOR_MINOR.match(text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _check_same_version(path: Path, release: str,
+                        kernel_version: str | None) -> tuple[int, int] | None:
+    """The (major, minor) the release or else the .config's header names; a
+    release naming another one than the header is a mix-up (the rules would
+    follow one, vermagic the other)."""
+    named, built = _major_minor(release), _major_minor(kernel_version or "")
+    if named is not None and built is not None and named != built:
+        raise ValueError("%s is a %s configuration, but the release %r says %d.%d"
+                         % (path, kernel_version, release, *named))
+    return named or built
 
 
 @dataclass(frozen=True)
@@ -104,6 +156,9 @@ class Config:
     spectre_v2_mitigation: bool = True
     # module_blacklist= on the kernel command line.
     module_blacklist: tuple[str, ...] = ()
+    # The source version the .config's header names ("6.1.192"), when read
+    # from one: the version when the release does not start with one.
+    kernel_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.module_compression not in (None, *COMPRESSIONS):
@@ -115,15 +170,19 @@ class Config:
 
     @property
     def version(self) -> tuple[int, int]:
-        """(major, minor) of the release, e.g. (6, 12)."""
-        m = re.match(r"(\d+)\.(\d+)", self.release)
-        if not m:
-            raise ValueError("release %r does not start with MAJOR.MINOR" % self.release)
-        return int(m.group(1)), int(m.group(2))
+        """(major, minor) of the kernel, e.g. (6, 12): the release's prefix,
+        else the version the ``.config`` was generated from; the loader
+        follows this version's rules (:mod:`pymod.loader.kver`)."""
+        found = _major_minor(self.release) or _major_minor(self.kernel_version or "")
+        if found is None:
+            raise ValueError("release %r does not start with MAJOR.MINOR and no kernel "
+                             "version is known (read the .config)" % self.release)
+        return found
 
     @property
     def checks_struct_module_size(self) -> bool:
-        """6.12's run-time ``sizeof(struct module)`` check applies and is known."""
+        """6.12's run-time ``sizeof(struct module)`` check applies and is known
+        (6.1's ELF checks have none: pymod.loader.kver)."""
         return self.version >= (6, 12) and self.struct_module_size is not None
 
     @property
@@ -159,24 +218,28 @@ class Config:
         :meth:`struct_module_size_of` reads it off one of the target's modules.
         """
         path = Path(path)
-        values = read_kconfig(path)
+        text = _kconfig_text(path)
+        values = _parse_kconfig(text, path)
         if release is None:
             name = path.name
             if not name.startswith("config-"):
                 raise ValueError("cannot tell the release from %s: pass release=" % path)
             release = name[len("config-"):]
+        kernel_version = kconfig_kernel_version(text)
+        version = _check_same_version(path, release, kernel_version)
 
         def on(key: str) -> bool:
             return values.get(key, "n") in ("y", "m")
 
         chosen = [kind for kind in COMPRESSIONS if on("MODULE_COMPRESS_" + kind.upper())]
         compression = chosen[0] if chosen and on("MODULE_COMPRESS") else None
-        flags = {f.name: on(f.name) for f in dataclasses.fields(cls)
+        flags = {f.name: on(kconfig_name(f.name, version)) for f in dataclasses.fields(cls)
                  if f.name.isupper() and f.name != "PREEMPT"}
         flags["PREEMPT"] = on("PREEMPT_BUILD") or on("PREEMPT")
         flags["MODULE_DECOMPRESS"] = flags["MODULE_DECOMPRESS"] and compression is not None
         kwargs: dict[str, Any] = dict(flags, release=release, module_compression=compression,
-                      struct_module_size=struct_module_size)
+                                      struct_module_size=struct_module_size,
+                                      kernel_version=kernel_version)
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -1,8 +1,13 @@
-"""CONFIG_MITIGATION_RETPOLINE: see :class:`pymod.loader.facades.Retpoline`."""
+"""CONFIG_MITIGATION_RETPOLINE (CONFIG_RETPOLINE before 6.9): see
+:class:`pymod.loader.facades.Retpoline`."""
 
 from __future__ import annotations
 
 from pymod.loader.klog import KernelLog
+
+# arch/x86/kernel/cpu/bugs.c defines pr_fmt as "Spectre V2 : " above
+# retpoline_module_ok, in 6.1 and 6.12 alike.
+PR_FMT = "Spectre V2 : "
 
 
 class Retpoline:
@@ -13,7 +18,7 @@ class Retpoline:
     def retpoline_module_ok(self, has_retpoline: bool) -> bool:
         if not self.enabled or has_retpoline:
             return True
-        self.log.pr_err("System may be vulnerable to spectre v2")
+        self.log.pr_err(PR_FMT + "System may be vulnerable to spectre v2")
         return False
 
 

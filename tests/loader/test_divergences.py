@@ -50,7 +50,7 @@ def test_retpoline_warning_needs_the_mitigation():
     image = _modinfo_replaced(HELLO, b"retpoline=Y\0", b"xetpoline=Y\0")
     k = Kernel()
     k.load_module(image)
-    i = k.log.lines.index(("err", "System may be vulnerable to spectre v2"))
+    i = k.log.lines.index(("err", "Spectre V2 : System may be vulnerable to spectre v2"))
     assert k.log.lines[i + 1] == ("warn", "pm_hello: loading module not compiled with "
                                           "retpoline compiler.")
     for config in (Config(MITIGATION_RETPOLINE=False), Config(spectre_v2_mitigation=False)):
