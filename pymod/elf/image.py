@@ -10,6 +10,7 @@ table is read, so tools that never need one start faster.
 
 from __future__ import annotations
 
+import copy
 import errno
 import struct
 from collections.abc import Callable
@@ -205,6 +206,17 @@ class ElfImage:
     def strtab(self) -> bytes:
         """The symbol table's string table (b"" without a symbol table)."""
         return self._strtab
+
+    def with_strtab(self, strtab: bytes) -> ElfImage:
+        """This image, its symbol names read from ``strtab`` instead: the
+        loader's view, where the kernel reads names past the string table's
+        ``sh_size`` (:func:`pymod.loader.kbuf.kernel_strtab`).  Everything
+        else already read is shared, not read again."""
+        other = copy.copy(self)
+        for derived in ("string_at", "symbol_names"):
+            other.__dict__.pop(derived, None)
+        other.__dict__["_strtab"] = strtab
+        return other
 
     def symbol_name(self, i: int) -> str:
         return self.string_at(int(self._symbols["st_name"][i]))

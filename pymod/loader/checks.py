@@ -1,5 +1,7 @@
 """``early_mod_check`` and what it runs: blacklist, struct module and vermagic
-checks, and the duplicate-name rule (``module_patient_check_exists``)."""
+checks, and the duplicate-name rule (``module_patient_check_exists``), as
+the configured kernel's version runs them (:mod:`pymod.loader.kver`: 6.1
+taints in ``check_modinfo`` and has no early duplicate check)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from pymod.elf.ksymtab import versions
 from pymod.errors import ModuleLoadError
 from pymod.loader import elfcheck
 from pymod.loader.internal import MODULE_INIT_IGNORE_VERMAGIC, LoadInfo, Module, ModuleState
+from pymod.loader.kver import RULES_6_12, rules_for
 from pymod.loader.registry import Registry
+from pymod.loader.taint import run_taint_steps
 
 
 def fail(reg: Registry, code: int, message: str, mod_name: str | None, stage: str,
@@ -26,7 +30,8 @@ def early_mod_check(reg: Registry, info: LoadInfo, flags: int) -> Module:
         raise fail(reg, errno.EPERM, "Module %s is blacklisted" % info.name, info.name,
                    "blacklist")
     elfcheck.rewrite_section_headers(info)
-    info.elf = _elf_image(info)
+    # symbol names as the kernel reads them (past .strtab's sh_size too)
+    info.elf = _elf_image(info).with_strtab(info.strtab)
     if info.index.vers:
         # check_version walks the table: the first entry of a name decides
         info.versions = {}
@@ -41,13 +46,17 @@ def early_mod_check(reg: Registry, info: LoadInfo, flags: int) -> Module:
         raise ModuleLoadError(errno.ENOEXEC, verdict.message or
                               "%s: module_layout version check failed (the kernel logs "
                               "nothing)" % info.name, module=info.name, stage="modversions")
-    check_modinfo(reg, mod, info, flags)
-    patient_check_exists(reg, mod.name, "becoming")
+    rules = rules_for(reg.config)
+    check_modinfo(reg, mod, info, flags, rules.check_modinfo_steps)
+    if rules.early_duplicate_check:
+        patient_check_exists(reg, mod.name, "becoming")
     return mod
 
 
-def check_modinfo(reg: Registry, mod: Module, info: LoadInfo, flags: int) -> None:
-    """Vermagic (``check_modinfo``) and the livepatch flag."""
+def check_modinfo(reg: Registry, mod: Module, info: LoadInfo, flags: int,
+                  steps: tuple[str, ...] = RULES_6_12.check_modinfo_steps) -> None:
+    """Vermagic (``check_modinfo``), then the kernel version's steps: 6.12's
+    livepatch flag, or 6.1's taints with it (:mod:`pymod.loader.kver`)."""
     f = reg.features
     modmagic = None if flags & MODULE_INIT_IGNORE_VERMAGIC else info.get_modinfo("vermagic")
     vermagic = reg.config.vermagic
@@ -58,9 +67,7 @@ def check_modinfo(reg: Registry, mod: Module, info: LoadInfo, flags: int) -> Non
     elif not f.versioning.same_magic(modmagic, vermagic, bool(info.index.vers)):
         raise fail(reg, errno.ENOEXEC, "%s: version magic '%s' should be '%s'"
                    % (info.name, modmagic, vermagic), info.name, "vermagic")
-    if info.get_modinfo("livepatch") is not None and not f.livepatch.set_livepatch_module(mod):
-        raise fail(reg, errno.ENOEXEC, "%s: module is marked as livepatch module, but "
-                   "livepatch support is disabled" % mod.name, mod.name, "livepatch")
+    run_taint_steps(steps, reg.taint, reg.log, f, mod, info)
 
 
 def patient_check_exists(reg: Registry, name: str, reason: str) -> None:

@@ -31,6 +31,7 @@ from pymod.loader.internal import (
     Module,
     ModuleState,
 )
+from pymod.loader.kver import rules_for
 from pymod.loader.memory import free_mem, move_module
 from pymod.loader.procfs import print_modules, proc_modules
 from pymod.loader.registry import Registry
@@ -246,18 +247,19 @@ class Kernel(Registry):
     def _load(self, info: LoadInfo, params: str, flags: int, init_result: int) -> Module:
         """``load_module``: every stage in the kernel's order."""
         f = self.features
+        rules = rules_for(self.config)
         mod: Module | None = None
         progress = _Progress()
         try:
             f.sig.module_sig_check(info, flags)
             elfcheck.elf_validity_cache_copy(info, flags, self._struct_module_size(), self.log,
-                                             f.percpu.find_pcpusec)
+                                             f.percpu.find_pcpusec, rules)
             mod = checks.early_mod_check(self, info, flags)
             self._layout_and_allocate(mod, info, progress)
             checks.patient_check_exists(self, mod.name, "load")
             self.list_module(mod)
             progress.listed = True
-            augment_kernel_taints(self.taint, self.log, f.sig, f.retpoline, mod, info)
+            augment_kernel_taints(self.taint, self.log, f, mod, info, rules.listed_steps)
             progress.percpu = True
             f.percpu.percpu_modalloc(mod, info)
             mod.refcnt += 1  # module_unload_init: held during init

@@ -16,7 +16,9 @@ from pymod.errors import ModuleLoadError
 from pymod.loader.checks import fail
 from pymod.loader.elfcheck import find_sec
 from pymod.loader.internal import KernelSymbol, LoadInfo, Module, ModuleState, Taint
+from pymod.loader.kver import rules_for
 from pymod.loader.registry import Registry
+from pymod.loader.taint import run_taint_steps
 
 
 class Resolution(NamedTuple):
@@ -54,6 +56,9 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
         reg.log.pr_warn("%s: Ignoring obsolete parameters" % mod.name)
     mod.has_init = defines(info, b"init_module")
     mod.has_exit = defines(info, b"cleanup_module")
+    # 6.1's check_module_license_and_versions taints for the named modules here
+    run_taint_steps(rules_for(reg.config).sections_steps, reg.taint, reg.log, reg.features,
+                    mod, info)
     if reg.features.versioning.exports_lack_crcs(mod, info) and \
             not reg.features.force_load.try_to_force_load(mod, "no versions for exported symbols"):
         raise ModuleLoadError(errno.ENOEXEC, "%s: no versions for exported symbols"
