@@ -14,11 +14,20 @@ from __future__ import annotations
 import errno
 import hashlib
 
+import numpy as np
+
 from pymod._kscan_cffi import ffi, lib
-from pymod.elf.constants import SHF_ALLOC, SHF_RELA_LIVEPATCH, SHT_REL, SHT_RELA
+from pymod.elf.constants import (
+    ELF64_SYM_SIZE,
+    SHF_ALLOC,
+    SHF_RELA_LIVEPATCH,
+    SHT_REL,
+    SHT_RELA,
+)
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import LoadInfo, Module
 from pymod.loader.klog import KernelLog
+from pymod.loader.memory import read_mem
 
 RELA_SIZE = 24
 
@@ -36,7 +45,7 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
     shdrs = info.shdrs
     shnum = info.hdr.e_shnum
     flags, types, targets = shdrs["sh_flags"], shdrs["sh_type"], shdrs["sh_info"]
-    symvals = info.symvals
+    symvals = _with_entries_past_table(mod, info)
     syms_c = ffi.from_buffer("uint64_t[]", symvals)
     fault = ffi.new("struct pm_reloc_fault *")
     # A pointer into the image itself: no memoryview to export a buffer
@@ -59,6 +68,36 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
                                     size // RELA_SIZE, syms_c, len(symvals), fault)
         if status != lib.PM_RELOC_OK:
             raise _refusal(mod, info, log, status, fault, i, ptr_key, version)
+
+
+def _with_entries_past_table(mod: Module, info: LoadInfo) -> np.ndarray:
+    """``info.symvals`` and, for a relocation naming a symbol at or past
+    sh_size / sizeof(Elf_Sym) (a partial last entry), what the kernel reads
+    there: apply_relocate_add indexes the symbol table's copy in module
+    memory, where that entry was never resolved by simplify_symbols (it
+    stops at the whole entries), so its st_value is whatever bytes lie
+    there: the partial entry's own, then the memory after it (the string
+    table's copy).  Read before any relocation is applied; past the module's
+    memory pymod's own check refuses."""
+    assert info.symvals is not None and info.sec_addr is not None
+    symvals, shdrs = info.symvals, info.shdrs
+    top = -1
+    for i in np.flatnonzero(shdrs["sh_type"] == SHT_RELA).tolist():
+        count = int(shdrs[i]["sh_size"]) // RELA_SIZE
+        if i and count:
+            rela = np.frombuffer(info.payload, dtype="<u8", count=3 * count,
+                                 offset=int(shdrs[i]["sh_offset"]))
+            top = max(top, int((rela[1::3] >> np.uint64(32)).max()))
+    if top < len(symvals):
+        return symvals
+    table = int(info.sec_addr[info.index.sym])
+    extra = []
+    for index in range(len(symvals), top + 1):
+        raw = read_mem(mod, table + index * ELF64_SYM_SIZE + 8, 8)
+        if raw is None:
+            break
+        extra.append(int.from_bytes(raw, "little"))
+    return np.concatenate([symvals, np.array(extra, dtype=np.uint64)])
 
 
 def _region_of(mod: Module, addr: int) -> tuple[bytearray, int]:

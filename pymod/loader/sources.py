@@ -13,15 +13,31 @@ from pymod.elf.kofile import KoFile
 from pymod.errors import InvalidType, ModuleLoadError, PymodError
 from pymod.loader.internal import LoadInfo
 
-__all__ = ["Source", "load_info_of", "kmod_decompress", "read_module_file",
-           "check_load_arguments"]
+__all__ = ["Source", "load_info_of", "kernel_read_file", "kmod_decompress",
+           "read_module_file", "check_load_arguments"]
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | KoFile
 
 
 def load_info_of(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
     """The dossier of a file (path), an image (bytes) or a ``KoFile`` already
-    read: the bytes as the file holds them."""
+    read: the bytes as the file holds them (an empty file: see
+    :func:`kernel_read_file`)."""
+    info, path = _load_info_of(source, flags)
+    kernel_read_file(info, path)
+    return info, path
+
+
+def kernel_read_file(info: LoadInfo, path: str | None) -> None:
+    """``kernel_read_file`` refuses a file of no bytes (i_size <= 0) with
+    EINVAL and no message, before ``load_module`` (so before any signature
+    check, enforced or not) and before decompression."""
+    if not info.raw:
+        raise ModuleLoadError(errno.EINVAL, "%s: kernel_read_file: the file is empty (the "
+                              "kernel logs nothing)" % (path or "module"), stage="read")
+
+
+def _load_info_of(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
     if isinstance(source, KoFile):
         info = LoadInfo(raw=source.raw, payload=source.raw, len=len(source.raw), flags=flags)
         if not source.compression:
