@@ -10,6 +10,7 @@ written here rather than with ``cpio(1)``, which is not always installed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from pymod.errors import PymodError
 from pymod.oracle.model import Case, Image
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +38,7 @@ def build_helper(cache: Path) -> Path:
     out = cache / ("pmguest-%s" % hashlib.sha256(src).hexdigest()[:16])
     if not out.exists():
         if shutil.which("gcc") is None:
-            raise SystemExit("oracle: gcc is needed to build the guest helper")
+            raise PymodError(errno.ENOENT, "gcc is needed to build the guest's helper")
         cache.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
         subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror",

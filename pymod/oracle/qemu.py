@@ -14,6 +14,7 @@ the console's tail.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pymod.errors import PymodError
 from pymod.oracle import guest
 from pymod.oracle.model import Answer, Case, Outcome
 
@@ -35,7 +37,7 @@ ACCEL_NOTE = ""
 def need_qemu() -> str:
     path = shutil.which(QEMU)
     if path is None:
-        raise SystemExit("oracle: %s not found (apt-get install qemu-system-x86 "
+        raise PymodError(errno.ENOENT, "%s not found (apt-get install qemu-system-x86 "
                          "busybox-static)" % QEMU)
     return path
 
@@ -130,7 +132,7 @@ def _parse(text: str, run: GuestRun) -> tuple[int | None, bool]:
         elif kind == "Z":
             done = True
         elif kind == "F":
-            raise RuntimeError("oracle guest failed: %s" % rest)
+            raise PymodError(errno.EIO, "the guest's helper failed: %s" % rest)
     return open_case, done
 
 

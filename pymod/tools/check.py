@@ -92,8 +92,9 @@ def find_target(kernel_dir: str | None) -> Target:
 
 
 def check(files: list[str], target: Target, config_path: Path | None, symvers: Path | None,
-          trusted: list[Any], sig_enforce: bool) -> list[dict[str, Any]]:
-    """One report per file, in the order given."""
+          trusted: list[Any], sig_enforce: bool, recording: Any = None) -> list[dict[str, Any]]:
+    """One report per file, in the order given; ``recording`` (a
+    :class:`~pymod.tools.check_qemu.Recording`) also keeps every load made."""
     from pymod.config import Config
     from pymod.kmod.tree import module_files
     from pymod.loader.batch import load_all
@@ -107,6 +108,10 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
     kernel = Kernel(config, symvers=symvers, trusted_keys=tuple(trusted),
                     sig_enforce=sig_enforce)
     logs = _record_refusals(kernel)
+    if recording is not None:
+        from pymod.tools.check_qemu import record_calls
+
+        record_calls(kernel, recording)
     trees = [target.modules_dir] if target.modules_dir else []
     result = load_all(kernel, files, dependency_trees=trees)
     failures = {os.path.realpath(p): e for p, e in result.failures}
@@ -205,6 +210,9 @@ def main(argv: Sequence[str]) -> int:
     add_trust_options(ap)
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
     ap.add_argument("--json", action="store_true", help="one JSON array, an object per module")
+    ap.add_argument("--in-qemu", action="store_true",
+                    help="then boot the target's vmlinuz in QEMU and ask the kernel itself "
+                    "(needs qemu-system-x86_64 and gcc; module code runs in the guest only)")
     ap.add_argument("modules", nargs="+", metavar="FILE")
     args = ap.parse_args(argv)
     try:
@@ -230,6 +238,8 @@ def main(argv: Sequence[str]) -> int:
         images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert
                                   else [])
         trusted = trusted_certificates(args.cert, images)
+        if args.in_qemu:
+            return _in_qemu(args, target, config, symvers, trusted)
         reports = check(args.modules, target, config, symvers, trusted, args.sig_enforce)
     except OSError as e:
         error(PROG, os_message(e))
@@ -237,6 +247,23 @@ def main(argv: Sequence[str]) -> int:
     except ValueError as e:
         error(PROG, str(e))
         return 1
+    return _report(reports, args.json)
+
+
+def _in_qemu(args: argparse.Namespace, target: Target, config: Path, symvers: Path,
+             trusted: list[Any]) -> int:
+    from pymod.tools.check_qemu import Recording, annotate, ask_kernel
+
+    vmlinuz = Path(args.vmlinuz[0]) if args.vmlinuz else target.vmlinuz
+    if vmlinuz is None:
+        error(PROG, "--in-qemu needs the target's vmlinuz: give --vmlinuz")
+        return 2
+    rec = Recording()
+    reports = check(args.modules, target, config, symvers, trusted, args.sig_enforce, rec)
+    if not args.json:
+        write(sys.stderr, "%s: booting %s in QEMU for %d load(s)...\n"
+              % (PROG, vmlinuz, len(rec.calls)))
+    annotate(reports, rec.calls, ask_kernel(vmlinuz, rec, args.sig_enforce))
     return _report(reports, args.json)
 
 
@@ -258,4 +285,8 @@ def _report(reports: list[dict[str, Any]], as_json: bool) -> int:
             if not r["ok"] and r["undecided"]:
                 write(sys.stdout, "    module code ran too: %s\n"
                       % "; ".join(u["detail"] for u in r["undecided"]))
+            if "kernel" in r:
+                from pymod.tools.check_qemu import describe
+
+                write(sys.stdout, "".join(line + "\n" for line in describe(r)))
     return 0 if all(r["ok"] for r in reports) else 1
