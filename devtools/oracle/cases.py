@@ -61,7 +61,7 @@ def draw_many(strategy: st.SearchStrategy[Any], n: int, at: int) -> list[Any]:
         out.append(value)
 
     collect()
-    return out[:n]
+    return out
 
 
 def base_of(target: Target, name: str) -> mutate.Base:
@@ -103,7 +103,7 @@ def mutation(target: Target, bases: list[mutate.Base], n: int, at: int) -> list[
         flags = draw(st.sampled_from(FLAG_CHOICES)) if op == "finit" else 0
         return Case("mutation", "%s %s: %s (%s flags=%d)" % (base.name, kind, what, op, flags),
                     (Step(op, image, flags),))
-    return _numbered(draw_many(one(), n, at), at)
+    return distinct(one(), n, at)
 
 
 def _compressed(data: bytes, kind: str) -> bytes:
@@ -139,7 +139,7 @@ def compress(target: Target, bases: list[mutate.Base], n: int, at: int) -> list[
         return Case("compress", "%s %s %s%s (flags=%d)" % (
             base.name, "signed" if signed else "unsigned", kind, what, flags),
             (Step("finit", Image(data, len(data), patches), flags),))
-    return _numbered(draw_many(one(), n, at), at)
+    return distinct(one(), n, at)
 
 
 def foreign(target: Target, other: Target | None, n: int, at: int) -> list[Case]:
@@ -160,7 +160,7 @@ def foreign(target: Target, other: Target | None, n: int, at: int) -> list[Case]
             step = Step("finit", step.image, step.flags | flags)
         return Case("foreign", "%s from %s (%s flags=%d)" % (name, other.release, step.op,
                                                               step.flags), (step,))
-    return _numbered(draw_many(one(), n, at), at)
+    return distinct(one(), n, at)
 
 
 def deps(target: Target, n: int, at: int) -> list[Case]:
@@ -175,7 +175,7 @@ def deps(target: Target, n: int, at: int) -> list[Case]:
         steps = tuple(_file_step(target, m) for m in [*keep, name])
         return Case("deps", "%s after [%s] of [%s]" % (name, " ".join(keep),
                                                        " ".join(order[:-1])), steps)
-    return _numbered(draw_many(one(), n, at), at)
+    return distinct(one(), n, at)
 
 
 def _with_softdeps(target: Target, name: str) -> list[str]:
@@ -194,8 +194,21 @@ def _with_softdeps(target: Target, name: str) -> list[str]:
     return order
 
 
+def distinct(strategy: st.SearchStrategy[Case], n: int, at: int) -> list[Case]:
+    """``n`` distinct cases of ``strategy`` (fewer only if it has fewer)."""
+    return _numbered(draw_many(strategy, n * 3 // 2 + 5, at), at)[:n]
+
+
 def _numbered(cases: list[Case], at: int) -> list[Case]:
-    return [Case(c.family, c.what, c.steps, at, i) for i, c in enumerate(cases)]
+    """Distinct cases (generation repeats itself; a repeat asks nothing new
+    and a repeated hang costs a reboot each time), numbered."""
+    seen: set[str] = set()
+    out = []
+    for c in cases:
+        if c.what not in seen:
+            seen.add(c.what)
+            out.append(Case(c.family, c.what, c.steps, at, len(out)))
+    return out
 
 
 Family = Callable[..., list[Case]]

@@ -49,7 +49,7 @@ def _value_for(kind: str) -> st.SearchStrategy[str]:
 
 
 def params(target: Target, n: int, at: int) -> list[Case]:
-    from devtools.oracle.cases import PARAM_MODULES, _file_step, _numbered, draw_many
+    from devtools.oracle.cases import PARAM_MODULES, _file_step, distinct
 
     modules = {m: param_types(target, m) for m in PARAM_MODULES if m in target.modules}
     modules = {m: t for m, t in modules.items() if t}
@@ -69,4 +69,4 @@ def params(target: Target, n: int, at: int) -> list[Case]:
         steps = [_file_step(target, d) for d in target.deps.get(name, [])]
         steps.append(_file_step(target, name, text))
         return Case("params", "%s %r" % (name, text[:120]), tuple(steps))
-    return _numbered(draw_many(one(), n, at), at)
+    return distinct(one(), n, at)

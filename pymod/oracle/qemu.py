@@ -30,7 +30,7 @@ from pymod.oracle.model import Answer, Case, Outcome
 
 QEMU = "qemu-system-x86_64"
 MEMORY_MB = 1024
-STALL_SECONDS = 90.0          # no answer for this long: the guest is stuck
+STALL_SECONDS = 20.0          # no answer for this long: the guest is stuck
 ACCEL_NOTE = ""
 
 
