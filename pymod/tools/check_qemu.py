@@ -39,35 +39,44 @@ class Call:
 
 @dataclass
 class Recording:
-    """The dry run's loads, and the configuration of the kernel they went to."""
+    """The dry run's loads, and what the target kernel decompresses itself
+    (``/sys/module/compression``: insmod passes that format with the flag)."""
 
     calls: list[Call] = field(default_factory=list)
-    config: Any = None
+    compression: str = ""
 
 
-def record_calls(kernel: Any, recording_: Recording) -> None:
-    """Record every ``load_module`` of this kernel instance, with its lines."""
+def record_calls(kernel: Any, rec: Recording) -> None:
+    """Record every ``load_module`` of this kernel instance with the lines
+    it printed, tapped as they are printed (the log is never read back)."""
     load: Callable[..., Any] = kernel.load_module
-    calls = recording_.calls
-    recording_.config = kernel.config
+    pr: Callable[[str, str], str] = kernel.log.pr
+    printed: list[tuple[str, str]] = []
+    rec.compression = (kernel.features.sysfs.module_compression() or "").strip()
+
+    def console(level: str, message: str) -> str:
+        printed.append((level, message))
+        return pr(level, message)
 
     def recording(source: Any, params: str = "", flags: int = 0, **kw: Any) -> Any:
         call = Call(os.fspath(getattr(source, "path", source) or ""), params, flags)
-        start = len(kernel.log.lines)
-        calls.append(call)
+        start = len(printed)
+        rec.calls.append(call)
         try:
             return load(source, params, flags, **kw)
         except PymodError as e:
             call.errno = e.errno or errno.EINVAL
             raise
         finally:
-            call.lines = list(kernel.log.lines[start:])
+            call.lines = printed[start:]
 
+    kernel.log.pr = console
     kernel.load_module = recording
 
 
-def _step(call: Call, config: Any) -> Any:
-    """The syscall insmod makes for ``call`` on a kernel built with ``config``."""
+def _step(call: Call, compression: str) -> Any:
+    """The syscall insmod makes for ``call`` on a kernel that decompresses
+    ``compression`` itself ("" for none)."""
     from pymod.elf.compression import decompress, detect_compression
     from pymod.loader.sources import read_module_file
     from pymod.oracle.model import COMPRESSED_FILE, Image, Step
@@ -76,7 +85,7 @@ def _step(call: Call, config: Any) -> Any:
     kind = detect_compression(raw)
     if kind is None:
         return Step("finit", Image.of(raw), call.flags, call.params)
-    if config.MODULE_DECOMPRESS and kind == config.module_compression:
+    if kind == compression:
         return Step("finit", Image.of(raw), call.flags | COMPRESSED_FILE, call.params)
     return Step("init", Image.of(decompress(raw, kind)), 0, call.params)
 
@@ -88,7 +97,7 @@ def ask_kernel(vmlinuz: Path, rec: Recording, enforce: bool) -> list[Any]:
     from pymod.oracle.model import Case
 
     calls = rec.calls
-    case = Case("check", "pymod check --in-qemu", tuple(_step(c, rec.config) for c in calls))
+    case = Case("check", "pymod check --in-qemu", tuple(_step(c, rec.compression) for c in calls))
     run = qemu.run_cases(vmlinuz, [case], cache_dir(), enforce)
     outcome = run.outcomes.get(0)
     if outcome is None or outcome.died is not None or len(outcome.steps) < len(calls):

@@ -11,7 +11,6 @@ import shutil
 
 import pytest
 
-from pymod import Config
 from pymod.oracle.model import COMPRESSED_FILE, Answer
 from pymod.samples import prebuilt_path
 from pymod.tools import main
@@ -19,13 +18,18 @@ from pymod.tools.check_qemu import Call, _step, annotate
 
 
 def test_insmod_passes_what_the_kernel_decompresses_and_decompresses_the_rest(tmp_path):
+    from pymod import Kernel
+    from pymod.tools.check_qemu import Recording, record_calls
+
+    rec = Recording()
+    record_calls(Kernel(), rec)
+    assert rec.compression == "xz"            # the default kernel's MODULE_COMPRESS_XZ
     raw = prebuilt_path("pm_hello").read_bytes()
     xz = tmp_path / "m.ko.xz"
     xz.write_bytes(lzma.compress(raw, check=lzma.CHECK_CRC32))
     plain = tmp_path / "m.ko"
     plain.write_bytes(raw)
-    decompressing = Config()                                    # xz, MODULE_DECOMPRESS
-    old = Config(MODULE_DECOMPRESS=False, module_compression=None)
+    decompressing, old = "xz", ""             # /sys/module/compression, or none
     s = _step(Call(str(xz), "a=1", 0), decompressing)
     assert (s.op, s.flags, s.params, s.image.data()) == ("finit", COMPRESSED_FILE, "a=1",
                                                          xz.read_bytes())
