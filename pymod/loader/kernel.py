@@ -267,7 +267,7 @@ class Kernel(Registry):
             mod.version = info.get_modinfo("version")
             mod.srcversion = info.get_modinfo("srcversion")
             resolve.simplify_symbols(self, mod, info)
-            relocate.apply_relocations(mod, info, self.log, self.ptr_key, self.config.version)
+            relocate.apply_relocations(mod, info, self.log, self.ptr_key, rules)
             mod.kp = modparams.read_params(self, mod, info)
             f.kallsyms.add_kallsyms(mod, info)
             mod.args = params

@@ -24,6 +24,9 @@ kernel (:func:`rules_for`) instead of testing the version themselves:
 * ``module_patient_check_exists(FAIL_DUP_MOD_BECOMING)`` in
   ``early_mod_check`` (6.4 on): 6.1 finds a duplicate only in
   ``add_unformed_module``, after layout.
+* x86-64 ``apply_relocate_add``'s nonzero-target check: 6.12 checks after
+  computing S+A-P ("Invalid relocation target"), 6.1 before, at the
+  relocation's own type ("Skipping invalid relocation target", with S+A).
 * 6.1's ELF checks have no struct module size check (``Config.checks_struct_module_size``
   says so for the tools).
 
@@ -69,6 +72,8 @@ class KernelRules:
     listed_steps: tuple[str, ...]
     # after find_module_sections, before the exported-CRC check
     sections_steps: tuple[str, ...]
+    # apply_relocate_add checks a target before subtracting P and says "Skipping"
+    reloc_check_before_pc: bool
 
 
 RULES_6_12 = KernelRules(
@@ -79,6 +84,7 @@ RULES_6_12 = KernelRules(
     listed_steps=(*_MODINFO_TAINTS, "livepatch_taint", *_LICENCE_TAINTS, "signature",
                   "named_proprietary"),
     sections_steps=(),
+    reloc_check_before_pc=False,
 )
 
 RULES_6_1 = KernelRules(
@@ -89,6 +95,7 @@ RULES_6_1 = KernelRules(
                          *_LICENCE_TAINTS),
     listed_steps=("signature",),
     sections_steps=("named_proprietary",),
+    reloc_check_before_pc=True,
 )
 
 _MODELLED = (RULES_6_1, RULES_6_12)    # oldest first

@@ -27,6 +27,7 @@ from pymod.elf.constants import (
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import LoadInfo, Module
 from pymod.loader.klog import KernelLog
+from pymod.loader.kver import RULES_6_12, KernelRules
 from pymod.loader.memory import read_mem
 
 RELA_SIZE = 24
@@ -40,7 +41,7 @@ def hashed_pointer(addr: int, key: bytes) -> str:
 
 
 def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: bytes,
-                      version: tuple[int, int] = (6, 12)) -> None:
+                      rules: KernelRules = RULES_6_12) -> None:
     assert info.hdr is not None and info.symvals is not None and info.sec_addr is not None
     shdrs = info.shdrs
     shnum = info.hdr.e_shnum
@@ -67,7 +68,7 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
                                     base, int(info.sec_addr[target]), image + start,
                                     size // RELA_SIZE, syms_c, len(symvals), fault)
         if status != lib.PM_RELOC_OK:
-            raise _refusal(mod, info, log, status, fault, i, ptr_key, version)
+            raise _refusal(mod, info, log, status, fault, i, ptr_key, rules)
 
 
 def _with_entries_past_table(mod: Module, info: LoadInfo) -> np.ndarray:
@@ -111,14 +112,12 @@ def _fail(mod: Module, message: str) -> ModuleLoadError:
     return ModuleLoadError(errno.ENOEXEC, message, module=mod.name, stage="relocate")
 
 
-# arch/x86/kernel/module.c prints through pr_fmt "module: ".  6.1 checks a
-# target before computing S+A-P and says "Skipping"; 6.12 checks after, so
-# its val for the PC-relative types has P subtracted already.
+# arch/x86/kernel/module.c prints through pr_fmt "module: ".
 PC_RELATIVE = (2, 4, 24)            # R_X86_64_PC32, PLT32, PC64
 
 
-def _nonzero_line(version: tuple[int, int], rtype: int, loc: str, val: int, addr: int) -> str:
-    if version < (6, 12):
+def _nonzero_line(rules: KernelRules, rtype: int, loc: str, val: int, addr: int) -> str:
+    if rules.reloc_check_before_pc:     # 6.1: val is still S+A
         if rtype in PC_RELATIVE:
             val = (val + addr) & (1 << 64) - 1
         return ("module: x86/modules: Skipping invalid relocation target, existing value is "
@@ -128,14 +127,14 @@ def _nonzero_line(version: tuple[int, int], rtype: int, loc: str, val: int, addr
 
 
 def _refusal(mod: Module, info: LoadInfo, log: KernelLog, status: int, fault: object, sec: int,
-             ptr_key: bytes, version: tuple[int, int]) -> ModuleLoadError:
+             ptr_key: bytes, rules: KernelRules) -> ModuleLoadError:
     f = fault
     rtype, loc, val = int(f.type), int(f.loc), int(f.val)  # type: ignore[attr-defined]
     if status == lib.PM_RELOC_EUNKNOWN:
         return _fail(mod, log.pr_err("module: %s: Unknown rela relocation: %d"
                                      % (mod.name, rtype)))
     if status == lib.PM_RELOC_ENONZERO:
-        return _fail(mod, log.pr_err(_nonzero_line(version, rtype,
+        return _fail(mod, log.pr_err(_nonzero_line(rules, rtype,
                                                    hashed_pointer(loc, ptr_key), val, loc)))
     if status == lib.PM_RELOC_EOVERFLOW:
         log.pr_err("module: overflow in relocation type %d val %x" % (rtype, val))
