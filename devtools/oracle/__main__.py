@@ -100,10 +100,15 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> int:
     for r, v in bad[:args.show]:
         print(compare.describe(v, r["cases"][v.case], r["label"]))
     if args.json:
+        apart = [(r, v) for r in results for v in r["verdicts"]
+                 if v.kind == "module-code" or v.module_lines or v.outside_lines]
         args.json.write_text(json.dumps({
             "seed": args.seed, "table": table.as_dict(), "accel": qemu.ACCEL_NOTE,
             "disagreements": [compare.describe(v, r["cases"][v.case], r["label"])
-                              for r, v in bad]}, indent=1))
+                              for r, v in bad],
+            "set_apart": [compare.describe(v, r["cases"][v.case], r["label"])
+                          + "\n    apart: %r" % (v.module_lines + v.outside_lines)[:8]
+                          for r, v in apart]}, indent=1))
     return 0
 
 

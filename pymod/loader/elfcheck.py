@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 NO_NAME = "(missing .modinfo section or name field)"
 
 
+
+def _int(u32: int) -> int:
+    """A u32 field printed with ``%d``: the kernel shows 0xffffffff as -1."""
+    v = int(u32)
+    return v - (1 << 32) if v >= 1 << 31 else v
+
 def _fail(log: KernelLog, message: str, name: str | None = None, *,
           code: int = errno.ENOEXEC, level: str = "err", stage: str = "elf") -> ModuleLoadError:
     log.pr(level, message)
@@ -256,7 +262,7 @@ def _index_sym_str(info: LoadInfo, log: KernelLog) -> None:
     shnum = info.hdr.e_shnum
     if str_idx == 0 or str_idx >= shnum:
         raise _fail(log, "Invalid ELF sh_link!=SHN_UNDEF(%d) or (sh_link(%d) >= hdr->e_shnum(%d)"
-                    % (str_idx, str_idx, shnum), info.name)
+                    % (_int(str_idx), _int(str_idx), shnum), info.name)
     if types[str_idx] != SHT_STRTAB:
         raise _fail(log, "Invalid ELF symbol string table type: %u" % types[str_idx], info.name)
     info.index.str = str_idx
@@ -320,7 +326,7 @@ def _sections_6_1(info: LoadInfo, names_size: int, log: KernelLog) -> None:
     i = int(np.flatnonzero(bad)[0])
     if bad_link[i]:
         raise _fail(log, "Invalid ELF sh_link!=SHN_UNDEF(%d) or (sh_link(%d) >= "
-                    "hdr->e_shnum(%d)" % (links[i], links[i], shnum))
+                    "hdr->e_shnum(%d)" % (_int(links[i]), _int(links[i]), shnum))
     what = "section in module" if bad_bounds[i] else "section name in module"
     raise _fail(log, "Invalid ELF %s (section %u type %u)" % (what, i, types[i]))
 

@@ -268,6 +268,7 @@ class Kernel(Registry):
             mod.srcversion = info.get_modinfo("srcversion")
             resolve.simplify_symbols(self, mod, info)
             relocate.apply_relocations(mod, info, self.log, self.ptr_key, rules)
+            relocate.struct_module_functions(mod, info, rules)
             mod.kp = modparams.read_params(self, mod, info)
             f.kallsyms.add_kallsyms(mod, info)
             mod.args = params

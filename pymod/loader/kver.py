@@ -27,6 +27,11 @@ kernel (:func:`rules_for`) instead of testing the version themselves:
 * x86-64 ``apply_relocate_add``'s nonzero-target check: 6.12 checks after
   computing S+A-P ("Invalid relocation target"), 6.1 before, at the
   relocation's own type ("Skipping invalid relocation target", with S+A).
+* ``struct module``'s ``init`` and ``exit`` pointers, which the kernel reads
+  from the relocated ``.gnu.linkonce.this_module``: both kernels keep
+  ``init`` at 312; ``exit`` is at 848 in 6.1 and 1200 in 6.12 (Debian's
+  amd64 builds, read off their modules' ``.rela.gnu.linkonce.this_module``),
+  so a module built for one kernel forced into the other may have no exit.
 * 6.1's ELF checks have no struct module size check (``Config.checks_struct_module_size``
   says so for the tools).
 
@@ -74,6 +79,9 @@ class KernelRules:
     sections_steps: tuple[str, ...]
     # apply_relocate_add checks a target before subtracting P and says "Skipping"
     reloc_check_before_pc: bool
+    # offsets of struct module's init and exit pointers
+    init_offset: int = 312
+    exit_offset: int = 1200
 
 
 RULES_6_12 = KernelRules(
@@ -96,6 +104,7 @@ RULES_6_1 = KernelRules(
     listed_steps=("signature",),
     sections_steps=("named_proprietary",),
     reloc_check_before_pc=True,
+    exit_offset=848,
 )
 
 _MODELLED = (RULES_6_1, RULES_6_12)    # oldest first

@@ -101,6 +101,25 @@ def _with_entries_past_table(mod: Module, info: LoadInfo) -> np.ndarray:
     return np.concatenate([symvals, np.array(extra, dtype=np.uint64)])
 
 
+def struct_module_functions(mod: Module, info: LoadInfo, rules: KernelRules) -> None:
+    """``mod->init`` and ``mod->exit`` as the kernel sees them: the pointers
+    at its own struct module's offsets in the relocated
+    ``.gnu.linkonce.this_module`` (a foreign module's may be elsewhere, or
+    the section too short: bytes outside the module's memory read as 0)."""
+    assert info.sec_addr is not None
+    base = int(info.sec_addr[info.index.mod]) if info.index.mod else 0
+
+    def pointer(offset: int) -> int:
+        for region in mod.mem.values():
+            off = base + offset - region.base
+            if base and region.data is not None and 0 <= off <= region.size - 8:
+                return int.from_bytes(region.data[off:off + 8], "little")
+        return 0
+
+    mod.has_init = pointer(rules.init_offset) != 0
+    mod.has_exit = pointer(rules.exit_offset) != 0
+
+
 def _region_of(mod: Module, addr: int) -> tuple[bytearray, int]:
     for region in mod.mem.values():
         if region.size and region.data is not None and 0 <= addr - region.base < region.size:

@@ -54,8 +54,6 @@ def find_module_sections(reg: Registry, mod: Module, info: LoadInfo) -> None:
     reg.features.constructors.check_ctors(mod, info)
     if find_sec(info, "__obsparm"):
         reg.log.pr_warn("%s: Ignoring obsolete parameters" % mod.name)
-    mod.has_init = defines(info, b"init_module")
-    mod.has_exit = defines(info, b"cleanup_module")
     # 6.1's check_module_license_and_versions taints for the named modules here
     run_taint_steps(rules_for(reg.config).sections_steps, reg.taint, reg.log, reg.features,
                     mod, info)
@@ -201,20 +199,3 @@ def complete_formation(reg: Registry, mod: Module) -> None:
     # against formed modules only, and this one is still unformed.
     reg.symbols.publish(mod.syms)
     mod.state = ModuleState.COMING
-
-
-def defines(info: LoadInfo, name: bytes) -> bool:
-    """Whether the symbol table defines ``name`` (e.g. ``init_module``)."""
-    strtab = info.strtab
-    # Every offset where the name (and its NUL) starts: linkers merge string
-    # tails, so "cleanup_module" may be the end of "vlan_cleanup_module".
-    needle = name + b"\0"
-    offsets = []
-    start = 0
-    while (k := strtab.find(needle, start)) >= 0:
-        offsets.append(k)
-        start = k + 1
-    if not offsets:
-        return False
-    syms = info.syms
-    return bool((np.isin(syms["st_name"], offsets) & (syms["st_shndx"] != SHN_UNDEF)).any())

@@ -30,3 +30,40 @@ def test_an_import_named_like_a_crc_symbol_is_an_unknown_symbol():
         k.finit_module(bytes(data))
     assert e.value.errno == errno.ENOENT
     assert ("warn", "pm_exporter: Unknown symbol %s (err -2)" % crc.name) in k.log.lines
+
+
+def test_the_kernel_finds_init_and_exit_at_its_own_struct_module_offsets():
+    """6.12's nls_cp737 forced into 6.1 loaded, then refused to unload
+    (EBUSY): 6.1 reads mod->exit at 848, where a 6.12 module has nothing (its
+    exit pointer is relocated at 1200).  The samples are built for 6.12."""
+    from pymod import Config
+    from pymod.samples import default_symvers
+
+    hello = prebuilt_path("pm_hello").read_bytes()
+    k612 = Kernel()
+    k612.finit_module(hello)
+    k612.delete_module("pm_hello")
+    k61 = Kernel(Config(release="6.1.0-pymod-amd64", struct_module_size=None),
+                 symvers=default_symvers())
+    mod = k61.finit_module(hello)
+    assert mod.has_init and not mod.has_exit
+    with pytest.raises(ModuleLoadError) as e:
+        k61.delete_module("pm_hello")
+    assert e.value.errno == errno.EBUSY
+
+
+@pytest.mark.parametrize("release", ["6.12.0-pymod-amd64", "6.1.0-pymod-amd64"])
+def test_a_u32_printed_with_percent_d_is_signed(release):
+    """The kernel's "%d" of .symtab's sh_link 0xffffffff is -1."""
+    from pymod import Config
+    from pymod.samples import default_symvers
+
+    data = bytearray(prebuilt_path("pm_hello").read_bytes())
+    elf = ELFFile(io.BytesIO(bytes(data)))
+    index = next(i for i, s in enumerate(elf.iter_sections()) if s.name == ".symtab")
+    struct.pack_into("<I", data, elf["e_shoff"] + 64 * index + 40, 0xFFFFFFFF)
+    k = Kernel(Config(release=release, struct_module_size=None), symvers=default_symvers())
+    with pytest.raises(ModuleLoadError):
+        k.finit_module(bytes(data))
+    assert k.log.lines[-1] == ("err", "Invalid ELF sh_link!=SHN_UNDEF(-1) or (sh_link(-1) >= "
+                                      "hdr->e_shnum(%d)" % elf["e_shnum"])
