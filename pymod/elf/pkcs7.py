@@ -306,6 +306,10 @@ def _signer(t: _Tlv, ctx: _Context) -> SignerInfo:
         raise _bad("SignerInfo lacks signatureAlgorithm or signature")
     sig_alg = _algorithm(rest[0], "signatureAlgorithm")
     signature = rest[1].expect(_OCTET_STRING, "signature").value
+    # the grammar ends with an optional [1] unsignedAttrs: anything else left
+    # in the SEQUENCE (a shortened signature's tail) is a decode error
+    if len(rest) > 3 or (len(rest) == 3 and rest[2].tag != _CTX1_CONS):
+        raise _bad("SignerInfo has data after its signature")
     # pkcs7_note_signed_info: the id comes from what the version expects
     kid = ctx.skid if version == 3 else ctx.serial + ctx.issuer
     return SignerInfo(issuer, serial, bool(serial_raw) and bool(serial_raw[0] & 0x80), digest,

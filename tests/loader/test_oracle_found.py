@@ -67,3 +67,29 @@ def test_a_u32_printed_with_percent_d_is_signed(release):
         k.finit_module(bytes(data))
     assert k.log.lines[-1] == ("err", "Invalid ELF sh_link!=SHN_UNDEF(-1) or (sh_link(-1) >= "
                                       "hdr->e_shnum(%d)" % elf["e_shnum"])
+
+
+def test_a_signer_info_with_data_after_its_signature_is_a_bad_message():
+    """6.12's dummy with its signature's OCTET STRING length cut: the bytes
+    left over stay inside SignerInfo, where the grammar allows only [1]
+    unsignedAttrs: EBADMSG (pymod verified the shorter signature and said
+    EKEYREJECTED)."""
+    from pymod.elf.kofile import read_ko
+    from pymod.elf.pkcs7 import parse_pkcs7
+    from pymod.samples import signed_path, signing_cert
+
+    path = signed_path("pm_hello_signed")
+    data = bytearray(path.read_bytes())
+    ko = read_ko(path)
+    der = bytes(ko.image[len(ko.payload):len(ko.image) - 40])
+    signature = parse_pkcs7(der).signers[0].signature
+    at = bytes(data).rfind(signature)
+    assert len(signature) == 256 and data[at - 3:at] == b"\x82\x01\x00"   # RSA-2048
+    # the signature shortened to 200 bytes; its last 56 become a second
+    # OCTET STRING, a well-formed element where only [1] may stand
+    data[at - 3:at] = b"\x82\x00\xc8"
+    data[at + 200:at + 202] = b"\x04\x36"
+    k = Kernel(trusted_keys=(signing_cert(),))
+    with pytest.raises(ModuleLoadError) as e:
+        k.finit_module(bytes(data))
+    assert e.value.errno == errno.EBADMSG
