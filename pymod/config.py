@@ -127,6 +127,8 @@ class Config:
     MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS: bool = False
     ARCH_WANTS_MODULES_DATA_IN_VMALLOC: bool = False
     DYNAMIC_DEBUG: bool = True
+    # CONFIG_EVENT_TRACING: module trace events (and the bad-taint line)
+    EVENT_TRACING: bool = True
     # CONFIG_CONSTRUCTORS (GCOV and KASAN builds): a module's .ctors or
     # .init_array run at init, and a module with both is refused.
     CONSTRUCTORS: bool = False

@@ -37,6 +37,34 @@ def _texts(lines: list[Line]) -> list[str]:
     return [HASHED_POINTER.sub("<%p>", t) for _, t in lines]
 
 
+SPLAT_START = re.compile(r"^(-+\[ cut here \]-+|WARNING: CPU: |BUG: |CPU: \d+ (UID|PID))")
+SPLAT_END = re.compile(r"^ *</TASK>|^---\[ end trace")
+# the loader's own sysfs directory: not module code, whatever comes after it
+LOADER_LINES = re.compile(r"^sysfs: cannot create duplicate filename '/module/|^kobject: ")
+
+
+def _not_module_code(lines: list[Line], exiting: bool) -> list[Line]:
+    """The lines after the loader's that module code did not print: the
+    loader's sysfs complaints, and a load's WARN/BUG splats whose stack
+    does not run through ``do_one_initcall`` (code patching, notifiers);
+    an unload's splats are the exit function's."""
+    strays: list[Line] = []
+    block: list[Line] = []
+    for line in lines:
+        text = line[1]
+        if block or SPLAT_START.match(text):
+            block.append(line)
+            if SPLAT_END.match(text):
+                if not exiting and not any("do_one_initcall" in t for _, t in block):
+                    strays += block
+                block = []
+        elif LOADER_LINES.match(text):
+            strays.append(line)
+    if block and not exiting and not any("do_one_initcall" in t for _, t in block):
+        strays += block
+    return strays
+
+
 @dataclass
 class Verdict:
     family: str
@@ -84,6 +112,9 @@ def _judge_one(case: Case, case_id: int, where: str, k_errno: int, k_lines: list
     module_lines: list[Line] = []
     if runs_code and len(kept) > len(p.lines):
         kept, module_lines = kept[:len(p.lines)], kept[len(p.lines):]
+        strays = _not_module_code(module_lines, where.startswith("cleanup"))
+        kept += strays
+        module_lines = [ln for ln in module_lines if ln not in strays]
     text_ok = _texts(kept) == _texts(p.lines)
     level_ok = text_ok and [lv for lv, _ in kept] == [lv for lv, _ in p.lines]
     errno_ok = k_errno == p.errno

@@ -28,6 +28,7 @@ from pymod.loader.facades import (
     StrictRwx,
     Sysfs,
     TaintTracking,
+    TraceEvents,
     TreeLookup,
     Unload,
     Versioning,
@@ -59,6 +60,7 @@ class Features:
     dynamic_debug: DynamicDebug
     constructors: Constructors
     retpoline: Retpoline
+    trace_events: TraceEvents
 
 
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
@@ -130,9 +132,11 @@ def _machinery(config: Config, log: KernelLog, taints: KernelTaints,
         stats,
         sysfs,
         taint_tracking,
+        trace_events,
         tree_lookup,
         unload,
     )
+    from pymod.loader.kver import rules_for
 
     return dict(
         decompress=(decompress.Decompress(config.module_compression or "", log)
@@ -153,4 +157,6 @@ def _machinery(config: Config, log: KernelLog, taints: KernelTaints,
                 if config.SMP else percpu.Stub()),
         dynamic_debug=(dynamic_debug.DynamicDebug() if config.DYNAMIC_DEBUG
                        else dynamic_debug.Stub(log)),
+        trace_events=(trace_events.TraceEvents(log, rules_for(config).trace_good_taints)
+                      if config.EVENT_TRACING else trace_events.Stub()),
     )

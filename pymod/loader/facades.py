@@ -176,6 +176,18 @@ class Constructors(Protocol):
     def check_ctors(self, mod: Module, info: LoadInfo) -> None: ...
 
 
+class TraceEvents(Protocol):
+    """CONFIG_EVENT_TRACING (``trace_module_notify`` at MODULE_STATE_COMING,
+    before the parameters are parsed): a module with trace events
+    (``_ftrace_events``) and a taint other than O, C, E, N (and K from 6.12
+    on) gets none, and the line "%s: module has bad taint, not creating
+    trace events" (err): a forced load, say.
+    Disabled stub: *no-op* (no events, no line).
+    """
+
+    def module_coming(self, mod: Module, info: LoadInfo) -> None: ...
+
+
 class DynamicDebug(Protocol):
     """CONFIG_DYNAMIC_DEBUG (``ddebug_dyndbg_module_param_cb``): a load's
     parameter no ``__param`` entry knows is offered here first.  The answer

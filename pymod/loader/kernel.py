@@ -278,6 +278,7 @@ class Kernel(Registry):
             resolve.complete_formation(self, mod)
             progress.announced = True
             self.notify("coming", mod)
+            f.trace_events.module_coming(mod, info)     # a MODULE_STATE_COMING notifier
             modparams.parse_args(self, mod, mod.args)
             progress.sysfs = True
             f.sysfs.mod_sysfs_setup(mod, info)

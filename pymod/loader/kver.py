@@ -79,6 +79,9 @@ class KernelRules:
     sections_steps: tuple[str, ...]
     # apply_relocate_add checks a target before subtracting P and says "Skipping"
     reloc_check_before_pc: bool
+    # taints that leave a module its trace events (trace_module_has_bad_taint):
+    # O, C, E, N; 6.12 adds K
+    trace_good_taints: int
     # offsets of struct module's init and exit pointers
     init_offset: int = 312
     exit_offset: int = 1200
@@ -93,6 +96,7 @@ RULES_6_12 = KernelRules(
                   "named_proprietary"),
     sections_steps=(),
     reloc_check_before_pc=False,
+    trace_good_taints=(1 << 12 | 1 << 10 | 1 << 13 | 1 << 18 | 1 << 15),
 )
 
 RULES_6_1 = KernelRules(
@@ -104,6 +108,7 @@ RULES_6_1 = KernelRules(
     listed_steps=("signature",),
     sections_steps=("named_proprietary",),
     reloc_check_before_pc=True,
+    trace_good_taints=(1 << 12 | 1 << 10 | 1 << 13 | 1 << 18),
     exit_offset=848,
 )
 

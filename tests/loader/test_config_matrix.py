@@ -133,6 +133,7 @@ NOOPS = [
     ("kallsyms", "layout_symtab", "mod,info"), ("kallsyms", "add_kallsyms", "mod,info"),
     ("sig", "set_module_sig_enforced", ""), ("sig", "module_sig_check", "info,0"),
     ("constructors", "check_ctors", "mod,info"), ("debugfs", "debugfs_create", "'a',str"),
+    ("trace_events", "module_coming", "mod,info"),
     ("strict_rwx", "module_enforce_rwx_sections", "info,'m'"),
 ]
 

@@ -102,3 +102,22 @@ def test_same_seed_same_cases():
     s = st.tuples(st.integers(0, 1 << 40), st.binary(max_size=8))
     assert draw_many(s, 30, 7) == draw_many(s, 30, 7)
     assert draw_many(s, 30, 7) != draw_many(s, 30, 8)
+
+
+def test_a_splat_outside_init_is_not_module_code():
+    loader = [(4, "m: loader line")]
+    splat = [(4, "------------[ cut here ]------------"),
+             (4, "WARNING: CPU: 0 PID: 1 at arch/x86/kernel/alternative.c:929 apply_retpolines"),
+             (4, "Call Trace:"), (4, " <TASK>"), (4, " load_module+0x1/0x2"), (4, " </TASK>")]
+    in_init = [(4, "WARNING: CPU: 0 PID: 1 at drivers/x.c:1 f"), (4, " <TASK>"),
+               (4, " do_one_initcall+0x5b/0x320"), (4, " </TASK>")]
+    ours = PymodAnswer(0, loader, reached_init=True)
+    v = judge(0, _case(), Outcome(steps=[Answer(0, loader + in_init + [(6, "m: hi")])]),
+              [ours])[0]
+    assert v.kind == "agree" and len(v.module_lines) == 5
+    v = judge(0, _case(), Outcome(steps=[Answer(0, loader + splat)]), [ours])[0]
+    assert v.kind == "disagree" and v.module_lines == []
+    v = judge(0, _case(), Outcome(steps=[Answer(0, loader + [
+        (4, "sysfs: cannot create duplicate filename '/module/m/sections/.symtab'")])]),
+        [ours])[0]
+    assert v.kind == "disagree"
