@@ -13,6 +13,7 @@ from typing import Any
 
 from devtools.oracle import cases as gen
 from devtools.oracle import compare
+from devtools.oracle.check_side import judge_check
 from devtools.oracle.replay import replay
 from devtools.oracle.targets import SERIES, Target, targets
 from pymod.oracle import qemu
@@ -45,10 +46,11 @@ def run_one(t: Target, other: Target | None, enforce: bool, per_run: int, seed: 
     verdicts = []
     for cid, theirs in sorted(run.outcomes.items()):
         verdicts += compare.judge(cid, cases[cid], theirs, ours.get(cid, []))
+    checked = judge_check(t, cases, run.outcomes, enforce)
     print("[oracle] %s: %d cases, %d boots, guest %.0f s, total %.0f s (%s)" % (
         label, len(cases), len(run.boots), run.seconds, time.monotonic() - t0,
         qemu.ACCEL_NOTE), file=sys.stderr)
-    return {"label": label, "cases": cases, "verdicts": verdicts}
+    return {"label": label, "cases": cases, "verdicts": verdicts, "checked": checked}
 
 
 def run_all(series: tuple[str, ...] = SERIES, cases: int = 5000, seed: int = 1,
@@ -92,6 +94,10 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> int:
         for v in r["verdicts"]:
             table.add("%s %s" % (r["label"], v.family), v)
             if v.kind in ("disagree", "died"):
+                bad.append((r, v))
+        for v in r["checked"]:
+            table.add("%s pymod check" % r["label"], v, total="check")
+            if v.kind == "disagree":
                 bad.append((r, v))
     print(table.render())
     print()

@@ -129,8 +129,10 @@ def _judge_one(case: Case, case_id: int, where: str, k_errno: int, k_lines: list
 class Table:
     rows: dict[str, Counter[str]] = field(default_factory=dict)
 
-    def add(self, label: str, v: Verdict) -> None:
-        for key in (label, "all"):
+    def add(self, label: str, v: Verdict, total: str = "all") -> None:
+        """Count ``v`` under ``label`` and under ``total`` ("all" for the
+        Kernel's answers, "check" for pymod check's)."""
+        for key in (label, total):
             c = self.rows.setdefault(key, Counter())
             c["steps"] += 1
             c[v.kind] += 1
@@ -147,7 +149,7 @@ class Table:
             "list", "steps", "judged", "errno%", "text%", "level%", "module", "died",
             "apart")
         out = [head, "-" * len(head)]
-        for label in sorted(self.rows, key=lambda x: (x == "all", x)):
+        for label in sorted(self.rows, key=lambda x: (x in ("all", "check"), x)):
             c = self.rows[label]
             n = c["judged"] or 1
             out.append("%-22s %6d %6d %8.2f %8.2f %8.2f %7d %5d %6d" % (
