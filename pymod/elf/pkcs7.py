@@ -1,10 +1,9 @@
 """The PKCS#7 (CMS SignedData) blob of a module signature, read with a small DER parser.
 
 Only what module signatures use is understood: a ContentInfo holding
-SignedData, whose SignerInfos identify the signer by issuer and serial
-number (``scripts/sign-file`` output).  Definite-length DER only.  Anything
-else raises :class:`PymodError` (EBADMSG, the kernel's answer to a PKCS#7
-message it cannot parse).
+SignedData, whose SignerInfos name the signer by issuer and serial number
+(``scripts/sign-file`` output), definite-length DER only; anything else is
+:class:`PymodError` (EBADMSG, the kernel's answer to what it cannot parse).
 
 ``kernel=True`` adds the kernel parser's rules (``pkcs7_parser.c``), met in
 its streaming decoder's order, as :class:`Pkcs7Refused`; without it the
@@ -306,8 +305,7 @@ def _signer(t: _Tlv, ctx: _Context) -> SignerInfo:
         raise _bad("SignerInfo lacks signatureAlgorithm or signature")
     sig_alg = _algorithm(rest[0], "signatureAlgorithm")
     signature = rest[1].expect(_OCTET_STRING, "signature").value
-    # the grammar ends with an optional [1] unsignedAttrs: anything else left
-    # in the SEQUENCE (a shortened signature's tail) is a decode error
+    # only an optional [1] unsignedAttrs may follow (a cut signature's tail may not)
     if len(rest) > 3 or (len(rest) == 3 and rest[2].tag != _CTX1_CONS):
         raise _bad("SignerInfo has data after its signature")
     # pkcs7_note_signed_info: the id comes from what the version expects
