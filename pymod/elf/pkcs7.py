@@ -5,9 +5,8 @@ SignedData, whose SignerInfos name the signer by issuer and serial number
 (``scripts/sign-file`` output), definite-length DER only; anything else is
 :class:`PymodError` (EBADMSG, the kernel's answer to what it cannot parse).
 
-``kernel=True`` adds the kernel parser's rules (``pkcs7_parser.c``), met in
-its streaming decoder's order, as :class:`Pkcs7Refused`; without it the
-reader is OpenSSL's as kmod uses it (no version rules, no SKID signers).
+``kernel=True`` adds ``pkcs7_parser.c``'s rules in its streaming decoder's order
+(:class:`Pkcs7Refused`); without it the reader is OpenSSL's as kmod uses it.
 """
 
 from __future__ import annotations
