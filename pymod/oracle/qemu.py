@@ -44,13 +44,14 @@ def need_qemu() -> str:
 
 def vmlinux_of(vmlinuz: Path, cache: Path) -> Path:
     """The kernel ELF inside a bzImage, extracted once into ``cache``."""
-    from pymod.elf.vmlinuz import decompress_payload, kernel_payload
+    from pymod.elf.compression import read_file
+    from pymod.elf.vmlinuz import MAX_VMLINUZ, decompress_payload, kernel_payload
 
     st = vmlinuz.stat()
     out = cache / ("vmlinux-%s-%d-%d" % (vmlinuz.name, st.st_size, int(st.st_mtime)))
     if not out.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        kind, payload = kernel_payload(vmlinuz.read_bytes())
+        kind, payload = kernel_payload(read_file(str(vmlinuz), MAX_VMLINUZ))
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(decompress_payload(kind, payload))
         tmp.rename(out)

@@ -216,6 +216,10 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("modules", nargs="+", metavar="FILE")
     args = ap.parse_args(argv)
     try:
+        if args.default_kernel and args.in_qemu:
+            error(PROG, "--in-qemu needs a real kernel to boot (--kernel-dir, --vmlinuz); "
+                  "the built-in default kernel has none")
+            return 2
         if args.default_kernel:
             from pymod.config import DEFAULT_RELEASE
 
