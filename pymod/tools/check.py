@@ -256,12 +256,14 @@ def main(argv: Sequence[str]) -> int:
 
 def _in_qemu(args: argparse.Namespace, target: Target, config: Path, symvers: Path,
              trusted: list[Any]) -> int:
+    from pymod.oracle.qemu import need_qemu
     from pymod.tools.check_qemu import Recording, annotate, ask_kernel
 
     vmlinuz = Path(args.vmlinuz[0]) if args.vmlinuz else target.vmlinuz
     if vmlinuz is None:
         error(PROG, "--in-qemu needs the target's vmlinuz: give --vmlinuz")
         return 2
+    need_qemu()                 # before the dry run, not after it
     rec = Recording()
     reports = check(args.modules, target, config, symvers, trusted, args.sig_enforce, rec)
     if not args.json:
