@@ -111,24 +111,26 @@ def _parse(text: str, run: GuestRun) -> tuple[int | None, bool]:
     current: Answer | None = None
     open_case: int | None = None
     done = False
-    for line in text.splitlines():
+    # "\n" only: a mutated module's name may hold bytes str.splitlines and
+    # str.split take for line or field breaks (\x1c-\x1f, \x85)
+    for line in text.split("\n"):
         kind, _, rest = line.partition(" ")
         if kind == "B":
             open_case = int(rest)
             run.outcomes[open_case] = Outcome()
         elif kind == "R" and open_case is not None:
-            _cid, _step, _ret, err = rest.split()
+            _cid, _step, _ret, err = rest.split(" ")
             current = Answer(int(err))
             run.outcomes[open_case].steps.append(current)
         elif kind == "X" and open_case is not None:
-            _cid, name, _ret, err = rest.split()
+            _cid, name, _ret, err = rest.split(" ")
             current = Answer(int(err))
             run.outcomes[open_case].cleanup.append((name, current))
         elif kind == "K" and current is not None:
             level, _, msg = rest.partition(" ")
             current.lines.append((int(level), msg))
         elif kind == "T" and open_case is not None:
-            run.outcomes[open_case].taint = int(rest.split()[1])
+            run.outcomes[open_case].taint = int(rest.split(" ")[1])
             open_case, current = None, None
         elif kind == "Z":
             done = True

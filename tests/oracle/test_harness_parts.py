@@ -121,3 +121,10 @@ def test_a_splat_outside_init_is_not_module_code():
         (4, "sysfs: cannot create duplicate filename '/module/m/sections/.symtab'")])]),
         [ours])[0]
     assert v.kind == "disagree"
+
+
+def test_a_name_with_separator_bytes_is_one_field():
+    run = qemu.GuestRun()
+    qemu._parse("B 0\nR 0 0 0 0\nX 0 a\x1cb\x1fc 0 0\nK 6 x\x1cy\nT 0 0\nZ\n", run)
+    assert run.outcomes[0].cleanup[0][0] == "a\x1cb\x1fc"
+    assert run.outcomes[0].cleanup[0][1].lines == [(6, "x\x1cy")]
