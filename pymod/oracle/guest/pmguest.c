@@ -44,6 +44,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define MAX_LINE (1 << 20)
@@ -261,6 +262,13 @@ int main(void)
 	out = fopen("/dev/ttyS1", "w");
 	if (!out)
 		die("/dev/ttyS1");
+	/* Raw: the tty would turn every "\n" into "\r\n" and the host must
+	 * see the bytes the kernel gave (a module name may hold a '\r'). */
+	struct termios raw;
+	if (tcgetattr(fileno(out), &raw) == 0) {
+		cfmakeraw(&raw);
+		tcsetattr(fileno(out), TCSANOW, &raw);
+	}
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	if (kmsg < 0)
 		die("/dev/kmsg");
