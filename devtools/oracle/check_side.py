@@ -16,7 +16,7 @@ import re
 import tempfile
 from typing import Any
 
-from devtools.oracle.compare import Verdict, _texts
+from devtools.oracle.compare import Verdict, _split, _texts
 from devtools.oracle.targets import Target
 from pymod.oracle.model import COMPRESSED_FILE, Case, Outcome
 
@@ -37,7 +37,8 @@ def _eligible(t: Target, case: Case, said: Outcome) -> str | None:
     kind = detect_compression(step.image.data()[:16])
     if step.flags == 0 and kind is None:
         return ".ko"
-    if step.flags == COMPRESSED_FILE and kind == t.config.module_compression:
+    if step.flags == COMPRESSED_FILE and kind is not None \
+            and kind == t.config.module_compression:
         return ".ko." + {"gzip": "gz"}.get(kind, kind)
     return None
 
@@ -69,7 +70,7 @@ def judge_check(t: Target, cases: list[Case], outcomes: dict[int, Outcome], enfo
 def _verdict(case: Case, cid: int, r: dict[str, Any], said: Outcome) -> Verdict:
     k = said.steps[0]
     ours_errno = 0 if r["ok"] else getattr(E, r["errno"] or "EIO", E.EIO)
-    theirs = [(lv, tx) for lv, tx in k.lines if not ONCE_A_BOOT.search(tx)]
+    theirs = [(lv, tx) for lv, tx in _split(k.lines)[0] if not ONCE_A_BOOT.search(tx)]
     ours = [(LEVELS.get(x["level"], 4), x["message"]) for x in r.get("kernel_log") or []
             if not ONCE_A_BOOT.search(x["message"])]
     if r["ok"]:
