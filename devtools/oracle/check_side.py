@@ -3,8 +3,9 @@ single-load cases: the file as ``insmod`` would get it, checked on a fresh
 simulated kernel, against the guest's answer to the same load.
 
 ``pymod check`` assumes a freshly booted kernel while the guest has run
-earlier cases, so the once-a-boot lines ("module verification failed",
-"Disabling lock debugging") are left out of both sides; lines the kernel
+earlier cases, so the lines printed only while the kernel is not yet
+tainted ("module verification failed", "Disabling lock debugging", a forced
+load's "...: kernel tainted.") are left out of both sides; lines the kernel
 printed after check's for a module that loads are its init's output.
 """
 
@@ -21,7 +22,8 @@ from devtools.oracle.targets import Target
 from pymod.oracle.model import COMPRESSED_FILE, Case, Outcome
 
 PER_RUN = 150
-ONCE_A_BOOT = re.compile(r"module verification failed: |^Disabling lock debugging")
+ONCE_A_BOOT = re.compile(r"module verification failed: |^Disabling lock debugging|"
+                         r"^\S+: .*: kernel tainted\.$")
 LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6}
 
 

@@ -40,7 +40,10 @@ def _texts(lines: list[Line]) -> list[str]:
 SPLAT_START = re.compile(r"^(-+\[ cut here \]-+|WARNING: CPU: |BUG: |CPU: \d+ (UID|PID))")
 SPLAT_END = re.compile(r"^ *</TASK>|^---\[ end trace")
 # the loader's own sysfs directory: not module code, whatever comes after it
-LOADER_LINES = re.compile(r"^sysfs: cannot create duplicate filename '/module/|^kobject: ")
+LOADER_LINES = re.compile(r"^sysfs: cannot create duplicate filename '/module/")
+# a splat of code the module's init set going elsewhere: the crypto manager
+# self-testing an algorithm init registered
+MODULE_CAUSED = re.compile(r"^WARNING: .* at crypto/testmgr\.c:")
 
 
 def _not_module_code(lines: list[Line], exiting: bool) -> list[Line]:
@@ -55,14 +58,17 @@ def _not_module_code(lines: list[Line], exiting: bool) -> list[Line]:
         if block or SPLAT_START.match(text):
             block.append(line)
             if SPLAT_END.match(text):
-                if not exiting and not any("do_one_initcall" in t for _, t in block):
-                    strays += block
+                strays += [] if exiting or _module_splat(block) else block
                 block = []
         elif LOADER_LINES.match(text):
             strays.append(line)
-    if block and not exiting and not any("do_one_initcall" in t for _, t in block):
+    if block and not exiting and not _module_splat(block):
         strays += block
     return strays
+
+
+def _module_splat(block: list[Line]) -> bool:
+    return any("do_one_initcall" in t or MODULE_CAUSED.match(t) for _, t in block)
 
 
 @dataclass

@@ -42,6 +42,8 @@ def oracle():
     for r in results:
         for v in r["verdicts"]:
             table.add(r["label"], v)
+        for v in r["checked"]:
+            table.add(r["label"] + " pymod check", v, total="check")
     print("\n" + table.render())
     return results, table
 
@@ -64,6 +66,14 @@ def test_errno_agreement(oracle):
 def test_message_agreement_text_and_level(oracle):
     _, table = oracle
     row = table.rows["all"]
+    assert 100 * row["level"] / row["judged"] >= MIN_MESSAGE, table.render()
+
+
+def test_pymod_check_agrees_too(oracle):
+    _, table = oracle
+    row = table.rows["check"]
+    assert row["judged"] >= 0.01 * CASES
+    assert 100 * row["errno"] / row["judged"] >= MIN_ERRNO, table.render()
     assert 100 * row["level"] / row["judged"] >= MIN_MESSAGE, table.render()
 
 
