@@ -74,7 +74,7 @@ KCONFIG_RENAMES: dict[str, tuple[str, tuple[int, int]]] = {
 
 
 def kconfig_name(config_field: str, version: tuple[int, int] | None) -> str:
-    """The CONFIG_ name (without the prefix) a kernel of ``version`` spells a
+    """The ``CONFIG_`` name (without the prefix) a kernel of ``version`` spells a
     Config flag with (the newest spelling when the version is unknown)."""
     renamed = KCONFIG_RENAMES.get(config_field)
     if renamed is not None and version is not None and version < renamed[1]:
