@@ -19,12 +19,11 @@ from typing import Any
 
 from devtools.oracle.compare import Verdict, _split, _texts
 from devtools.oracle.targets import Target
-from pymod.oracle.model import COMPRESSED_FILE, Case, Outcome
+from pymod.oracle.model import COMPRESSED_FILE, Case, Outcome, level_number
 
 PER_RUN = 150
 ONCE_A_BOOT = re.compile(r"module verification failed: |^Disabling lock debugging|"
                          r"^\S+: .*: kernel tainted\.$")
-LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6}
 
 
 def _eligible(t: Target, case: Case, said: Outcome) -> str | None:
@@ -73,7 +72,7 @@ def _verdict(case: Case, cid: int, r: dict[str, Any], said: Outcome) -> Verdict:
     k = said.steps[0]
     ours_errno = 0 if r["ok"] else getattr(E, r["errno"] or "EIO", E.EIO)
     theirs = [(lv, tx) for lv, tx in _split(k.lines)[0] if not ONCE_A_BOOT.search(tx)]
-    ours = [(LEVELS.get(x["level"], 4), x["message"]) for x in r.get("kernel_log") or []
+    ours = [(level_number(x["level"]), x["message"]) for x in r.get("kernel_log") or []
             if not ONCE_A_BOOT.search(x["message"])]
     if r["ok"]:
         theirs = ours = []          # a load's lines are not in check's report

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtools.oracle.targets import Target
-from pymod.oracle.model import O_NONBLOCK, Answer, Case, Outcome, Step
-
-LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6,
-          "debug": 7}
+from pymod.oracle.model import O_NONBLOCK, Answer, Case, Outcome, Step, level_number
 
 
 @dataclass
@@ -37,7 +34,7 @@ def _lines(k: Any, start: int) -> list[tuple[int, str]]:
     out = []
     for level, message in k.log.lines[start:]:
         for text in message.split("\n"):
-            out.append((LEVELS.get(level, 4), text))
+            out.append((level_number(level), text))
     return out
 
 

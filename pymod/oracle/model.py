@@ -20,6 +20,14 @@ O_NONBLOCK = 0o4000
 
 Line = tuple[int, str]            # (printk level 0-7, text)
 
+# printk levels by number, as pymod's KernelLog names them; a printk without
+# a level prints at the default, 4
+LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
+
+
+def level_number(name: str) -> int:
+    return LEVEL_NAMES.index(name) if name in LEVEL_NAMES else 4
+
 
 @dataclass(frozen=True)
 class Image:

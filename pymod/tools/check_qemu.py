@@ -21,7 +21,6 @@ from typing import Any
 
 from pymod.errors import PymodError
 
-LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
 # %p prints a hash keyed per boot: no two kernels print the same one
 _POINTER_HASH = re.compile(r"\b[0-9a-f]{16}\b")
 
@@ -121,6 +120,8 @@ def annotate(reports: list[dict[str, Any]], calls: Sequence[Call], answers: Sequ
             r["kernel"] = None
             continue
         ours, theirs = found
+        from pymod.oracle.model import LEVEL_NAMES
+
         lines = [(LEVEL_NAMES[lv & 7], text) for lv, text in theirs.lines]
         loader, module = lines, []
         if ours.errno == 0 and len(lines) > len(ours.lines):
