@@ -27,12 +27,26 @@ def is_module_file(filename: str) -> bool:
     return filename.endswith(MODULE_SUFFIXES)
 
 
-def walk_modules(top: str | os.PathLike[str], rel: str = "") -> Iterator[tuple[str, str]]:
+def walk_modules(top: str | os.PathLike[str], rel: str = "",
+                 _seen: set[tuple[int, int]] | None = None) -> Iterator[tuple[str, str]]:
     """``(relpath, path)`` of every module file under ``top``, in ``readdir``
     order as depmod walks (``build``/``source`` skipped at every level).
 
-    A directory that cannot be opened raises :class:`PymodError` naming it.
+    Symbolic links to directories are followed, as depmod follows them, but
+    no directory is entered twice: depmod itself loops on a link to ``.``
+    until it runs out of file descriptors, and two such links make the walk
+    exponential.  A directory that cannot be opened raises
+    :class:`PymodError` naming it.
     """
+    seen = set() if _seen is None else _seen
+    try:
+        st = os.stat(top)
+    except OSError as e:
+        raise PymodError(e.errno or errno.EIO,
+                         "could not open directory %s: %s" % (os.fspath(top), e.strerror)) from e
+    if (st.st_dev, st.st_ino) in seen:
+        return
+    seen.add((st.st_dev, st.st_ino))
     try:
         entries = os.scandir(top)
     except OSError as e:
@@ -48,7 +62,7 @@ def walk_modules(top: str | os.PathLike[str], rel: str = "") -> Iterator[tuple[s
             except OSError:
                 continue
             if is_dir:
-                yield from walk_modules(entry.path, rel + entry.name + "/")
+                yield from walk_modules(entry.path, rel + entry.name + "/", seen)
             elif is_file and is_module_file(entry.name):
                 yield rel + entry.name, entry.path
 

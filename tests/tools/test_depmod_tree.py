@@ -158,3 +158,36 @@ def test_kmod_depmod_also_refuses_a_cycle(tmp_path):
     assert kmod.returncode != 0 and "cycle" in kmod.stderr
     with pytest.raises(PymodError):
         build_deps(top, jobs=1)
+
+
+def test_links_to_dot_are_walked_once(tmp_path, monkeypatch):
+    """Two directory links to "." made every walk exponential (depmod itself
+    loops until it runs out of descriptors); each directory is entered once,
+    and a linked directory elsewhere is still found."""
+    import os as _os
+
+    from pymod.kmod import tree
+    from pymod.samples import prebuilt_path
+
+    kernel = tmp_path / "lib" / "modules" / "9.9.9" / "kernel"
+    (kernel / "sub").mkdir(parents=True)
+    (kernel / "sub" / "pm_hello.ko").write_bytes(prebuilt_path("pm_hello").read_bytes())
+    (kernel / "a").symlink_to(".")
+    (kernel / "b").symlink_to(".")
+    (kernel / "sub" / "up").symlink_to("..")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "pm_exporter.ko").write_bytes(prebuilt_path("pm_exporter").read_bytes())
+    (kernel / "ext").symlink_to(other)
+    opened = []
+    real_scandir = _os.scandir
+
+    def counting(path):
+        opened.append(path)
+        assert len(opened) < 50, "the walk does not end"
+        return real_scandir(path)
+
+    monkeypatch.setattr(tree.os, "scandir", counting)
+    found = tree.module_files(kernel.parent)
+    assert sorted(p.rsplit("/", 1)[-1] for p in found) == ["pm_exporter.ko", "pm_hello.ko"]
+    assert len(opened) == 4             # 9.9.9, kernel, sub, other: once each
