@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtools.oracle.targets import Target
-from pymod.oracle.model import O_NONBLOCK, Answer, Case, Outcome, Step, level_number
+from pymod.oracle.model import O_NONBLOCK, O_TRUNC, Answer, Case, Outcome, Step, level_number
 
 
 @dataclass
@@ -44,7 +44,7 @@ def _ask(k: Any, step: Step, kernel_errno: int) -> PymodAnswer:
     start = len(k.log.lines)
     try:
         if step.op == "delete":
-            k.delete_module(step.name, force=bool(step.flags & 0o1000))
+            k.delete_module(step.name, force=bool(step.flags & O_TRUNC))
             return PymodAnswer(0, _lines(k, start))
         assert step.image is not None
         data = step.image.data()
@@ -54,7 +54,7 @@ def _ask(k: Any, step: Step, kernel_errno: int) -> PymodAnswer:
         else:
             mod = k.finit_module(data, step.params, step.flags, init_result=init)
         return PymodAnswer(0, _lines(k, start), reached_init=True,
-                           undecided=_undecided(mod))
+                           undecided=[str(u) for u in mod.undecided])
     except ModuleLoadError as e:
         return PymodAnswer(e.errno or 0, _lines(k, start), reached_init=e.stage == "init",
                            stage=e.stage)
@@ -74,26 +74,19 @@ def _unload(k: Any, name: str, kernel_errno: int) -> PymodAnswer:
     return _ask(k, Step("delete", name=name, flags=O_NONBLOCK), kernel_errno)
 
 
-def _undecided(mod: Any) -> list[str]:
-    return [str(u) for u in getattr(mod, "undecided", ())]
-
-
 def _resync(k: Any, keep: set[str]) -> None:
     """Unload what pymod holds and the guest does not (a verdict module code
     decided the other way); harness bookkeeping, so it leaves no line and
     no taint behind."""
-    extra = [m.name for m in k.modules if m.name not in keep]
-    if not extra:
+    if all(m.name in keep for m in k.modules):
         return
     lines, taints = len(k.log.lines), dict(vars(k.taint))
-    for _ in range(len(extra)):
-        for name in [m.name for m in reversed(list(k.modules)) if m.name not in keep]:
-            for force in (False, True):
-                try:
-                    k.delete_module(name, force=force)
-                    break
-                except Exception:  # noqa: BLE001 - best effort, as documented
-                    continue
+    for mod in reversed(list(k.modules)):          # newest first: users before used
+        if mod.name not in keep:
+            try:
+                k.delete_module(mod.name, force=True)
+            except Exception:  # noqa: BLE001 - best effort, as documented
+                pass
     del k.log.lines[lines:]
     vars(k.taint).update(taints)
 

@@ -17,6 +17,7 @@ IGNORE_MODVERSIONS = 1
 IGNORE_VERMAGIC = 2
 COMPRESSED_FILE = 4
 O_NONBLOCK = 0o4000
+O_TRUNC = 0o1000                  # delete_module: force (MODULE_FORCE_UNLOAD)
 
 Line = tuple[int, str]            # (printk level 0-7, text)
 

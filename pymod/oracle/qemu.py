@@ -191,11 +191,18 @@ def _boot(cmd: list[str], results: Path, console: Path,
             with console.open("a") as f:
                 f.write("\n[oracle: no answer for %.0f s; guest killed]\n" % STALL_SECONDS)
             break
-    tail = "\n".join(console.read_text(errors="replace").splitlines()[-60:]) \
-        if console.exists() else ""
-    # module names and kmsg text are bytes: keep every one (pymod decodes
-    # names the same way, so a mutated name still matches)
-    return results.read_bytes().decode("utf-8", "surrogateescape"), tail
+    return results.read_bytes().decode("utf-8", "surrogateescape"), _tail(console)
+
+
+
+def _tail(console: Path, lines: int = 60, limit: int = 64 << 10) -> str:
+    """The console's last ``lines`` lines, reading at most its last
+    ``limit`` bytes (a printk storm can make the file large)."""
+    if not console.exists():
+        return ""
+    with console.open("rb") as f:
+        f.seek(max(0, console.stat().st_size - limit))
+        return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
 
 
 def _last_case(results: Path) -> int | None:

@@ -26,7 +26,7 @@ import dataclasses
 import errno
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from pymod.tools.common import (
     dump_json,
     error,
     os_message,
+    tap_console,
     trusted_certificates,
     write,
 )
@@ -161,14 +162,9 @@ def _record_refusals(kernel: Any) -> dict[BaseException, tuple[tuple[str, str], 
     lines ``dmesg`` would show for that ``insmod``.  They are taken as they
     are printed (this kernel's console, tapped here: the loader's own
     messages never come back from its log), and shown beside the error."""
-    printed: list[tuple[str, str]] = []
+    printed = tap_console(kernel)
     logs: dict[BaseException, tuple[tuple[str, str], ...]] = {}
-    pr: Callable[[str, str], str] = kernel.log.pr
     load = kernel.load_module
-
-    def console(level: str, message: str) -> str:
-        printed.append((level, message))
-        return pr(level, message)
 
     def recording(*args: Any, **kw: Any) -> Any:
         start = len(printed)
@@ -178,7 +174,6 @@ def _record_refusals(kernel: Any) -> dict[BaseException, tuple[tuple[str, str], 
             logs[e] = tuple(printed[start:])
             raise
 
-    kernel.log.pr = console                      # every pr_* of this kernel goes through pr
     kernel.load_module = recording               # this instance's loads, and only them
     return logs
 

@@ -48,14 +48,11 @@ class Recording:
 def record_calls(kernel: Any, rec: Recording) -> None:
     """Record every ``load_module`` of this kernel instance with the lines
     it printed, tapped as they are printed (the log is never read back)."""
-    load: Callable[..., Any] = kernel.load_module
-    pr: Callable[[str, str], str] = kernel.log.pr
-    printed: list[tuple[str, str]] = []
-    rec.compression = (kernel.features.sysfs.module_compression() or "").strip()
+    from pymod.tools.common import tap_console
 
-    def console(level: str, message: str) -> str:
-        printed.append((level, message))
-        return pr(level, message)
+    load: Callable[..., Any] = kernel.load_module
+    printed = tap_console(kernel)
+    rec.compression = (kernel.features.sysfs.module_compression() or "").strip()
 
     def recording(source: Any, params: str = "", flags: int = 0, **kw: Any) -> Any:
         call = Call(os.fspath(getattr(source, "path", source) or ""), params, flags)
@@ -69,7 +66,6 @@ def record_calls(kernel: Any, rec: Recording) -> None:
         finally:
             call.lines = printed[start:]
 
-    kernel.log.pr = console
     kernel.load_module = recording
 
 

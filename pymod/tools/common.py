@@ -94,3 +94,17 @@ def trusted_certificates(certs: list[str], images: list[str]) -> list[Any]:
     for image in images:
         out += certificates_of(image)[1]
     return out
+
+
+def tap_console(kernel: Any) -> list[tuple[str, str]]:
+    """Every line ``kernel`` prints from now on, appended to the returned
+    list as it is printed (the console, tapped: the log is never read back)."""
+    printed: list[tuple[str, str]] = []
+    pr = kernel.log.pr
+
+    def console(level: str, message: str) -> str:
+        printed.append((level, message))
+        return pr(level, message)     # type: ignore[no-any-return]
+
+    kernel.log.pr = console           # every pr_* of this kernel goes through pr
+    return printed
