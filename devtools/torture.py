@@ -14,7 +14,9 @@ Invariants (a violation is recorded with what was seen):
   is LIVE: a LIVE module has no init region, every region resolves to it,
   its sysfs directory says live, its refcount counts its holders and its
   exports are in the directory;
-* a load or unload fails only with :class:`pymod.ModuleLoadError`.
+* a load or unload fails only with :class:`pymod.ModuleLoadError`;
+* the symbolizer that follows the kernel, changed meanwhile by writers of its
+  own, answers as :mod:`devtools.torture_symbolize` says.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from devtools import torture_symbolize as ts
 from pymod import Kernel, ModuleLoadError
 from pymod.loader.internal import Module, ModuleState
 from pymod.loader.memory import MODULES_VADDR
@@ -50,9 +53,11 @@ class _Watched(Kernel):
     def __init__(self) -> None:
         super().__init__()
         self.placed: dict[int, tuple[tuple[int, int], ...]] = {}
+        self.placed_by_name: dict[str, set[tuple[int, int]]] = {}
 
     def list_module(self, mod: Module) -> None:
         self.placed[mod.id] = tuple(mod.regions().values())
+        self.placed_by_name.setdefault(mod.name, set()).update(self.placed[mod.id])
         super().list_module(mod)
 
 
@@ -139,12 +144,14 @@ def _probe_random(k: _Watched, rng: random.Random, r: Report) -> None:
     r.count("random_reads", 2 * len(addrs))
 
 
-def _reader(k: _Watched, stable: dict[str, list[int]], seed: int, stop: float,
-            r: Report) -> None:
+def _reader(k: _Watched, stable: dict[str, list[int]], sym: Any, exp: ts.Expectations,
+            seed: int, stop: float, r: Report) -> None:
     rng = random.Random(seed)
     while time.monotonic() < stop:
         _probe_stable(k, stable, r)
         _probe_random(k, rng, r)
+        ts.probe(sym, exp, ts.random_addrs(rng, MODULES_VADDR, SPAN), k.placed_by_name,
+                 r.count, r.violation)
         proc = k.proc_modules()
         live = {ln.split()[0] for ln in proc.splitlines() if " Live " in ln}
         if not live >= set(STABLE):
@@ -152,7 +159,7 @@ def _reader(k: _Watched, stable: dict[str, list[int]], seed: int, stop: float,
         r.count("proc_reads")
 
 
-def _check_live(k: _Watched, mod: Module, r: Report) -> None:
+def _check_live(k: _Watched, mod: Module, sym: Any, r: Report) -> None:
     if any(m.size for t, m in mod.mem.items() if t.is_init):
         r.violation("live-with-init", "%s is LIVE with init memory" % mod.name)
     for base, size in mod.regions().values():
@@ -168,14 +175,20 @@ def _check_live(k: _Watched, mod: Module, r: Report) -> None:
                     "%s refcount %d, holders %d" % (mod.name, mod.refcount, len(mod.holders)))
     if any(k.symbols.find_symbol(s.name) is not s for s in mod.syms):
         r.violation("live-export", "%s is LIVE but an export is not in the directory" % mod.name)
+    text = mod.regions().get("text")
+    if sym is not None and text is not None:
+        found = sym.symbolize(text[0])
+        if found is None or found.module != mod.name:
+            r.violation("live-unsymbolized",
+                        "%s is LIVE but its text base symbolizes to %s" % (mod.name, found))
 
 
-def _checker(k: _Watched, stop: float, r: Report) -> None:
+def _checker(k: _Watched, sym: Any, stop: float, r: Report) -> None:
     while time.monotonic() < stop:
         with k.module_mutex:
             for mod in k.modules:
                 if mod.state == ModuleState.LIVE:
-                    _check_live(k, mod, r)
+                    _check_live(k, mod, sym, r)
                 elif mod.state != ModuleState.COMING:
                     r.violation("state",
                                 "%s listed in state %s between loads" % (mod.name, mod.state))
@@ -190,13 +203,18 @@ def torture(seconds: float, writers: int = 2, readers: int = 2, seed: int = 1) -
         k.load_module(images[name])
     stable = {m.name: [b + off for b, s in m.regions().values() for off in (0, s // 2, s - 1)]
               for m in k.modules}
+    sym = k.symbolizer()
+    exp = ts.Expectations.build(sym, [a for addrs in stable.values() for a in addrs])
     r = Report()
     stop = time.monotonic() + seconds
     threads = [threading.Thread(target=_writer, args=(k, images, seed + i, stop, r))
                for i in range(writers)]
-    threads += [threading.Thread(target=_reader, args=(k, stable, seed + 100 + i, stop, r))
+    threads += [threading.Thread(target=ts.synth_writer, args=(sym, i, stop, r.count, r.violation))
+                for i in range(ts.SYNTH)]
+    threads += [threading.Thread(target=_reader,
+                                 args=(k, stable, sym, exp, seed + 100 + i, stop, r))
                 for i in range(readers)]
-    threads.append(threading.Thread(target=_checker, args=(k, stop, r)))
+    threads.append(threading.Thread(target=_checker, args=(k, sym, stop, r)))
     for t in threads:
         t.start()
     for t in threads:

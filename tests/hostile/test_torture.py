@@ -20,6 +20,7 @@ def test_short_torture_run_finds_nothing():
         n for k, n in c.items() if k.startswith("refused:")) > 10
     assert c["stable_reads"] > 1000 and c["random_reads"] > 1000
     assert c["proc_reads"] > 10 and c["full_checks"] > 10
+    assert c["symbolize_reads"] > 1000 and c["symbolizer_writes"] > 100
     assert c["modules_left"] == len(torture.STABLE)
 
 
@@ -37,3 +38,19 @@ def test_the_torture_run_catches_a_half_loaded_module(monkeypatch):
     # crowd the checker's out.
     assert r.kinds["live-with-init"] > 0
     assert any("LIVE with init memory" in v for v in r.examples["live-with-init"])
+
+
+def test_the_torture_run_catches_a_symbolizer_that_misses_a_load(monkeypatch):
+    from pymod.symbolize.follow import KernelSymbolizer
+
+    coming, live = KernelSymbolizer.module_coming, KernelSymbolizer.module_live
+
+    # The symbolizer never hears of pm_hello (its other hooks skip it too).
+    def forget_hello(hook):
+        return lambda self, mod: None if mod.name == "pm_hello" else hook(self, mod)
+
+    monkeypatch.setattr(KernelSymbolizer, "module_coming", forget_hello(coming))
+    monkeypatch.setattr(KernelSymbolizer, "module_live", forget_hello(live))
+    r = torture.torture(1.5)
+    assert r.kinds["live-unsymbolized"] > 0
+    assert any("pm_hello is LIVE" in v for v in r.examples["live-unsymbolized"])
