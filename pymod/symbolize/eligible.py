@@ -18,16 +18,17 @@ without a Python object per symbol.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pymod.errors import InvalidArgument
 from pymod.symbolize.model import SymbolTable
 
 __all__ = ["is_mapping_symbol", "mapping_mask", "name_lengths", "make_table",
-           "kallsyms_keeps", "kallsyms_order", "KEPT_ABSOLUTE"]
+           "kallsyms_keeps", "kallsyms_order", "tie_order", "holds_at", "KEPT_ABSOLUTE"]
 
 # scripts/kallsyms keeps these absolute symbols (ia64 and friends).
 KEPT_ABSOLUTE = frozenset({"__kernel_syscall_via_break", "__kernel_syscall_via_epc",
@@ -70,115 +71,157 @@ def name_lengths(strtab: bytes, offsets: NDArray[Any]) -> NDArray[np.int64]:
     return lengths
 
 
-def _compact(buf: bytes, offsets: NDArray[np.int64],
-             lengths: NDArray[np.int64]) -> tuple[bytes, NDArray[np.int64]]:
-    """Each name ``buf[offsets[i]:offsets[i]+lengths[i]]`` copied, NUL-terminated."""
-    n = len(offsets)
-    if n == 0:
-        return b"", np.zeros(0, dtype=np.int64)
-    if n > 1 and (offsets[1:] > offsets[:-1] + lengths[:-1]).all() \
-            and int(offsets[-1] + lengths[-1]) < len(buf):
-        return _compact_ascending(buf, offsets, lengths)
-    src = np.frombuffer(buf + b"\0", dtype=np.uint8)
-    sizes = lengths + 1
-    new = np.zeros(n, dtype=np.int64)
-    np.cumsum(sizes[:-1], out=new[1:])
-    start = np.where(lengths > 0, offsets, len(buf))
-    gather = np.repeat(start - new, sizes) + np.arange(int(sizes.sum()), dtype=np.int64)
-    out = src[np.minimum(gather, len(buf))]
-    out[new + lengths] = 0
-    return out.tobytes(), new
+# Names are copied this many bytes at a time: the index arrays of one step
+# stay small however many (or however long) the names are.
+_COPY_STEP = 1 << 18
 
 
-def _compact_ascending(buf: bytes, offsets: NDArray[np.int64],
-                       lengths: NDArray[np.int64]) -> tuple[bytes, NDArray[np.int64]]:
-    """:func:`_compact` for names in increasing, disjoint spans of ``buf``
-    (a parsed text file): one mask over the buffer, no index arrays."""
-    lo, hi = int(offsets[0]), int(offsets[-1] + lengths[-1] + 1)
-    src = np.frombuffer(buf, dtype=np.uint8)[lo:hi]      # only the names' window
-    sizes = lengths + 1
-    gaps = np.diff(offsets, prepend=lo) - np.concatenate(([0], sizes[:-1]))
-    runs = np.empty(2 * len(offsets), dtype=np.int64)
-    runs[0::2], runs[1::2] = gaps, sizes
-    inside = np.zeros(len(runs), dtype=np.bool_)
-    inside[1::2] = True
-    keep = np.repeat(inside, runs)
-    out = src[keep]
-    new = np.zeros(len(offsets), dtype=np.int64)
-    np.cumsum(sizes[:-1], out=new[1:])
-    out[new + lengths] = 0
+def _compact(buf: bytes, offsets: NDArray[Any], lengths: NDArray[Any],
+             rows: NDArray[np.int64] | None) -> tuple[bytes, NDArray[np.uint32]]:
+    """The names ``buf[offsets[i]:offsets[i]+lengths[i]]`` of ``rows`` (or
+    of every row) copied in that order, NUL-terminated; returns the table
+    and where each starts."""
+    ln_all = lengths if rows is None else lengths[rows]
+    n = len(ln_all)
+    total = int(ln_all.sum(dtype=np.int64)) + n          # + n: the NULs
+    if total >> 32:
+        raise InvalidArgument("symbol names of %d bytes: more than a table holds" % total)
+    new = np.zeros(n, dtype=np.uint32)
+    if n > 1:
+        np.cumsum(ln_all[:-1], dtype=np.uint32, out=new[1:])
+        new[1:] += np.arange(1, n, dtype=np.uint32)
+    del ln_all
+    out = np.zeros(total, dtype=np.uint8)              # the NULs are already in place
+    src = np.frombuffer(buf, dtype=np.uint8)
+    steps = np.arange(0, total, _COPY_STEP, dtype=np.uint32)      # new's own type: no copy
+    cuts = np.unique(np.searchsorted(new, steps, side="right") - 1)
+    bounds = np.append(cuts, n).tolist()
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        pick = slice(lo, hi) if rows is None else rows[lo:hi]
+        ln = np.asarray(lengths[pick], dtype=np.int64)
+        within = np.arange(int(ln.sum()), dtype=np.int64) - np.repeat(np.cumsum(ln) - ln, ln)
+        out[np.repeat(new[lo:hi].astype(np.int64), ln) + within] = \
+            src[np.repeat(np.asarray(offsets[pick], dtype=np.int64), ln) + within]
     return out.tobytes(), new
 
 
 def make_table(addrs: NDArray[Any], buf: bytes, offsets: NDArray[Any],
-               lengths: NDArray[Any] | None, types: bytes | NDArray[np.uint8]) -> SymbolTable:
+               lengths: NDArray[Any] | None, types: bytes | NDArray[np.uint8],
+               rows: NDArray[np.int64] | None = None) -> SymbolTable:
     """A :class:`SymbolTable` of the given symbols, in any order: sorted
     stably by address (so among equal addresses the given order stays and
-    the first wins), names copied out of ``buf`` into one compact table.
+    the first wins), names copied out of ``buf`` into one compact table, in
+    address order.
 
     :addrs: address of each symbol
     :buf: the bytes the names are in
     :offsets: where each name starts in ``buf``
     :lengths: each name's length, or None to read up to the next NUL
     :types: one type letter per symbol
+    :rows: the rows of the arrays above to take (default: all), so the
+        caller need not gather them first
     """
     a = np.asarray(addrs, dtype=np.uint64)
-    off = np.asarray(offsets, dtype=np.int64)
-    ln = name_lengths(buf, off) if lengths is None else np.asarray(lengths, dtype=np.int64)
     letters = np.frombuffer(bytes(types), dtype=np.uint8) if isinstance(types, bytes) \
         else np.asarray(types, dtype=np.uint8)
-    order = np.argsort(a, kind="stable")
-    by_place = np.argsort(off, kind="stable")      # names copied in the order they lie
-    strtab, new = _compact(buf, off[by_place], ln[by_place])
-    where = np.empty(len(off), dtype=np.int64)
-    where[by_place] = new
-    return SymbolTable(addrs=a[order], names=where[order].astype(np.uint32), strtab=strtab,
-                       types=letters[order].tobytes())
+    off = np.asarray(offsets)
+    ln = name_lengths(buf, off) if lengths is None else np.asarray(lengths)
+    if rows is not None:
+        a, letters = a[rows], letters[rows]
+    if len(a) > 1 and not (a[1:] >= a[:-1]).all():      # a text file is sorted already
+        order = np.argsort(a, kind="stable")
+        a, letters = a[order], letters[order]
+        rows = order if rows is None else rows[order]
+        del order
+    elif a.base is not None:
+        a = a.copy()                                   # not a view of the caller's arrays
+    strtab, names = _compact(buf, off, ln, rows)
+    return SymbolTable(addrs=a, names=names, strtab=strtab, types=letters.tobytes())
 
 
-def kallsyms_keeps(name_of: Callable[[int], str], types: bytes) -> NDArray[np.bool_]:
+def kallsyms_keeps(types: bytes,
+                   named: Callable[[str], NDArray[np.bool_]]) -> NDArray[np.bool_]:
     """``scripts/kallsyms``' read filter on ``System.map`` lines: ``u`` and
     ``n`` symbols go, and absolute ones but for :data:`KEPT_ABSOLUTE`
-    (``name_of(i)`` is line i's name)."""
+    (``named(name)`` tells which lines have that name)."""
     t = np.frombuffer(types, dtype=np.uint8)
     keep: NDArray[np.bool_] = (t != ord("u")) & (t != ord("n"))
-    for i in np.flatnonzero((t == ord("A")) | (t == ord("a"))).tolist():
-        keep[i] = name_of(i) in KEPT_ABSOLUTE
+    absolute = (t == ord("A")) | (t == ord("a"))
+    if absolute.any():
+        kept = np.zeros(len(t), dtype=np.bool_)
+        for name in sorted(KEPT_ABSOLUTE):
+            kept |= named(name)
+        keep &= ~absolute | kept
     return keep
 
 
-def _provided_by_linker_script(name: str) -> bool:
-    """The tool's guess at a linker-script symbol: ``__start_X``, ``__stop_X``,
-    ``__end_X``, ``__X_start``, ``__X_end`` (names of 8+ characters)."""
-    if len(name) < 8 or not name.startswith("__"):
-        return False
-    return (name.startswith(("__start_", "__stop_", "__end_"))
-            or name.endswith(("_start", "_end")))
+def holds_at(src: NDArray[np.uint8], off: NDArray[np.int64], ln: NDArray[np.int64],
+                 at: NDArray[np.int64], text: bytes) -> NDArray[np.bool_]:
+    """Whether each name holds ``text`` at position ``at`` (within the name)."""
+    ok: NDArray[np.bool_] = (at >= 0) & (at + len(text) <= ln)
+    for k, c in enumerate(text):
+        ok &= src[np.where(ok, off + at + k, 0)] == c
+    return ok
 
 
-def _tie_key(name: str, letter: int) -> tuple[bool, bool, int]:
-    weak = letter in (ord("w"), ord("W"))
-    return weak, _provided_by_linker_script(name), len(name) - len(name.lstrip("_"))
+def _tie_keys(buf: bytes, off: NDArray[np.int64], ln: NDArray[np.int64],
+              types: NDArray[np.uint8]) -> list[NDArray[Any]]:
+    """``compare_symbols``' keys after the address, most significant first:
+    weak, maybe provided by the linker script (``__start_X``, ``__stop_X``,
+    ``__end_X``, ``__X_start``, ``__X_end``; 8+ characters), leading
+    underscores."""
+    src = np.frombuffer(buf, dtype=np.uint8)      # every index read lies inside a name
+    zero = np.zeros(len(off), dtype=np.int64)
+    weak = (types == ord("w")) | (types == ord("W"))
+    linker = (ln >= 8) & holds_at(src, off, ln, zero, b"__")
+    linker &= (holds_at(src, off, ln, zero + 2, b"start_")
+               | holds_at(src, off, ln, zero + 2, b"stop_")
+               | holds_at(src, off, ln, zero + 2, b"end_")
+               | holds_at(src, off, ln, ln - 6, b"_start")
+               | holds_at(src, off, ln, ln - 4, b"_end"))
+    under = np.zeros(len(off), dtype=np.int64)
+    rows = np.flatnonzero(ln > 0)
+    while rows.size:
+        rows = rows[src[off[rows] + under[rows]] == ord("_")]
+        under[rows] += 1
+        rows = rows[under[rows] < ln[rows]]
+    return [weak, linker, under]
 
 
-def kallsyms_order(addrs: NDArray[np.uint64], names: list[str], types: bytes) -> NDArray[np.int64]:
-    """The order ``scripts/kallsyms`` gives its table: by address; at equal
-    addresses non-weak before weak, then other symbols before linker-script
-    ones, then fewer leading underscores first, then input order."""
-    order = np.argsort(addrs, kind="stable")
-    s = addrs[order]
-    if len(s) < 2:
-        return order.astype(np.int64)
-    tied = np.flatnonzero(s[1:] == s[:-1])
-    if tied.size == 0:
-        return order.astype(np.int64)
-    starts = tied[np.concatenate(([True], tied[1:] != tied[:-1] + 1))]
-    out = order.astype(np.int64)
-    for start in starts.tolist():
-        end = start + 1
-        while end < len(s) and s[end] == s[start]:
-            end += 1
-        run = out[start:end].tolist()
-        run.sort(key=lambda i: _tie_key(names[i], types[i]))
-        out[start:end] = run
-    return out
+def tie_order(addrs: NDArray[np.uint64], buf: bytes, offsets: NDArray[Any],
+              lengths: NDArray[Any], types: NDArray[np.uint8],
+              rows: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
+    """The order ``scripts/kallsyms`` gives its table (``compare_symbols``):
+    by address; at equal addresses non-weak before weak, then other symbols
+    before linker-script ones, then fewer leading underscores first, then
+    input order.  Row i's name is ``buf[offsets[i]:offsets[i] + lengths[i]]``.
+    Returns ``rows`` (default: every row) in that order."""
+    s = addrs.copy() if rows is None else addrs[rows]
+    order = np.argsort(s, kind="stable").astype(np.int64, copy=False)
+    s.sort(kind="stable")                # in place: s[i] is now the address of order[i]
+    tied = np.zeros(len(s), dtype=np.bool_)
+    tied[1:] = s[1:] == s[:-1]
+    tied[:-1] |= tied[1:]
+    del s
+    if rows is not None:
+        order = rows[order]
+    t = order[tied]                      # every row sharing its address
+    if t.size == 0:
+        return order
+    weak, linker, under = _tie_keys(buf, np.asarray(offsets, dtype=np.int64)[t],
+                                    np.asarray(lengths, dtype=np.int64)[t],
+                                    np.asarray(types, dtype=np.uint8)[t])
+    order[tied] = t[np.lexsort((t, under, linker, weak, addrs[t]))]
+    return order
+
+
+def kallsyms_order(addrs: NDArray[np.uint64], names: Sequence[str],
+                   types: bytes) -> NDArray[np.int64]:
+    """:func:`tie_order` of symbols given as a list of names."""
+    encoded = [n.encode("utf-8", "surrogateescape") for n in names]
+    ln = np.array([len(e) for e in encoded], dtype=np.int64)
+    off = np.zeros(len(ln), dtype=np.int64)
+    if len(ln) > 1:
+        np.cumsum(ln[:-1], out=off[1:])
+    return tie_order(np.asarray(addrs, dtype=np.uint64), b"".join(encoded), off, ln,
+                     np.frombuffer(types, dtype=np.uint8))

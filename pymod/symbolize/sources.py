@@ -29,10 +29,24 @@ from numpy.typing import NDArray
 
 from pymod.elf.compression import read_file
 from pymod.errors import InvalidArgument, PymodError
-from pymod.symbolize.eligible import kallsyms_keeps, kallsyms_order, make_table, mapping_mask
+from pymod.symbolize.eligible import (
+    holds_at,
+    kallsyms_keeps,
+    make_table,
+    mapping_mask,
+    tie_order,
+)
+from pymod.symbolize.kallsyms_groups import group_modules
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap, SymbolTable
 from pymod.symbolize.placement import module_map, place_ko
-from pymod.symbolize.textparse import NmLines, parse_nm, read_text
+from pymod.symbolize.textparse import (
+    MODULE_NAME_LEN,
+    NmLines,
+    parse_nm,
+    read_text,
+    source_path,
+    where,
+)
 
 __all__ = ["read_kallsyms", "read_proc_modules", "read_system_map", "read_sections",
            "place_ko", "module_map", "ProcModule", "hidden_addresses"]
@@ -80,49 +94,73 @@ class ProcModule:
 
 def read_proc_modules(source: Source) -> dict[str, ProcModule]:
     """``/proc/modules`` (``name size refcnt users state 0xaddr [(taints)]``),
-    by name in file order (newest first)."""
-    text = read_text(source, "modules").decode("utf-8", "surrogateescape")
+    by name in file order (newest first).  The kernel prints the size with
+    ``%u`` and the address with ``0x%px``: anything else there (and a name
+    longer than a module name can be) is refused naming the file and line."""
+    path = source_path(source)
     out: dict[str, ProcModule] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        f = line.split()
-        if not f:
-            continue
-        at = next((j for j in range(2, len(f)) if f[j].startswith("0x")), None)
-        if at is None or at < 3 or not f[1].isdigit():
-            raise PymodError(errno.EINVAL, "modules: line %d is not 'name size refcnt users "
-                             "state 0xaddress': %r" % (lineno, line[:120]))
-        try:
-            base = int(f[at], 16)
-        except ValueError:
-            raise PymodError(errno.EINVAL, "modules: line %d: bad address %r"
-                             % (lineno, f[at])) from None
-        cols = f[2:at - 1] + ["-", "-"]
-        out[f[0]] = ProcModule(f[0], int(f[1]), cols[0], cols[1], f[at - 1], base,
-                               " ".join(f[at + 1:]))
+    for lineno, raw in enumerate(read_text(source, "modules").split(b"\n"), 1):
+        f = raw.split()                  # ASCII white space only, as the kernel prints
+        if f:
+            mod = _proc_module(f, where("modules", path, lineno), raw)
+            out[mod.name] = mod
     if out and not any(m.base for m in out.values()):
         raise hidden_addresses("modules")
     return out
 
 
+def _proc_module(f: list[bytes], at_line: str, raw: bytes) -> ProcModule:
+    """One ``/proc/modules`` line's columns."""
+    def bad(why: str) -> PymodError:
+        return PymodError(errno.EINVAL, "%s: %s: %r" % (at_line, why, raw[:120].decode(
+            "utf-8", "replace")))
+
+    at = next((j for j in range(3, len(f)) if f[j].startswith(b"0x")), None)
+    if at is None or len(f) < 4:
+        raise bad("not 'name size refcnt users state 0xaddress'")
+    if len(f[0]) >= MODULE_NAME_LEN:
+        raise bad("a module name of %d bytes (the kernel's are at most %d: MODULE_NAME_LEN)"
+                  % (len(f[0]), MODULE_NAME_LEN - 1))
+    if not f[1].isdigit() or len(f[1]) > 10 or int(f[1]) >> 32:
+        raise bad("the size %r is not a number the kernel prints (%%u)" % _text(f[1]))
+    digits = f[at][2:]
+    if not 1 <= len(digits) <= 16 or any(c not in b"0123456789abcdefABCDEF" for c in digits):
+        raise bad("the address %r is not 0x and 1 to 16 hex digits" % _text(f[at]))
+    cols = [_text(c) for c in f[2:at - 1]] + ["-", "-"]
+    return ProcModule(_text(f[0]), int(f[1]), cols[0], cols[1], _text(f[at - 1]),
+                      int(digits, 16), " ".join(_text(c) for c in f[at + 1:]))
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
 def _find_core(lines: NmLines, name: str) -> int | None:
     """The address of the first vmlinux line named ``name``."""
-    needle = b" " + name.encode() + b"\0"      # a name follows the type's space
+    want = name.encode()
+    needle = b" " + want                 # a name follows the type's space
     pos = lines.buf.find(needle)
     while pos >= 0:
-        k = int(np.searchsorted(lines.name_off, pos + 1))
-        if k < len(lines) and lines.name_off[k] == pos + 1 and lines.mod_off[k] < 0:
+        # the key in the array's own type: a mixed search would convert the array
+        k = int(np.searchsorted(lines.name_off, lines.name_off.dtype.type(pos + 1)))
+        if k < len(lines) and lines.name_off[k] == pos + 1 and lines.name_len[k] == len(want) \
+                and lines.mod_off[k] < 0:
             return int(lines.addrs[k])
         pos = lines.buf.find(needle, pos + 1)
     return None
 
 
-def _core_map(lines: NmLines, idx: NDArray[np.int64], all_symbols: bool | None,
-              table: SymbolTable | None = None) -> CoreMap:
+def _rows(idx: NDArray[np.int64]) -> NDArray[np.int64] | slice:
+    """``idx`` as a slice when it is a run of consecutive rows (the vmlinux
+    lines of a kallsyms file are): indexing with it makes views, not copies."""
+    if idx.size and int(idx[-1]) - int(idx[0]) == idx.size - 1:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _core_map(lines: NmLines, table: SymbolTable, all_symbols: bool | None) -> CoreMap:
     """``kallsyms_lookup``'s ranges from the linker symbols; ``_end`` present
     (it is only with KALLSYMS_ALL) means data addresses resolve too."""
-    if table is None:
-        table = make_table(lines.addrs[idx], lines.buf, lines.name_off[idx],
-                           lines.name_len[idx], np.frombuffer(lines.types, np.uint8)[idx])
     b = {name: _find_core(lines, name) for name in _BOUNDS}
     end = b["_end"] if all_symbols is not False else None
     return CoreMap(table, b["_stext"] or 0, b["_etext"] or 0, b["_sinittext"] or 0,
@@ -150,7 +188,7 @@ def read_kallsyms(source: Source, modules: Source | None = None) -> Maps:
     symbols if it has no text symbol), so the last function's size runs to
     that page end.
     """
-    lines = parse_nm(read_text(source, "kallsyms"), "kallsyms")
+    lines = parse_nm(read_text(source, "kallsyms"), "kallsyms", source_path(source))
     if len(lines) == 0:
         raise InvalidArgument("kallsyms: no symbols")
     if not lines.addrs.any():
@@ -158,27 +196,13 @@ def read_kallsyms(source: Source, modules: Source | None = None) -> Maps:
     procs = read_proc_modules(modules) if modules is not None else None
     is_mod = lines.mod_off >= 0
     core_idx = np.flatnonzero(~is_mod)
-    core = _core_map(lines, core_idx, None) if core_idx.size else None
+    core = None
+    if core_idx.size:
+        rows = _rows(core_idx)
+        core = _core_map(lines, make_table(lines.addrs[rows], lines.buf, lines.name_off[rows],
+                                           lines.name_len[rows],
+                                           np.frombuffer(lines.types, np.uint8)[rows]), None)
     return Maps(core, _kallsyms_modules(lines, np.flatnonzero(is_mod), procs))
-
-
-def _group(lines: NmLines, idx: NDArray[np.int64]) -> dict[str, NDArray[np.int64]]:
-    """Module lines by module name.  A module's lines are consecutive in the
-    file, so names are compared in bulk and decoded once per run."""
-    if idx.size == 0:
-        return {}
-    buf = np.frombuffer(lines.buf, dtype=np.uint8)
-    off, n = lines.mod_off[idx], lines.mod_len[idx]
-    width = int(n.max()) + 1
-    cols = np.arange(width, dtype=np.int64)
-    names = np.where(cols < n[:, None], buf[np.minimum(off[:, None] + cols, len(buf) - 1)], 0)
-    new_run = np.ones(len(idx), dtype=np.bool_)
-    new_run[1:] = (names[1:] != names[:-1]).any(axis=1)
-    starts = np.flatnonzero(new_run).tolist() + [len(idx)]
-    groups: dict[str, list[NDArray[np.int64]]] = {}
-    for a, b in zip(starts[:-1], starts[1:], strict=True):
-        groups.setdefault(lines.module_name(int(idx[a])), []).append(idx[a:b])
-    return {k: np.concatenate(v) for k, v in groups.items()}
 
 
 def _module_symbols(lines: NmLines, rows: NDArray[np.int64]) -> SymbolTable:
@@ -188,8 +212,7 @@ def _module_symbols(lines: NmLines, rows: NDArray[np.int64]) -> SymbolTable:
     keep = ~np.isin(t, np.frombuffer(b"uU", dtype=np.uint8)) & ~(weak & (a == 0))
     keep &= (lines.name_len[rows] > 0) & ~mapping_mask(lines.buf, lines.name_off[rows])
     r = rows[keep]
-    return make_table(lines.addrs[r], lines.buf, lines.name_off[r], lines.name_len[r],
-                      np.frombuffer(lines.types, dtype=np.uint8)[r])
+    return make_table(lines.addrs, lines.buf, lines.name_off, lines.name_len, lines.types, r)
 
 
 def _derived_span(table: SymbolTable) -> tuple[int, int]:
@@ -211,7 +234,7 @@ def _spans(procs: dict[str, ProcModule]) -> dict[str, tuple[int, int]]:
         if not m.base:
             continue
         k = bisect.bisect_right(bases, m.base)
-        end = m.base + m.size
+        end = min(m.base + m.size, 1 << 64)      # the last page ends the address space
         if k < len(bases):
             end = min(end, bases[k])
         out[m.name] = (m.base, end - m.base)
@@ -220,7 +243,7 @@ def _spans(procs: dict[str, ProcModule]) -> dict[str, tuple[int, int]]:
 
 def _kallsyms_modules(lines: NmLines, idx: NDArray[np.int64],
                       procs: dict[str, ProcModule] | None) -> tuple[ModuleMap, ...]:
-    groups = _group(lines, idx)
+    groups = group_modules(lines, idx)
     spans = _spans(procs) if procs is not None else {}
     names = [n for n in groups if not _is_pseudo_module(n)]
     names += [n for n in spans if n not in groups]
@@ -249,7 +272,7 @@ def read_system_map(source: Source, all_symbols: bool = True,
     if b"The real System.map is in" in data[:4096]:
         raise InvalidArgument("System.map: this is Debian's placeholder; the real System.map "
                               "is in the linux-image-<release>-dbg package")
-    lines = parse_nm(data, "System.map")
+    lines = parse_nm(data, "System.map", source_path(source), kallsyms=False)
     if len(lines) == 0:
         raise InvalidArgument("System.map: no symbols")
     if (lines.mod_off >= 0).any():
@@ -257,12 +280,12 @@ def read_system_map(source: Source, all_symbols: bool = True,
     if not lines.addrs.any():
         raise hidden_addresses("System.map")
     keep, types = _system_map_rules(lines, all_symbols, absolute_percpu)
-    rows = np.flatnonzero(keep)
-    names = [lines.name(i) for i in rows.tolist()]
-    order = rows[kallsyms_order(lines.addrs[rows], names, types[rows].tobytes())]
-    table = make_table(lines.addrs[order], lines.buf, lines.name_off[order],
-                       lines.name_len[order], types[order])
-    core = _core_map(lines, np.flatnonzero(lines.mod_off < 0), all_symbols, table)
+    order = tie_order(lines.addrs, lines.buf, lines.name_off, lines.name_len, types,
+                      np.flatnonzero(keep))
+    del keep
+    table = make_table(lines.addrs, lines.buf, lines.name_off, lines.name_len, types, order)
+    del order
+    core = _core_map(lines, table, all_symbols)
     return Maps(core, ())
 
 
@@ -270,7 +293,7 @@ def _system_map_rules(lines: NmLines, all_symbols: bool,
                       absolute_percpu: bool) -> tuple[NDArray[np.bool_], NDArray[np.uint8]]:
     """scripts/kallsyms' filters; returns the kept rows and the final types."""
     types = np.frombuffer(lines.types, dtype=np.uint8).copy()
-    keep = kallsyms_keeps(lines.name, lines.types)
+    keep = kallsyms_keeps(lines.types, lambda name: _named(lines, name))
     found = {}
     for name in _BOUNDS[:4] + ("__per_cpu_start", "__per_cpu_end"):
         found[name] = _find_core(lines, name)
@@ -298,21 +321,26 @@ def _in_text(lines: NmLines, found: dict[str, int | None]) -> NDArray[np.bool_]:
     return inside
 
 
+def _name_columns(lines: NmLines) -> tuple[NDArray[np.uint8], NDArray[np.int64],
+                                          NDArray[np.int64]]:
+    return (np.frombuffer(lines.buf, dtype=np.uint8), lines.name_off.astype(np.int64),
+            lines.name_len.astype(np.int64))
+
+
 def _start_stop(lines: NmLines) -> NDArray[np.bool_]:
-    buf = np.frombuffer(lines.buf + b"\0" * 8, dtype=np.uint8)
-    off = lines.name_off
-    head = buf[off[:, None] + np.arange(8)]
-    start = (head == np.frombuffer(b"__start_", np.uint8)).all(axis=1)
-    stop = (head[:, :7] == np.frombuffer(b"__stop_", np.uint8)).all(axis=1)
-    out: NDArray[np.bool_] = start | stop
+    """Names starting ``__start_`` or ``__stop_``."""
+    src, off, ln = _name_columns(lines)
+    zero = np.zeros(len(off), dtype=np.int64)
+    out: NDArray[np.bool_] = holds_at(src, off, ln, zero, b"__start_") \
+        | holds_at(src, off, ln, zero, b"__stop_")
     return out
 
 
 def _named(lines: NmLines, name: str) -> NDArray[np.bool_]:
+    src, off, ln = _name_columns(lines)
     want = name.encode()
-    return np.array([lines.buf[o:o + n] == want for o, n in
-                     zip(lines.name_off.tolist(), lines.name_len.tolist(), strict=True)],
-                    dtype=np.bool_)
+    out: NDArray[np.bool_] = (ln == len(want)) & holds_at(src, off, ln, np.zeros_like(off), want)
+    return out
 
 
 # A sections/ file holds one address (sysfs reports 4096 bytes).

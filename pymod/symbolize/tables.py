@@ -47,10 +47,11 @@ class Tables:
         self._tags = itertools.count(1)
         self._owners: dict[int, Owner] = {}
         # The same tags for the C one-address path: one slot holding a dict
-        # that, like _owners, is replaced and never changed.
+        # that, like _owners, only grows (a removal replaces it).
         self.cell: list[dict[int, tuple[Any, ...]]] = [{}]
         self._epoch = 0
         self._retired: list[tuple[int, int]] = []     # (epoch retired, tag)
+        self._stale: set[int] = set()                 # dropped tags still in _owners
         self._active: dict[int, int] = {}             # batch token -> epoch at start
         self._tokens = itertools.count(1)
 
@@ -58,8 +59,8 @@ class Tables:
         """A new tag for ``owner`` (before its table is published)."""
         with self._lock:
             tag = next(self._tags)
-            self._owners = {**self._owners, tag: owner}   # copy on write: see owners
-            self.cell[0] = {**self.cell[0], tag: fast_entry(owner)}
+            self._owners[tag] = owner          # added in place: see owners
+            self.cell[0][tag] = fast_entry(owner)
             return tag
 
     def retire(self, tag: int) -> None:
@@ -83,17 +84,23 @@ class Tables:
 
     @property
     def owners(self) -> dict[int, Owner]:
-        """The tags registered now: a dict never changed after it is
-        returned (writers replace it), so a reader may keep it."""
+        """The tags registered now, in a dict a reader may keep: writers
+        only add to it (a tag is never reused), and a removal makes a new
+        dict, so every tag it held stays.  Copying it at every change made
+        n registrations cost n**2; removals are now copied in bulk, once as
+        many tags as half the live ones are dropped."""
         return self._owners
 
     def _purge(self) -> None:
         oldest = min(self._active.values(), default=self._epoch)
         gone = {tag for epoch, tag in self._retired if epoch <= oldest}
         if gone:   # retired before every running batch began
-            self._owners = {t: o for t, o in self._owners.items() if t not in gone}
-            self.cell[0] = {t: e for t, e in self.cell[0].items() if t not in gone}
+            self._stale |= gone
+            if len(self._stale) * 2 >= len(self._owners):
+                self._owners = {t: o for t, o in self._owners.items() if t not in self._stale}
+                self.cell[0] = {t: e for t, e in self.cell[0].items() if t not in self._stale}
+                self._stale = set()
             self._retired = [(e, t) for e, t in self._retired if e > oldest]
 
     def __len__(self) -> int:
-        return len(self._owners)
+        return len(self._owners) - len(self._stale)

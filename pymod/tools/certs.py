@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pymod.tools.common import dump_json, error, os_message, write
+from pymod.tools.common import dump_json, error, os_message, terminal_safe, write
 
 PROG = "pymod certs"
 
@@ -63,9 +63,10 @@ def main(argv: Sequence[str]) -> int:
         dump_json(rows, sys.stdout)
     else:
         write(sys.stdout, "%s: %s payload, %d certificate%s\n"
-              % (args.vmlinuz, kind, len(rows), "" if len(rows) == 1 else "s"))
+              % (terminal_safe(args.vmlinuz), kind, len(rows), "" if len(rows) == 1 else "s"))
         for row in rows:
+            shown = {k: terminal_safe(v) for k, v in row.items()}    # the image's strings
             write(sys.stdout, "  subject: %s\n  serial:  %s\n  key:     %s\n%s"
-                  % (row["subject"], row["serial"], row["key"],
-                     "  file:    %s\n" % row["file"] if "file" in row else ""))
+                  % (shown["subject"], shown["serial"], shown["key"],
+                     "  file:    %s\n" % shown["file"] if "file" in row else ""))
     return 0 if rows else 1

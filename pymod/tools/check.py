@@ -37,6 +37,7 @@ from pymod.tools.common import (
     error,
     os_message,
     tap_console,
+    terminal_safe,
     trusted_certificates,
     write,
 )
@@ -263,7 +264,7 @@ def _in_qemu(args: argparse.Namespace, target: Target, config: Path, symvers: Pa
     reports = check(args.modules, target, config, symvers, trusted, args.sig_enforce, rec)
     if not args.json:
         write(sys.stderr, "%s: booting %s in QEMU for %d load(s)...\n"
-              % (PROG, vmlinuz, len(rec.calls)))
+              % (PROG, terminal_safe(str(vmlinuz)), len(rec.calls)))
     annotate(reports, rec.calls, ask_kernel(vmlinuz, rec, args.sig_enforce))
     return _report(reports, args.json)
 
@@ -273,21 +274,26 @@ def _report(reports: list[dict[str, Any]], as_json: bool) -> int:
         dump_json(reports, sys.stdout)
     else:
         for r in reports:
-            head = "%s: %s" % (r["file"], _verdict(r) if r["ok"] else "REFUSED")
-            if not r["ok"]:
-                head += " [%s]" % r["errno"]
-                if not r["kernel_log"]:     # the kernel prints nothing: pymod says why
-                    head += " (no kernel message: %s)" % r["detail"]
-            write(sys.stdout, head + "\n")
-            for line in r.get("kernel_log", ()):
-                write(sys.stdout, "    %s\n" % line["message"])
-            if not r["ok"] and r.get("insmod"):
-                write(sys.stdout, "    %s\n" % r["insmod"])
-            if not r["ok"] and r["undecided"]:
-                write(sys.stdout, "    module code ran too: %s\n"
-                      % "; ".join(u["detail"] for u in r["undecided"]))
-            if "kernel" in r:
-                from pymod.tools.check_qemu import describe
-
-                write(sys.stdout, "".join(line + "\n" for line in describe(r)))
+            write(sys.stdout, "".join(terminal_safe(line) + "\n" for line in _report_lines(r)))
     return 0 if all(r["ok"] for r in reports) else 1
+
+
+def _report_lines(r: dict[str, Any]) -> list[str]:
+    """One FILE's lines.  The kernel's messages in them carry the module's
+    names, so each line is written :func:`terminal_safe` (as dmesg shows
+    the log: control bytes as ``\\xNN``)."""
+    head = "%s: %s" % (r["file"], _verdict(r) if r["ok"] else "REFUSED")
+    if not r["ok"]:
+        head += " [%s]" % r["errno"]
+        if not r["kernel_log"]:     # the kernel prints nothing: pymod says why
+            head += " (no kernel message: %s)" % r["detail"]
+    out = [head] + ["    %s" % line["message"] for line in r.get("kernel_log", ())]
+    if not r["ok"] and r.get("insmod"):
+        out.append("    %s" % r["insmod"])
+    if not r["ok"] and r["undecided"]:
+        out.append("    module code ran too: %s" % "; ".join(u["detail"] for u in r["undecided"]))
+    if "kernel" in r:
+        from pymod.tools.check_qemu import describe
+
+        out += describe(r)
+    return out

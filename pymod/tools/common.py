@@ -6,12 +6,20 @@ bytes that are not UTF-8 survive as lone surrogates.  Text output writes them
 back as the original bytes (what kmod prints); JSON cannot hold them, so in
 JSON every undecodable byte is spelled ``\\xNN`` (a backslash, ``x`` and two
 hex digits), the same way everywhere.
+
+Names come from the files read (a module's name, a symbol's, a file's), so
+the tools' own lines (errors, warnings, verdicts, annotations) pass them
+through :func:`terminal_safe`: a control byte (ESC, BEL, CR, a newline ...)
+is spelled ``\\xNN`` too, and cannot restyle the terminal or forge a line.
+Output that is another program's format keeps its bytes: ``/proc/modules``
+(the kernel's), ``modules.dep`` (depmod's).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import IO, Any
 
@@ -30,9 +38,27 @@ def write(stream: IO[str], text: str) -> None:
     buffer.flush()
 
 
+# What a terminal acts on: C0 controls, DEL, and the C1 controls, both as
+# characters and as raw bytes 0x80-0x9f that are not UTF-8 (kept as lone
+# surrogates), which an 8-bit terminal takes for C1 (0x9b is CSI).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udc9f]")
+# The same but tab and newline, for text whose format has them (modinfo's).
+_CONTROL_BUT_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\udc80-\udc9f]")
+
+
+def _spelled(m: re.Match[str]) -> str:
+    return "".join("\\x%02x" % b for b in m.group().encode(ENCODING, ERRORS))
+
+
+def terminal_safe(text: str, keep_layout: bool = False) -> str:
+    """``text`` with every control byte spelled ``\\xNN`` (``keep_layout``:
+    but tab and newline); ordinary text is unchanged."""
+    return (_CONTROL_BUT_LAYOUT if keep_layout else _CONTROL).sub(_spelled, text)
+
+
 def error(prog: str, message: str) -> None:
-    """One line on stderr: ``prog: message``."""
-    write(sys.stderr, "%s: %s\n" % (prog, message))
+    """One line on stderr: ``prog: message`` (:func:`terminal_safe`)."""
+    write(sys.stderr, "%s: %s\n" % (prog, terminal_safe(message)))
 
 
 def os_message(e: OSError) -> str:

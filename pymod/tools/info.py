@@ -2,6 +2,13 @@
 
 Output is byte-identical to Debian's kmod 30 for module files; ``--json``
 prints one object per file, repeated keys as lists.
+
+kmod prints every byte of a value as it is.  Tab and newline stay (real
+modules have them in descriptions and parameter texts: xen-pciback,
+dm-queue-length, intel_powerclamp); any other control byte (ESC, BEL, CR
+...) is written ``\\xNN``, as is every control byte of a file name: a
+module's strings cannot restyle the terminal.  So a value with a newline
+prints over two lines, as with modinfo.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 from pymod.elf.compression import decompressed, map_file
 from pymod.errors import PymodError
 from pymod.kmod.modinfo import format_info, module_info
-from pymod.tools.common import dump_json
+from pymod.tools.common import dump_json, terminal_safe
 
 _ENC = "surrogateescape"
 
@@ -90,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def err(msg: str) -> None:
         sys.stdout.flush()
         out.flush()
-        sys.stderr.write("pymod info: ERROR: %s\n" % msg)
+        sys.stderr.write("pymod info: ERROR: %s\n" % terminal_safe(msg))
 
     for path in args.files:
         if not os.path.isfile(path):
@@ -111,16 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             objects.append(obj)
             continue
         if args.field == "filename":
-            out.write((filename + sep).encode("utf-8", _ENC))
+            out.write((terminal_safe(filename) + sep).encode("utf-8", _ENC))
             continue
         if args.field is None:
-            out.write(("%-16s%s%s" % ("filename:", filename, sep)).encode("utf-8", _ENC))
+            out.write(("%-16s%s%s" % ("filename:", terminal_safe(filename), sep))
+                      .encode("utf-8", _ENC))
         if error is not None:
             err("could not get modinfo from '%s': %s"
                 % (_modname(path), os.strerror(error.errno or errno.EIO)))
             status = 1
             continue
-        out.write(format_info(entries, args.field, sep, err).encode("utf-8", _ENC))
+        shown = [(terminal_safe(k, keep_layout=True), terminal_safe(v, keep_layout=True))
+                 for k, v in entries]
+        out.write(format_info(shown, args.field, sep, err).encode("utf-8", _ENC))
     if args.json:
         dump_json(objects, sys.stdout)
     out.flush()

@@ -32,7 +32,7 @@ from pymod.symbolize.symbolizer import (
     Symbol,
     Symbolizer,
 )
-from pymod.tools.common import ERRORS, error, json_text, os_message, write
+from pymod.tools.common import ERRORS, error, json_text, os_message, terminal_safe, write
 from pymod.tools.symbolize_sources import check_options, load_maps
 
 __all__ = ["main", "Answer", "Annotator", "annotate_line", "json_line", "CHUNK_LINES"]
@@ -49,6 +49,7 @@ annotation:
   " <- " and the %pS text of each of its kernel addresses appended (in the
   order they appear, separated by "; ", "0x..." for one nothing names);
   the line is otherwise kept byte for byte.  Other lines are unchanged.
+  A control byte in a name (ESC, BEL, a newline ...) is written \\xNN.
   Return addresses use the backtrace lookup (%pB: addr-1 is looked up and
   the offset printed plus one): the frames after "Call Trace:" in an oops
   (not its RIP:/register lines), and every frame but the first of a
@@ -130,11 +131,12 @@ def _split_eol(line: str) -> tuple[str, str]:
 
 
 def annotate_line(line: str, answers: Sequence[Answer]) -> str:
-    """``line`` with its annotation (unchanged when nothing was found)."""
+    """``line`` with its annotation (unchanged when nothing was found); the
+    names in it are :func:`~pymod.tools.common.terminal_safe`."""
     if not any(a.symbol is not None for a in answers):
         return line
     body, eol = _split_eol(line)
-    return body + ARROW + "; ".join(a.text for a in answers) + eol
+    return body + ARROW + "; ".join(terminal_safe(a.text) for a in answers) + eol
 
 
 def _address_dict(hit: Hit, answer: Answer, backtrace: bool) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pymod.tools.common import (
     error,
     os_message,
     positive_int,
+    terminal_safe,
     trusted_certificates,
     write,
 )
@@ -95,5 +96,6 @@ def main(argv: Sequence[str]) -> int:
         dump_json([{**r, "errno": errno.errorcode.get(r["errno"]) if r["errno"] else None}
                    for r in rows], sys.stdout)
     else:
-        write(sys.stdout, "".join("%s: %s\n" % (r["file"], r["message"]) for r in rows))
+        write(sys.stdout, "".join(terminal_safe("%s: %s" % (r["file"], r["message"])) + "\n"
+                                  for r in rows))
     return 0 if all(r["errno"] == 0 for r in rows) else 1

@@ -184,13 +184,20 @@ def test_sections_tree(tmp_path):
     assert e.value.errno == errno.EPERM
 
 
-def test_fast_and_line_by_line_parsers_agree():
-    from pymod.symbolize.textparse import _parse_fixed, _parse_slow
+def test_any_digit_count_and_slice_size_parse_alike(monkeypatch):
+    import re
+
+    from pymod.symbolize import textparse
+
+    def rows(data: bytes) -> list[tuple[int, bytes, str, str | None]]:
+        p = textparse.parse_nm(data, "kallsyms")
+        return [(int(p.addrs[i]), p.types[i:i + 1], p.name(i),
+                 p.module_name(i) if p.mod_off[i] >= 0 else None) for i in range(len(p))]
 
     data = KALLSYMS.encode()
-    fast, slow = _parse_fixed(data), _parse_slow(data, "kallsyms")
-    assert fast is not None
-    assert fast.addrs.tolist() == slow.addrs.tolist() and fast.types == slow.types
-    assert [fast.name(i) for i in range(len(fast))] == [slow.name(i) for i in range(len(slow))]
-    assert [fast.module_name(i) if fast.mod_off[i] >= 0 else None for i in range(len(fast))] == \
-        [slow.module_name(i) if slow.mod_off[i] >= 0 else None for i in range(len(slow))]
+    want = rows(data)
+    assert len(want) == len(KALLSYMS.splitlines())
+    short = re.sub(rb"(?m)^0+(?=[0-9a-f])", b"", data)       # as few digits as the value needs
+    assert short != data and rows(short) == want
+    monkeypatch.setattr(textparse, "SLICE", 7)                 # a slice of a line or two
+    assert rows(data) == want and rows(data.rstrip(b"\n")) == want
