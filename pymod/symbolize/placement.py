@@ -40,8 +40,14 @@ from pymod.loader.layout import layout_sections, prepare_layout_flags
 from pymod.symbolize.eligible import make_table, mapping_mask, name_lengths
 from pymod.symbolize.model import ModuleMap, SymbolTable
 
-__all__ = ["module_map", "place_ko", "printed_letters", "printed_types", "uses_full_table",
-           "eligible", "LaidOut", "lay_out", "place_laid_out", "init_sections", "core_size"]
+# include/linux/kallsyms.h, 512 in 6.1 and 6.12: %pS (module_address_lookup)
+# and /proc/kallsyms (module_get_kallsym) copy a module symbol's name into a
+# buffer of this size, so no output of the kernel shows more than 511 bytes.
+KSYM_NAME_LEN = 512
+
+__all__ = ["module_map", "module_table", "place_ko", "printed_letters", "printed_types",
+           "uses_full_table", "eligible", "LaidOut", "lay_out", "place_laid_out", "init_sections",
+           "core_size", "KSYM_NAME_LEN"]
 
 
 def uses_full_table(mod: Module) -> bool:
@@ -83,10 +89,17 @@ def printed_letters(symtab: NDArray[Any], strtab: bytes, st_name: NDArray[Any], 
     defined = np.flatnonzero(symtab["st_shndx"] != SHN_UNDEF).tolist()
     by_name: dict[bytes, list[int]] = {}
     offs = st_name.tolist()
+    # A name longer than every exported one is not read to its end: symbols
+    # sharing one long name would cost its length each.
+    cap = max(map(len, wanted)) + 1
     for i in defined:
         o = offs[i]
-        end = strtab.find(b"\0", o)
-        name = strtab[o:end if end >= 0 else None]
+        end = strtab.find(b"\0", o, o + cap)
+        if end < 0:
+            if o + cap < len(strtab):
+                continue
+            end = len(strtab)
+        name = strtab[o:end]
         if name in wanted:
             by_name.setdefault(name, []).append(i)
     upper = lower.copy()
@@ -110,6 +123,27 @@ def printed_types(mod: Module, ks: ModKallsyms) -> bytes:
     return ks.printed_types
 
 
+def module_table(addrs: NDArray[Any], strtab: bytes, offsets: NDArray[Any],
+                 letters: bytes | NDArray[np.uint8]) -> SymbolTable:
+    """``make_table`` for a module's symbols, names read from the module's
+    ``strtab`` at ``offsets``: each name cut at ``KSYM_NAME_LEN - 1`` bytes,
+    as every output of the kernel cuts it, and each distinct name copied
+    once however many symbols share it.  So a table costs at most 512 bytes
+    per distinct name, not the name's length per symbol (a 1 MB name shared
+    by 1000 symbols of a 1.4 KB .ko.xz had asked for 7.45 GiB)."""
+    off = np.asarray(offsets, dtype=np.int64)
+    length = np.minimum(name_lengths(strtab, off), KSYM_NAME_LEN - 1)
+    keys, inverse = np.unique(off * KSYM_NAME_LEN + length, return_inverse=True)
+    distinct = make_table(np.arange(len(keys), dtype=np.uint64), strtab, keys // KSYM_NAME_LEN,
+                          keys % KSYM_NAME_LEN, np.zeros(len(keys), dtype=np.uint8))
+    a = np.asarray(addrs, dtype=np.uint64)
+    order = np.argsort(a, kind="stable")       # equal addresses: the first one wins
+    types = np.frombuffer(letters, dtype=np.uint8) if isinstance(letters, bytes) \
+        else np.asarray(letters, dtype=np.uint8)
+    return SymbolTable(addrs=a[order], names=distinct.names[inverse.reshape(-1)[order]],
+                       strtab=distinct.strtab, types=types[order].tobytes())
+
+
 def module_map(mod: Module) -> ModuleMap:
     """A loaded module as a :class:`ModuleMap`: its regions (text ones only
     without KALLSYMS_ALL, where the kernel answers nothing else), and the
@@ -121,14 +155,14 @@ def module_map(mod: Module) -> ModuleMap:
     text = mod.mem[MemType.TEXT]
     init = mod.mem[MemType.INIT_TEXT]
     if ks is None or ks.symtab is None:
-        table = make_table(np.zeros(0), b"", np.zeros(0), None, b"")
+        table = module_table(np.zeros(0), b"", np.zeros(0), b"")
         return ModuleMap(mod.name, regions, (text.base, text.size), (init.base, init.size),
                          table, None)
     rows = np.arange(len(ks.addrs), dtype=np.int64) if uses_full_table(mod) \
         else np.asarray(ks.core, dtype=np.int64)
     rows = eligible(ks.symtab, ks.strtab, ks.st_name, rows)
     letters = np.frombuffer(printed_types(mod, ks), dtype=np.uint8)
-    table = make_table(ks.addrs[rows], ks.strtab, ks.st_name[rows], None, letters[rows])
+    table = module_table(ks.addrs[rows], ks.strtab, ks.st_name[rows], letters[rows])
     return ModuleMap(mod.name, regions, (text.base, text.size), (init.base, init.size),
                      table, ks.build_id)
 
@@ -203,6 +237,10 @@ def _region_bases(info: LoadInfo, base: int | None, sections: Mapping[str, int] 
             if (mem.is_init and not init) or (i in tables) != pass_tables or mem in bases:
                 continue
             b = sections[name] - offset
+            if b < 0:   # (a huge alignment can put a section 4 GiB into its region)
+                raise PymodError(errno.EINVAL, "place_ko: section %s at %#x cannot lie %#x "
+                                 "bytes into its %s region" % (name, sections[name], offset,
+                                                              mem.kind))
             if found.setdefault(mem, b) != b:
                 raise PymodError(errno.EINVAL, "place_ko: section %s at %#x does not fit the "
                                  "%s region at %#x" % (name, sections[name], mem.kind, found[mem]))
@@ -249,7 +287,8 @@ def place_laid_out(laid: LaidOut, base: int | None = None,
     known = np.zeros(nsec + 1, dtype=np.bool_)
     for i, (mem, offset) in info.placement.items():
         if mem in bases:
-            where[i], known[i] = bases[mem] + offset, True
+            # a pointer's sum, as the kernel's: it wraps at 2**64
+            where[i], known[i] = (bases[mem] + offset) & 0xFFFFFFFFFFFFFFFF, True
     # per-cpu symbols: pymod keeps their offset in the per-cpu area (not modelled)
     known[info.index.pcpu] = info.index.pcpu != 0
     shndx = np.minimum(syms["st_shndx"].astype(np.int64), nsec)
@@ -263,8 +302,8 @@ def place_laid_out(laid: LaidOut, base: int | None = None,
     letters = printed_letters(syms, info.strtab, syms["st_name"],
                               symbol_letters(syms, section_letters(info), info.index.pcpu),
                               [e.name for e in exports(info.elf)])
-    table: SymbolTable = make_table(addrs[rows], info.strtab, syms["st_name"][rows], None,
-                                    np.frombuffer(letters, dtype=np.uint8)[rows])
+    table = module_table(addrs[rows], info.strtab, syms["st_name"][rows],
+                         np.frombuffer(letters, dtype=np.uint8)[rows])
     text, init_text = (MemType.TEXT, MemType.INIT_TEXT)
     return ModuleMap(mod.name, regions,
                      (bases.get(text, 0), size.get(text, 0) if text in bases else 0),
