@@ -50,13 +50,15 @@ class CLibrary:
 
 LOOKUP = CLibrary("lookup", "pymod._lookup_cffi", "pymod_lookup.h",
                   ("pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_idtab.c", "pm_map.c",
-                   "pm_batch.c", "pm_sym.c", "pm_status.c"))
+                   "pm_batch.c", "pm_sym.c", "pm_symlookup.c", "pm_symreg.c", "pm_status.c"))
 KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h",
                  ("pm_kscan.c", "pm_kscan_status.c", "pm_reloc.c"))
 # Not a cffi library: a plain CPython extension (one-address symbolization)
-# that calls LOOKUP's pm_symmap_lookup1 through a pointer; it includes
-# LOOKUP's header for the types only.
-SYMFAST = CLibrary("symfast", "pymod._symfast", "pm_symfast.h", ("pm_symfast.c", "pm_symobj.c"))
+# that calls LOOKUP's pm_symmap_lookup1 through a pointer it finds with
+# dlsym in the loaded cffi library; it includes LOOKUP's header for the
+# types only.
+SYMFAST = CLibrary("symfast", "pymod._symfast", "pm_symfast.h",
+                   ("pm_symfast.c", "pm_names.c", "pm_symobj.c"))
 
 
 def symfast_extension():  # -> setuptools.Extension (a build-time import only)
@@ -66,6 +68,7 @@ def symfast_extension():  # -> setuptools.Extension (a build-time import only)
                      sources=[os.path.relpath(p, ROOT) for p in SYMFAST.source_paths()],
                      include_dirs=[os.path.relpath(SYMFAST.folder, ROOT),
                                    os.path.relpath(LOOKUP.folder, ROOT)],
+                     libraries=["dl"],   # dlopen/dlsym (in libc itself from glibc 2.34)
                      extra_compile_args=CFLAGS, extra_link_args=LDFLAGS)
 
 

@@ -131,6 +131,8 @@ long pm_map_validate(pm_map *map);
  * tables published RCU-style; see the contract at the top of pm_sym.c.
  * Tables are sorted address arrays (the caller keeps the names: an answer
  * is an index).  Writers serialize on the symmap; readers never block.
+ * Every call but pm_symmap_new/get needs a reference to the symmap; fork()
+ * waits for the writer calls in progress (pm_symreg.c).
  */
 enum pm_sym_reason {
 	PM_SYM_FOUND = 0,       /* a symbol names the address */
@@ -143,8 +145,16 @@ enum pm_sym_owner {
 	PM_SYM_OWNER_NONE = -2
 };
 typedef struct pm_symmap pm_symmap;
+/* A new symmap holding its creator's reference; NULL when out of memory. */
 pm_symmap *pm_symmap_new(void);
+/* Drop the creator's reference: the symmap goes with its last reference. */
 void pm_symmap_free(pm_symmap *sm);
+/* The symmap's handle: a number never reused in this process. */
+uint64_t pm_symmap_handle(pm_symmap *sm);
+/* A new reference to the live symmap with @handle, or NULL when none has it. */
+pm_symmap *pm_symmap_get(uint64_t handle);
+/* Drop a reference taken by pm_symmap_get(); the last one frees the symmap. */
+void pm_symmap_put(pm_symmap *sm);
 /* Every table has a @tag, the caller's name for it, returned by lookups. */
 /* Replace vmlinux's table; bounds = stext, etext, sinittext, einittext, end
  * (has_end: KALLSYMS_ALL, [stext, end) is vmlinux's).  PM_EINVAL if unsorted. */

@@ -6,38 +6,50 @@
  * and a Symbol built in Python, about 2 us; this is one C function and a
  * Symbol whose name is decoded on first use (pm_symobj.c).  It holds no
  * symbol data and no lookup code: it calls the cffi library's
- * pm_symmap_lookup1() through the pointer it is given (one copy of the core
- * and of its RCU state in the process), and takes names from the Python
- * side's owner entries.
+ * pm_symmap_lookup1() (one copy of the core and of its RCU state in the
+ * process), and takes names from a Names registry (pm_names.c).
  *
- * Concurrency: runs with the GIL held throughout, so the tag -> entry dict
- * in the one-slot cell cannot be replaced during a call (only Python code
- * replaces it).  Every table the lookup can reach had its tag registered in
- * that dict before it was published, and a tag leaves the dict only after
- * its table was unpublished and a grace period passed.  pm_symmap_lookup1()
- * takes no lock, so a writer waiting out a grace period (GIL released)
- * never waits for us.
+ * Safety: a Fast cannot be made or re-initialised from Python code (no
+ * tp_new; tp_init refuses).  Only make_fast() makes one, from a symmap's
+ * handle, which the core turns into a counted reference or refuses, so the
+ * symmap lives as long as the Fast whatever Python does.  The core's
+ * functions are looked up here, in the library the package imported, never
+ * taken from Python.
+ *
+ * Concurrency: runs with the GIL held throughout, so the Names registry
+ * cannot change during a call (only its methods change it, under the GIL).
+ * Every table the lookup can reach had its tag put there before it was
+ * published, and a tag is dropped only after its table was unpublished and
+ * a grace period passed.  pm_symmap_lookup1() takes no lock, so a writer
+ * waiting out a grace period (GIL released) never waits for us.
  *
  * Anything unusual (not exactly an int, out of range, other keywords, a
  * missing tag) goes to the Python path, which owns the error messages.
  */
 #include "pm_symfast.h"   /* Python.h first, as it requires */
 
+#include <dlfcn.h>
 #include <limits.h>
 #include "pymod_lookup.h"
 
 typedef uint8_t (*lookup1_fn)(pm_symmap *, uint64_t, int, struct pm_sym_answer *);
+typedef pm_symmap *(*get_fn)(uint64_t);
+typedef void (*put_fn)(pm_symmap *);
+
+/* The core's entry points, set once by the module's init. */
+static lookup1_fn core_lookup1;
+static get_fn core_get;
+static put_fn core_put;
 
 typedef struct {
 	PyObject_HEAD
-	lookup1_fn lookup1;
-	pm_symmap *sm;
-	PyObject *keep;          /* owns sm: the SymMap */
-	PyObject *cell;          /* list [ {tag: owner entry} ] */
+	pm_symmap *sm;           /* a counted reference (core_get), dropped at dealloc */
+	pm_Names *names;         /* NULL once cleared by the GC */
 	PyObject *slow;          /* the Python path: slow(addr, backtrace=False) */
-	/* The last answering tag's entry: valid while cache_dict is the cell's dict. */
-	PyObject *cache_dict;
-	PyObject *cache_entry;   /* borrowed from cache_dict */
+	/* The last answering tag's entry (a reference): valid while the
+	 * registry's version is cache_version. */
+	PyObject *cache_entry;
+	uint64_t cache_version;
 	int64_t cache_tag;
 } Fast;
 
@@ -63,22 +75,19 @@ static int exact_u64(PyObject *o, uint64_t *out)
 	return 1;
 }
 
-/* The entry of @tag in the cell's dict, borrowed; NULL (maybe with an error) if none. */
+/* The entry of @tag, borrowed (the cache holds it); NULL (maybe with an error) if none. */
 static PyObject *entry_of(Fast *self, int64_t tag)
 {
-	PyObject *dict = PyList_GET_ITEM(self->cell, 0), *key, *e;
+	PyObject *e;
 
-	if (dict == self->cache_dict && tag == self->cache_tag)
+	if (self->cache_entry && self->names->version == self->cache_version &&
+	    tag == self->cache_tag)
 		return self->cache_entry;
-	key = PyLong_FromLongLong(tag);
-	if (!key)
+	e = pm_names_entry(self->names, tag);
+	if (!e)
 		return NULL;
-	e = PyDict_GetItemWithError(dict, key);
-	Py_DECREF(key);
-	if (!e || !PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != E_LEN)
-		return NULL;
-	Py_XSETREF(self->cache_dict, Py_NewRef(dict));
-	self->cache_entry = e;
+	Py_XSETREF(self->cache_entry, Py_NewRef(e));
+	self->cache_version = self->names->version;
 	self->cache_tag = tag;
 	return e;
 }
@@ -92,6 +101,10 @@ static PyObject *Fast_symbolize(Fast *self, PyObject *const *args, size_t nargsf
 	struct pm_sym_answer a;
 	uint64_t addr;
 
+	if (!self->names) {
+		PyErr_SetString(PyExc_RuntimeError, "Fast: cleared");
+		return NULL;
+	}
 	if (nargs < 1 || nargs + nkw > 2)
 		return fallback(self, args, nargsf, kwnames);
 	if (nkw && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "backtrace"))
@@ -101,7 +114,7 @@ static PyObject *Fast_symbolize(Fast *self, PyObject *const *args, size_t nargsf
 	if ((bt != Py_True && bt != Py_False) || !exact_u64(args[0], &addr))
 		return fallback(self, args, nargsf, kwnames);
 
-	if (self->lookup1(self->sm, addr, bt == Py_True, &a) != PM_SYM_FOUND)
+	if (core_lookup1(self->sm, addr, bt == Py_True, &a) != PM_SYM_FOUND)
 		Py_RETURN_NONE;
 	e = entry_of(self, a.table);
 	if (e)
@@ -111,46 +124,28 @@ static PyObject *Fast_symbolize(Fast *self, PyObject *const *args, size_t nargsf
 	return fallback(self, args, nargsf, kwnames);
 }
 
-static int Fast_init(Fast *self, PyObject *args, PyObject *kwds)
+/* Python code can reach a Fast (as symbolize's __self__) but never set one up. */
+static int Fast_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
-	unsigned long long fn, sm;
-	PyObject *keep, *cell, *slow;
-
-	if (kwds && PyDict_GET_SIZE(kwds)) {
-		PyErr_SetString(PyExc_TypeError, "Fast() takes no keyword arguments");
-		return -1;
-	}
-	if (!PyArg_ParseTuple(args, "KKOO!O:Fast", &fn, &sm, &keep, &PyList_Type, &cell, &slow))
-		return -1;
-	if (!fn || !sm || PyList_GET_SIZE(cell) != 1 || !PyDict_Check(PyList_GET_ITEM(cell, 0)) ||
-	    !PyCallable_Check(slow)) {
-		PyErr_SetString(PyExc_ValueError, "Fast(): bad arguments");
-		return -1;
-	}
-	self->lookup1 = (lookup1_fn)(uintptr_t)fn;
-	self->sm = (pm_symmap *)(uintptr_t)sm;
-	Py_XSETREF(self->keep, Py_NewRef(keep));
-	Py_XSETREF(self->cell, Py_NewRef(cell));
-	Py_XSETREF(self->slow, Py_NewRef(slow));
-	Py_CLEAR(self->cache_dict);
-	return 0;
+	(void)self, (void)args, (void)kwds;
+	PyErr_SetString(PyExc_TypeError, "pymod._symfast.Fast cannot be initialised from Python");
+	return -1;
 }
 
 static int Fast_traverse(Fast *self, visitproc visit, void *arg)
 {
-	Py_VISIT(self->keep);
-	Py_VISIT(self->cell);
+	Py_VISIT(self->names);
 	Py_VISIT(self->slow);
-	Py_VISIT(self->cache_dict);
+	Py_VISIT(self->cache_entry);
 	return 0;
 }
 
+/* The symmap reference stays until dealloc: a cleared Fast refuses calls. */
 static int Fast_clear(Fast *self)
 {
-	Py_CLEAR(self->keep);
-	Py_CLEAR(self->cell);
+	Py_CLEAR(self->names);
 	Py_CLEAR(self->slow);
-	Py_CLEAR(self->cache_dict);
+	Py_CLEAR(self->cache_entry);
 	return 0;
 }
 
@@ -158,21 +153,13 @@ static void Fast_dealloc(Fast *self)
 {
 	PyObject_GC_UnTrack(self);
 	Fast_clear(self);
-	Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *Fast_call_guard(Fast *self, PyObject *const *args, size_t nargsf,
-				 PyObject *kwnames)
-{
-	if (!self->cell) {
-		PyErr_SetString(PyExc_RuntimeError, "Fast: not initialized");
-		return NULL;
-	}
-	return Fast_symbolize(self, args, nargsf, kwnames);
+	if (self->sm)
+		core_put(self->sm);
+	PyObject_GC_Del(self);
 }
 
 static PyMethodDef Fast_methods[] = {
-	{ "symbolize", (PyCFunction)(void (*)(void))Fast_call_guard,
+	{ "symbolize", (PyCFunction)(void (*)(void))Fast_symbolize,
 	  METH_FASTCALL | METH_KEYWORDS, "symbolize(addr, backtrace=False) -> Symbol | None" },
 	{ NULL, NULL, 0, NULL }
 };
@@ -181,15 +168,50 @@ static PyTypeObject FastType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "pymod._symfast.Fast",
 	.tp_basicsize = sizeof(Fast),
-	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "Fast(lookup1, symmap, keep, cell, slow): one-address symbolization",
-	.tp_new = PyType_GenericNew,
-	.tp_init = (initproc)Fast_init,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+	.tp_doc = "One-address symbolization over one symmap (made by make_fast only)",
+	.tp_init = Fast_init,
 	.tp_dealloc = (destructor)Fast_dealloc,
 	.tp_traverse = (traverseproc)Fast_traverse,
 	.tp_clear = (inquiry)Fast_clear,
 	.tp_methods = Fast_methods,
 };
+
+/* make_fast(handle, names, slow): a Fast over the live symmap with that handle. */
+static PyObject *make_fast(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+	unsigned long long handle;
+	pm_symmap *sm;
+	Fast *self;
+
+	(void)module;
+	if (nargs != 3 || !PyLong_CheckExact(args[0]) || !Py_IS_TYPE(args[1], &pm_Names_Type) ||
+	    !PyCallable_Check(args[2])) {
+		PyErr_SetString(PyExc_TypeError, "make_fast(handle: int, names: Names, slow)");
+		return NULL;
+	}
+	handle = PyLong_AsUnsignedLongLong(args[0]);
+	if (handle == (unsigned long long)-1 && PyErr_Occurred())
+		return NULL;
+	sm = core_get(handle);
+	if (!sm) {
+		PyErr_Format(PyExc_ValueError, "make_fast: no live symmap has handle %llu", handle);
+		return NULL;
+	}
+	self = PyObject_GC_New(Fast, &FastType);
+	if (!self) {
+		core_put(sm);
+		return NULL;
+	}
+	self->sm = sm;
+	self->names = (pm_Names *)Py_NewRef(args[1]);
+	self->slow = Py_NewRef(args[2]);
+	self->cache_entry = NULL;
+	self->cache_version = 0;
+	self->cache_tag = 0;
+	PyObject_GC_Track(self);
+	return (PyObject *)self;
+}
 
 static PyObject *set_formatter(PyObject *module, PyObject *fn)
 {
@@ -200,6 +222,8 @@ static PyObject *set_formatter(PyObject *module, PyObject *fn)
 }
 
 static PyMethodDef module_methods[] = {
+	{ "make_fast", (PyCFunction)(void (*)(void))make_fast, METH_FASTCALL,
+	  "make_fast(handle, names, slow) -> Fast: one-address symbolization over a symmap" },
 	{ "set_formatter", set_formatter, METH_O,
 	  "set_formatter(f): Symbol.format calls f(name, offset, size, module, build_id, fmt)" },
 	{ NULL, NULL, 0, NULL }
@@ -211,16 +235,51 @@ static struct PyModuleDef symfast_module = {
 	module_methods, NULL, NULL, NULL, NULL
 };
 
+/*
+ * The core's entry points, from the cffi library the package imports (it
+ * is loaded by then: RTLD_NOLOAD finds it and never loads anything).
+ * Caller: the module's init, once, GIL held.  0, or -1 with an error set.
+ */
+static int find_core(void)
+{
+	PyObject *lib = PyImport_ImportModule("pymod._lookup_cffi"), *file = NULL, *path = NULL;
+	void *h = NULL;
+
+	if (lib)
+		file = PyObject_GetAttrString(lib, "__file__");
+	if (file)
+		path = PyUnicode_EncodeFSDefault(file);
+	if (path)
+		h = dlopen(PyBytes_AS_STRING(path), RTLD_NOW | RTLD_NOLOAD);
+	Py_XDECREF(lib);
+	Py_XDECREF(file);
+	Py_XDECREF(path);
+	if (PyErr_Occurred())
+		return -1;
+	if (h) {
+		core_lookup1 = (lookup1_fn)dlsym(h, "pm_symmap_lookup1");
+		core_get = (get_fn)dlsym(h, "pm_symmap_get");
+		core_put = (put_fn)dlsym(h, "pm_symmap_put");
+	}
+	if (!core_lookup1 || !core_get || !core_put) {
+		PyErr_SetString(PyExc_ImportError, "pymod._symfast: the lookup core is not loaded");
+		return -1;
+	}
+	return 0;
+}
+
 PyMODINIT_FUNC PyInit__symfast(void)
 {
 	PyObject *m;
 
-	if (PyType_Ready(&FastType) < 0 || PyType_Ready(&pm_Symbol_Type) < 0)
+	if (find_core() < 0 || PyType_Ready(&FastType) < 0 ||
+	    PyType_Ready(&pm_Symbol_Type) < 0 || PyType_Ready(&pm_Names_Type) < 0)
 		return NULL;
 	m = PyModule_Create(&symfast_module);
 	if (!m)
 		return NULL;
 	if (PyModule_AddObjectRef(m, "Fast", (PyObject *)&FastType) < 0 ||
+	    PyModule_AddObjectRef(m, "Names", (PyObject *)&pm_Names_Type) < 0 ||
 	    PyModule_AddObjectRef(m, "Symbol", (PyObject *)&pm_Symbol_Type) < 0) {
 		Py_DECREF(m);
 		return NULL;

@@ -34,6 +34,7 @@ int pm_symbol_set_formatter(PyObject *fn)
 	return 0;
 }
 
+/* Caller: @entry is one Names.put() built (a tuple of E_LEN); GIL held. */
 PyObject *pm_symbol_lazy(PyObject *entry, int64_t sym, uint64_t offset, uint64_t size,
 			 int backtrace)
 {
@@ -52,23 +53,27 @@ PyObject *pm_symbol_lazy(PyObject *entry, int64_t sym, uint64_t offset, uint64_t
 	return (PyObject *)s;
 }
 
-/* Decode the name from the entry (checked: the entry comes from Python). */
+/*
+ * Decode the name from the entry.  The entry was built and checked by
+ * Names.put() (pm_names.c); the index is checked here again, so a table
+ * and names that disagree give an error, never a read outside the bytes.
+ */
 static PyObject *decode_name(Symbol *s)
 {
 	PyObject *strtab = PyTuple_GET_ITEM(s->entry, E_STRTAB);
-	const uint32_t *names = PyLong_AsVoidPtr(PyTuple_GET_ITEM(s->entry, E_NAMES));
-	Py_ssize_t count = PyLong_AsSsize_t(PyTuple_GET_ITEM(s->entry, E_COUNT)), len;
+	PyObject *names = PyTuple_GET_ITEM(s->entry, E_NAMES);
+	Py_ssize_t count = PyBytes_GET_SIZE(names) / (Py_ssize_t)sizeof(uint32_t), len;
 	const char *p, *end;
+	uint32_t off;
 
-	if (PyErr_Occurred())
-		return NULL;
-	if (!PyBytes_CheckExact(strtab) || !names || s->sym < 0 || s->sym >= count ||
-	    (Py_ssize_t)names[s->sym] >= PyBytes_GET_SIZE(strtab)) {
-		PyErr_SetString(PyExc_SystemError, "symbol entry is malformed");
+	if (s->sym < 0 || s->sym >= count) {
+		PyErr_Format(PyExc_RuntimeError, "pymod: symbol %lld is not in its owner's names",
+			     (long long)s->sym);
 		return NULL;
 	}
-	len = PyBytes_GET_SIZE(strtab) - names[s->sym];
-	p = PyBytes_AS_STRING(strtab) + names[s->sym];
+	memcpy(&off, PyBytes_AS_STRING(names) + s->sym * (Py_ssize_t)sizeof(off), sizeof(off));
+	len = PyBytes_GET_SIZE(strtab) - (Py_ssize_t)off;   /* > 0: put() checked every offset */
+	p = PyBytes_AS_STRING(strtab) + off;
 	end = memchr(p, 0, (size_t)len);
 	return PyUnicode_DecodeUTF8(p, end ? end - p : len, "surrogateescape");
 }

@@ -15,6 +15,7 @@ import threading
 import weakref
 from typing import Any
 
+from pymod import forklocks
 from pymod.config import DEFAULT_RELEASE, Config
 from pymod.features import Features, select_features
 from pymod.loader.internal import Module, ModuleState
@@ -32,28 +33,6 @@ def _default_symvers(config: Config) -> str | None:
 
     path = default_symvers()
     return os.fspath(path) if path.exists() else None
-
-
-_REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
-
-
-def _before_fork() -> None:
-    # A child must not inherit a load half done by another thread: fork
-    # waits for every registry's mutex (always taken in this order).
-    for reg in sorted(_REGISTRIES, key=id):
-        reg.module_mutex.acquire()
-        reg._fork_held = True
-
-
-def _after_fork() -> None:
-    for reg in list(_REGISTRIES):
-        if reg._fork_held:
-            reg._fork_held = False
-            reg.module_mutex.release()
-
-
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork,
-                    after_in_child=_after_fork)
 
 
 class Registry:
@@ -104,8 +83,10 @@ class Registry:
         # Followers of module changes (Kernel.symbolizer()): each has
         # module_coming/module_live/module_gone, called under module_mutex.
         self.watchers: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._fork_held = False
-        _REGISTRIES.add(self)
+        # A child must not inherit a load half done by another thread: fork
+        # waits for the mutex (before any symbolizer's lock: pymod.forklocks).
+        mutex = self.module_mutex
+        forklocks.track(self, forklocks.KERNEL, lambda: (mutex,))
         if not self.config.checks_struct_module_size and self.config.version >= (6, 12):
             self.notices.append("sizeof(struct module) unknown: the .gnu.linkonce.this_module "
                                 "size check is skipped")

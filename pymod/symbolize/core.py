@@ -91,14 +91,15 @@ class SymMap:
             return out.reason, -1, -1, 0, 0
         return FOUND, out.table, out.sym, out.offset, out.size
 
-    def fast_symbolize(self, cell: list[Any], slow: Any) -> Any:
+    def fast_symbolize(self, names: Any, slow: Any) -> Any:
         """The C one-address path (``pymod._symfast``) over this map: a
         callable ``(addr, backtrace=False)`` answering as ``slow`` does, which
-        it hands anything unusual to."""
-        from pymod._symfast import Fast
+        it hands anything unusual to.  ``names`` is the tables' C registry
+        (:class:`pymod._symfast.Names`); the C path holds its own reference
+        to the map, taken through the map's handle (never an address)."""
+        from pymod._symfast import make_fast
 
-        fn = int(ffi.cast("uintptr_t", ffi.addressof(lib, "pm_symmap_lookup1")))
-        return Fast(fn, int(ffi.cast("uintptr_t", self._sm)), self, cell, slow).symbolize
+        return make_fast(int(lib.pm_symmap_handle(self._sm)), names, slow).symbolize
 
     @property
     def generation(self) -> int:

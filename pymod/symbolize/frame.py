@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from pymod.errors import InvalidArgument, InvalidType
 from pymod.lookup import as_addresses
+from pymod.symbolize.checks import check_maps
 from pymod.symbolize.fmt import Format, format_symbol, format_unknown, parse_format
 from pymod.symbolize.model import Maps
 from pymod.symbolize.symbolizer import UNKNOWN, Symbolizer, SymbolizeResult
@@ -67,7 +68,7 @@ class _Deferred:
         return self.maps
 
     def __setstate__(self, maps: Maps) -> None:
-        self.__init__(maps)  # type: ignore[misc]
+        self.__init__(check_maps(maps, "host maps"))  # type: ignore[misc]
 
 
 def _symbolizer(source: object, host: object) -> Symbolizer:

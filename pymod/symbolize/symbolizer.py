@@ -11,6 +11,7 @@ string tables, no per-symbol objects) and is rebuilt on unpickling.
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import threading
@@ -21,9 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pymod import _symfast
-from pymod.errors import InvalidArgument, UnknownModule
+from pymod import _symfast, forklocks
+from pymod.errors import InvalidArgument, PymodError, RegionOverlap, UnknownModule
 from pymod.lookup import REGION_KINDS, as_addresses
+from pymod.symbolize.checks import check_maps, check_table
 from pymod.symbolize.core import FOUND, NO_SYMBOL, NO_SYMBOLS, UNKNOWN, SymMap
 from pymod.symbolize.fmt import format_symbol, format_unknown, parse_format
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap
@@ -93,7 +95,9 @@ class SymbolizeResult:
     def __getitem__(self, i: int) -> Symbol | None:
         if self.reason[i] != FOUND:
             return None
-        owner = self.owners[int(self.table[i])]
+        owner = self.owners.get(int(self.table[i]))
+        if owner is None:
+            raise _no_names(int(self.table[i]))
         return Symbol(owner.symbols.name(int(self.symbol[i])), int(self.offset[i]),
                       int(self.size[i]), owner.module, owner.build_id, self.backtrace)
 
@@ -131,7 +135,10 @@ class Symbolizer:
         # stays the documented form and the path for anything unusual.  The
         # fallback is bound to the parts, not to self: no reference cycle.
         slow = functools.partial(_symbolize, self._c, self._tables)
-        self.__dict__["symbolize"] = self._c.fast_symbolize(self._tables.cell, slow)
+        self.__dict__["symbolize"] = self._c.fast_symbolize(self._tables.names, slow)
+        # fork() waits for a writer (and a batch's registration) in progress
+        locks = (self._lock, self._tables._lock)
+        forklocks.track(self, forklocks.SYMBOLIZER, lambda: locks)
         if maps is not None:
             if maps.core is not None:
                 self.set_core(maps.core)
@@ -170,6 +177,7 @@ class Symbolizer:
 
     def set_core(self, core_map: CoreMap) -> None:
         """Replace vmlinux's table."""
+        check_table(core_map.symbols, "vmlinux")
         with self._lock:
             tag = self._tables.register(Owner(None, core_map.symbols))
             bounds = (core_map.stext, core_map.etext, core_map.sinittext, core_map.einittext)
@@ -187,6 +195,7 @@ class Symbolizer:
         """Add a module; ``kinds`` (region kind -> (base, size)) lets a later
         :meth:`replace_module` drop its init regions.  Returns its id."""
         regions = kinds if kinds is not None else _slots(module.regions)
+        check_table(module.symbols, "module %s" % module.name)
         with self._lock:
             if module.name in self._modules:
                 raise InvalidArgument("module %s is already in the symbolizer" % module.name)
@@ -195,6 +204,9 @@ class Symbolizer:
                                               module.regions))
             try:
                 self._c.add(mod_id, regions, tag, module.symbols.addrs)
+            except RegionOverlap as e:
+                self._tables.retire(tag)
+                raise self._named(e, module.name) from None
             except BaseException:
                 self._tables.retire(tag)
                 raise
@@ -204,6 +216,7 @@ class Symbolizer:
     def replace_module(self, module: ModuleMap, drop_init: bool = False) -> None:
         """New symbols for a module already present (e.g. init done: core
         symbols only, and with ``drop_init`` its init regions dropped)."""
+        check_table(module.symbols, "module %s" % module.name)
         with self._lock:
             mod_id, old_tag, _ = self._present(module.name)
             tag = self._tables.register(Owner(module.name, module.symbols, module.build_id,
@@ -223,6 +236,12 @@ class Symbolizer:
             self._c.remove(mod_id)
             self._tables.retire(tag)
             del self._modules[name]
+
+    def _named(self, e: RegionOverlap, name: str) -> RegionOverlap:
+        """``e`` saying which modules overlap by name, not by internal id."""
+        other = next((n for n, (i, _, _) in self._modules.items() if i == e.other), "?")
+        return RegionOverlap("module %s: a region overlaps a region of module %s"
+                             % (name, other), e.module, e.other)
 
     def _present(self, name: str) -> tuple[int, int, ModuleMap]:
         try:
@@ -252,24 +271,36 @@ class Symbolizer:
         return self.maps
 
     def __setstate__(self, maps: Maps) -> None:
-        self.__init__(maps)  # type: ignore[misc]
+        # A state from elsewhere: every rule checked before anything is built.
+        self.__init__(check_maps(maps))  # type: ignore[misc]
 
 
 def _symbolize(c: SymMap, tables: Tables, addr: object, backtrace: bool = False) -> Symbol | None:
     """Symbolizer.symbolize in Python (the C path's fallback)."""
     addr = _address(addr)
     while True:
+        generation = c.generation
         before = tables.owners
         reason, tag, sym, offset, size = c.lookup_one(addr, bool(backtrace))
         if reason != FOUND:
             return None
         # The tag was registered before its table was published, and is
         # dropped only after it was unpublished: one of the two views has
-        # it, unless the table came and went during this very call.
+        # it, unless the table came and went during this very call (which
+        # changed the generation: then look again).
         owner = tables.owners.get(tag) or before.get(tag)
         if owner is not None:
             return Symbol(owner.symbols.name(sym), offset, size, owner.module,
                           owner.build_id, bool(backtrace))
+        if c.generation == generation and generation % 2 == 0:
+            raise _no_names(tag)
+
+
+def _no_names(tag: int) -> PymodError:
+    """A table answered whose names are gone: only a change made to the
+    symbolizer's private tables from outside can do that."""
+    return PymodError(errno.EIO, "symbolizer: table %d answered but has no names "
+                      "(its tables were changed from outside)" % tag)
 
 
 def _slots(regions: tuple[tuple[int, int], ...]) -> dict[str, tuple[int, int]]:

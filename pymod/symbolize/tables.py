@@ -6,6 +6,11 @@ publishes its table, and retires it only after the C core has unpublished
 it (which waits out every C reader).  A retired tag is dropped once every
 batch that started before it was retired has finished: each batch
 registers the epoch it started in, an epoch-based reclamation in small.
+
+The C one-address path (csrc/symfast) reads its own copy of each owner's
+names, in a :class:`pymod._symfast.Names` that Python code cannot change
+but through ``put``/``drop``, which check what they are given: nothing a
+caller does to these tables can make C read outside an object.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from pymod._symfast import Names
 from pymod.symbolize.model import SymbolTable
 
 __all__ = ["Owner", "Tables"]
@@ -32,13 +37,11 @@ class Owner:
     regions: tuple[tuple[int, int], ...] = ()   # the module's, when this table was current
 
 
-def fast_entry(owner: Owner) -> tuple[Any, ...]:
-    """What the C one-address path (csrc/symfast) reads of an owner: the
-    string table, the address and count of the name offsets, module, build
-    id, and the array the address points into (kept alive with it)."""
-    names = np.ascontiguousarray(owner.symbols.names, dtype=np.uint32)
-    return (bytes(owner.symbols.strtab), names.ctypes.data, len(names), owner.module,
-            owner.build_id, names)
+def _put(names: Names, tag: int, owner: Owner) -> None:
+    """Copy what the C one-address path reads of ``owner`` into ``names``:
+    the string table, the name offsets (as bytes), module and build id."""
+    offsets = np.ascontiguousarray(owner.symbols.names, dtype=np.uint32).tobytes()
+    names.put(tag, bytes(owner.symbols.strtab), offsets, owner.module, owner.build_id)
 
 
 class Tables:
@@ -46,9 +49,8 @@ class Tables:
         self._lock = threading.Lock()
         self._tags = itertools.count(1)
         self._owners: dict[int, Owner] = {}
-        # The same tags for the C one-address path: one slot holding a dict
-        # that, like _owners, only grows (a removal replaces it).
-        self.cell: list[dict[int, tuple[Any, ...]]] = [{}]
+        # The same tags for the C one-address path, in C (see the module's doc).
+        self.names = Names()
         self._epoch = 0
         self._retired: list[tuple[int, int]] = []     # (epoch retired, tag)
         self._stale: set[int] = set()                 # dropped tags still in _owners
@@ -59,8 +61,8 @@ class Tables:
         """A new tag for ``owner`` (before its table is published)."""
         with self._lock:
             tag = next(self._tags)
+            _put(self.names, tag, owner)
             self._owners[tag] = owner          # added in place: see owners
-            self.cell[0][tag] = fast_entry(owner)
             return tag
 
     def retire(self, tag: int) -> None:
@@ -98,8 +100,9 @@ class Tables:
             self._stale |= gone
             if len(self._stale) * 2 >= len(self._owners):
                 self._owners = {t: o for t, o in self._owners.items() if t not in self._stale}
-                self.cell[0] = {t: e for t, e in self.cell[0].items() if t not in self._stale}
                 self._stale = set()
+            for tag in gone:
+                self.names.drop(tag)
             self._retired = [(e, t) for e, t in self._retired if e > oldest]
 
     def __len__(self) -> int:
