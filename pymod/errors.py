@@ -33,6 +33,16 @@ __all__ = [
 ]
 
 
+def strerror(code: int) -> str:
+    """``os.strerror`` for any number: glibc's "Unknown error N" for one it
+    does not know, and never an OverflowError (an init function may return
+    -2**31, which no C int errno negates)."""
+    try:
+        return _os.strerror(code)
+    except (OverflowError, ValueError):
+        return "Unknown error %d" % code
+
+
 def errno_name(code: int) -> str:
     """``2`` -> ``"ENOENT"`` (``"E?"`` for an unknown number)."""
     return _errno.errorcode.get(abs(code), "E%d" % abs(code))
@@ -119,7 +129,7 @@ class ModuleLoadError(PymodError):
 
     @property
     def errno_text(self) -> str:
-        return _os.strerror(self.errno or 0)
+        return strerror(self.errno or 0)
 
 
 #: What a C library's failure status means to Python (each library keeps a

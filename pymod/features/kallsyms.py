@@ -192,7 +192,7 @@ class Kallsyms:
         return keep
 
     def layout_symtab(self, mod: Module, info: LoadInfo) -> None:
-        from pymod.loader.layout import get_offset_and_type
+        from pymod.loader.layout import get_offset_and_type, kernel_align
 
         sym, strx = info.index.sym, info.index.str
         shdrs, symtab = info.shdrs, info.syms
@@ -203,18 +203,20 @@ class Kallsyms:
         ndst = int(keep.sum())
         offsets = symtab["st_name"][keep].astype(np.int64)
         strtab_size = int((_name_lengths(info.strtab, offsets) + 1).sum())
-        align = int(shdrs[sym]["sh_addralign"]) or 1
-        data = info.mem_size.get(MemType.DATA, 0)
-        symoffs = -(-data // align) * align
-        info.mem_size[MemType.DATA] = symoffs + ndst * ELF64_SYM_SIZE + strtab_size + ndst
+        # the sizes are unsigned ints: they wrap as the kernel's do
+        symoffs = kernel_align(info.mem_size.get(MemType.DATA, 0),
+                               int(shdrs[sym]["sh_addralign"]) or 1)
+        info.mem_size[MemType.DATA] = (symoffs + ndst * ELF64_SYM_SIZE + strtab_size
+                                       + ndst) & 0xFFFFFFFF
         shdrs["sh_flags"][strx] |= np.uint64(SHF_ALLOC)
         get_offset_and_type(info, MemType.INIT_DATA, strx)
-        init = info.mem_size.get(MemType.INIT_DATA, 0)
-        init = -(-init // MOD_KALLSYMS_ALIGN) * MOD_KALLSYMS_ALIGN
-        info.mem_size[MemType.INIT_DATA] = init + MOD_KALLSYMS_SIZE + len(symtab)
+        init = kernel_align(info.mem_size.get(MemType.INIT_DATA, 0), MOD_KALLSYMS_ALIGN)
+        info.mem_size[MemType.INIT_DATA] = (init + MOD_KALLSYMS_SIZE + len(symtab)) & 0xFFFFFFFF
 
     def add_kallsyms(self, mod: Module, info: LoadInfo) -> None:
-        syms = info.syms
+        # A copy, as the kernel copies the table into module memory: a view
+        # would keep the whole file's image alive as long as the module.
+        syms = info.syms.copy()
         nsec = len(info.shdrs)
         bases = np.zeros(nsec + 1, dtype=np.uint64)
         for i, (mem, offset) in info.placement.items():

@@ -60,7 +60,9 @@ class Percpu:
         if not size:
             return
         if align > PAGE_SIZE:
-            self.log.pr_warn("%s: per-cpu alignment %d > %d" % (mod.name, align, PAGE_SIZE))
+            # %li of an unsigned long: past 2^63 it prints negative
+            signed = align - (1 << 64) if align >= 1 << 63 else align
+            self.log.pr_warn("%s: per-cpu alignment %d > %d" % (mod.name, signed, PAGE_SIZE))
             align = PAGE_SIZE
         mod.percpu = self.chunk.alloc(size, align or 1)
         if not mod.percpu:

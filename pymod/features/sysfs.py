@@ -5,10 +5,21 @@ from __future__ import annotations
 import errno
 
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import LoadInfo, MemType, Module, ModuleState
+from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module, ModuleState
 
 _INITSTATE = {ModuleState.LIVE: "live", ModuleState.COMING: "coming",
               ModuleState.GOING: "going"}
+
+
+def one_page(text: str) -> str:
+    """``text`` and its newline as a sysfs read returns them, without the
+    newline: at most PAGE_SIZE - 1 bytes (``sysfs_kf_seq_show``; the
+    module attributes' own ``scnprintf(buf, PAGE_SIZE, "%s\\n")`` cuts
+    to the same)."""
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) + 1 < PAGE_SIZE:
+        return text
+    return data[:PAGE_SIZE - 1].decode("utf-8", "surrogateescape")
 
 
 class Sysfs:
@@ -50,9 +61,9 @@ class Sysfs:
         if self.refcnt:
             files["refcnt"] = str(mod.refcount)
         if mod.version is not None:
-            files["version"] = mod.version
+            files["version"] = one_page(mod.version)
         if mod.srcversion is not None:
-            files["srcversion"] = mod.srcversion
+            files["srcversion"] = one_page(mod.srcversion)
         for holder in mod.holders:
             files["holders/" + holder.name] = "../../%s" % holder.name
         # one entry per allocated non-empty section, made at load and kept

@@ -37,34 +37,50 @@ def walk_modules(top: str | os.PathLike[str], rel: str = "",
     until it runs out of file descriptors, and two such links make the walk
     exponential.  A directory that cannot be opened raises
     :class:`PymodError` naming it.
+
+    The walk keeps its own stack, not Python's (a tree may nest deeper than
+    the interpreter's recursion limit), and reads a directory whole before
+    descending, so it holds one descriptor at a time at any depth.
     """
     seen = set() if _seen is None else _seen
+    stack = [(iter(_listing(top, seen)), rel)]
+    while stack:
+        entries, prefix = stack[-1]
+        for name, path, is_dir in entries:
+            if not is_dir:
+                yield prefix + name, path
+            elif (below := _listing(path, seen)):
+                stack.append((iter(below), prefix + name + "/"))
+                break
+        else:
+            stack.pop()
+
+
+def _listing(top: str | os.PathLike[str],
+             seen: set[tuple[int, int]]) -> list[tuple[str, str, bool]]:
+    """``(name, path, is_dir)`` of the module files and directories in
+    ``top``, in readdir order; none when ``top`` was entered before."""
     try:
         st = os.stat(top)
+        if (st.st_dev, st.st_ino) in seen:
+            return []
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(top) as entries:
+            found = []
+            for entry in entries:
+                if entry.name in SKIPPED_DIRS:
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                    is_file = not is_dir and entry.is_file()
+                except OSError:
+                    continue
+                if is_dir or (is_file and is_module_file(entry.name)):
+                    found.append((entry.name, entry.path, is_dir))
+            return found
     except OSError as e:
         raise PymodError(e.errno or errno.EIO,
                          "could not open directory %s: %s" % (os.fspath(top), e.strerror)) from e
-    if (st.st_dev, st.st_ino) in seen:
-        return
-    seen.add((st.st_dev, st.st_ino))
-    try:
-        entries = os.scandir(top)
-    except OSError as e:
-        raise PymodError(e.errno or errno.EIO,
-                         "could not open directory %s: %s" % (os.fspath(top), e.strerror)) from e
-    with entries:
-        for entry in entries:
-            if entry.name in SKIPPED_DIRS:
-                continue
-            try:
-                is_dir = entry.is_dir()
-                is_file = not is_dir and entry.is_file()
-            except OSError:
-                continue
-            if is_dir:
-                yield from walk_modules(entry.path, rel + entry.name + "/", seen)
-            elif is_file and is_module_file(entry.name):
-                yield rel + entry.name, entry.path
 
 
 def module_files(top: str | os.PathLike[str]) -> list[str]:

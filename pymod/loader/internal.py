@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
+    import mmap
+
     import numpy as np
 
     from pymod.elf.image import ElfImage
@@ -274,11 +276,13 @@ INIT_UNDECIDED = Undecided("init", "init_module", None, "init_module runs the mo
 @dataclass(eq=False)
 class Region:
     """``struct module_memory``: one page-rounded allocation and its bytes
-    (sections copied in by move_module, then relocated)."""
+    (sections copied in by move_module, then relocated): a bytearray, or for
+    a large region anonymous memory the host zero-fills on first touch
+    (:func:`pymod.loader.memory.zeroed`)."""
 
     base: int = 0
     size: int = 0
-    data: bytearray | None = None
+    data: bytearray | mmap.mmap | None = None
 
 
 @dataclass(eq=False)

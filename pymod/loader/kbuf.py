@@ -96,9 +96,11 @@ def kernel_modinfo(info: LoadInfo, start: int, size: int) -> ModinfoPairs:
         if run and run >= size:
             return pairs
         size -= run
-        m = _NON_NUL.search(buf, q) if q < len(buf) else None
+        # (no further than the bytes left: past them the walk has ended)
+        limit = min(len(buf), q + size)
+        m = _NON_NUL.search(buf, q, limit) if q < limit else None
         if m is None:                     # ...then NULs up to the zeroed page end
-            if end - q >= size:
+            if q + size <= len(buf) or end - q >= size:
                 return pairs
             raise _fault(info, what, end)
         if m.start() - q >= size:

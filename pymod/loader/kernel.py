@@ -14,13 +14,12 @@ releases exactly what was recorded, in reverse: the kernel's goto ladder.
 from __future__ import annotations
 
 import errno
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pymod.elf.compression import detect_compression
 from pymod.elf.constants import ELF64_EHDR_SIZE
-from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
+from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError, strerror
 from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
 from pymod.loader import params as modparams
 from pymod.loader.internal import (
@@ -33,6 +32,7 @@ from pymod.loader.internal import (
 )
 from pymod.loader.kver import rules_for
 from pymod.loader.memory import free_mem, move_module
+from pymod.loader.param_sysfs import param_files
 from pymod.loader.procfs import print_modules, proc_modules
 from pymod.loader.registry import Registry
 from pymod.loader.sources import (
@@ -97,7 +97,7 @@ class Kernel(Registry):
             files = self.features.sysfs.sysfs_read(name)
             mod = self._modules.get(name)
             if mod is not None:
-                files.update(modparams.param_files(self, mod))
+                files.update(param_files(self, mod))
             return files
 
     def debugfs(self, path: str) -> str:
@@ -206,8 +206,12 @@ class Kernel(Registry):
         flags; kmod chooses the compression flag itself.
 
         Returns the LIVE module.  ``init_result`` simulates the module's init
-        function: negative errno values fail the load after COMING, as a
-        failing ``module_init`` does.
+        function, which returns a C int (another value is refused, with
+        nothing changed): a negative one fails the load after COMING, as a
+        failing ``module_init`` does, with errno ``-init_result`` (below
+        -4095, MAX_ERRNO, the syscall's return is no error number to user
+        space: glibc sets no errno), a positive one is warned about and the
+        module loads (``do_init_module``).
         """
         check_load_arguments("load_module", source, params, flags, init_result)
         if flags & ~(MODULE_INIT_FLAGS & ~MODULE_INIT_COMPRESSED_FILE):
@@ -323,7 +327,7 @@ class Kernel(Registry):
             progress.freed = True
             unload.free_module(self, mod)
             raise ModuleLoadError(-init_result, "%s: module init failed: %s"
-                                  % (mod.name, os.strerror(-init_result)),
+                                  % (mod.name, strerror(-init_result)),
                                   module=mod.name, stage="init")
         if init_result > 0:
             self.log.pr_warn("do_init_module: '%s'->init suspiciously returned %d, it should "

@@ -39,11 +39,25 @@ def get_offset_and_type(info: LoadInfo, mem: MemType, index: int) -> None:
            int(info.shdrs[index]["sh_size"]))
 
 
+_U32 = 0xFFFFFFFF
+
+
+def kernel_align(x: int, align: int) -> int:
+    """``ALIGN(x, align)`` for ``x`` an ``unsigned int`` (a region's size in
+    ``struct module_memory``): the mask works in ``x``'s type, so the
+    alignment is cut to 32 bits and the sum wraps; 2^32 aligns everything
+    to 0, and an alignment that is no power of two rounds as its mask
+    says, not to a multiple."""
+    mask = ((align & _U32) - 1) & _U32
+    return (x + mask) & ~mask & _U32
+
+
 def _place(info: LoadInfo, mem: MemType, index: int, align: int, size: int) -> None:
-    align = align or 1
+    """``module_get_offset_and_type``: the region's size is an ``unsigned
+    int``, so what does not fit 32 bits wraps, as in the kernel."""
     end = info.mem_size.get(mem, 0)
-    offset = -(-end // align) * align
-    info.mem_size[mem] = offset + size
+    offset = kernel_align(end, align or 1)
+    info.mem_size[mem] = (offset + size) & _U32
     info.placement[index] = (mem, offset)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import mmap
 
 import numpy as np
 
@@ -24,6 +25,8 @@ MODULES_END = 0xFFFFFFFFFF000000   # exclusive: the last byte is 0xfffffffffefff
 # a non-allocated section's sh_addr, so a symbol defined in one gets an
 # address there, as in the kernel.  One fixed base: it is freed after the load.
 LOAD_COPY_BASE = 0xFFFFC90000000000
+# Regions from this size on are mapped lazily (see zeroed()).
+LAZY_FROM = 1 << 20
 
 
 class ModuleArea:
@@ -94,16 +97,35 @@ def move_module(area: ModuleArea, mod: Module, info: LoadInfo) -> None:
                 rounded = -(-size // PAGE_SIZE) * PAGE_SIZE
                 mod.mem[mem].base = area.alloc(rounded)
                 mod.mem[mem].size = rounded
+        for region in mod.mem.values():
+            if region.size:
+                region.data = zeroed(region.size)
+        sec_addr = np.uint64(LOAD_COPY_BASE) + info.shdrs["sh_offset"].astype(np.uint64)
+        with memoryview(info.payload) as image:
+            _copy_sections(mod, info, image, sec_addr)
     except ModuleLoadError:
         free_mem(area, mod)
+        mod.section_addrs.clear()
         raise
-    for region in mod.mem.values():
-        if region.size:
-            region.data = bytearray(region.size)
-    sec_addr = np.uint64(LOAD_COPY_BASE) + info.shdrs["sh_offset"].astype(np.uint64)
-    with memoryview(info.payload) as image:
-        _copy_sections(mod, info, image, sec_addr)
     info.sec_addr = sec_addr
+
+
+def zeroed(size: int) -> bytearray | mmap.mmap:
+    """``size`` zeroed bytes of module memory.  vmalloc maps pages that cost
+    nothing until touched; so does a large region here (anonymous private
+    memory, zero-filled by the host on first write, copied on write after a
+    fork): a module declaring a gigabyte of .bss costs what it writes.
+    Small regions are bytearrays (a mapping each would run a large tree
+    into the host's limit on mappings).  Raises ENOMEM when the host
+    refuses."""
+    try:
+        if size < LAZY_FROM:
+            return bytearray(size)
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (MemoryError, OSError) as e:
+        raise ModuleLoadError(errno.ENOMEM, "execmem_alloc: %d bytes: the host has no "
+                              "memory for them (%s; pymod's own limit)"
+                              % (size, type(e).__name__), stage="layout") from None
 
 
 def _copy_sections(mod: Module, info: LoadInfo, image: memoryview, sec_addr: np.ndarray) -> None:
@@ -119,8 +141,17 @@ def _copy_sections(mod: Module, info: LoadInfo, image: memoryview, sec_addr: np.
         if not size:
             continue
         mod.section_addrs[info.secnames[i]] = region.base + offset
-        if types[i] != SHT_NOBITS and region.data is not None:
-            region.data[offset:offset + size] = image[offsets[i]:offsets[i] + size]
+        if types[i] == SHT_NOBITS:
+            continue
+        if region.data is None or offset + size > len(region.data):
+            # sizes that wrapped 32 bits (layout) leave a section past its
+            # region; the kernel's memcpy would run past the allocation
+            raise ModuleLoadError(errno.ENOEXEC, "%s: section %s (%#x bytes at +%#x) runs "
+                                  "past its %s region of %#x bytes (pymod's own check: the "
+                                  "kernel would copy past its allocation)"
+                                  % (mod.name, info.secnames[i], size, offset, mem.kind,
+                                     region.size), module=mod.name, stage="layout")
+        region.data[offset:offset + size] = image[offsets[i]:offsets[i] + size]
 
 
 def free_mem(area: ModuleArea, mod: Module, init_only: bool = False) -> None:
@@ -132,7 +163,7 @@ def free_mem(area: ModuleArea, mod: Module, init_only: bool = False) -> None:
             region.data = None
 
 
-def _locate(mod: Module, addr: int, size: int) -> tuple[bytearray, int] | None:
+def _locate(mod: Module, addr: int, size: int) -> tuple[bytearray | mmap.mmap, int] | None:
     for region in mod.mem.values():
         off = addr - region.base
         if region.size and region.data is not None and 0 <= off and off + size <= region.size:

@@ -1,6 +1,7 @@
 """Module parameters: the ``__param`` table read back from relocated module
 memory, ``parse_args`` over the load's argument string (``kernel/params.c``,
-``lib/cmdline.c``), and what ``/sys/module/<m>/parameters/`` shows.
+``lib/cmdline.c``); what ``/sys/module/<m>/parameters/`` shows is
+:mod:`pymod.loader.param_sysfs`.
 
 A parameter's type is its ``ops``: vmlinux's ``param_ops_<type>`` (found
 by address in the symbol directory), ``param_array_ops`` or ``param_ops_string``.
@@ -17,6 +18,7 @@ given, and records that the load went on only *if that code agrees*
 from __future__ import annotations
 
 import errno
+import re
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -144,22 +146,42 @@ def _ops_flags(reg: Registry, mod: Module, addr: int) -> int:
 
 
 # ------------------------------------------------------------------ parse_args
+_SPACE = " \t\n\v\f\r"                  # the kernel's isspace() in ASCII
+_STOP = re.compile(r'[ \t\n\v\f\r"]')
+_SPACES = re.compile(r"[ \t\n\v\f\r]*")
+
+
 def next_arg(args: str) -> tuple[str, str | None, str]:
-    """``next_arg``: (param, value or None, the rest), quotes as the kernel
-    treats them (a quoted value or a quoted whole "param=value")."""
-    quoted = in_quote = args.startswith('"')
+    """``next_arg``: (param, value or None, the rest)."""
+    param, val, pos = next_arg_at(args, 0)
+    return param, val, args[pos:]
+
+
+def next_arg_at(args: str, pos: int) -> tuple[str, str | None, int]:
+    """``next_arg`` from ``pos``: (param, value or None, where the next
+    one starts), quotes as the kernel treats them (a quoted value or a
+    quoted whole "param=value").  Positions, not slices: the rest of the
+    string is never copied (which made many parameters quadratic)."""
+    quoted = in_quote = args.startswith('"', pos)
     if quoted:
-        args = args[1:]
-    i, equals = 0, 0
-    while i < len(args):
-        if args[i].isspace() and args[i] in " \t\n\v\f\r" and not in_quote:
-            break
-        if equals == 0 and args[i] == "=":
-            equals = i
-        if args[i] == '"':
-            in_quote = not in_quote
-        i += 1
-    token, rest = args[:i], args[i + 1:] if i < len(args) else ""
+        pos += 1
+    i, n = pos, len(args)
+    while i < n:
+        if in_quote:
+            q = args.find('"', i)
+            i, in_quote = (n, True) if q < 0 else (q + 1, False)
+            continue
+        m = _STOP.search(args, i)
+        if m is None:
+            i = n
+        elif args[m.start()] == '"':
+            i, in_quote = m.start() + 1, True
+            continue
+        else:
+            i = m.start()
+        break
+    token = args[pos:i]
+    equals = max(token.find("=", 1), 0)   # a leading '=' is no separator
     val: str | None = None
     if equals:
         param, val = token[:equals], token[equals + 1:]
@@ -171,7 +193,12 @@ def next_arg(args: str) -> tuple[str, str | None, str]:
             val = val[:-1]
     else:
         param = token[:-1] if quoted and token.endswith('"') else token
-    return param, val, rest.lstrip(" \t\n\v\f\r")
+    return param, val, _skip_spaces(args, i + 1 if i < n else n)
+
+
+def _skip_spaces(s: str, pos: int) -> int:
+    m = _SPACES.match(s, pos)
+    return m.end() if m else pos
 
 
 def parameq(a: str, b: str) -> bool:
@@ -186,14 +213,20 @@ def parse_args(reg: Registry, mod: Module, args: str) -> None:
     log = reg.log
     err, message = 0, ""
     undecided: dict[str, Undecided] = {}
-    rest = args.lstrip(" \t\n\v\f\r")
+    # parse_one's scan finds the first parameter of a name (parameq: '-'
+    # and '_' alike): one dictionary, not a scan per argument
+    known: dict[str, KernelParam] = {}
+    for kp in mod.kp:
+        known.setdefault(kp.name.replace("-", "_"), kp)
+    pos = _skip_spaces(args, 0)
     after_dashes: str | None = None
-    while rest:
-        param, val, rest = next_arg(rest)
+    while pos < len(args):
+        param, val, pos = next_arg_at(args, pos)
         if val is None and param == "--":
-            after_dashes = rest
+            after_dashes = args[pos:]
             break
-        ret, shown = _parse_one(reg, mod, param, val, undecided)
+        ret, shown = _parse_one(reg, mod, known.get(param.replace("-", "_")), param, val,
+                                undecided)
         if ret == 0:
             continue
         if ret == errno.ENOENT:
@@ -214,13 +247,12 @@ def parse_args(reg: Registry, mod: Module, args: str) -> None:
         log.pr_warn("%s: parameters '%s' after `--' ignored" % (mod.name, after_dashes))
 
 
-def _parse_one(reg: Registry, mod: Module, param: str, val: str | None,
-               undecided: dict[str, Undecided]) -> tuple[int, str]:
-    """``parse_one``: its result, and the value as the kernel's string then
-    reads (what an error message shows)."""
-    for kp in mod.kp:
-        if not parameq(param, kp.name):
-            continue
+def _parse_one(reg: Registry, mod: Module, kp: KernelParam | None, param: str,
+               val: str | None, undecided: dict[str, Undecided]) -> tuple[int, str]:
+    """``parse_one`` for ``param`` (``kp``, the first parameter of its name,
+    or None): its result, and the value as the kernel's string then reads
+    (what an error message shows)."""
+    if kp is not None:
         if val is None and not kp.noarg:
             return errno.EINVAL, ""
         if kp.flags & KERNEL_PARAM_FL_HWPARAM and \
@@ -338,47 +370,3 @@ def _write(mod: Module, addr: int, data: bytes) -> None:
     if not write_mem(mod, addr, data):
         raise OSError(errno.EFAULT, "pymod: parameter storage at %#x is outside the module's "
                       "memory (pymod's own check)" % addr)
-
-
-# ------------------------------------------------------------------ sysfs
-def param_files(reg: Registry, mod: Module) -> dict[str, str]:
-    """``parameters/<name>`` for every parameter with a readable mode."""
-    out = {}
-    for kp in mod.kp:
-        if kp.perm & 0o444:
-            out["parameters/" + kp.name] = show_param(reg, mod, kp)
-    return out
-
-
-def show_param(reg: Registry, mod: Module, kp: KernelParam) -> str:
-    """The ops' ``get``, without its newline."""
-    if kp.kind == "custom" or kp.array is not None and kp.array[3] == "custom":
-        return kp.custom_value or ""
-    if kp.kind == "string" and kp.string is not None:
-        return read_string(mod, kp.string[1]) or ""
-    if kp.kind == "array" and kp.array is not None:
-        mx, esize, num_p, kind = kp.array
-        raw = read_mem(mod, num_p, 4) if num_p else None
-        count = int.from_bytes(raw, "little") if raw is not None else mx
-        return ",".join(_show_scalar(reg, mod, kind, kp.arg + i * esize) for i in range(count))
-    return _show_scalar(reg, mod, kp.kind, kp.arg)
-
-
-def _show_scalar(reg: Registry, mod: Module, kind: str, arg: int) -> str:
-    size = ops.elem_size(kind)
-    raw = read_mem(mod, arg, size)
-    if raw is None:
-        return ""
-    if kind in ops.INT_TYPES:
-        return ops.INT_TYPES[kind].show(ops.decode_int(kind, raw))
-    if kind == "bint":
-        return str(int.from_bytes(raw, "little", signed=True))
-    if kind in ops.BOOL_SIZES:
-        value = raw != bytes(size)
-        return ("N" if value else "Y") if kind == "invbool" else ("Y" if value else "N")
-    if kind == "charp":
-        ptr = int.from_bytes(raw, "little")
-        if ptr in mod.heap:
-            return mod.heap[ptr].decode("utf-8", "surrogateescape")
-        return "(null)" if ptr == 0 else read_string(mod, ptr) or ""
-    return ""

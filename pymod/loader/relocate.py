@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import mmap
 
 import numpy as np
 
@@ -62,9 +63,9 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
             raise _fail(mod, log.pr_err("module %s: REL relocation unsupported" % mod.name))
         if types[i] != SHT_RELA:
             continue
-        region, base = _region_of(mod, int(info.sec_addr[target]))
+        region, base, room = _region_of(mod, int(info.sec_addr[target]))
         start, size = int(shdrs[i]["sh_offset"]), int(shdrs[i]["sh_size"])
-        status = lib.pm_reloc_apply(ffi.from_buffer("unsigned char[]", region), len(region),
+        status = lib.pm_reloc_apply(ffi.from_buffer("unsigned char[]", region), room,
                                     base, int(info.sec_addr[target]), image + start,
                                     size // RELA_SIZE, syms_c, len(symvals), fault)
         if status != lib.PM_RELOC_OK:
@@ -120,11 +121,21 @@ def struct_module_functions(mod: Module, info: LoadInfo, rules: KernelRules) -> 
     mod.has_exit = pointer(rules.exit_offset) != 0
 
 
-def _region_of(mod: Module, addr: int) -> tuple[bytearray, int]:
+def _region_of(mod: Module, addr: int) -> tuple[bytearray | mmap.mmap, int, int]:
+    """(bytes, base, size) of the region holding a target section's
+    address.  An empty section may hold none: one alone in its memory type
+    sits at NULL + offset (move_module allocates no region of size 0), one
+    at the end of a page-filled region at its end.  The kernel applies its
+    relocations there all the same (apply_relocate_add checks no bounds);
+    against no bytes, every entry is refused by pymod's own check, and a
+    table of none is applied as the kernel applies it: nothing happens."""
     for region in mod.mem.values():
         if region.size and region.data is not None and 0 <= addr - region.base < region.size:
-            return region.data, region.base
-    raise AssertionError("an allocated section outside its module's regions")
+            return region.data, region.base, region.size
+    return _NO_BYTES, addr, 0
+
+
+_NO_BYTES = bytearray(1)     # a buffer to point at; its size is passed as 0
 
 
 def _fail(mod: Module, message: str) -> ModuleLoadError:

@@ -10,13 +10,14 @@ import os
 
 from pymod.elf.compression import decompress, read_file
 from pymod.elf.kofile import KoFile
-from pymod.errors import InvalidType, ModuleLoadError, PymodError
+from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
 from pymod.loader.internal import LoadInfo
 
 __all__ = ["Source", "load_info_of", "kernel_read_file", "kmod_decompress",
            "read_module_file", "check_load_arguments"]
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | KoFile
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def load_info_of(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
@@ -94,3 +95,6 @@ def check_load_arguments(call: str, source: object, params: object, flags: objec
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidType("%s: %s must be an int, not %s"
                               % (call, name, type(value).__name__))
+    if isinstance(init_result, int) and not INT_MIN <= init_result <= INT_MAX:
+        raise InvalidArgument("%s: init_result %d is no C int (what an init function "
+                              "returns)" % (call, init_result))

@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     add_trust_options(ap)
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("-j", "--jobs", type=positive_int,
-                    help="threads reading files (default: all cores)")
+                    help="threads reading files (default: the usable cores, at most 8)")
     return ap
 
 
