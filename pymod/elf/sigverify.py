@@ -67,36 +67,65 @@ class Outcome:
     signer: str | None = None        # the trusted certificate's subject, when one matched
 
 
-def load_certificates(sources: Iterable[Any]) -> tuple[Any, ...]:
-    """X.509 certificates from cryptography objects, DER or PEM bytes (a PEM
-    file may hold several), or paths to such files."""
-    sources = list(sources)
-    if not sources:
-        return ()                # (cryptography is not imported for no keys)
+def _one_source(src: Any) -> list[Any]:
+    """The certificates of one source (see :func:`load_certificates`)."""
     from cryptography import x509
 
-    out: list[Any] = []
-    for src in sources:
-        if isinstance(src, x509.Certificate):
-            out.append(src)
-            continue
-        if isinstance(src, (str, os.PathLike)):
-            from pymod.elf.compression import read_file
+    if isinstance(src, x509.Certificate):
+        return [src]
+    if isinstance(src, (str, os.PathLike)):
+        from pymod.elf.compression import read_file
 
-            data = read_file(os.fspath(src), 16 << 20)
-        elif isinstance(src, (bytes, bytearray, memoryview)):
-            data = bytes(src)
-        else:
-            raise InvalidArgument("a trusted key must be a certificate, DER/PEM bytes or a "
-                                  "path, not %s" % type(src).__name__)
+        data = read_file(os.fspath(src), 16 << 20)
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    else:
+        raise InvalidArgument("a trusted key must be a certificate, DER/PEM bytes or a "
+                              "path, not %s" % type(src).__name__)
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return list(x509.load_pem_x509_certificates(data))
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError as e:
+        raise InvalidArgument("not an X.509 certificate: %s" % e) from None
+
+
+def _named(src: Any, e: PymodError) -> PymodError:
+    """``e`` with the file it is about in front, when ``src`` is a file."""
+    if isinstance(src, (str, os.PathLike)) and os.fspath(src) not in e.strerror:
+        return InvalidArgument("%s: %s" % (os.fspath(src), e.strerror), e.errno)
+    return e          # (the reader's own errors name the file already)
+
+
+def _key_ids(cert: Any) -> tuple[bytes, bytes | None]:
+    """The two ids the kernel's X.509 reader gives ``cert`` (EINVAL when it
+    cannot read it)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from pymod.elf.x509 import certificate_key_ids
+
+    try:
+        return certificate_key_ids(cert.public_bytes(Encoding.DER))
+    except PymodError as e:
+        raise InvalidArgument("a certificate the kernel cannot read: %s" % e.strerror) from None
+
+
+def _with_key_ids(sources: Iterable[Any]) -> list[tuple[Any, tuple[bytes, bytes | None]]]:
+    """Each certificate of ``sources`` and its key ids; an error names the file."""
+    out = []
+    for src in sources:          # (cryptography is imported for a key only)
         try:
-            if b"-----BEGIN CERTIFICATE-----" in data:
-                out.extend(x509.load_pem_x509_certificates(data))
-            else:
-                out.append(x509.load_der_x509_certificate(data))
-        except ValueError as e:
-            raise InvalidArgument("not an X.509 certificate: %s" % e) from None
-    return tuple(out)
+            out += [(cert, _key_ids(cert)) for cert in _one_source(src)]
+        except PymodError as e:
+            raise _named(src, e) from None
+    return out
+
+
+def load_certificates(sources: Iterable[Any]) -> tuple[Any, ...]:
+    """X.509 certificates from cryptography objects, DER or PEM bytes (a PEM
+    file may hold several), or paths to such files; each one the kernel's
+    reader takes too, and an error names the file."""
+    return tuple(cert for cert, _ in _with_key_ids(sources))
 
 
 class Keyring:
@@ -107,18 +136,10 @@ class Keyring:
     an issuer re-encoded with another string type names no key."""
 
     def __init__(self, certificates: Iterable[Any] = ()):
-        from pymod.elf.pkcs7 import certificate_key_ids
-
-        self.certificates = load_certificates(certificates)
+        loaded = _with_key_ids(certificates)
+        self.certificates = tuple(cert for cert, _ in loaded)
         self._by_id: dict[bytes, Any] = {}
-        for cert in self.certificates:
-            from cryptography.hazmat.primitives.serialization import Encoding
-
-            try:
-                ids = certificate_key_ids(cert.public_bytes(Encoding.DER))
-            except PymodError as e:
-                raise InvalidArgument("a certificate the kernel cannot read: %s"
-                                      % e.strerror) from None
+        for cert, ids in loaded:
             for kid in ids:
                 if kid:
                     self._by_id.setdefault(kid, cert)
@@ -170,14 +191,13 @@ def _digest_input(signer: SignerInfo, body: bytes, hash_name: str,
 
 def _digested(signer: SignerInfo, body: bytes, index: int) -> bytes | Outcome:
     """``pkcs7_digest`` for one signer: what its signature signs, or why
-    not (ENOPKG: an algorithm the kernel has no code for)."""
+    not (ENOPKG, silent: an algorithm the parser names but the kernel has
+    no code for; the parser itself refused, and said so, the others)."""
     hash_name = _DIGESTS.get(signer.digest_algorithm)
     if hash_name is None:
-        return Outcome(errno.ENOPKG, (("warn", "Unsupported digest algo: %s"
-                                       % signer.digest_algorithm),))
+        return Outcome(errno.ENOPKG)
     if signer.signature_algorithm not in _RSA and signer.signature_algorithm not in _ECDSA:
-        return Outcome(errno.ENOPKG, (("warn", "Unsupported pkey algo: %s"
-                                       % signer.signature_algorithm),))
+        return Outcome(errno.ENOPKG)
     return _digest_input(signer, body, hash_name, index)
 
 
@@ -216,31 +236,31 @@ _NOT_DETACHED = (("warn", "PKCS7: Data already supplied"),
 
 
 def verify_pkcs7_module(body: bytes, pkcs7_der: bytes, keyring: Keyring,
-                        usage: str = "module") -> Outcome:
-    """``verify_pkcs7_signature(body, sig, keyring, usage)``: ``"module"``
-    (VERIFYING_MODULE_SIGNATURE, which refuses signed attributes) or
-    ``"unspecified"`` (VERIFYING_UNSPECIFIED_SIGNATURE, which verifies them:
-    the digest is then over the attributes)."""
+                        usage: str = "module", series: str = "6.12") -> Outcome:
+    """``verify_pkcs7_signature(body, sig, keyring, usage)`` as ``series``
+    ("6.1" or "6.12") has it: ``"module"`` (VERIFYING_MODULE_SIGNATURE,
+    which refuses signed attributes) or ``"unspecified"``
+    (VERIFYING_UNSPECIFIED_SIGNATURE, which verifies them: the digest is
+    then over the attributes)."""
     if usage not in ("module", "unspecified"):
         raise InvalidArgument("usage %r: 'module' or 'unspecified'" % usage)
     if len(pkcs7_der) > _DECODER_MAX:
         return Outcome(errno.EMSGSIZE)
     try:
-        msg = parse_pkcs7(pkcs7_der, kernel=True)
+        msg = parse_pkcs7(pkcs7_der, kernel=True, series=series)
     except Pkcs7Refused as e:
         return Outcome(e.errno, e.log)
-    except PymodError:
-        return Outcome(errno.EBADMSG)
+    # what the parser printed on the way (its "Unknown OID" lines) comes first
+    log = list(msg.log)
     if msg.content is not None:
-        return Outcome(errno.EBADMSG, _NOT_DETACHED)
-    if msg.content_type != OID_DATA:
-        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid %s sig (not pkcs7-data)"
-                                              % usage),))
+        return Outcome(errno.EBADMSG, (*log, *_NOT_DETACHED))
+    if msg.content_type != OID_DATA:        # the parser let Authenticode through
+        return Outcome(errno.EKEYREJECTED, (*log, ("warn", "PKCS7: Invalid %s sig (not "
+                                                           "pkcs7-data)" % usage)))
     if usage == "module" and any(s.signed_attrs is not None for s in msg.signers):
-        return Outcome(errno.EKEYREJECTED, (("warn", "PKCS7: Invalid module sig (has "
-                                                      "authattrs)"),))
+        return Outcome(errno.EKEYREJECTED, (*log, ("warn", "PKCS7: Invalid module sig (has "
+                                                           "authattrs)")))
     # pkcs7_verify: every signer digested first; ENOPKG leaves one unsupported
-    log: list[tuple[str, str]] = []
     signed: list[bytes | None] = []
     for index, signer in enumerate(msg.signers, 1):
         got = _digested(signer, body, index)

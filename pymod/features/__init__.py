@@ -96,13 +96,15 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
         strict_rwx,
         versioning,
     )
+    from pymod.loader.kver import rules_for
 
     force: ForceLoad = (force_load.ForceLoad(log, taints) if config.MODULE_FORCE_LOAD
                         else force_load.Stub())
     return dict(
         sig=(signature.SigCheck(log, enforce=sig_enforce or config.MODULE_SIG_FORCE,
                                 trusted_keys=trusted_keys, locked_down=locked_down,
-                                blacklisted_hashes=blacklisted_hashes)
+                                blacklisted_hashes=blacklisted_hashes,
+                                series=rules_for(config).pkcs7)
              if config.MODULE_SIG else signature.Stub()),
         versioning=(versioning.Versioning(log, symbol_crc, force,
                                           config.modversions_reject_missing)

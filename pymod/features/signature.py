@@ -42,10 +42,11 @@ _HARD = {
 class SigCheck:
     def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = (),
                  locked_down: Callable[[str], bool] = lambda what: False,
-                 blacklisted_hashes: frozenset[bytes] = frozenset()):
+                 blacklisted_hashes: frozenset[bytes] = frozenset(), series: str = "6.12"):
         from pymod.elf.sigverify import Keyring
 
         self.log = log
+        self.series = series             # whose PKCS#7 parser (KernelRules.pkcs7)
         self.enforce = enforce
         self.keyring = Keyring(trusted_keys)
         self.locked_down = locked_down   # security_locked_down(), logging its notice
@@ -110,7 +111,8 @@ class SigCheck:
         the last line it printed."""
         from pymod.elf.sigverify import verify_pkcs7_module
 
-        outcome = verify_pkcs7_module(image[:body_len], pkcs7, self.keyring)
+        outcome = verify_pkcs7_module(image[:body_len], pkcs7, self.keyring,
+                                      series=self.series)
         said = None
         for level, text in outcome.log:
             said = self.log.pr(level, text)

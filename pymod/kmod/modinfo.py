@@ -126,7 +126,7 @@ def signature_fields(image: bytes | mmap.mmap) -> list[tuple[str, str]]:
     sig = image[size - sig_len:size]
     if id_type == PKEY_ID_PKCS7:
         try:
-            signers = parse_pkcs7(sig).signers
+            signers = parse_pkcs7(sig, keep_signers=1).signers   # kmod shows the first
         except PymodError:
             return []
         if not signers:

@@ -34,6 +34,9 @@ kernel (:func:`rules_for`) instead of testing the version themselves:
   so a module built for one kernel forced into the other may have no exit.
 * 6.1's ELF checks have no struct module size check (``Config.checks_struct_module_size``
   says so for the tools).
+* The PKCS#7 parser's OID registry and switches (:mod:`pymod.elf.pkcs7_rules`):
+  6.1 knows md2/md4/md5 and SM2-with-SM3 signatures, 6.12 the SHA-3 digests,
+  so the enum values its refusals print differ.
 
 One difference is not here: Kconfig names (CONFIG_RETPOLINE became
 CONFIG_MITIGATION_RETPOLINE in 6.9) are read before a Config exists, by
@@ -85,6 +88,8 @@ class KernelRules:
     # offsets of struct module's init and exit pointers
     init_offset: int = 312
     exit_offset: int = 1200
+    # the series of pymod.elf.oid_registry and pymod.elf.pkcs7_rules' switches
+    pkcs7: str = "6.12"
 
 
 RULES_6_12 = KernelRules(
@@ -110,6 +115,7 @@ RULES_6_1 = KernelRules(
     reloc_check_before_pc=True,
     trace_good_taints=(1 << 12 | 1 << 10 | 1 << 13 | 1 << 18),
     exit_offset=848,
+    pkcs7="6.1",
 )
 
 _MODELLED = (RULES_6_1, RULES_6_12)    # oldest first

@@ -5,7 +5,9 @@
 Finds the bzImage's compressed payload (gzip, xz, zstd, lz4, bzip2 or
 lzma), decompresses it and lists every X.509 certificate in it: subject,
 serial number, key type.  With ``-o`` each is also written to DIR as DER,
-ready for ``Kernel(trusted_keys=...)`` or ``pymod check --cert``.
+ready for ``Kernel(trusted_keys=...)`` or ``pymod check --cert`` (each file
+replaced atomically: a symbolic link planted in DIR is replaced, not
+written through).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pymod.tools.atomic import write_atomic
 from pymod.tools.common import dump_json, error, os_message, terminal_safe, write
 
 PROG = "pymod certs"
@@ -54,8 +57,7 @@ def main(argv: Sequence[str]) -> int:
             for i, (cert, row) in enumerate(zip(certs, rows, strict=True)):
                 name = re.sub(r"[^A-Za-z0-9._-]+", "_", row["subject"])[:80].strip("_")
                 row["file"] = os.path.join(args.output_dir, "%02d-%s.der" % (i, name or "cert"))
-                with open(row["file"], "wb") as f:
-                    f.write(cert.public_bytes(Encoding.DER))
+                write_atomic(row["file"], cert.public_bytes(Encoding.DER))
     except OSError as e:
         error(PROG, os_message(e))
         return 1

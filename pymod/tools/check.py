@@ -16,7 +16,8 @@ naming that code (``undecided`` in the JSON).
 kernel and finds its .config, Module.symvers and vmlinuz beside it
 (``build/``, ``/boot``, ``/usr/src/linux-headers-<release>``); without it the
 running kernel's; ``--default-kernel`` is pymod's built-in default kernel (the
-one the sample modules are built for).  Exit 0 only when every FILE would load.
+one the sample modules are built for), which takes ``--symvers``, ``--cert``
+and ``--vmlinuz`` as ``pymod load`` does.  Exit 0 only when every FILE would load.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pymod.errors import strerror
 from pymod.tools.common import (
     add_trust_options,
     dump_json,
@@ -55,9 +55,9 @@ def insmod_says(path: str, code: int, stage: str | None = None) -> str:
     """The line ``insmod`` would print for a refusal with ``code`` (a file
     it cannot read never reaches the kernel)."""
     if stage in ("read", "kmod"):
-        return "insmod: ERROR: could not load module %s: %s" % (path, strerror(code))
+        return "insmod: ERROR: could not load module %s: %s" % (path, os.strerror(code))
     return "insmod: ERROR: could not insert module %s: %s" % (
-        path, _INSMOD.get(code, strerror(code)))
+        path, _INSMOD.get(code, os.strerror(code)))
 
 
 @dataclass(frozen=True)
@@ -213,29 +213,12 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("modules", nargs="+", metavar="FILE")
     args = ap.parse_args(argv)
     try:
-        if args.default_kernel and args.in_qemu:
-            error(PROG, "--in-qemu needs a real kernel to boot (--kernel-dir, --vmlinuz); "
-                  "the built-in default kernel has none")
+        found = _kernel_files(args)
+        if isinstance(found, str):
+            error(PROG, found)
             return 2
-        if args.default_kernel:
-            from pymod.config import DEFAULT_RELEASE
-
-            target = Target(DEFAULT_RELEASE, None, None, None, None)
-            reports = check(args.modules, target, None, None, [], args.sig_enforce)
-            return _report(reports, args.json)
-        target = find_target(args.kernel_dir)
-        if args.kernel_dir and target.modules_dir is None:
-            error(PROG, "%s: not a modules tree" % args.kernel_dir)
-            return 2
-        config = args.config or target.config
-        symvers = args.symvers or target.symvers
-        if config is None:
-            error(PROG, "no .config for %s: give --config" % target.release)
-            return 2
-        if symvers is None:
-            error(PROG, "no Module.symvers for %s: give --symvers" % target.release)
-            return 2
-        # the target's own vmlinuz unless keys are named
+        target, config, symvers = found
+        # the target's own vmlinuz unless keys are named (the built-in kernel has none)
         images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert
                                   else [])
         trusted = trusted_certificates(args.cert, images)
@@ -251,8 +234,33 @@ def main(argv: Sequence[str]) -> int:
     return _report(reports, args.json)
 
 
-def _in_qemu(args: argparse.Namespace, target: Target, config: Path, symvers: Path,
-             trusted: list[Any]) -> int:
+def _kernel_files(args: argparse.Namespace) -> tuple[Target, Path | None, Path | None] | str:
+    """The target, its .config and its Module.symvers (None: the built-in
+    default kernel's), or why the options do not name one.  The trust and
+    enforcement options apply to every target, as ``pymod load`` applies them."""
+    if args.default_kernel:
+        if args.kernel_dir or args.config:
+            return "--default-kernel is pymod's built-in kernel: give no --kernel-dir or --config"
+        if args.in_qemu:
+            return ("--in-qemu needs a real kernel to boot (--kernel-dir, --vmlinuz); "
+                    "the built-in default kernel has none")
+        from pymod.config import DEFAULT_RELEASE
+
+        return Target(DEFAULT_RELEASE, None, None, None, None), None, args.symvers
+    target = find_target(args.kernel_dir)
+    if args.kernel_dir and target.modules_dir is None:
+        return "%s: not a modules tree" % args.kernel_dir
+    config = args.config or target.config
+    symvers = args.symvers or target.symvers
+    if config is None:
+        return "no .config for %s: give --config" % target.release
+    if symvers is None:
+        return "no Module.symvers for %s: give --symvers" % target.release
+    return target, config, symvers
+
+
+def _in_qemu(args: argparse.Namespace, target: Target, config: Path | None,
+             symvers: Path | None, trusted: list[Any]) -> int:
     from pymod.oracle.qemu import need_qemu
     from pymod.tools.check_qemu import Recording, annotate, ask_kernel
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from pymod.kmod.depmod import build_deps, format_modules_dep
+from pymod.tools.atomic import write_atomic
 from pymod.tools.common import error, os_message, positive_int, write
 
 PROG = "pymod deps"
@@ -26,19 +27,6 @@ def _progress_printer(stream: TextIO) -> Callable[[int, int], None]:
             stream.write("\n")
         stream.flush()
     return show
-
-
-def _write_atomically(path: str, text: str) -> None:
-    # Like depmod: readers of the old file never see a half-written one.
-    tmp = "%s.pymod-%d.tmp" % (path, os.getpid())
-    try:
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out == "-":
             write(sys.stdout, text)
         else:
-            _write_atomically(out, text)
+            # like depmod: readers of the old file never see a half-written one
+            write_atomic(out, text.encode("utf-8", "surrogateescape"))
     except OSError as e:
         error(PROG, "error: cannot write %s: %s" % (out, e.strerror))
         return 1

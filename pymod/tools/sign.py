@@ -5,16 +5,19 @@
 KEY is an unencrypted private key (PEM or DER; RSA or EC), CERT its X.509
 certificate (PEM or DER).  The module is signed in place unless ``-o`` names
 another file; a compressed module is refused (kbuild signs before it
-compresses), and so is one that is signed already.
+compresses), and so is one that is signed already.  The signed module
+replaces the output file atomically (:mod:`pymod.tools.atomic`): a symbolic
+link there is replaced, as sign-file's rename replaces it, not written
+through.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
+from pymod.tools.atomic import write_atomic
 from pymod.tools.common import error
 
 PROG = "pymod sign"
@@ -41,10 +44,7 @@ def main(argv: Sequence[str]) -> int:
         signed = sign_module(image, read_file(args.key, 1 << 20), read_file(args.cert, 1 << 20),
                              args.hash)
         out = args.output or args.module
-        tmp = out + ".pymod-sign.tmp"
-        with open(tmp, "wb") as f:
-            f.write(signed)
-        os.replace(tmp, out)          # never a half-written module
+        write_atomic(out, signed)     # never a half-written module, nor through a link
     except OSError as e:
         from pymod.tools.common import os_message
 
