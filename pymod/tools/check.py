@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pymod.errors import strerror
 from pymod.tools.common import (
     add_trust_options,
     dump_json,
@@ -55,9 +56,9 @@ def insmod_says(path: str, code: int, stage: str | None = None) -> str:
     """The line ``insmod`` would print for a refusal with ``code`` (a file
     it cannot read never reaches the kernel)."""
     if stage in ("read", "kmod"):
-        return "insmod: ERROR: could not load module %s: %s" % (path, os.strerror(code))
+        return "insmod: ERROR: could not load module %s: %s" % (path, strerror(code))
     return "insmod: ERROR: could not insert module %s: %s" % (
-        path, _INSMOD.get(code, os.strerror(code)))
+        path, _INSMOD.get(code, strerror(code)))
 
 
 @dataclass(frozen=True)
