@@ -5,7 +5,8 @@ simulated kernel, against the guest's answer to the same load.
 ``pymod check`` assumes a freshly booted kernel while the guest has run
 earlier cases, so the lines printed only while the kernel is not yet
 tainted ("module verification failed", "Disabling lock debugging", a forced
-load's "...: kernel tainted.") are left out of both sides; lines the kernel
+load's "...: kernel tainted.", the license, out-of-tree and test-module
+taint notices) are left out of both sides; lines the kernel
 printed after check's for a module that loads are its init's output.
 """
 
@@ -23,7 +24,8 @@ from pymod.oracle.model import COMPRESSED_FILE, Case, Outcome, level_number
 
 PER_RUN = 150
 ONCE_A_BOOT = re.compile(r"module verification failed: |^Disabling lock debugging|"
-                         r"^\S+: .*: kernel tainted\.$")
+                         r"^\S+: .*: kernel tainted\.$|^\S+: module license .*taints kernel\.$|"
+                         r"^\S+: loading (out-of-tree|test) module taints kernel\.$")
 
 
 def _eligible(t: Target, case: Case, said: Outcome) -> str | None:
