@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -206,9 +207,16 @@ def _tail(console: Path, lines: int = 60, limit: int = 64 << 10) -> str:
 
 
 def _last_case(results: Path) -> int | None:
+    """The last case the guest began, for progress.  The guest is writing
+    while this reads: a line is trusted only once its newline has arrived."""
     with results.open("rb") as f:
         f.seek(max(0, results.stat().st_size - 4096))
-        for line in reversed(f.read().decode(errors="replace").splitlines()):
-            if line.startswith("B "):
-                return int(line[2:])
+        complete = f.read().rpartition(b"\n")[0]
+    for line in reversed(complete.split(b"\n")):
+        m = _BEGUN.fullmatch(line)
+        if m is not None:
+            return int(m.group(1))
     return None
+
+
+_BEGUN = re.compile(rb"B (\d{1,9})")

@@ -128,3 +128,19 @@ def test_a_name_with_separator_bytes_is_one_field():
     qemu._parse("B 0\nR 0 0 0 0\nX 0 a\x1cb\x1fc 0 0\nK 6 x\x1cy\nT 0 0\nZ\n", run)
     assert run.outcomes[0].cleanup[0][0] == "a\x1cb\x1fc"
     assert run.outcomes[0].cleanup[0][1].lines == [(6, "x\x1cy")]
+
+
+def test_progress_trusts_only_complete_result_lines(tmp_path):
+    """The guest writes while the host reads: a begun-case line cut before
+    its number ('B ') must not stop the run (it once raised ValueError)."""
+    from pymod.oracle.qemu import _last_case
+
+    res = tmp_path / "res"
+    res.write_bytes(b"B 7\nR 0 0\nB ")
+    assert _last_case(res) == 7
+    res.write_bytes(b"B 7\nR 0 0\nB 12")
+    assert _last_case(res) == 7            # '12' may yet be '123'
+    res.write_bytes(b"B 7\nR 0 0\nB 123\n")
+    assert _last_case(res) == 123
+    res.write_bytes(b"")
+    assert _last_case(res) is None
