@@ -1,11 +1,13 @@
 # The CPython extension built from csrc/symfast/ (one-address symbolization).
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 @final
 class Symbol:
     def __init__(self, name: str, offset: int, size: int, module: str | None,
-                 build_id: bytes | None = None, backtrace: bool = False) -> None: ...
+                 build_id: bytes | None = None, backtrace: bool = False,
+                 source: Sequence[tuple[str | None, str, int, int, bool]] | None = None
+                 ) -> None: ...
     @property
     def name(self) -> str: ...
     @property
@@ -18,6 +20,8 @@ class Symbol:
     def build_id(self) -> bytes | None: ...
     @property
     def backtrace(self) -> bool: ...
+    @property
+    def source(self) -> list[Any] | None: ...
     def format(self, fmt: Any = "S") -> str: ...
 
 @final

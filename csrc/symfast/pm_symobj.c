@@ -17,6 +17,7 @@ typedef struct {
 	PyObject *entry;      /* owner entry for the lazy name, or NULL */
 	PyObject *module;     /* str or None */
 	PyObject *build_id;   /* bytes or None */
+	PyObject *source;     /* tuple of frames, or NULL: no debug info */
 	uint64_t offset, size;
 	int64_t sym;          /* the name's index in entry */
 	int backtrace;
@@ -46,6 +47,7 @@ PyObject *pm_symbol_lazy(PyObject *entry, int64_t sym, uint64_t offset, uint64_t
 	s->entry = Py_NewRef(entry);
 	s->module = Py_NewRef(PyTuple_GET_ITEM(entry, E_MODULE));
 	s->build_id = Py_NewRef(PyTuple_GET_ITEM(entry, E_BUILD_ID));
+	s->source = NULL;
 	s->offset = offset;
 	s->size = size;
 	s->sym = sym;
@@ -114,6 +116,17 @@ static PyObject *Symbol_get_build_id(Symbol *s, void *closure)
 	return Py_NewRef(s->build_id);
 }
 
+/* A new list each time: the frames are kept in a tuple, so that a caller
+ * changing the list it got can neither alter the symbol nor make a cycle
+ * through it (the type is not tracked by the GC). */
+static PyObject *Symbol_get_source(Symbol *s, void *closure)
+{
+	(void)closure;
+	if (!s->source)
+		Py_RETURN_NONE;
+	return PySequence_List(s->source);
+}
+
 static PyObject *Symbol_get_backtrace(Symbol *s, void *closure)
 {
 	(void)closure;
@@ -150,13 +163,13 @@ static int as_u64(PyObject *o, uint64_t *out, const char *what)
 static PyObject *Symbol_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "name", "offset", "size", "module", "build_id", "backtrace",
-				  NULL };
-	PyObject *name, *off, *size, *module, *build_id = Py_None;
+				  "source", NULL };
+	PyObject *name, *off, *size, *module, *build_id = Py_None, *source = Py_None;
 	int backtrace = 0;
 	Symbol *s;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "UOOO|Op:Symbol", kwlist, &name, &off,
-					 &size, &module, &build_id, &backtrace))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "UOOO|OpO:Symbol", kwlist, &name, &off,
+					 &size, &module, &build_id, &backtrace, &source))
 		return NULL;
 	if (module != Py_None && !PyUnicode_Check(module))
 		return PyErr_Format(PyExc_TypeError, "module must be a str or None");
@@ -168,6 +181,14 @@ static PyObject *Symbol_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 	if (as_u64(off, &s->offset, "offset") || as_u64(size, &s->size, "size")) {
 		Py_DECREF(s);
 		return NULL;
+	}
+	if (source != Py_None) {
+		/* frames are tuples of str, int and bool: immutable, no cycle back */
+		s->source = PySequence_Tuple(source);
+		if (!s->source) {
+			Py_DECREF(s);
+			return NULL;
+		}
 	}
 	s->name = Py_NewRef(name);
 	s->module = Py_NewRef(module);
@@ -182,6 +203,7 @@ static void Symbol_dealloc(Symbol *s)
 	Py_XDECREF(s->entry);
 	Py_XDECREF(s->module);
 	Py_XDECREF(s->build_id);
+	Py_XDECREF(s->source);
 	Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -265,6 +287,13 @@ static PyObject *Symbol_reduce(Symbol *s, PyObject *unused)
 	PyObject *f = Symbol_fields(s);
 
 	(void)unused;
+	if (f && s->source) {
+		PyObject *g = Py_BuildValue("(OOOOOOO)", PyTuple_GET_ITEM(f, 0),
+					    PyTuple_GET_ITEM(f, 1), PyTuple_GET_ITEM(f, 2),
+					    PyTuple_GET_ITEM(f, 3), PyTuple_GET_ITEM(f, 4),
+					    PyTuple_GET_ITEM(f, 5), s->source);
+		Py_SETREF(f, g);
+	}
 	return f ? Py_BuildValue("(ON)", (PyObject *)Py_TYPE(s), f) : NULL;
 }
 
@@ -276,6 +305,9 @@ static PyGetSetDef Symbol_getset[] = {
 	{ "module", (getter)Symbol_get_module, NULL, "the owning module, None for vmlinux", NULL },
 	{ "build_id", (getter)Symbol_get_build_id, NULL, "the owner's build id, or None", NULL },
 	{ "backtrace", (getter)Symbol_get_backtrace, NULL, "found by a %pB lookup", NULL },
+	{ "source", (getter)Symbol_get_source, NULL,
+	  "the source frames (function, file, line, column, inlined), innermost first, "
+	  "as addr2line -f -i prints them; None without debug info", NULL },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -291,7 +323,7 @@ PyTypeObject pm_Symbol_Type = {
 	.tp_name = "pymod.symbolize.Symbol",
 	.tp_basicsize = sizeof(Symbol),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Symbol(name, offset, size, module, build_id=None, backtrace=False)\n\n"
+	.tp_doc = "Symbol(name, offset, size, module, build_id=None, backtrace=False, source=None)\n\n"
 		  "A found symbol.  str() is its %pS text (%pB for a backtrace lookup);\n"
 		  "format() gives any other.",
 	.tp_new = Symbol_new,

@@ -28,6 +28,7 @@ from pymod.lookup import REGION_KINDS, as_addresses
 from pymod.symbolize.checks import check_maps, check_table
 from pymod.symbolize.core import FOUND, NO_SYMBOL, NO_SYMBOLS, UNKNOWN, SymMap
 from pymod.symbolize.fmt import format_symbol, format_unknown, parse_format
+from pymod.symbolize.lines import DebugFile, FrameArrays, frame_text
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap
 from pymod.symbolize.tables import Owner, Tables
 
@@ -60,6 +61,9 @@ class SymbolizeResult:
         symbol at or below the address
     :generations: the map's generation before and after the batch
     :owners: the tables the batch used (tag -> owner), kept with it
+    :lines: with ``lines=True``, each address's source frames (counts and
+        offsets into one flat frame table), else None
+    :sourced: the owners (module names, None for vmlinux) that had debug info
     """
 
     addrs: NDArray[np.uint64]
@@ -72,6 +76,8 @@ class SymbolizeResult:
     generations: tuple[int, int]
     backtrace: bool
     owners: dict[int, Owner]
+    lines: FrameArrays | None = None
+    sourced: frozenset[str | None] = frozenset()
 
     @property
     def generation(self) -> int:
@@ -98,8 +104,11 @@ class SymbolizeResult:
         owner = self.owners.get(int(self.table[i]))
         if owner is None:
             raise _no_names(int(self.table[i]))
+        source = None
+        if self.lines is not None and owner.module in self.sourced:
+            source = self.lines.chain(i)
         return Symbol(owner.symbols.name(int(self.symbol[i])), int(self.offset[i]),
-                      int(self.size[i]), owner.module, owner.build_id, self.backtrace)
+                      int(self.size[i]), owner.module, owner.build_id, self.backtrace, source)
 
     def __iter__(self) -> Iterator[Symbol | None]:
         return (self[i] for i in range(len(self)))
@@ -108,15 +117,20 @@ class SymbolizeResult:
         """The symbol name of each address (None when not found)."""
         return [None if sym is None else sym.name for sym in self]
 
-    def format(self, fmt: str = "S") -> list[str]:
-        """Each address as ``printk(fmt)`` prints it (``0x…`` when unknown)."""
+    def format(self, fmt: str = "S", lines: bool = False) -> list[str]:
+        """Each address as ``printk(fmt)`` prints it (``0x…`` when unknown);
+        with ``lines``, a symbol with source frames is followed by
+        `` (file:line ...)``, innermost first, as decode_stacktrace.sh shows them."""
         f = parse_format(fmt)
         if f.backtrace != self.backtrace:
             raise InvalidArgument("format %r needs a batch symbolized with backtrace=%s"
                                   % (fmt, f.backtrace))
         out = []
         for i, sym in enumerate(self):
-            out.append(format_unknown(int(self.addrs[i])) if sym is None else sym.format(f))
+            text = format_unknown(int(self.addrs[i])) if sym is None else sym.format(f)
+            if lines and sym is not None and sym.source:
+                text += " (%s)" % " ".join(frame_text(fr) for fr in sym.source)
+            out.append(text)
         return out
 
 
@@ -131,6 +145,8 @@ class Symbolizer:
         self._lock = threading.Lock()                  # serializes writers
         self._modules: dict[str, tuple[int, int, ModuleMap]] = {}   # name -> id, tag, map
         self._core: tuple[int, CoreMap] | None = None
+        self._debug: dict[str | None, DebugFile] = {}   # owner -> its debug file
+        self._by_name: dict[int, dict[str, int]] = {}    # tag -> name -> index
         # symbolize() in C (csrc/symfast), shadowing the method below, which
         # stays the documented form and the path for anything unusual.  The
         # fallback is bound to the parts, not to self: no reference cycle.
@@ -254,8 +270,22 @@ class Symbolizer:
         """The symbol naming ``addr`` (``%pB``'s lookup with ``backtrace``), or None."""
         return _symbolize(self._c, self._tables, addr, backtrace)
 
-    def symbolize_many(self, addrs: object, backtrace: bool = False) -> SymbolizeResult:
-        """Every address of ``addrs`` (a uint64 array is fastest) in one C call."""
+    def symbolize_many(self, addrs: object, backtrace: bool = False,
+                       lines: bool = False) -> SymbolizeResult:
+        """Every address of ``addrs`` (a uint64 array is fastest) in one C call;
+        with ``lines``, each address's source frames too (one C call per
+        debug file, see :attr:`SymbolizeResult.lines`)."""
+        res = self._batch(addrs, backtrace)
+        if not lines:
+            return res
+        from dataclasses import replace
+
+        from pymod.symbolize.sourced import result_frames
+
+        debugs = dict(self._debug)
+        return replace(res, lines=result_frames(res, debugs), sourced=frozenset(debugs))
+
+    def _batch(self, addrs: object, backtrace: bool) -> SymbolizeResult:
         a = as_addresses(addrs)
         token = self._tables.enter()
         try:
@@ -265,6 +295,43 @@ class Symbolizer:
             self._tables.leave(token)
         return SymbolizeResult(a, raw.owner, raw.table, raw.sym, raw.offset, raw.size,
                                raw.reason, raw.generations, backtrace, owners)
+
+    # ------------------------------------------------------------- source lines
+    def add_debuginfo(self, debug: DebugFile, module: str | None = None) -> None:
+        """Source lines for vmlinux (``module`` None) or one module from
+        ``debug``; from now on its symbols carry :attr:`Symbol.source`."""
+        with self._lock:
+            self._debug[module] = debug
+            if "symbolize" in self.__dict__ and not getattr(self.__dict__["symbolize"],
+                                                            "sourced", False):
+                from pymod.symbolize.sourced import SourcedSymbolize
+
+                self.__dict__["symbolize"] = SourcedSymbolize(self.__dict__["symbolize"], self)
+
+    @property
+    def debuginfo(self) -> dict[str | None, DebugFile]:
+        """The debug files given, by owner (None: vmlinux)."""
+        return dict(self._debug)
+
+    def symbolize_name(self, name: str, offset: int = 0,
+                       module: str | None = None) -> Symbol | None:
+        """The symbol at ``name+offset`` of vmlinux (``module`` None) or a
+        module, found by name: in the symbolizer's own table when it has the
+        owner (the answer is then ``symbolize()``'s for that address), else
+        in the owner's debug file (its link-time addresses).  None when
+        neither knows the name."""
+        from pymod.symbolize.sourced import by_name
+
+        sym: Symbol | None = by_name(self, name, offset, module)
+        return sym
+
+    def _names_of(self, tag: int, owner: Owner) -> dict[str, int]:
+        got = self._by_name.get(tag)
+        if got is None:
+            from pymod.symbolize.sourced import name_index
+
+            got = self._by_name[tag] = name_index(owner.symbols)
+        return got
 
     # ------------------------------------------------------------- pickling
     def __getstate__(self) -> Maps:

@@ -1,0 +1,194 @@
+"""Source lines for symbols: the seam between the symbolizer and DWARF.
+
+A :class:`LineSource` answers a batch of *debug-file addresses* (the
+addresses of the ELF file the debug info describes: vmlinux' link-time
+addresses, a ``.ko``'s section-relative ones, as ``addr2line -e FILE``
+takes them) with the chain of source frames of each, innermost first, as
+``addr2line -f -i`` prints them.  The answer is three values, as the C
+index gives them: ``counts[i]`` frames for address ``i`` starting at
+``offsets[i]`` in one flat :class:`FrameTable`.
+
+A :class:`DebugFile` is one such source with the debug file's own symbol
+table: a symbol found by name there (as ``scripts/decode_stacktrace.sh``
+finds it with ``nm``) gives the debug-file address of ``name+offset``
+whatever KASLR or a module's load address did at run time.
+
+:class:`IndexLines` adapts the C DWARF index (:mod:`pymod.dwarf.native`'s
+``LineIndex``); :class:`StaticLines` answers from a dict (tests, or frames
+computed elsewhere).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pymod.symbolize.model import SymbolTable
+
+__all__ = ["Frame", "FrameTable", "FrameArrays", "LineSource", "DebugFile", "IndexLines",
+           "StaticLines", "frame_text"]
+
+
+class Frame(NamedTuple):
+    """One source frame: ``function`` None when the debug info names none."""
+
+    function: str | None
+    file: str
+    line: int
+    column: int
+    inlined: bool
+
+
+def frame_text(f: Frame) -> str:
+    """``file:line`` as ``addr2line`` prints it (``?`` for line 0)."""
+    return "%s:%s" % (f.file or "??", f.line if f.line else "?")
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """Frames as parallel columns (a struct of arrays)."""
+
+    function: Sequence[str | None]
+    file: Sequence[str]
+    line: NDArray[np.uint32]
+    column: NDArray[np.uint32]
+    inlined: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+    def frame(self, i: int) -> Frame:
+        return Frame(self.function[i], self.file[i], int(self.line[i]), int(self.column[i]),
+                     bool(self.inlined[i]))
+
+    def chain(self, offset: int, count: int) -> list[Frame]:
+        return [self.frame(k) for k in range(offset, offset + count)]
+
+    @staticmethod
+    def of(frames: Iterable[Frame]) -> FrameTable:
+        fs = list(frames)
+        return FrameTable([f.function for f in fs], [f.file for f in fs],
+                          np.array([f.line for f in fs], dtype=np.uint32),
+                          np.array([f.column for f in fs], dtype=np.uint32),
+                          np.array([f.inlined for f in fs], dtype=np.bool_))
+
+
+EMPTY = FrameTable.of(())
+
+
+@dataclass(frozen=True)
+class FrameArrays:
+    """A batch's frames: address ``i`` has ``counts[i]`` frames (0: no line
+    information), from ``offsets[i]`` on in ``table``, innermost first."""
+
+    counts: NDArray[np.uint32]
+    offsets: NDArray[np.uint64]
+    table: FrameTable = field(default=EMPTY)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def chain(self, i: int) -> list[Frame]:
+        return self.table.chain(int(self.offsets[i]), int(self.counts[i]))
+
+    @staticmethod
+    def none(n: int) -> FrameArrays:
+        return FrameArrays(np.zeros(n, np.uint32), np.zeros(n, np.uint64))
+
+    @staticmethod
+    def of_chains(chains: Sequence[Sequence[Frame]]) -> FrameArrays:
+        counts = np.array([len(c) for c in chains], dtype=np.uint32)
+        offsets = np.zeros(len(chains), dtype=np.uint64)
+        if len(chains) > 1:
+            offsets[1:] = np.cumsum(counts[:-1], dtype=np.uint64)
+        return FrameArrays(counts, offsets, FrameTable.of(f for c in chains for f in c))
+
+
+class LineSource(Protocol):
+    """What the symbolizer needs of debug info."""
+
+    def frames_many(self, addrs: NDArray[np.uint64]) -> FrameArrays:
+        """The frames of each debug-file address (one native call)."""
+        ...
+
+
+class StaticLines:
+    """A :class:`LineSource` answering from ``{address: [Frame, ...]}``."""
+
+    def __init__(self, frames: Mapping[int, Sequence[Frame]]) -> None:
+        self._frames = {int(a): list(c) for a, c in frames.items()}
+        self.calls = 0
+
+    def frames_many(self, addrs: NDArray[np.uint64]) -> FrameArrays:
+        self.calls += 1
+        return FrameArrays.of_chains([self._frames.get(a, []) for a in addrs.tolist()])
+
+
+class IndexLines:
+    """A :class:`LineSource` over the C index (``pymod.dwarf.native.LineIndex``):
+    its ``lookup_many(addrs) -> (counts, offsets, frames)`` is one C call;
+    ``frames`` is a struct of arrays (``function``, ``file``, ``line``,
+    ``column``, ``inlined``) or a sequence of frames."""
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def frames_many(self, addrs: NDArray[np.uint64]) -> FrameArrays:
+        a = np.ascontiguousarray(addrs, dtype=np.uint64)
+        counts, offsets, frames = self.index.lookup_many(a)
+        return FrameArrays(np.asarray(counts, dtype=np.uint32),
+                           np.asarray(offsets, dtype=np.uint64), _table(frames))
+
+
+def _table(frames: Any) -> FrameTable:
+    if isinstance(frames, FrameTable):
+        return frames
+    if all(hasattr(frames, k) for k in ("function", "file", "line", "column", "inlined")):
+        return FrameTable(frames.function, frames.file, np.asarray(frames.line, np.uint32),
+                          np.asarray(frames.column, np.uint32),
+                          np.asarray(frames.inlined, np.bool_))
+    return FrameTable.of(Frame(*f) for f in frames)
+
+
+@dataclass
+class DebugFile:
+    """One debug file: its lines, its own symbol table (for names), and what
+    identifies it.
+
+    :lines: its :class:`LineSource` (debug-file addresses)
+    :symbols: its symbol table (``nm``'s), or None
+    :build_id: its ``.note.gnu.build-id``, or None
+    :release: the kernel release it was built for, when known
+    :path: where it was read from
+    """
+
+    lines: LineSource
+    symbols: SymbolTable | None = None
+    build_id: bytes | None = None
+    release: str | None = None
+    path: str | None = None
+    _by_name: dict[str, int] | None = field(default=None, repr=False)
+
+    def address_of(self, name: str) -> int | None:
+        """The address of the function ``name`` in this file, as
+        ``decode_stacktrace.sh`` takes it from ``nm``: a ``t``/``T`` symbol
+        of that name (the lowest address when several share it)."""
+        if self._by_name is None:
+            self._by_name = _text_names(self.symbols)
+        return self._by_name.get(name)
+
+
+def _text_names(table: SymbolTable | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if table is None:
+        return out
+    types = table.types
+    addrs = table.addrs.tolist()
+    for i in range(len(table)):         # ascending: the first kept is the lowest
+        if types[i] in b"tT":
+            out.setdefault(table.name(i), addrs[i])
+    return out

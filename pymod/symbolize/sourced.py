@@ -1,0 +1,188 @@
+"""Symbols with their source lines: a symbolizer's answers mapped to debug-file
+addresses and asked of each owner's :class:`~pymod.symbolize.lines.DebugFile`.
+
+An answer ``name+offset`` of an owner (vmlinux or a module) becomes the
+debug-file address of ``name`` plus the offset: the same answer whatever
+KASLR or the module's load address was, as ``scripts/decode_stacktrace.sh``
+computes it.  When the owner's table *is* the debug file's (a symbolizer
+built from debug info), the symbol's own address is used, so symbols that
+share a name resolve exactly.  Each debug file is asked once per batch.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pymod.symbolize.lines import DebugFile, Frame, FrameArrays, FrameTable
+from pymod.symbolize.model import SymbolTable
+
+__all__ = ["Debugs", "frames_at", "result_frames", "name_index", "containing"]
+
+Debugs = Mapping[str | None, DebugFile]
+
+
+def frames_at(debugs: Debugs, keys: Sequence[str | None], addrs: NDArray[np.uint64],
+              valid: NDArray[np.bool_]) -> FrameArrays:
+    """Frames of each row's debug-file address ``addrs[i]`` in the debug file
+    of ``keys[i]`` (a module name, None for vmlinux); rows not ``valid``, or
+    whose owner has no debug file, get none."""
+    n = len(keys)
+    counts = np.zeros(n, np.uint32)
+    offsets = np.zeros(n, np.uint64)
+    tables: list[FrameTable] = []
+    base = 0
+    key_arr = np.array(keys, dtype=object) if n else np.zeros(0, dtype=object)
+    for key in {k for k, v in zip(keys, valid.tolist(), strict=True) if v}:
+        debug = debugs.get(key)
+        if debug is None:
+            continue
+        rows = np.flatnonzero(valid & (key_arr == key))
+        got = debug.lines.frames_many(np.ascontiguousarray(addrs[rows], dtype=np.uint64))
+        counts[rows] = got.counts
+        offsets[rows] = got.offsets + np.uint64(base)
+        tables.append(got.table)
+        base += len(got.table)
+    return FrameArrays(counts, offsets, _concat(tables))
+
+
+def _concat(tables: list[FrameTable]) -> FrameTable:
+    if len(tables) == 1:
+        return tables[0]
+    if not tables:
+        return FrameTable.of(())
+    return FrameTable([f for t in tables for f in t.function], [f for t in tables for f in t.file],
+                      np.concatenate([t.line for t in tables]),
+                      np.concatenate([t.column for t in tables]),
+                      np.concatenate([t.inlined for t in tables]))
+
+
+def result_frames(result: Any, debugs: Debugs) -> FrameArrays:
+    """The frames of every found address of a ``SymbolizeResult``: the
+    address looked up (``addr - 1`` for a backtrace batch) in its owner's
+    debug file."""
+    n = len(result.addrs)
+    found = result.reason == 0
+    keys: list[str | None] = [None] * n
+    addrs = np.zeros(n, np.uint64)
+    valid = np.zeros(n, np.bool_)
+    tags = result.table
+    for tag in np.unique(tags[found]).tolist():
+        owner = result.owners.get(tag)
+        debug = debugs.get(owner.module) if owner is not None else None
+        if debug is None:
+            continue
+        rows = np.flatnonzero(found & (tags == tag))
+        syms = result.symbol[rows]
+        base, ok = _bases(owner.symbols, debug, syms)
+        addrs[rows] = base + result.offset[rows] - np.uint64(1 if result.backtrace else 0)
+        valid[rows] = ok
+        for r in rows.tolist():
+            keys[r] = owner.module
+    return frames_at(debugs, keys, addrs, valid)
+
+
+def _bases(table: SymbolTable, debug: DebugFile,
+           syms: NDArray[np.int64]) -> tuple[NDArray[np.uint64], NDArray[np.bool_]]:
+    """Debug-file addresses of the symbols ``syms`` of ``table``."""
+    if debug.symbols is None or debug.symbols is table:
+        return table.addrs[syms], np.ones(len(syms), np.bool_)
+    uniq, inverse = np.unique(syms, return_inverse=True)
+    got = [debug.address_of(table.name(int(s))) for s in uniq.tolist()]
+    base = np.array([0 if a is None else a for a in got], dtype=np.uint64)[inverse]
+    ok = np.array([a is not None for a in got], dtype=np.bool_)[inverse]
+    return base, ok
+
+
+def name_index(table: SymbolTable) -> dict[str, int]:
+    """name -> index in ``table``: a ``t``/``T`` symbol of that name first, as
+    ``nm | awk`` in decode_stacktrace.sh picks it (the lowest address when
+    several share it), else the first of any type."""
+    text: dict[str, int] = {}
+    other: dict[str, int] = {}
+    types = table.types
+    for i in range(len(table)):
+        (text if types[i] in b"tT" else other).setdefault(table.name(i), i)
+    for name, i in other.items():
+        text.setdefault(name, i)
+    return text
+
+
+def containing(table: SymbolTable, addr: int) -> tuple[int, int] | None:
+    """``(index, size)`` of the symbol holding ``addr`` in ``table`` (the
+    first of equal addresses; the size runs to the next higher address,
+    0 for the last)."""
+    a = table.addrs
+    k = int(np.searchsorted(a, np.uint64(addr), side="right")) - 1
+    if k < 0:
+        return None
+    first = int(np.searchsorted(a, a[k], side="left"))
+    nxt = int(np.searchsorted(a, a[k], side="right"))
+    size = int(a[nxt]) - int(a[k]) if nxt < len(a) else 0
+    return first, size
+
+
+def one_chain(debug: DebugFile, addr: int) -> list[Frame]:
+    """The frames of one debug-file address."""
+    got = debug.lines.frames_many(np.array([addr], dtype=np.uint64))
+    return got.chain(0)
+
+
+def by_name(symbolizer: Any, name: str, offset: int, module: str | None) -> Any:
+    """``Symbolizer.symbolize_name``: the owner's own table first (a placed
+    answer, lines added when its debug file is known), else its debug file."""
+    if offset < 0:
+        from pymod.errors import InvalidArgument
+
+        raise InvalidArgument("offset must be >= 0")
+    with symbolizer._lock:
+        placed = symbolizer._core if module is None else symbolizer._modules.get(module)
+        tag = placed[0] if module is None and placed else placed[1] if placed else None
+        owner = symbolizer._tables.owners.get(tag) if tag is not None else None
+        debug = symbolizer._debug.get(module)
+    if owner is not None:
+        i = symbolizer._names_of(tag, owner).get(name)
+        if i is not None:
+            return symbolizer.symbolize(int(owner.symbols.addrs[i]) + offset)
+    if debug is None or debug.symbols is None:
+        return None
+    return _from_debug(debug, name, offset, module)
+
+
+def _from_debug(debug: DebugFile, name: str, offset: int, module: str | None) -> Any:
+    from pymod.symbolize.symbolizer import Symbol
+
+    base = debug.address_of(name)
+    if base is None or debug.symbols is None:
+        return None
+    at = base + offset
+    hit = containing(debug.symbols, at)
+    if hit is None:
+        return None
+    i, size = hit
+    start = int(debug.symbols.addrs[i])
+    return Symbol(debug.symbols.name(i), at - start, size, module, debug.build_id, False,
+                  one_chain(debug, at))
+
+
+class SourcedSymbolize:
+    """``symbolize`` once debug info is given: the one-address answer with
+    its source frames added."""
+
+    sourced = True
+
+    def __init__(self, plain: Any, owner: Any) -> None:
+        self.plain = plain
+        self.owner = weakref.ref(owner)     # no cycle through the instance's dict
+
+    def __call__(self, addr: object, backtrace: bool = False) -> Any:
+        sym: Any = self.plain(addr, backtrace)
+        owner = self.owner()
+        if sym is None or owner is None or sym.module not in owner._debug:
+            return sym
+        return owner.symbolize_many(np.array([addr], dtype=np.uint64), backtrace,
+                                   lines=True)[0]
