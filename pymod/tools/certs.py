@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pymod.tools.atomic import write_atomic
+from pymod.atomicio import write_atomic
 from pymod.tools.common import dump_json, error, os_message, terminal_safe, write
 
 PROG = "pymod certs"

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from pymod.atomicio import write_atomic
 from pymod.kmod.depmod import build_deps, format_modules_dep
-from pymod.tools.atomic import write_atomic
 from pymod.tools.common import error, os_message, positive_int, write
 
 PROG = "pymod deps"

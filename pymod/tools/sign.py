@@ -6,7 +6,7 @@ KEY is an unencrypted private key (PEM or DER; RSA or EC), CERT its X.509
 certificate (PEM or DER).  The module is signed in place unless ``-o`` names
 another file; a compressed module is refused (kbuild signs before it
 compresses), and so is one that is signed already.  The signed module
-replaces the output file atomically (:mod:`pymod.tools.atomic`): a symbolic
+replaces the output file atomically (:mod:`pymod.atomicio`): a symbolic
 link there is replaced, as sign-file's rename replaces it, not written
 through.
 """
@@ -17,7 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pymod.tools.atomic import write_atomic
+from pymod.atomicio import write_atomic
 from pymod.tools.common import error
 
 PROG = "pymod sign"

@@ -3,7 +3,7 @@ wrote to the predictable ``<out>.pymod-sign.tmp`` (a link there overwrote
 another file), ``pymod deps`` to ``modules.dep.pymod-<pid>.tmp``, and
 ``pymod certs -o DIR`` wrote through a link in DIR.  All now write a new
 file beside the target and rename it over the target
-(:mod:`pymod.tools.atomic`), which replaces a link rather than following it."""
+(:mod:`pymod.atomicio`), which replaces a link rather than following it."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from pymod.atomicio import write_atomic
 from pymod.elf.constants import MODULE_SIG_STRING
 from pymod.samples import prebuilt_path, signing_cert
-from pymod.tools.atomic import write_atomic
 from tests.signing.keys import key_and_cert
 
 PRECIOUS = b"another user's file\n"

@@ -1,5 +1,6 @@
 """Writing a file the careful way, for every tool that writes one (``pymod
-sign``, ``pymod certs -o``).
+sign``, ``pymod certs -o``) and for the DWARF index cache: a layer of its own,
+below both.
 
 The bytes go to a new file beside the target, created with ``O_EXCL`` under
 a random name (so nothing planted there, a symbolic link least of all, is
