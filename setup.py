@@ -15,5 +15,6 @@ _common = importlib.util.module_from_spec(_spec)
 sys.modules["_common"] = _common   # dataclasses look their module up there
 _spec.loader.exec_module(_common)
 
-setup(cffi_modules=["cffi_build/build_lookup.py:ffi", "cffi_build/build_kscan.py:ffi"],
+setup(cffi_modules=["cffi_build/build_lookup.py:ffi", "cffi_build/build_kscan.py:ffi",
+                     "cffi_build/build_dwarf.py:ffi"],
       ext_modules=[_common.symfast_extension()])

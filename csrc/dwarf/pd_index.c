@@ -1,0 +1,202 @@
+/*
+ * Reading an index blob: pd_index_open() validates it once and fully, so
+ * the lookups that follow index only in bounds; then batch lookups.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "pd_internal.h"
+#include "pd_blob.h"
+
+struct pd_index {
+	const uint8_t *blob;
+	struct pd_hdr h;
+	const uint64_t *row_addr, *seg_addr;
+	const struct pd_rowinfo *row_info;
+	const uint32_t *seg_func;
+	const struct pd_func *funcs;
+	const char *str;
+};
+
+static int table_ok(const struct pd_hdr *h, uint64_t off, uint64_t n, uint64_t esz)
+{
+	return off % 8 == 0 && off >= sizeof(*h) && off <= h->blob_size &&
+	       n <= (h->blob_size - off) / esz;
+}
+
+static int check_header(const struct pd_hdr *h, uint64_t size)
+{
+	if (memcmp(h->magic, PD_MAGIC, 8) || h->version != PD_BLOB_VERSION ||
+	    h->hdr_size != sizeof(*h))
+		return PD_EBADINDEX;
+	if (h->checksum != pd_hdr_checksum(h) || h->blob_size != size)
+		return PD_ECORRUPT;
+	if (!table_ok(h, h->off_row_addr, h->nrows, 8) ||
+	    !table_ok(h, h->off_row_info, h->nrows, sizeof(struct pd_rowinfo)) ||
+	    !table_ok(h, h->off_seg_addr, h->nsegs, 8) ||
+	    !table_ok(h, h->off_seg_func, h->nsegs, 4) ||
+	    !table_ok(h, h->off_funcs, h->nfuncs, sizeof(struct pd_func)) ||
+	    !table_ok(h, h->off_str, h->strsize, 1) || h->strsize == 0 ||
+	    h->strsize >= PD_NONE || h->nfuncs >= PD_NONE)
+		return PD_ECORRUPT;
+	return PD_OK;
+}
+
+static int str_ok(const struct pd_index *x, uint32_t off)
+{
+	return off == PD_NONE || off < x->h.strsize;
+}
+
+static int check_tables(const struct pd_index *x)
+{
+	const struct pd_hdr *h = &x->h;
+
+	if (x->str[h->strsize - 1])
+		return PD_ECORRUPT;
+	for (uint64_t i = 0; i < h->nrows; i++)
+		if ((i && x->row_addr[i] < x->row_addr[i - 1]) || !str_ok(x, x->row_info[i].file))
+			return PD_ECORRUPT;
+	for (uint64_t i = 0; i < h->nsegs; i++)
+		if ((i && x->seg_addr[i] <= x->seg_addr[i - 1]) ||
+		    (x->seg_func[i] != PD_NONE && x->seg_func[i] >= h->nfuncs))
+			return PD_ECORRUPT;
+	for (uint64_t i = 0; i < h->nfuncs; i++) {
+		const struct pd_func *f = &x->funcs[i];
+
+		if (!str_ok(x, f->name) || !str_ok(x, f->call_file) ||
+		    (f->parent != PD_NONE && f->parent >= i))
+			return PD_ECORRUPT;
+	}
+	return PD_OK;
+}
+
+int pd_index_open(const uint8_t *blob, uint64_t size, struct pd_index **out)
+{
+	struct pd_index *x;
+	int st;
+
+	*out = NULL;
+	if (!blob || size < sizeof(struct pd_hdr) || ((uintptr_t)blob & 7))
+		return blob && size >= sizeof(struct pd_hdr) ? PD_EINVAL : PD_EBADINDEX;
+	if (!(x = calloc(1, sizeof(*x))))
+		return PD_ENOMEM;
+	memcpy(&x->h, blob, sizeof(x->h));
+	if ((st = check_header(&x->h, size))) {
+		free(x);
+		return st;
+	}
+	x->blob = blob;
+	x->row_addr = (const uint64_t *)(blob + x->h.off_row_addr);
+	x->row_info = (const struct pd_rowinfo *)(blob + x->h.off_row_info);
+	x->seg_addr = (const uint64_t *)(blob + x->h.off_seg_addr);
+	x->seg_func = (const uint32_t *)(blob + x->h.off_seg_func);
+	x->funcs = (const struct pd_func *)(blob + x->h.off_funcs);
+	x->str = (const char *)(blob + x->h.off_str);
+	if ((st = check_tables(x))) {
+		free(x);
+		return st;
+	}
+	*out = x;
+	return PD_OK;
+}
+
+void pd_index_close(struct pd_index *idx)
+{
+	free(idx);
+}
+
+uint64_t pd_index_nrows(const struct pd_index *idx) { return idx->h.nrows; }
+uint64_t pd_index_nfuncs(const struct pd_index *idx) { return idx->h.nfuncs; }
+
+const char *pd_index_string(const struct pd_index *idx, uint32_t off)
+{
+	return off < idx->h.strsize ? idx->str + off : NULL;
+}
+
+/* Index of the last entry <= addr in a sorted array, or n when none. */
+static uint64_t floor_idx(const uint64_t *a, uint64_t n, uint64_t addr)
+{
+	uint64_t lo = 0, len = n;
+
+	if (!n || addr < a[0])
+		return n;
+	while (len > 1) {
+		uint64_t half = len / 2;
+
+		if (a[lo + half] <= addr)
+			lo += half;
+		len -= half;
+	}
+	return lo;
+}
+
+static uint32_t depth_of(const struct pd_index *x, uint32_t func)
+{
+	uint32_t d = 0;
+
+	for (; func != PD_NONE; func = x->funcs[func].parent)
+		d++;
+	return d;
+}
+
+int pd_index_count(const struct pd_index *x, const uint64_t *addrs, uint64_t n,
+		   uint32_t *counts, uint64_t *offsets, uint64_t *scratch, uint64_t *total)
+{
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t r = floor_idx(x->row_addr, x->h.nrows, addrs[i]);
+		uint64_t s = floor_idx(x->seg_addr, x->h.nsegs, addrs[i]);
+		uint32_t row = r < x->h.nrows && x->row_info[r].file != PD_NONE ? (uint32_t)r : PD_NONE;
+		uint32_t fn = s < x->h.nsegs ? x->seg_func[s] : PD_NONE;
+		uint32_t d = fn == PD_NONE ? (row != PD_NONE) : depth_of(x, fn);
+
+		scratch[i] = (uint64_t)row << 32 | fn;
+		counts[i] = d;
+		offsets[i] = sum;
+		sum += d;
+	}
+	*total = sum;
+	return PD_OK;
+}
+
+static void put(struct pd_frames *f, uint64_t k, uint32_t fn, uint32_t file, uint32_t line,
+		uint32_t col, uint32_t disc, uint8_t inlined)
+{
+	f->function[k] = fn;
+	f->file[k] = file;
+	f->line[k] = line;
+	f->column[k] = col;
+	f->discriminator[k] = disc;
+	f->inlined[k] = inlined;
+}
+
+int pd_index_fill(const struct pd_index *x, const uint64_t *addrs, uint64_t n,
+		  const uint64_t *offsets, const uint64_t *scratch, struct pd_frames *f)
+{
+	(void)addrs;
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t row = (uint32_t)(scratch[i] >> 32), fn = (uint32_t)scratch[i];
+		uint64_t k = offsets[i];
+		const struct pd_rowinfo *ri;
+		uint32_t name;
+
+		if (row == PD_NONE && fn == PD_NONE)
+			continue;
+		if (row != PD_NONE && row >= x->h.nrows)
+			return PD_EINVAL;
+		if (fn != PD_NONE && fn >= x->h.nfuncs)
+			return PD_EINVAL;
+		ri = row == PD_NONE ? NULL : &x->row_info[row];
+		name = fn == PD_NONE ? PD_NONE : x->funcs[fn].name;
+		put(f, k++, name, ri ? ri->file : PD_NONE, ri ? ri->line : 0, ri ? ri->column : 0,
+		    ri ? ri->disc : 0, fn != PD_NONE && x->funcs[fn].parent != PD_NONE);
+		for (; fn != PD_NONE && x->funcs[fn].parent != PD_NONE; fn = x->funcs[fn].parent) {
+			const struct pd_func *in = &x->funcs[fn];
+			uint32_t up = in->parent;
+
+			put(f, k++, x->funcs[up].name, in->call_file, in->call_line, in->call_column,
+			    0, x->funcs[up].parent != PD_NONE);
+		}
+	}
+	return PD_OK;
+}
