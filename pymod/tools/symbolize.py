@@ -13,6 +13,7 @@ from by :mod:`pymod.tools.symbolize_sources`.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import itertools
 import json
@@ -32,8 +33,10 @@ from pymod.symbolize.symbolizer import (
     Symbol,
     Symbolizer,
 )
+from pymod.symbolize.tracenames import NamedFrame, named_frames, pair, trace_identity
 from pymod.tools.common import ERRORS, error, json_text, os_message, terminal_safe, write
-from pymod.tools.symbolize_sources import check_options, load_maps
+from pymod.tools.symbolize_report import STRICT_EXIT, Report
+from pymod.tools.symbolize_sources import check_options, identity_of, load_maps
 
 __all__ = ["main", "Answer", "Annotator", "annotate_line", "json_line", "CHUNK_LINES"]
 
@@ -64,6 +67,14 @@ inputs recognized:
                         kstack(raw) lines inside an @[ ... ] key
   bare addresses        one per line, with or without 0x
   A kernel address is 16 hex digits (0x optional) >= 0xffff800000000000.
+
+foreign traces:
+  Where a line names an address itself ([<addr>] foo+0x1a/0x30, perf's
+  addr foo+0x1a), a name other than pymod's is warned about on that line
+  ("[warning: the trace names it ...]"); so is a release (the CPU: ... PID:
+  ... Comm: line) or build id ([mod <build id>]) other than the symbols',
+  where the symbols' is known.  A summary on stderr counts them and the
+  unresolved addresses; --strict then exits with status 3.
 
 sources:
   With no --kallsyms, --system-map or --ko-dir the running system's
@@ -152,12 +163,20 @@ def _address_dict(hit: Hit, answer: Answer, backtrace: bool) -> dict[str, Any]:
 
 
 def json_line(file: str, lineno: int, line: str, hits: Sequence[Hit],
-              answers: Sequence[Answer], annotator: Annotator) -> str:
-    """One JSON Lines record: the input line and its addresses."""
+              answers: Sequence[Answer], annotator: Annotator,
+              paired: dict[int, NamedFrame] | None = None,
+              warnings: Sequence[str] = ()) -> str:
+    """One JSON Lines record: the input line and its addresses (with the
+    trace's own name of an address as "trace_name", and the line's
+    foreign-trace "warnings" when there are any)."""
     addresses = [_address_dict(h, a, annotator.backtrace(h))
                  for h, a in zip(hits, answers, strict=True)]
-    record = {"file": json_text(file), "line": lineno, "text": json_text(_split_eol(line)[0]),
-              "addresses": addresses}
+    for k, named in (paired or {}).items():
+        addresses[k]["trace_name"] = json_text(named.text())
+    record: dict[str, Any] = {"file": json_text(file), "line": lineno,
+                              "text": json_text(_split_eol(line)[0]), "addresses": addresses}
+    if warnings:
+        record["warnings"] = [json_text(w) for w in warnings]
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
@@ -180,8 +199,29 @@ class _Progress:
             sys.stderr.flush()
 
 
+def _checks(name: str, lineno: int, line: str, hits: Sequence[Hit], answers: Sequence[Answer],
+            annotator: Annotator, report: Report) -> tuple[list[str], dict[int, NamedFrame]]:
+    """The line's warnings (foreign trace) and the named frame of each hit."""
+    warnings = []
+    if "Comm:" in line:
+        ident = trace_identity(line)
+        said = report.release_line(ident) if ident is not None else None
+        if said:
+            warnings.append(said)
+    paired = pair([h.start for h in hits], named_frames(line)) if hits else {}
+    for k, named in paired.items():
+        exact = None
+        if annotator.backtrace(hits[k]):
+            exact = functools.partial(annotator.symbolizer.symbolize, hits[k].addr)
+        said = report.frame(name, lineno, named, answers[k].symbol, exact)
+        if said:
+            warnings.append(said)
+    report.counted(sum(a.symbol is not None for a in answers), len(answers))
+    return warnings, paired
+
+
 def _chunk_text(name: str, first: int, lines: list[str], scanner: StackScanner,
-                annotator: Annotator, as_json: bool) -> str:
+                annotator: Annotator, as_json: bool, report: Report) -> str:
     """The output for one chunk of lines (``first`` is its first line number)."""
     per_line = [scanner.scan(line) for line in lines]
     flat = list(itertools.chain.from_iterable(per_line))
@@ -191,15 +231,25 @@ def _chunk_text(name: str, first: int, lines: list[str], scanner: StackScanner,
     for k, (line, hits) in enumerate(zip(lines, per_line, strict=True)):
         mine = answers[at:at + len(hits)]
         at += len(hits)
+        warnings, paired = _checks(name, first + k, line, hits, mine, annotator, report)
         if as_json:
-            out.append(json_line(name, first + k, line, hits, mine, annotator))
+            out.append(json_line(name, first + k, line, hits, mine, annotator, paired,
+                                 warnings))
         else:
-            out.append(annotate_line(line, mine))
+            out.append(_warned(annotate_line(line, mine), warnings))
     return "".join(out)
 
 
+def _warned(text: str, warnings: list[str]) -> str:
+    """``text`` with the line's warnings appended, each in brackets."""
+    if not warnings:
+        return text
+    body, eol = _split_eol(text)
+    return body + "".join(" [%s]" % terminal_safe(w) for w in warnings) + eol
+
+
 def _stream(stream: Iterable[bytes], name: str, annotator: Annotator, as_json: bool,
-            progress: _Progress) -> None:
+            progress: _Progress, report: Report) -> None:
     """Annotate one input, chunk by chunk."""
     scanner = StackScanner()
     lines_in = _bounded_lines(stream)
@@ -209,7 +259,7 @@ def _stream(stream: Iterable[bytes], name: str, annotator: Annotator, as_json: b
         if not raw:
             return
         lines = [r.decode("utf-8", ERRORS) for r in raw]
-        write(sys.stdout, _chunk_text(name, first, lines, scanner, annotator, as_json))
+        write(sys.stdout, _chunk_text(name, first, lines, scanner, annotator, as_json, report))
         first += len(lines)
         progress.add(len(lines))
 
@@ -254,14 +304,15 @@ def _stdin_bytes() -> IO[bytes]:
     return io.BytesIO(sys.stdin.read().encode("utf-8", ERRORS))
 
 
-def _one_input(name: str, annotator: Annotator, as_json: bool, progress: _Progress) -> int:
+def _one_input(name: str, annotator: Annotator, as_json: bool, progress: _Progress,
+               report: Report) -> int:
     """Annotate the file ``name`` (``-``: standard input); 1 if it could not be read."""
     try:
         if name == "-":
-            _stream(_stdin_bytes(), name, annotator, as_json, progress)
+            _stream(_stdin_bytes(), name, annotator, as_json, progress, report)
             return 0
         with open(name, "rb") as f:
-            _stream(f, name, annotator, as_json, progress)
+            _stream(f, name, annotator, as_json, progress, report)
         return 0
     except BrokenPipeError:
         raise
@@ -293,6 +344,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="look every address up as is (%%pS), return addresses too")
     ap.add_argument("--json", action="store_true",
                     help="JSON Lines: one object per input line with its addresses")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit with status %d when the trace disagrees with the symbols "
+                         "(names, release, build ids)" % STRICT_EXIT)
     return ap
 
 
@@ -309,11 +363,16 @@ def main(argv: Sequence[str]) -> int:
         error(PROG, os_message(e) if isinstance(e, OSError) else str(e))
         return 1
     annotator = Annotator(symbolizer, args.format, args.exact)
+    report = Report(identity_of(args))
     progress = _Progress()
     rc = 0
     try:
         for name in args.files or ["-"]:
-            rc |= _one_input(name, annotator, args.json, progress)
+            rc |= _one_input(name, annotator, args.json, progress, report)
     finally:
         progress.done()
+    for line in report.summary():
+        error(PROG, line)
+    if args.strict and report.warnings and not rc:
+        return STRICT_EXIT
     return rc

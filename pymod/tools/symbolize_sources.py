@@ -30,8 +30,9 @@ from pymod.symbolize.sources import (
     read_sections,
     read_system_map,
 )
+from pymod.tools.symbolize_report import Identity
 
-__all__ = ["LIVE_KALLSYMS", "LIVE_MODULES", "check_options", "load_maps"]
+__all__ = ["LIVE_KALLSYMS", "LIVE_MODULES", "check_options", "load_maps", "identity_of"]
 
 LIVE_KALLSYMS = "/proc/kallsyms"
 LIVE_MODULES = "/proc/modules"
@@ -48,6 +49,16 @@ def check_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None
 
 
 Warn = Callable[[str], None]
+
+
+def identity_of(args: argparse.Namespace) -> Identity:
+    """What the options' symbols are known to be (for the foreign-trace
+    checks): the running system's release; a capture says none."""
+    if not (args.kallsyms or args.system_map or args.ko_dir):
+        return Identity("the running system's %s" % LIVE_KALLSYMS, os.uname().release)
+    what = [o for o, v in (("--kallsyms", args.kallsyms), ("--system-map", args.system_map),
+                           ("--ko-dir", args.ko_dir)) if v]
+    return Identity(", ".join(what))
 
 
 def load_maps(args: argparse.Namespace, warn: Warn | None = None) -> Maps:
