@@ -1,0 +1,142 @@
+"""The on-disk DWARF index cache (pymod.dwarf.cache): reuse, rebuild of bad
+files, read-only caches and concurrent builders."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from pymod.dwarf import cache
+from pymod.dwarf.cache import cache_file, load_index
+from pymod.dwarf.elfsections import ElfDebugFile
+
+native = pytest.importorskip("pymod.dwarf.native")
+
+
+class CountingBuilder:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, sections):
+        self.calls += 1
+        return native.build_index(sections)
+
+
+def _f_address(path):
+    with ElfDebugFile(path) as f:
+        return f.functions()["f"][0].address
+
+
+def test_built_once_then_mapped(objects, tmp_path):
+    obj, build = objects["dwarf5"], CountingBuilder()
+    first = load_index(obj, directory=tmp_path, builder=build)
+    second = load_index(obj, directory=tmp_path, builder=build)
+    assert (first.hit, second.hit, build.calls) == (False, True, 1)
+    assert first.cache_file == second.cache_file and first.cache_file.parent == tmp_path
+    addr = _f_address(obj)
+    assert second.index.lookup(addr) == first.index.lookup(addr) != []
+    assert os.listdir(tmp_path) == [first.cache_file.name]      # no temporaries left
+
+
+def test_default_directory_follows_pymod_cache(objects, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYMOD_CACHE", str(tmp_path))
+    assert cache.cache_dir() == tmp_path / "dwarf"
+    result = load_index(objects["dwarf5"])
+    assert result.cache_file.parent == tmp_path / "dwarf"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "zeros", "empty", "flipped"])
+def test_a_bad_cache_file_is_rebuilt(objects, tmp_path, damage):
+    obj, build = objects["dwarf5"], CountingBuilder()
+    where = load_index(obj, directory=tmp_path, builder=build).cache_file
+    good = where.read_bytes()
+    bad = {"garbage": os.urandom(len(good)), "truncated": good[:len(good) // 2],
+           "zeros": bytes(len(good)), "empty": b"",
+           "flipped": good[:16] + bytes(b ^ 0xFF for b in good[16:48]) + good[48:]}[damage]
+    where.write_bytes(bad)
+    again = load_index(obj, directory=tmp_path, builder=build)
+    assert (again.hit, build.calls) == (False, 2)
+    assert where.read_bytes() == good                      # and the cache is repaired
+    assert again.index.lookup(_f_address(obj)) != []
+
+
+def test_another_files_index_is_not_taken_for_this_one(objects, tmp_path):
+    """Keys differ: two files, two indexes, each answering its own DWARF."""
+    a = load_index(objects["dwarf5"], directory=tmp_path)
+    b = load_index(objects["dwarf4"], directory=tmp_path)
+    assert a.cache_file != b.cache_file
+
+
+def test_a_link_at_the_cache_name_is_neither_read_nor_written_through(objects, tmp_path):
+    obj = objects["dwarf5"]
+    where = cache_file(obj, None, directory=tmp_path)
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"another user's file\n")
+    where.symlink_to(precious)
+    result = load_index(obj, directory=tmp_path)
+    assert not result.hit and not where.is_symlink()
+    assert precious.read_bytes() == b"another user's file\n"
+
+
+def test_an_unwritable_cache_still_answers(objects, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    build = CountingBuilder()
+    for _ in range(2):
+        result = load_index(objects["dwarf5"], directory=blocker / "dwarf", builder=build)
+        assert result.cache_file is None and not result.hit
+        assert result.index.lookup(_f_address(objects["dwarf5"])) != []
+    assert build.calls == 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
+def test_a_read_only_cache_directory(objects, tmp_path):
+    os.chmod(tmp_path, 0o500)
+    try:
+        result = load_index(objects["dwarf5"], directory=tmp_path)
+    finally:
+        os.chmod(tmp_path, 0o700)
+    assert result.cache_file is None and os.listdir(tmp_path) == []
+
+
+def test_a_changed_file_without_build_id_gets_a_new_key(objects, tmp_path):
+    obj = tmp_path / "copy.o"
+    shutil.copy(objects["dwarf5"], obj)
+    before = cache_file(obj, None, directory=tmp_path)
+    os.utime(obj, ns=(1, 1))
+    assert cache_file(obj, None, directory=tmp_path) != before
+    assert cache_file(obj, "ab12", directory=tmp_path).name == "id-ab12.idx"
+    assert cache_file(obj, "ab12", "1=0x10", directory=tmp_path).name != "id-ab12.idx"
+
+
+def test_a_file_without_debug_info_is_not_cached(objects, tmp_path):
+    stripped = tmp_path / "stripped.o"
+    subprocess.run(["objcopy", "--strip-debug", str(objects["dwarf5"]), str(stripped)], check=True)
+    result = load_index(stripped, directory=tmp_path / "c")
+    assert result.cache_file is None and not (tmp_path / "c").exists()
+
+
+def test_no_cache_at_all(objects, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYMOD_CACHE", str(tmp_path))
+    result = load_index(objects["dwarf5"], directory=False)
+    assert result.cache_file is None and list(tmp_path.iterdir()) == []
+
+
+def _race(args):
+    obj, directory = args
+    result = load_index(obj, directory=directory)
+    return result.index.lookup(_f_address(obj))
+
+
+def test_concurrent_builders(objects, tmp_path):
+    obj = objects["dwarf5"]
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        answers = pool.map(_race, [(obj, tmp_path)] * 8)
+    assert all(a == answers[0] != [] for a in answers)
+    names = os.listdir(tmp_path)
+    assert names == [cache_file(obj, None, directory=tmp_path).name]
+    assert load_index(obj, directory=tmp_path).hit
