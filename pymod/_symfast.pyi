@@ -6,7 +6,7 @@ from typing import Any, final
 class Symbol:
     def __init__(self, name: str, offset: int, size: int, module: str | None,
                  build_id: bytes | None = None, backtrace: bool = False,
-                 source: Sequence[tuple[str | None, str, int, int, bool]] | None = None
+                 source: Sequence[tuple[Any, ...]] | None = None
                  ) -> None: ...
     @property
     def name(self) -> str: ...

@@ -34,18 +34,24 @@ __all__ = ["Frame", "FrameTable", "FrameArrays", "LineSource", "DebugFile", "Ind
 
 
 class Frame(NamedTuple):
-    """One source frame: ``function`` None when the debug info names none."""
+    """One source frame: ``function`` None when the debug info names none;
+    ``discriminator`` what addr2line prints as `` (discriminator N)``."""
 
     function: str | None
     file: str
     line: int
     column: int
     inlined: bool
+    discriminator: int = 0
 
 
 def frame_text(f: Frame) -> str:
-    """``file:line`` as ``addr2line`` prints it (``?`` for line 0)."""
-    return "%s:%s" % (f.file or "??", f.line if f.line else "?")
+    """``file:line`` as ``addr2line`` prints it (``?`` for line 0), with
+    `` (discriminator N)`` when there is one."""
+    text = "%s:%s" % (f.file or "??", f.line if f.line else "?")
+    if f.discriminator:
+        text += " (discriminator %d)" % f.discriminator
+    return text
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,15 @@ class FrameTable:
     line: NDArray[np.uint32]
     column: NDArray[np.uint32]
     inlined: NDArray[np.bool_]
+    discriminator: NDArray[np.uint32] | None = None
 
     def __len__(self) -> int:
         return len(self.line)
 
     def frame(self, i: int) -> Frame:
+        d = 0 if self.discriminator is None else int(self.discriminator[i])
         return Frame(self.function[i], self.file[i], int(self.line[i]), int(self.column[i]),
-                     bool(self.inlined[i]))
+                     bool(self.inlined[i]), d)
 
     def chain(self, offset: int, count: int) -> list[Frame]:
         return [self.frame(k) for k in range(offset, offset + count)]
@@ -74,7 +82,8 @@ class FrameTable:
         return FrameTable([f.function for f in fs], [f.file for f in fs],
                           np.array([f.line for f in fs], dtype=np.uint32),
                           np.array([f.column for f in fs], dtype=np.uint32),
-                          np.array([f.inlined for f in fs], dtype=np.bool_))
+                          np.array([f.inlined for f in fs], dtype=np.bool_),
+                          np.array([f.discriminator for f in fs], dtype=np.uint32))
 
 
 EMPTY = FrameTable.of(())
@@ -131,8 +140,8 @@ class StaticLines:
 class IndexLines:
     """A :class:`LineSource` over the C index (``pymod.dwarf.native.LineIndex``):
     its ``lookup_many(addrs) -> (counts, offsets, frames)`` is one C call;
-    ``frames`` is a struct of arrays (``function``, ``file``, ``line``,
-    ``column``, ``inlined``) or a sequence of frames."""
+    ``frames`` is a struct of arrays whose ``function`` and ``file`` are
+    offsets into the index's string table (``index.string(offset)``)."""
 
     def __init__(self, index: Any) -> None:
         self.index = index
@@ -141,17 +150,19 @@ class IndexLines:
         a = np.ascontiguousarray(addrs, dtype=np.uint64)
         counts, offsets, frames = self.index.lookup_many(a)
         return FrameArrays(np.asarray(counts, dtype=np.uint32),
-                           np.asarray(offsets, dtype=np.uint64), _table(frames))
+                           np.asarray(offsets, dtype=np.uint64), self._table(frames))
 
+    def _table(self, frames: Any) -> FrameTable:
+        from pymod.dwarf.native import UNKNOWN_FILE
 
-def _table(frames: Any) -> FrameTable:
-    if isinstance(frames, FrameTable):
-        return frames
-    if all(hasattr(frames, k) for k in ("function", "file", "line", "column", "inlined")):
-        return FrameTable(frames.function, frames.file, np.asarray(frames.line, np.uint32),
+        string = self.index.string
+        # each distinct offset decoded once (the index caches the strings)
+        funcs = [string(o) for o in frames.function.tolist()]
+        files = [string(o) or UNKNOWN_FILE for o in frames.file.tolist()]
+        return FrameTable(funcs, files, np.asarray(frames.line, np.uint32),
                           np.asarray(frames.column, np.uint32),
-                          np.asarray(frames.inlined, np.bool_))
-    return FrameTable.of(Frame(*f) for f in frames)
+                          np.asarray(frames.inlined, np.bool_),
+                          np.asarray(frames.discriminator, np.uint32))
 
 
 @dataclass

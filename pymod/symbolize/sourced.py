@@ -58,24 +58,59 @@ def _concat(tables: list[FrameTable]) -> FrameTable:
     return FrameTable([f for t in tables for f in t.function], [f for t in tables for f in t.file],
                       np.concatenate([t.line for t in tables]),
                       np.concatenate([t.column for t in tables]),
-                      np.concatenate([t.inlined for t in tables]))
+                      np.concatenate([t.inlined for t in tables]),
+                      np.concatenate([t.discriminator if t.discriminator is not None
+                                      else np.zeros(len(t), np.uint32) for t in tables]))
 
 
-def result_frames(result: Any, debugs: Debugs) -> FrameArrays:
+class DebugMap(Mapping[str | None, DebugFile]):
+    """A symbolizer's debug files: given one by one, or found on demand in
+    a :class:`~pymod.symbolize.debugfiles.DebugFiles` (the first that has
+    the owner wins; one given for an owner overrides them)."""
+
+    def __init__(self) -> None:
+        self.given: dict[str | None, DebugFile] = {}
+        self.found: list[Mapping[str | None, DebugFile]] = []
+
+    def __getitem__(self, owner: str | None) -> DebugFile:
+        got = self.given.get(owner)
+        if got is not None:
+            return got
+        for f in self.found:
+            if owner in f:
+                return f[owner]
+        raise KeyError(owner)
+
+    def __contains__(self, owner: object) -> bool:
+        return owner in self.given or any(owner in f for f in self.found)
+
+    def __iter__(self) -> Any:
+        seen = dict.fromkeys(self.given)
+        for f in self.found:
+            seen.update(dict.fromkeys(f))
+        return iter(seen)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def result_frames(result: Any, debugs: Debugs) -> tuple[FrameArrays, frozenset[str | None]]:
     """The frames of every found address of a ``SymbolizeResult``: the
     address looked up (``addr - 1`` for a backtrace batch) in its owner's
-    debug file."""
+    debug file; and the owners that had one."""
     n = len(result.addrs)
     found = result.reason == 0
     keys: list[str | None] = [None] * n
     addrs = np.zeros(n, np.uint64)
     valid = np.zeros(n, np.bool_)
     tags = result.table
+    sourced = set()
     for tag in np.unique(tags[found]).tolist():
         owner = result.owners.get(tag)
         debug = debugs.get(owner.module) if owner is not None else None
         if debug is None:
             continue
+        sourced.add(owner.module)
         rows = np.flatnonzero(found & (tags == tag))
         syms = result.symbol[rows]
         base, ok = _bases(owner.symbols, debug, syms)
@@ -83,7 +118,7 @@ def result_frames(result: Any, debugs: Debugs) -> FrameArrays:
         valid[rows] = ok
         for r in rows.tolist():
             keys[r] = owner.module
-    return frames_at(debugs, keys, addrs, valid)
+    return frames_at(debugs, keys, addrs, valid), frozenset(sourced)
 
 
 def _bases(table: SymbolTable, debug: DebugFile,
@@ -144,13 +179,21 @@ def by_name(symbolizer: Any, name: str, offset: int, module: str | None) -> Any:
         tag = placed[0] if module is None and placed else placed[1] if placed else None
         owner = symbolizer._tables.owners.get(tag) if tag is not None else None
         debug = symbolizer._debug.get(module)
-    if owner is not None:
-        i = symbolizer._names_of(tag, owner).get(name)
+    if owner is not None and tag is not None:
+        i = _names_of(symbolizer, tag, owner).get(name)
         if i is not None:
             return symbolizer.symbolize(int(owner.symbols.addrs[i]) + offset)
     if debug is None or debug.symbols is None:
         return None
     return _from_debug(debug, name, offset, module)
+
+
+def _names_of(symbolizer: Any, tag: int, owner: Any) -> dict[str, int]:
+    """The owner's name index, built once per table (cached by tag)."""
+    got: dict[str, int] | None = symbolizer._by_name.get(tag)
+    if got is None:
+        got = symbolizer._by_name[tag] = name_index(owner.symbols)
+    return got
 
 
 def _from_debug(debug: DebugFile, name: str, offset: int, module: str | None) -> Any:

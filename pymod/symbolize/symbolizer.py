@@ -15,7 +15,7 @@ import errno
 import functools
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from pymod.symbolize.core import FOUND, NO_SYMBOL, NO_SYMBOLS, UNKNOWN, SymMap
 from pymod.symbolize.fmt import format_symbol, format_unknown, parse_format
 from pymod.symbolize.lines import DebugFile, FrameArrays, frame_text
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap
+from pymod.symbolize.sourced import DebugMap
 from pymod.symbolize.tables import Owner, Tables
 
 __all__ = ["Symbol", "SymbolizeResult", "Symbolizer"]
@@ -145,7 +146,7 @@ class Symbolizer:
         self._lock = threading.Lock()                  # serializes writers
         self._modules: dict[str, tuple[int, int, ModuleMap]] = {}   # name -> id, tag, map
         self._core: tuple[int, CoreMap] | None = None
-        self._debug: dict[str | None, DebugFile] = {}   # owner -> its debug file
+        self._debug = DebugMap()                         # owner -> its debug file
         self._by_name: dict[int, dict[str, int]] = {}    # tag -> name -> index
         # symbolize() in C (csrc/symfast), shadowing the method below, which
         # stays the documented form and the path for anything unusual.  The
@@ -282,8 +283,8 @@ class Symbolizer:
 
         from pymod.symbolize.sourced import result_frames
 
-        debugs = dict(self._debug)
-        return replace(res, lines=result_frames(res, debugs), sourced=frozenset(debugs))
+        frames, sourced = result_frames(res, self._debug)
+        return replace(res, lines=frames, sourced=sourced)
 
     def _batch(self, addrs: object, backtrace: bool) -> SymbolizeResult:
         a = as_addresses(addrs)
@@ -297,11 +298,17 @@ class Symbolizer:
                                raw.reason, raw.generations, backtrace, owners)
 
     # ------------------------------------------------------------- source lines
-    def add_debuginfo(self, debug: DebugFile, module: str | None = None) -> None:
+    def add_debuginfo(self, debug: DebugFile | Mapping[str | None, DebugFile],
+                      module: str | None = None) -> None:
         """Source lines for vmlinux (``module`` None) or one module from
-        ``debug``; from now on its symbols carry :attr:`Symbol.source`."""
+        ``debug``, or for every owner a mapping (such as
+        :class:`~pymod.symbolize.debugfiles.DebugFiles`) has; from now on
+        their symbols carry :attr:`Symbol.source`."""
         with self._lock:
-            self._debug[module] = debug
+            if isinstance(debug, DebugFile):
+                self._debug.given[module] = debug
+            else:
+                self._debug.found.append(debug)
             if "symbolize" in self.__dict__ and not getattr(self.__dict__["symbolize"],
                                                             "sourced", False):
                 from pymod.symbolize.sourced import SourcedSymbolize
@@ -309,9 +316,21 @@ class Symbolizer:
                 self.__dict__["symbolize"] = SourcedSymbolize(self.__dict__["symbolize"], self)
 
     @property
-    def debuginfo(self) -> dict[str | None, DebugFile]:
-        """The debug files given, by owner (None: vmlinux)."""
-        return dict(self._debug)
+    def debuginfo(self) -> Mapping[str | None, DebugFile]:
+        """The debug files, by owner (None: vmlinux); each opened on first use."""
+        return self._debug
+
+    @classmethod
+    def from_debuginfo(cls, *paths: Any, release: str | None = None) -> Symbolizer:
+        """Over debug files alone (files, or directories laid out as
+        ``/usr/lib/debug``; ``release`` picks one kernel there, default the
+        newest): vmlinux at link-time addresses, modules by name."""
+        from pymod.symbolize.debugfiles import DebugFiles, core_of
+
+        files = DebugFiles(paths, release)
+        out = cls(Maps(core_of(files[None]), ()) if None in files else None)
+        out.add_debuginfo(files)
+        return out
 
     def symbolize_name(self, name: str, offset: int = 0,
                        module: str | None = None) -> Symbol | None:
@@ -324,14 +343,6 @@ class Symbolizer:
 
         sym: Symbol | None = by_name(self, name, offset, module)
         return sym
-
-    def _names_of(self, tag: int, owner: Owner) -> dict[str, int]:
-        got = self._by_name.get(tag)
-        if got is None:
-            from pymod.symbolize.sourced import name_index
-
-            got = self._by_name[tag] = name_index(owner.symbols)
-        return got
 
     # ------------------------------------------------------------- pickling
     def __getstate__(self) -> Maps:

@@ -1,0 +1,131 @@
+"""Debug files as the symbolizer uses them: opened lazily, by owner.
+
+:func:`open_debug_file` reads one ELF file with DWARF (``vmlinux``, a
+``.ko``) into a :class:`~pymod.symbolize.lines.DebugFile`: its line index
+(cached on disk, :mod:`pymod.dwarf.cache`), its function symbols and build
+id.  :class:`DebugFiles` maps owners (None: vmlinux, else a module name) to
+debug files found in the paths given (files, or directories laid out as
+``/usr/lib/debug``, :class:`pymod.dwarf.finder.DebugDir`), opening each on
+first use: a trace touches a few modules of the thousands a kernel ships.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from pymod.errors import InvalidArgument
+from pymod.symbolize.lines import DebugFile, IndexLines
+from pymod.symbolize.model import CoreMap, SymbolTable
+
+__all__ = ["open_debug_file", "DebugFiles", "core_of"]
+
+_RELEASE = re.compile(r"(?:/boot/vmlinux-|/lib/modules/)([^/]+)")
+
+
+def release_of(path: str | os.PathLike[str]) -> str | None:
+    """The release a debug file's path names (``boot/vmlinux-<release>``,
+    ``lib/modules/<release>/...``), or None."""
+    m = _RELEASE.search(os.fspath(Path(path).absolute()))
+    if m is None:
+        return None
+    return m.group(1).removesuffix(".debug")
+
+
+def open_debug_file(path: str | os.PathLike[str]) -> DebugFile:
+    """The lines, functions and build id of the ELF file ``path``."""
+    from pymod.dwarf.cache import load_index
+    from pymod.dwarf.elfsections import ElfDebugFile
+
+    got = load_index(path)
+    with ElfDebugFile(path) as elf:
+        functions = elf.functions()
+    return DebugFile(IndexLines(got.index), _function_table(functions),
+                     bytes.fromhex(got.build_id) if got.build_id else None,
+                     release_of(path), os.fspath(path))
+
+
+def _function_table(functions: Mapping[str, tuple[object, ...]]) -> SymbolTable:
+    """Every function symbol, as ``t`` lines of a table (name -> its entries
+    by address)."""
+    names: list[str] = []
+    addrs: list[int] = []
+    for name, entries in functions.items():
+        for e in entries:
+            names.append(name)
+            addrs.append(int(e.address))  # type: ignore[attr-defined]
+    return SymbolTable.build(np.array(addrs, dtype=np.uint64), names, "t" * len(names))
+
+
+def core_of(debug: DebugFile) -> CoreMap:
+    """vmlinux' table from its debug file: its functions, at link-time
+    addresses, answering from the lowest function to the end of the highest
+    (the text and init text ranges together)."""
+    table = debug.symbols
+    if table is None or len(table) == 0:
+        raise InvalidArgument("%s: no function symbols" % debug.path)
+    lo, hi = int(table.addrs[0]), int(table.addrs[-1]) + 1
+    return CoreMap(table, lo, hi)
+
+
+class DebugFiles(Mapping[str | None, DebugFile]):
+    """Owner -> debug file, from files and ``/usr/lib/debug``-like
+    directories; each file is opened (index built or mapped) on first use.
+    A file is vmlinux when its name starts with ``vmlinux``, else the module
+    its name says."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]], release: str | None = None):
+        from pymod.dwarf.finder import DebugDir, module_name
+
+        self._paths: dict[str | None, Path] = {}
+        self._dirs: list[DebugDir] = []
+        self._open: dict[str | None, DebugFile] = {}
+        self._lock = threading.Lock()
+        self.release = release
+        for p in map(Path, paths):
+            if p.is_dir():
+                d = DebugDir(p)
+                self._dirs.append(d)
+                v = d.vmlinux(release)
+                if v is not None:
+                    self._paths.setdefault(None, v)
+            elif p.name.startswith("vmlinux"):
+                self._paths[None] = p
+            elif p.exists():
+                self._paths[module_name(p.name)] = p
+            else:
+                raise InvalidArgument("--debuginfo %s: no such file or directory" % p)
+
+    def path(self, owner: str | None) -> Path | None:
+        got = self._paths.get(owner)
+        if got is None and owner is not None:
+            for d in self._dirs:
+                got = d.module(owner, self.release)
+                if got is not None:
+                    self._paths[owner] = got
+                    break
+        return got
+
+    def __getitem__(self, owner: str | None) -> DebugFile:
+        with self._lock:
+            got = self._open.get(owner)
+            if got is None:
+                path = self.path(owner)
+                if path is None:
+                    raise KeyError(owner)
+                got = self._open[owner] = open_debug_file(path)
+            return got
+
+    def __contains__(self, owner: object) -> bool:
+        return (owner is None or isinstance(owner, str)) and self.path(owner) is not None
+
+    def __iter__(self) -> Iterator[str | None]:
+        return iter(list(self._paths))
+
+    def __len__(self) -> int:
+        return len(self._paths)
