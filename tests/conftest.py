@@ -51,6 +51,20 @@ def debian_kernel_61():
     return _kernel_of("6.1")
 
 
+@pytest.fixture(scope="session")
+def debian_dbg_61():
+    """vmlinux and a few modules of the 6.1 kernel's ``-dbg`` package: a
+    ``devtools.debian_dbg.DebianDbg`` (``.vmlinux``, ``.ko_files()``,
+    ``.debug_dir`` laid out as /usr/lib/debug), or skip."""
+    from devtools.debian_dbg import find_cached_dbg
+
+    d = find_cached_dbg(kernel_cache_root(), "6.1")
+    if d is None:
+        pytest.skip("no Debian 6.1 debug files in %s (run devtools/debian_dbg.py --series 6.1)"
+                    % kernel_cache_root())
+    return d
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """With PYMOD_REQUIRE_REAL=1 (set by .ci/run, which always fetches the

@@ -104,3 +104,27 @@ def test_build_id_of_a_linked_file(tmp_path):
 
 def test_every_dwarf_section_name_is_known():
     assert set(DWARF_SECTIONS) == set(_ATTR)
+
+
+@pytest.mark.real_kernel
+def test_debian_modules_equal_pyelftools(debian_dbg_61):
+    """The extracted Debian modules: R_X86_64_32 and _64 into the DWARF, as
+    pyelftools applies them (vmlinux needs none: it is linked).  pyelftools
+    relocates in Python, slowly: the modules under 2 MB."""
+    small = [ko for ko in debian_dbg_61.ko_files() if ko.stat().st_size < 2 << 20]
+    assert len(small) >= 3
+    for ko in small:
+        ours = as_bytes(read_debug_sections(ko))
+        assert ".debug_info" in ours
+        assert ours == pyelftools_sections(ko), ko
+
+
+@pytest.mark.real_kernel
+def test_debian_vmlinux_is_mapped_not_copied(debian_dbg_61):
+    with ElfDebugFile(debian_dbg_61.vmlinux) as f:
+        assert not f.relocatable and f.elf.section(".rela.debug_info") is not None
+        sections = f.sections()
+        assert all(isinstance(v, memoryview) for v in sections.values())
+        assert len(sections[".debug_info"]) > 100 << 20
+        assert len(f.build_id) == 40
+        assert f.functions()["schedule"][0].section == ".text"
