@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from pymod.symbolize.model import CoreMap, SymbolTable
 
 __all__ = ["open_debug_file", "DebugFiles", "core_of"]
 
+SHF_EXECINSTR = 0x4
+STT_SECTION, STT_FILE = 3, 4
 _RELEASE = re.compile(r"(?:/boot/vmlinux-|/lib/modules/)([^/]+)")
 
 
@@ -44,22 +47,28 @@ def open_debug_file(path: str | os.PathLike[str]) -> DebugFile:
 
     got = load_index(path)
     with ElfDebugFile(path) as elf:
-        functions = elf.functions()
-    return DebugFile(IndexLines(got.index), _function_table(functions),
+        table = text_symbols(elf.elf)
+    return DebugFile(IndexLines(got.index), table,
                      bytes.fromhex(got.build_id) if got.build_id else None,
                      release_of(path), os.fspath(path))
 
 
-def _function_table(functions: Mapping[str, tuple[object, ...]]) -> SymbolTable:
-    """Every function symbol, as ``t`` lines of a table (name -> its entries
-    by address)."""
-    names: list[str] = []
-    addrs: list[int] = []
-    for name, entries in functions.items():
-        for e in entries:
-            names.append(name)
-            addrs.append(int(e.address))  # type: ignore[attr-defined]
-    return SymbolTable.build(np.array(addrs, dtype=np.uint64), names, "t" * len(names))
+def text_symbols(elf: Any) -> SymbolTable:
+    """The symbols ``nm`` prints as ``t``/``T``: defined, in an executable
+    section, not a section or file symbol; at ``st_value`` (a ``.ko``'s
+    sections all at 0, as addr2line and the debug info number them)."""
+    syms = elf.symbols()
+    names = elf.symbol_names
+    sections = elf.sections
+    execs = np.zeros(0x10000, dtype=np.bool_)
+    for sec in sections[:0xFF00]:
+        execs[sec.index] = bool(sec.flags & SHF_EXECINSTR)
+    kind = syms["st_info"] & 0xF
+    shndx = syms["st_shndx"].astype(np.int64)
+    pick = np.flatnonzero(execs[shndx] & (shndx != 0) & (kind != STT_SECTION) & (kind != STT_FILE)
+                          & (shndx < 0xFF00))
+    return SymbolTable.build(syms["st_value"][pick].astype(np.uint64),
+                             [names[i] for i in pick.tolist()], "t" * len(pick))
 
 
 def core_of(debug: DebugFile) -> CoreMap:

@@ -35,8 +35,9 @@ from pymod.symbolize.symbolizer import (
 )
 from pymod.symbolize.tracenames import NamedFrame, named_frames, pair, trace_identity
 from pymod.tools.common import ERRORS, error, json_text, os_message, terminal_safe, write
+from pymod.tools.symbolize_decode import Decoder, decode_chunk
 from pymod.tools.symbolize_report import STRICT_EXIT, Report
-from pymod.tools.symbolize_sources import check_options, identity_of, load_maps
+from pymod.tools.symbolize_sources import check_options, identity_of, make_symbolizer
 
 __all__ = ["main", "Answer", "Annotator", "annotate_line", "json_line", "CHUNK_LINES"]
 
@@ -105,6 +106,7 @@ class Annotator:
         self.exact = exact
         self.add_offset = fmt != "s"
         self.add_build_id = fmt == "Sb"
+        self.decoder: Decoder | None = None     # --debuginfo: decode_stacktrace.sh's lines
 
     def backtrace(self, hit: Hit) -> bool:
         """Whether ``hit`` is looked up as ``%pB`` does."""
@@ -228,15 +230,21 @@ def _chunk_text(name: str, first: int, lines: list[str], scanner: StackScanner,
     answers = annotator.answers(flat) if flat else []
     out = []
     at = 0
+    decoded: list[tuple[Sequence[Answer], list[str]]] = []
     for k, (line, hits) in enumerate(zip(lines, per_line, strict=True)):
         mine = answers[at:at + len(hits)]
         at += len(hits)
         warnings, paired = _checks(name, first + k, line, hits, mine, annotator, report)
-        if as_json:
+        if annotator.decoder is not None:
+            decoded.append((mine, warnings))
+        elif as_json:
             out.append(json_line(name, first + k, line, hits, mine, annotator, paired,
                                  warnings))
         else:
             out.append(_warned(annotate_line(line, mine), warnings))
+    if annotator.decoder is not None:
+        return decode_chunk(annotator.decoder, name, first, lines, per_line,
+                            [a for a, _ in decoded], [w for _, w in decoded], as_json)
     return "".join(out)
 
 
@@ -344,6 +352,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="look every address up as is (%%pS), return addresses too")
     ap.add_argument("--json", action="store_true",
                     help="JSON Lines: one object per input line with its addresses")
+    ap.add_argument("--debuginfo", metavar="DIR|FILE", action="append",
+                    help="debug info (vmlinux, .ko files, or a directory laid out as "
+                         "/usr/lib/debug; repeat for several): annotate each frame with its "
+                         "source lines as scripts/decode_stacktrace.sh does")
     ap.add_argument("--strict", action="store_true",
                     help="exit with status %d when the trace disagrees with the symbols "
                          "(names, release, build ids)" % STRICT_EXIT)
@@ -358,11 +370,13 @@ def main(argv: Sequence[str]) -> int:
     if args.exact and args.format == "B":
         ap.error("--exact and --format B contradict each other")
     try:
-        symbolizer = Symbolizer(load_maps(args, warn=lambda line: error(PROG, line)))
+        symbolizer = make_symbolizer(args, warn=lambda line: error(PROG, line))
+        annotator = Annotator(symbolizer, args.format, args.exact)
+        if args.debuginfo:
+            annotator.decoder = Decoder(symbolizer.debuginfo, lambda line: error(PROG, line))
     except (OSError, ValueError) as e:
         error(PROG, os_message(e) if isinstance(e, OSError) else str(e))
         return 1
-    annotator = Annotator(symbolizer, args.format, args.exact)
     report = Report(identity_of(args))
     progress = _Progress()
     rc = 0

@@ -30,6 +30,7 @@ from pymod.symbolize.sources import (
     read_sections,
     read_system_map,
 )
+from pymod.symbolize.symbolizer import Symbolizer
 from pymod.tools.symbolize_report import Identity
 
 __all__ = ["LIVE_KALLSYMS", "LIVE_MODULES", "check_options", "load_maps", "identity_of"]
@@ -51,9 +52,26 @@ def check_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None
 Warn = Callable[[str], None]
 
 
+def make_symbolizer(args: argparse.Namespace, warn: Warn | None = None) -> Symbolizer:
+    """The symbolizer of the options: their maps, with ``--debuginfo``'s
+    lines; ``--debuginfo`` alone is a symbolizer over the debug files."""
+    debuginfo = getattr(args, "debuginfo", None)
+    if debuginfo and not (args.kallsyms or args.system_map or args.ko_dir):
+        return Symbolizer.from_debuginfo(*debuginfo)
+    out = Symbolizer(load_maps(args, warn))
+    if debuginfo:
+        from pymod.symbolize.debugfiles import DebugFiles
+
+        out.add_debuginfo(DebugFiles(debuginfo))
+    return out
+
+
 def identity_of(args: argparse.Namespace) -> Identity:
     """What the options' symbols are known to be (for the foreign-trace
     checks): the running system's release; a capture says none."""
+    debuginfo = getattr(args, "debuginfo", None)
+    if debuginfo:
+        return _debug_identity(debuginfo)
     if not (args.kallsyms or args.system_map or args.ko_dir):
         return Identity("the running system's %s" % LIVE_KALLSYMS, os.uname().release)
     what = [o for o, v in (("--kallsyms", args.kallsyms), ("--system-map", args.system_map),
@@ -81,6 +99,19 @@ def load_maps(args: argparse.Namespace, warn: Warn | None = None) -> Maps:
         raise PymodError(errno.ENOENT, "no symbols: the sources given hold neither vmlinux "
                          "symbols nor modules")
     return Maps(core, tuple(modules.values()))
+
+
+def _debug_identity(paths: Sequence[str]) -> Identity:
+    """The release and vmlinux build id of ``--debuginfo`` (vmlinux opened)."""
+    from pymod.symbolize.debugfiles import DebugFiles, release_of
+
+    files = DebugFiles(paths)
+    where = files.path(None)
+    if where is None:
+        return Identity("--debuginfo")
+    build_id = files[None].build_id
+    return Identity("--debuginfo %s" % where, release_of(where),
+                    build_id.hex() if build_id else None)
 
 
 def _live() -> Maps:
