@@ -130,7 +130,7 @@ def load_index(path: str | os.PathLike[str], *, directory: Path | None | bool = 
     opener = opener or _default_opener
     with ElfDebugFile(path, bases=bases) as debug:
         build_id = debug.build_id
-        if directory is False or debug.section(".debug_info") is None:
+        if directory is False or not debug.has_section(".debug_info"):
             return IndexResult(opener(builder(debug.sections(DWARF_SECTIONS))), None, False,
                                build_id)
         variant = ",".join("%d=%#x" % kv for kv in sorted(bases.items())) if bases else ""

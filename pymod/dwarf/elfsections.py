@@ -144,6 +144,11 @@ class ElfDebugFile:
             return decompress_gnu(self._where(s), raw, self.max_section)
         return raw
 
+    def has_section(self, name: str) -> bool:
+        """Whether section ``name`` (or its ``.zdebug`` form) has contents;
+        reads nothing but the headers."""
+        return self._find(name) is not None
+
     def section(self, name: str) -> bytes | bytearray | memoryview | None:
         """The contents of section ``name`` (``.zdebug_*`` counts as
         ``.debug_*``), decompressed and, in a relocatable object, relocated;

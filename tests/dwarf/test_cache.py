@@ -140,3 +140,21 @@ def test_concurrent_builders(objects, tmp_path):
     names = os.listdir(tmp_path)
     assert names == [cache_file(obj, None, directory=tmp_path).name]
     assert load_index(obj, directory=tmp_path).hit
+
+
+@pytest.mark.real_kernel
+def test_a_stripped_module_does_not_shadow_its_debug_file(debian_dbg_61, debian_kernel_61,
+                                                         tmp_path):
+    """Debian's shipped vsock.ko has the build id of the -dbg one and no DWARF:
+    reading it first must not leave an empty index under that build id."""
+    debug = next(p for p in debian_dbg_61.ko_files() if p.name == "vsock.ko")
+    shipped = next(p for p in debian_kernel_61.ko_files() if p.name == "vsock.ko")
+    with ElfDebugFile(shipped) as a, ElfDebugFile(debug) as b:
+        assert a.build_id == b.build_id and not a.has_section(".debug_info")
+        recvmsg = b.functions()["vsock_dgram_recvmsg"][0].address
+    empty = load_index(shipped, directory=tmp_path)
+    assert empty.cache_file is None and empty.index.lookup(recvmsg) == []
+    real = load_index(debug, directory=tmp_path)
+    assert real.cache_file.name == "id-%s.idx" % real.build_id
+    assert real.index.lookup(recvmsg)[0].function == "vsock_dgram_recvmsg"
+    assert load_index(debug, directory=tmp_path).hit
