@@ -158,3 +158,40 @@ def test_a_stripped_module_does_not_shadow_its_debug_file(debian_dbg_61, debian_
     assert real.cache_file.name == "id-%s.idx" % real.build_id
     assert real.index.lookup(recvmsg)[0].function == "vsock_dgram_recvmsg"
     assert load_index(debug, directory=tmp_path).hit
+
+
+def _addr2line(path, section, offsets):
+    """``addr2line -f -i -a -j SECTION``'s chains, one per offset."""
+    out = subprocess.run(["addr2line", "-f", "-i", "-a", "-j", section, "-e", str(path)]
+                         + ["%#x" % o for o in offsets],
+                         check=True, capture_output=True, text=True).stdout.splitlines()
+    chains: list[list[tuple[str, str]]] = []
+    i = 0
+    while i < len(out):
+        if out[i].startswith("0x"):
+            chains.append([])
+            i += 1
+            continue
+        where = out[i + 1].split(" (discriminator")[0]
+        chains[-1].append((out[i], where))
+        i += 2
+    return chains
+
+
+@pytest.mark.real_kernel
+def test_bases_give_addr2line_j_answers(debian_dbg_61, tmp_path):
+    """A .ko's sections all sit at 0; given .init.text a base of its own, the
+    index answers base+offset as ``addr2line -j .init.text`` answers offset."""
+    if shutil.which("addr2line") is None:
+        pytest.skip("addr2line not found")
+    ko = next(p for p in debian_dbg_61.ko_files() if p.name == "vsock.ko")
+    with ElfDebugFile(ko) as f:
+        init = f.elf.section(".init.text")
+    base = 0x100000
+    index = load_index(ko, directory=tmp_path, bases={init.index: base}).index
+    offsets = list(range(0, init.size, 4))
+    expected = _addr2line(ko, ".init.text", offsets)
+    got = [[(fr.function or "??", "%s:%d" % (fr.file, fr.line)) for fr in index.lookup(base + o)]
+           for o in offsets]
+    assert sum(map(len, expected)) > len(offsets)          # inlined chains among them
+    assert got == expected
