@@ -128,3 +128,26 @@ def test_debian_vmlinux_is_mapped_not_copied(debian_dbg_61):
         assert len(sections[".debug_info"]) > 100 << 20
         assert len(f.build_id) == 40
         assert f.functions()["schedule"][0].section == ".text"
+
+
+@pytest.mark.real_kernel
+def test_reading_vmlinux_costs_no_copy(debian_dbg_61):
+    """The 590 MB vmlinux's DWARF and symbols, read in a child whose address
+    space is 1.5 GB: its peak RSS stays far below the sections' size (they are
+    views of the mapping, paged in only when the index builder reads them)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
+            "from pymod.dwarf.elfsections import ElfDebugFile; "
+            "f = ElfDebugFile(sys.argv[1]); s = f.sections(); f.functions(); "
+            "print(sum(map(len, s.values())), f.build_id, "
+            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)" % (1536 << 20, 1536 << 20))
+    p = subprocess.run([sys.executable, "-c", code, str(debian_dbg_61.vmlinux)],
+                       capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).parents[2])
+    assert p.returncode == 0, p.stderr
+    size, build_id, peak_kb = p.stdout.split()
+    assert int(size) > 150 << 20 and len(build_id) == 40
+    assert int(peak_kb) << 10 < int(size) // 2
