@@ -96,8 +96,8 @@ class ElfDebugFile:
         if ident[:4] != ELFMAG or ident[4] != ELFCLASS64 or ident[5] != ELFDATA2LSB:
             raise PymodError(errno.ENOEXEC, "%s: not a 64-bit little-endian ELF file" % self.path)
         self.relocatable = self.elf.e_type == ET_REL
-        self._bases = section_bases(self.elf, bases) if self.relocatable else None
         self._sections = self._read_headers()
+        self._bases = section_bases(self.elf, bases) if self.relocatable else None
 
     def _read_headers(self) -> list[Section]:
         try:

@@ -26,6 +26,9 @@ __all__ = ["DEFAULT_DEBUG_DIRS", "DebugDir", "by_build_id", "module_name"]
 
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
 _SUFFIXES = (".ko.debug", ".ko", ".ko.xz", ".ko.gz", ".ko.zst")
+# What a debug directory's scan takes: debug files are never compressed whole
+# (a .ko.xz is a shipped, stripped module).
+_DEBUG_SUFFIXES = (".ko.debug", ".ko")
 _HEX = re.compile(r"[0-9a-f]{4,}\Z")
 
 
@@ -118,7 +121,7 @@ class DebugDir:
         for here, dirs, files in os.walk(top):       # never follows links to directories
             dirs.sort()
             for f in sorted(files):
-                if f.endswith(_SUFFIXES):
+                if f.endswith(_DEBUG_SUFFIXES):
                     table.setdefault(module_name(f), []).append(Path(here) / f)
         for paths in table.values():
             paths.sort(key=lambda p: ("/kernel/" not in str(p), str(p)))

@@ -23,6 +23,7 @@ def tree(tmp_path):
         _touch(debug / "lib/modules" / r / "kernel/net/netfilter/nf_conntrack.ko")
         _touch(debug / "lib/modules" / r / "kernel/drivers/hid/hid-generic.ko")
     _touch(debug / "lib/modules" / R_NEW / "updates/dkms/nf_conntrack.ko")
+    _touch(debug / "lib/modules" / R_NEW / "kernel/fs/shipped.ko.xz")
     _touch(debug / ".build-id/ab/cdef0123.debug")
     return tmp_path / "x"
 
@@ -57,6 +58,7 @@ def test_modules_with_dash_or_underscore(tree):
     assert d.module("hid-generic", R_NEW).parts[-5] == R_NEW
     # kernel/ first, then the others (updates/ here)
     assert [p.parts[-2] for p in d.modules(R_NEW)["nf_conntrack"]] == ["netfilter", "dkms"]
+    assert d.module("shipped") is None                  # compressed: not a debug file
     assert d.module("missing") is None and d.module("x", "../..") is None
 
 

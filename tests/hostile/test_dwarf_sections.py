@@ -135,6 +135,15 @@ def test_an_unsupported_relocation_type(objects, tmp_path):  # noqa: F811
     assert "unsupported relocation type 37" in str(_read_error(tmp_path / "type.o"))
 
 
+def test_section_headers_past_the_end(objects, tmp_path):  # noqa: F811
+    data = bytearray(objects["dwarf5"].read_bytes())
+    struct.pack_into("<Q", data, 0x28, 1 << 40)          # e_shoff
+    (tmp_path / "shoff.o").write_bytes(data)
+    with pytest.raises(PymodError) as e:
+        ElfDebugFile(tmp_path / "shoff.o")
+    assert str(tmp_path / "shoff.o") in str(e.value) and "section header table" in str(e.value)
+
+
 @pytest.mark.parametrize("content", [b"", b"not an elf" * 10, b"\x7fELF\x01" + b"\0" * 80])
 def test_not_an_elf64_file(tmp_path, content):
     (tmp_path / "x").write_bytes(content)
