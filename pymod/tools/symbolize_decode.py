@@ -41,6 +41,9 @@ _BUILD_ID_WORD = re.compile(r"^[0-9a-f]+\]")
 _MODULE_WORD = re.compile(r"\[([^]]+)\]")
 
 
+NO_LINE = Frame(None, "??", 0, 0, False)   # addr2line's "??:?"
+
+
 @dataclass
 class Request:
     """One line's frame: the words around it and what to look up."""
@@ -165,7 +168,9 @@ class Decoder:
             debug = self.debugs[module or None]
             got = debug.lines.frames_many(np.array([a for _, a in rows], dtype=np.uint64))
             for k, (i, _) in enumerate(rows):
-                out[i] = got.chain(k)
+                # No line rows, but the symbol table has the function:
+                # addr2line then names it from there, with no file or line.
+                out[i] = got.chain(k) or [NO_LINE]
         return out
 
     def text(self, req: Request, frames: list[Frame] | None) -> str:
