@@ -170,7 +170,13 @@ class ElfDebugFile:
                                  % self._where(r))
             rela = self._contents(r)
             assert self._bases is not None
-            apply_rela(self._where(r), self.elf, out, s.index, memoryview(rela), self._bases)
+            try:
+                apply_rela(self._where(r), self.elf, out, s.index, memoryview(rela), self._bases)
+            except PymodError as e:
+                if self.path in e.strerror:
+                    raise
+                # the symbol table's own faults (ElfImage's messages) name no file
+                raise PymodError(e.errno, "%s: %s" % (self._where(r), e.strerror)) from None
         return out
 
     def sections(self, names: Iterable[str] = DWARF_SECTIONS

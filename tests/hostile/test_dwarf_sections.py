@@ -126,6 +126,11 @@ def test_a_relocation_naming_a_symbol_that_is_not_there(objects, tmp_path):  # n
     assert "names symbol 99999" in str(_read_error(tmp_path / "sym.o"))
 
 
+def test_a_symbol_table_past_the_end(objects, tmp_path):  # noqa: F811
+    path, _ = _patched(objects["dwarf5"], tmp_path / "symtab.o", ".symtab", size=1 << 32)
+    assert "runs past the end" in str(_read_error(path))
+
+
 def test_an_unsupported_relocation_type(objects, tmp_path):  # noqa: F811
     src = objects["dwarf5"]
     rela = ElfImage(src.read_bytes()).section(".rela.debug_info")
