@@ -195,3 +195,22 @@ def test_bases_give_addr2line_j_answers(debian_dbg_61, tmp_path):
            for o in offsets]
     assert sum(map(len, expected)) > len(offsets)          # inlined chains among them
     assert got == expected
+
+
+@pytest.mark.parametrize("kind", ["dwarf5", "dwarf4", "zstd"])
+def test_a_compiled_object_answers_as_addr2line(objects, tmp_path, kind):
+    """gcc -g -c output, relocated here and indexed: .text as ``addr2line -j
+    .text``, and .init.text, given a base of its own, as ``-j .init.text``."""
+    if shutil.which("addr2line") is None or kind not in objects:
+        pytest.skip("no addr2line, or no zstd in this objcopy")
+    obj = objects[kind]
+    with ElfDebugFile(obj) as f:
+        text, init = f.elf.section(".text"), f.elf.section(".init.text")
+    base = 0x40000
+    index = load_index(obj, directory=tmp_path, bases={init.index: base}).index
+    for sec, at in ((text, 0), (init, base)):
+        offsets = list(range(0, sec.size))
+        expected = _addr2line(obj, sec.name, offsets)
+        got = [[(fr.function or "??", "%s:%d" % (fr.file, fr.line))
+                for fr in index.lookup(at + o)] for o in offsets]
+        assert got == expected, sec.name
