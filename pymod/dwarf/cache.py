@@ -52,7 +52,8 @@ class IndexResult(NamedTuple):
 
 def cache_dir() -> Path:
     """``$PYMOD_CACHE/dwarf``, else ``~/.cache/pymod/dwarf``."""
-    return Path(os.environ.get("PYMOD_CACHE", Path.home() / ".cache" / "pymod")) / "dwarf"
+    root = os.environ.get("PYMOD_CACHE") or Path.home() / ".cache" / "pymod"   # "" is unset
+    return Path(root) / "dwarf"
 
 
 def cache_file(path: str | os.PathLike[str], build_id: str | None,
