@@ -37,8 +37,9 @@ ALLOWED = {
     "loader": {"errors", "elf", "kmod", "config", "features", "samples", "lookup", "symbolize",
                "forklocks"},
     "features": {"errors", "elf", "loader", "lookup", "config"},
+    # source lines: debug files and their index (pymod.symbolize.lines, debugfiles)
     "symbolize": {"errors", "elf", "loader", "lookup", "features", "config", "samples",
-                  "_lookup_cffi", "_symfast", "forklocks"},
+                  "_lookup_cffi", "_symfast", "forklocks", "dwarf"},
     # asking a real kernel in QEMU: image reading, and nothing of the model
     "oracle": {"errors", "elf"},
     "tools": {"errors", "elf", "kmod", "loader", "config", "samples", "lookup", "features",

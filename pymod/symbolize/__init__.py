@@ -7,6 +7,9 @@ numpy batches; :mod:`~pymod.symbolize.sources` reads ``/proc/kallsyms``,
 
 from __future__ import annotations
 
+from pymod.symbolize.inputs import DebugInfo, Kallsyms, KoDir, SysModule, SystemMap
+from pymod.symbolize.lines import Frame
 from pymod.symbolize.symbolizer import Symbol, Symbolizer, SymbolizeResult
 
-__all__ = ["Symbol", "SymbolizeResult", "Symbolizer"]
+__all__ = ["Symbol", "SymbolizeResult", "Symbolizer", "Frame", "Kallsyms", "SystemMap",
+           "SysModule", "KoDir", "DebugInfo"]

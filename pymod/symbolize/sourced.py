@@ -197,7 +197,7 @@ def _names_of(symbolizer: Any, tag: int, owner: Any) -> dict[str, int]:
 
 
 def _from_debug(debug: DebugFile, name: str, offset: int, module: str | None) -> Any:
-    from pymod.symbolize.symbolizer import Symbol
+    from pymod._symfast import Symbol
 
     base = debug.address_of(name)
     if base is None or debug.symbols is None:

@@ -1,12 +1,12 @@
 """``Symbolizer``: addresses -> ``name+0xoff/0xsize [module]``, as the kernel prints them.
 
-Built from any source (:mod:`pymod.symbolize.sources`) or following a
+Built from any sources (:mod:`pymod.symbolize.inputs`) or following a
 :class:`~pymod.loader.kernel.Kernel`'s loads and unloads.  Lookups run in C
-(:mod:`pymod.symbolize.core`); names are kept here, in one string table per
-owner.  A batch is one C call over the latest published tables; its result
-carries the generation before and after it, so a caller can tell whether
-the map changed meanwhile.  A symbolizer pickles as its tables (arrays and
-string tables, no per-symbol objects) and is rebuilt on unpickling.
+(:mod:`pymod.symbolize.core`); names are kept here, one string table per
+owner; source lines come from debug files (:mod:`pymod.symbolize.sourced`).
+A batch is one C call over the latest published tables; its result carries
+the generation before and after it.  A symbolizer pickles as its tables
+(arrays and string tables; debug files are not kept) and is rebuilt.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ class Symbolizer:
     """The kernel's symbol lookup over vmlinux and modules, batch-fast and
     safe while other threads add and remove modules."""
 
-    def __init__(self, maps: Maps | None = None) -> None:
+    def __init__(self, *sources: Any) -> None:
+        """From any sources (:mod:`pymod.symbolize.inputs`); later ones win."""
         self._c = SymMap()
         self._tables = Tables()
         self._ids = itertools.count(1)
@@ -156,11 +157,16 @@ class Symbolizer:
         # fork() waits for a writer (and a batch's registration) in progress
         locks = (self._lock, self._tables._lock)
         forklocks.track(self, forklocks.SYMBOLIZER, lambda: locks)
+        from pymod.symbolize.inputs import sources_of
+
+        maps, debug = sources_of(sources)
         if maps is not None:
             if maps.core is not None:
                 self.set_core(maps.core)
             for m in maps.modules:
                 self.add_module(m)
+        for files in debug:
+            self.add_debuginfo(files)
 
     # ------------------------------------------------------------- building
     @classmethod
@@ -300,10 +306,8 @@ class Symbolizer:
     # ------------------------------------------------------------- source lines
     def add_debuginfo(self, debug: DebugFile | Mapping[str | None, DebugFile],
                       module: str | None = None) -> None:
-        """Source lines for vmlinux (``module`` None) or one module from
-        ``debug``, or for every owner a mapping (such as
-        :class:`~pymod.symbolize.debugfiles.DebugFiles`) has; from now on
-        their symbols carry :attr:`Symbol.source`."""
+        """Source lines (:attr:`Symbol.source`) for vmlinux (``module`` None)
+        or a module, or for every owner a mapping such as DebugFiles has."""
         with self._lock:
             if isinstance(debug, DebugFile):
                 self._debug.given[module] = debug
@@ -325,20 +329,15 @@ class Symbolizer:
         """Over debug files alone (files, or directories laid out as
         ``/usr/lib/debug``; ``release`` picks one kernel there, default the
         newest): vmlinux at link-time addresses, modules by name."""
-        from pymod.symbolize.debugfiles import DebugFiles, core_of
+        from pymod.symbolize.inputs import DebugInfo
 
-        files = DebugFiles(paths, release)
-        out = cls(Maps(core_of(files[None]), ()) if None in files else None)
-        out.add_debuginfo(files)
-        return out
+        return cls(DebugInfo(*paths, release=release))
 
     def symbolize_name(self, name: str, offset: int = 0,
                        module: str | None = None) -> Symbol | None:
         """The symbol at ``name+offset`` of vmlinux (``module`` None) or a
-        module, found by name: in the symbolizer's own table when it has the
-        owner (the answer is then ``symbolize()``'s for that address), else
-        in the owner's debug file (its link-time addresses).  None when
-        neither knows the name."""
+        module: by name in the owner's table here (then ``symbolize()``'s
+        answer there), else in its debug file; None when neither has it."""
         from pymod.symbolize.sourced import by_name
 
         sym: Symbol | None = by_name(self, name, offset, module)
