@@ -60,8 +60,9 @@ def read_line(line: str) -> str:
     """What bash's ``read line`` leaves: no end-of-line, no white space at
     either end, a backslash escaping the next character."""
     body = line.rstrip("\r\n").rstrip("\r")
-    body = re.sub(r"\\(.)", r"\1", body).strip(" \t\n")
-    return body
+    if "\\" in body:
+        body = re.sub(r"\\(.)", r"\1", body)
+    return body.strip(" \t\n")
 
 
 def parse(line: str) -> Request | None:
@@ -71,10 +72,10 @@ def parse(line: str) -> Request | None:
         return None
     words: list[str | None] = list(line.split())
     last = len(words) - 1
-    for i in range(len(words)):
-        if words[i] is not None and _RAW.search(words[i] or ""):
+    for i, w in enumerate(words):
+        if w is not None and "[<" in w and _RAW.search(w):
             words[i] = None
-        if words[i] == "[" and i + 1 < len(words) and (words[i + 1] or "").endswith("]"):
+        elif w == "[" and i + 1 < len(words) and (words[i + 1] or "").endswith("]"):
             words[i] = None
             words[i + 1] = "[%13s" % words[i + 1]
     if last >= 1 and _BUILD_ID_WORD.match(words[last] or ""):
