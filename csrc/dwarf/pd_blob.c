@@ -54,8 +54,10 @@ static int flatten_rows(struct pd_build *b, struct flat *f)
 		qsort(seqs, (size_t)b->seqs.len, sizeof(*seqs), cmp_seq);
 	for (uint64_t i = 0; i < b->seqs.len; i++) {
 		const struct pd_row *r = rows + seqs[i].first;
-		uint64_t low = seqs[i].low, n = seqs[i].n, k = 0;
+		uint64_t low = seqs[i].low, high = seqs[i].high, n = seqs[i].n, k = 0;
 
+		if (!n)
+			continue;
 		if (have && low < last_high) {
 			if (seqs[i].high <= last_high)
 				continue;
@@ -64,10 +66,13 @@ static int flatten_rows(struct pd_build *b, struct flat *f)
 		while (k + 1 < n && r[k + 1].addr <= low)
 			k++;
 		for (uint64_t j = k; j < n; j++) {
-			int end = j + 1 == n || r[j].file == PD_NONE;
+			/* A sequence cut to its unit's ranges ends early. */
+			int end = j + 1 == n || r[j].file == PD_NONE || (j > k && r[j].addr >= high);
 
-			if ((st = put_row(f, j == k ? low : r[j].addr, &r[j], end)))
+			if ((st = put_row(f, end ? high : j == k ? low : r[j].addr, &r[j], end)))
 				return st;
+			if (end)
+				break;
 		}
 		last_high = seqs[i].high;
 		have = 1;

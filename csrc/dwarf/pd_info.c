@@ -87,7 +87,7 @@ int pd_fattrs_name(struct pd_build *b, const struct pd_unit *u, const struct pd_
 	return PD_OK;
 }
 
-static int add_pc(struct pd_build *b, const struct pd_unit *u, const struct pd_fattrs *f,
+int pd_add_pc(struct pd_build *b, const struct pd_unit *u, const struct pd_fattrs *f,
 		  uint32_t func)
 {
 	uint64_t lo, hi;
@@ -127,7 +127,7 @@ static int function(struct pd_build *b, const struct pd_unit *u, const struct pd
 	if ((st = pd_fattrs_name(b, u, &f, &fn->name)))
 		return st;
 	*out = idx;
-	return add_pc(b, u, &f, idx);
+	return pd_add_pc(b, u, &f, idx);
 }
 
 static int skip_die(const struct pd_unit *u, const struct pd_abbrev *ab, struct pd_cur *c)
@@ -186,25 +186,38 @@ static int walk(struct pd_build *b, const struct pd_unit *u, struct pd_cur *c)
 	return PD_OK;
 }
 
+static int scan_unit(struct pd_build *b, const struct pd_unit *u, struct pd_vec *cu);
+
 int pd_info_scan(struct pd_build *b)
 {
 	const struct pd_unit *units = b->units.data;
+	struct pd_vec cu;
+	int st = PD_OK;
+
+	pd_vec_init(&cu, sizeof(struct pd_range));
+	for (uint64_t i = 0; i < b->units.len && !st; i++)
+		if (!units[i].skip)
+			st = scan_unit(b, &units[i], &cu);
+	pd_vec_free(&cu);
+	return st;
+}
+
+static int scan_unit(struct pd_build *b, const struct pd_unit *u, struct pd_vec *cu)
+{
+	uint64_t seq_start = b->seqs.len, range_start;
+	struct pd_cur c;
 	int st;
 
-	for (uint64_t i = 0; i < b->units.len; i++) {
-		const struct pd_unit *u = &units[i];
-		struct pd_cur c;
-
-		if (u->skip)
-			continue;
-		b->files.len = 0;
-		b->file0_based = 0;
-		if (u->has_stmt && (st = pd_line_program(b, u, u->stmt_list, u->comp_dir)))
-			return st;
-		c.p = b->s->data[PD_INFO] + u->die_off;
-		c.end = b->s->data[PD_INFO] + u->end;
-		if ((st = walk(b, u, &c)))
-			return st;
-	}
-	return PD_OK;
+	b->files.len = 0;
+	b->file0_based = 0;
+	if (u->has_stmt && (st = pd_line_program(b, u, u->stmt_list, u->comp_dir)))
+		return st;
+	c.p = b->s->data[PD_INFO] + u->die_off;
+	c.end = b->s->data[PD_INFO] + u->end;
+	if ((st = pd_unit_ranges(b, u, cu)))
+		return st;
+	range_start = b->ranges.len;
+	if ((st = walk(b, u, &c)))
+		return st;
+	return pd_clip_unit(b, cu, seq_start, range_start);
 }

@@ -157,6 +157,10 @@ int pd_range_pc(struct pd_build *b, uint64_t lo, uint64_t hi, uint32_t func);
 /* pd_info.c */
 int pd_info_scan(struct pd_build *b);
 int pd_units_read(struct pd_build *b);
+/* pd_clip.c */
+int pd_unit_ranges(struct pd_build *b, const struct pd_unit *u, struct pd_vec *cu);
+int pd_clip_unit(struct pd_build *b, const struct pd_vec *cu, uint64_t seq_start,
+		 uint64_t range_start);
 /* Name of a function DIE from its own attributes (PD_NONE if none); *origin
  * gets its abstract_origin/specification target or UINT64_MAX. */
 struct pd_fattrs {
@@ -166,6 +170,8 @@ struct pd_fattrs {
 };
 int pd_die_fattrs(const struct pd_unit *u, const struct pd_abbrev *ab, struct pd_cur *c,
 		  struct pd_fattrs *f);
+int pd_add_pc(struct pd_build *b, const struct pd_unit *u, const struct pd_fattrs *f,
+	      uint32_t func);
 int pd_fattrs_name(struct pd_build *b, const struct pd_unit *u, const struct pd_fattrs *f,
 		   uint32_t *name);
 

@@ -68,10 +68,12 @@ fill:
 	return PD_OK;
 }
 
-static void reset(struct lstate *s)
+/* binutils starts each sequence's file name at file 0 in DWARF 5 (the
+ * unit's primary file), though the file register starts at 1. */
+static void reset(struct lstate *s, const struct lhdr *h)
 {
 	s->addr = 0;
-	s->file = 1;
+	s->file = h->version >= 5 ? 0 : 1;
 	s->line = 1;
 	s->column = 0;
 	s->disc = 0;
@@ -95,7 +97,7 @@ static int extended(struct pd_build *b, struct lhdr *h, struct pd_cur *c, struct
 	switch (op) {
 	case 1:     /* end_sequence */
 		st = emit(b, s, 1);
-		reset(s);
+		reset(s, h);
 		return st;
 	case 2:     /* set_address */
 		if ((st = pd_uN(&sub, (unsigned)(len - 1 > 8 ? 8 : len - 1), &x)))
@@ -153,7 +155,7 @@ int pd_line_run(struct pd_build *b, struct lhdr *h, struct pd_cur *c)
 	int st = PD_OK;
 
 	memset(&s, 0, sizeof(s));
-	reset(&s);
+	reset(&s, h);
 	while (!st && c->p < c->end) {
 		pd_u8(c, &op);
 		if (op >= h->opcode_base) {
