@@ -160,7 +160,8 @@ class LineIndex:
                                       ffi.from_buffer("uint64_t[]", scratch), total),
                    "DWARF lookup")
         t = int(total[0])
-        frames = Frames(*(np.empty(t, np.uint32) for _ in range(5)), np.empty(t, np.uint8))
+        frames = Frames(np.empty(t, np.uint32), np.empty(t, np.uint32), np.empty(t, np.uint32),
+                        np.empty(t, np.uint32), np.empty(t, np.uint32), np.empty(t, np.uint8))
         cf = ffi.new("struct pd_frames *")
         cf.function = ffi.from_buffer("uint32_t[]", frames.function)
         cf.file = ffi.from_buffer("uint32_t[]", frames.file)
