@@ -38,7 +38,7 @@ static void note(const struct pd_unit *u, const struct pd_attr *a, uint32_t name
 		break;
 	case AT_abstract_origin: case AT_specification:
 		if (f->origin == UINT64_MAX && pd_attr_ref(u, a, &f->origin))
-			f->origin = UINT64_MAX - 1;   /* a bad reference: no name */
+			f->origin = UINT64_MAX - 1;   /* bad: an error if the name is needed */
 		break;
 	case AT_call_file:
 		f->call_file = a->u, f->has_call_file = 1;
@@ -82,6 +82,8 @@ int pd_fattrs_name(struct pd_build *b, const struct pd_unit *u, const struct pd_
 			return st;
 		return pd_strtab_add(&b->strings, s, strlen(s), name);
 	}
+	if (f->origin == UINT64_MAX - 1)
+		return PD_ERANGE;     /* a reference outside its unit */
 	if (f->origin < UINT64_MAX - 1)
 		return pd_ref_name(b, f->origin, name);
 	return PD_OK;
