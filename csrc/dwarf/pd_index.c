@@ -15,7 +15,13 @@ struct pd_index {
 	const uint32_t *seg_func;
 	const struct pd_func *funcs;
 	const char *str;
+	/* Every PD_STRIDE-th address of the rows and segments: a small array
+	 * that stays in cache, so a lookup misses only in its final block. */
+	uint64_t *row_top, *seg_top;
+	uint64_t nrow_top, nseg_top;
 };
+
+#define PD_STRIDE 64
 
 static int table_ok(const struct pd_hdr *h, uint64_t off, uint64_t n, uint64_t esz)
 {
@@ -69,6 +75,26 @@ static int check_tables(const struct pd_index *x)
 	return PD_OK;
 }
 
+static uint64_t *sample(const uint64_t *a, uint64_t n, uint64_t *ntop)
+{
+	uint64_t *top;
+
+	*ntop = (n + PD_STRIDE - 1) / PD_STRIDE;
+	top = malloc((size_t)(*ntop ? *ntop : 1) * sizeof(*top));
+	for (uint64_t i = 0; top && i < *ntop; i++)
+		top[i] = a[i * PD_STRIDE];
+	return top;
+}
+
+static int make_tops(struct pd_index *x)
+{
+	x->row_top = sample(x->row_addr, x->h.nrows, &x->nrow_top);
+	x->seg_top = sample(x->seg_addr, x->h.nsegs, &x->nseg_top);
+	return x->row_top && x->seg_top ? PD_OK : PD_ENOMEM;
+}
+
+void pd_index_close(struct pd_index *idx);
+
 int pd_index_open(const uint8_t *blob, uint64_t size, struct pd_index **out)
 {
 	struct pd_index *x;
@@ -91,8 +117,8 @@ int pd_index_open(const uint8_t *blob, uint64_t size, struct pd_index **out)
 	x->seg_func = (const uint32_t *)(blob + x->h.off_seg_func);
 	x->funcs = (const struct pd_func *)(blob + x->h.off_funcs);
 	x->str = (const char *)(blob + x->h.off_str);
-	if ((st = check_tables(x))) {
-		free(x);
+	if ((st = check_tables(x)) || (st = make_tops(x))) {
+		pd_index_close(x);
 		return st;
 	}
 	*out = x;
@@ -101,7 +127,11 @@ int pd_index_open(const uint8_t *blob, uint64_t size, struct pd_index **out)
 
 void pd_index_close(struct pd_index *idx)
 {
-	free(idx);
+	if (idx) {
+		free(idx->row_top);
+		free(idx->seg_top);
+		free(idx);
+	}
 }
 
 uint64_t pd_index_nrows(const struct pd_index *idx) { return idx->h.nrows; }
@@ -129,6 +159,19 @@ static uint64_t floor_idx(const uint64_t *a, uint64_t n, uint64_t addr)
 	return lo;
 }
 
+/* floor_idx() through the sampled addresses: cache misses in one block only. */
+static uint64_t floor_top(const uint64_t *a, uint64_t n, const uint64_t *top, uint64_t ntop,
+			  uint64_t addr)
+{
+	uint64_t t = floor_idx(top, ntop, addr), lo, len;
+
+	if (t == ntop)
+		return n;
+	lo = t * PD_STRIDE;
+	len = n - lo < PD_STRIDE ? n - lo : PD_STRIDE;
+	return lo + floor_idx(a + lo, len, addr);
+}
+
 static uint32_t depth_of(const struct pd_index *x, uint32_t func)
 {
 	uint32_t d = 0;
@@ -144,8 +187,8 @@ int pd_index_count(const struct pd_index *x, const uint64_t *addrs, uint64_t n,
 	uint64_t sum = 0;
 
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t r = floor_idx(x->row_addr, x->h.nrows, addrs[i]);
-		uint64_t s = floor_idx(x->seg_addr, x->h.nsegs, addrs[i]);
+		uint64_t r = floor_top(x->row_addr, x->h.nrows, x->row_top, x->nrow_top, addrs[i]);
+		uint64_t s = floor_top(x->seg_addr, x->h.nsegs, x->seg_top, x->nseg_top, addrs[i]);
 		uint32_t row = r < x->h.nrows && x->row_info[r].file != PD_NONE ? (uint32_t)r : PD_NONE;
 		uint32_t fn = s < x->h.nsegs ? x->seg_func[s] : PD_NONE;
 		uint32_t d = fn == PD_NONE ? (row != PD_NONE) : depth_of(x, fn);
