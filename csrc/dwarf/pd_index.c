@@ -181,22 +181,42 @@ static uint32_t depth_of(const struct pd_index *x, uint32_t func)
 	return d;
 }
 
+/* Frames of one address: its row and innermost function in *scratch. */
+static uint32_t count_one(const struct pd_index *x, uint64_t addr, uint64_t *scratch)
+{
+	uint64_t r = floor_top(x->row_addr, x->h.nrows, x->row_top, x->nrow_top, addr);
+	uint64_t s = floor_top(x->seg_addr, x->h.nsegs, x->seg_top, x->nseg_top, addr);
+	uint32_t row = r < x->h.nrows && x->row_info[r].file != PD_NONE ? (uint32_t)r : PD_NONE;
+	uint32_t fn = s < x->h.nsegs ? x->seg_func[s] : PD_NONE;
+
+	*scratch = (uint64_t)row << 32 | fn;
+	return fn == PD_NONE ? (row != PD_NONE) : depth_of(x, fn);
+}
+
+int pd_sort_order(const uint64_t *addrs, uint64_t n, uint32_t **order);
+
 int pd_index_count(const struct pd_index *x, const uint64_t *addrs, uint64_t n,
 		   uint32_t *counts, uint64_t *offsets, uint64_t *scratch, uint64_t *total)
 {
+	uint32_t *order = NULL;
 	uint64_t sum = 0;
 
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t r = floor_top(x->row_addr, x->h.nrows, x->row_top, x->nrow_top, addrs[i]);
-		uint64_t s = floor_top(x->seg_addr, x->h.nsegs, x->seg_top, x->nseg_top, addrs[i]);
-		uint32_t row = r < x->h.nrows && x->row_info[r].file != PD_NONE ? (uint32_t)r : PD_NONE;
-		uint32_t fn = s < x->h.nsegs ? x->seg_func[s] : PD_NONE;
-		uint32_t d = fn == PD_NONE ? (row != PD_NONE) : depth_of(x, fn);
+	/* A large batch is answered in address order, where neighbours share
+	 * cache lines; a small one, or one we cannot sort, in its own order. */
+	if (n >= 4096 && pd_sort_order(addrs, n, &order) == PD_OK) {
+		for (uint64_t k = 0; k < n; k++) {
+			uint32_t i = order[k];
 
-		scratch[i] = (uint64_t)row << 32 | fn;
-		counts[i] = d;
+			counts[i] = count_one(x, addrs[i], &scratch[i]);
+		}
+		free(order);
+	} else {
+		for (uint64_t i = 0; i < n; i++)
+			counts[i] = count_one(x, addrs[i], &scratch[i]);
+	}
+	for (uint64_t i = 0; i < n; i++) {
 		offsets[i] = sum;
-		sum += d;
+		sum += counts[i];
 	}
 	*total = sum;
 	return PD_OK;
