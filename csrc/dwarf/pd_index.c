@@ -6,6 +6,7 @@
 #include <string.h>
 #include "pd_internal.h"
 #include "pd_blob.h"
+#include "pd_sort.h"
 
 struct pd_index {
 	const uint8_t *blob;
@@ -193,23 +194,21 @@ static uint32_t count_one(const struct pd_index *x, uint64_t addr, uint64_t *scr
 	return fn == PD_NONE ? (row != PD_NONE) : depth_of(x, fn);
 }
 
-int pd_sort_order(const uint64_t *addrs, uint64_t n, uint32_t **order);
-
 int pd_index_count(const struct pd_index *x, const uint64_t *addrs, uint64_t n,
 		   uint32_t *counts, uint64_t *offsets, uint64_t *scratch, uint64_t *total)
 {
-	uint32_t *order = NULL;
+	struct pd_pair *sorted = NULL;
 	uint64_t sum = 0;
 
 	/* A large batch is answered in address order, where neighbours share
 	 * cache lines; a small one, or one we cannot sort, in its own order. */
-	if (n >= 4096 && pd_sort_order(addrs, n, &order) == PD_OK) {
+	if (n >= 4096 && pd_sort_pairs(addrs, n, &sorted) == PD_OK) {
 		for (uint64_t k = 0; k < n; k++) {
-			uint32_t i = order[k];
+			uint32_t i = sorted[k].idx;
 
-			counts[i] = count_one(x, addrs[i], &scratch[i]);
+			counts[i] = count_one(x, sorted[k].key, &scratch[i]);
 		}
-		free(order);
+		free(sorted);
 	} else {
 		for (uint64_t i = 0; i < n; i++)
 			counts[i] = count_one(x, addrs[i], &scratch[i]);
