@@ -41,6 +41,10 @@ def abbrevs() -> bytes:
         ab(5, 0x2E, 0, (0x03, 0x08), (0x55, 0x17)),                  # subprogram, ranges
         ab(6, 0x2E, 0, (0x31, 0x13), (0x11, 0x01), (0x12, 0x06)),    # subprogram, origin
         ab(7, 0x2E, 0, (0x03, 0x16)),                                 # name, DW_FORM_indirect
+        ab(8, 0x2E, 0, (0x03, 0x25), (0x11, 0x1B), (0x12, 0x06)),    # strx1, addrx
+        ab(9, 0x11, 1, (0x03, 0x08), (0x10, 0x17), (0x72, 0x17),     # unit with bases
+           (0x73, 0x17), (0x74, 0x17)),
+        ab(10, 0x2E, 0, (0x03, 0x25), (0x55, 0x23)),                 # strx1, rnglistx
     ]) + b"\0"
 
 
@@ -93,6 +97,30 @@ def test_a_well_formed_unit_indexes():
     frames = index.lookup(ADDR + 0x12)
     assert [(f.function, f.file, f.line) for f in frames] == [("f", "/src/a.c", 5)]
     assert index.lookup(ADDR + 0x20) == []
+
+
+def test_indexed_forms_through_their_bases():
+    """DW_FORM_strx1/addrx/rnglistx, read through str_offsets_base,
+    addr_base and rnglists_base (gcc emits them only with -gsplit-dwarf)."""
+    strs = b"\0fname\0gname\0"
+    str_offsets = struct.pack("<IHH", 12, 5, 0) + struct.pack("<II", 1, 7)
+    addr = struct.pack("<IHBB", 20, 5, 8, 0) + struct.pack("<QQ", ADDR, ADDR + 0x40)
+    lists = b"\x03" + uleb(1) + uleb(0x10) + b"\0"             # startx_length, end
+    rng = struct.pack("<HBBI", 5, 8, 0, 1) + struct.pack("<I", 4) + lists
+    rnglists = struct.pack("<I", len(rng)) + rng
+    root = uleb(9) + b"a.c\0" + struct.pack("<IIII", 0, 8, 8, 12)
+    dies = uleb(8) + bytes([0]) + uleb(0) + struct.pack("<I", 0x20) + uleb(10) + bytes([1]) + \
+        uleb(0)
+    index = LineIndex(build_index(sections(unit(root + dies + b"\0"), str=strs,
+                                           str_offsets=str_offsets, addr=addr,
+                                           rnglists=rnglists)))
+    assert [(f.function, f.file, f.line) for f in index.lookup(ADDR + 4)] == \
+        [("fname", "/src/a.c", 1)]
+    assert [(f.function, f.file, f.line) for f in index.lookup(ADDR + 0x48)] == \
+        [("gname", "??", 0)]
+    assert index.lookup(ADDR + 0x50) == []
+    refused(sections(unit(root + uleb(8) + bytes([9]) + uleb(0) + struct.pack("<I", 4) + b"\0"),
+                     str=strs, str_offsets=str_offsets, addr=addr), "outside")
 
 
 def test_truncated_units():
