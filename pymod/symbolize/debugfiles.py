@@ -26,7 +26,7 @@ from pymod.symbolize.model import CoreMap, SymbolTable
 
 __all__ = ["open_debug_file", "DebugFiles", "core_of"]
 
-SHF_EXECINSTR = 0x4
+SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
 STT_SECTION, STT_FILE = 3, 4
 _RELEASE = re.compile(r"(?:/boot/vmlinux-|/lib/modules/)([^/]+)")
 
@@ -45,18 +45,39 @@ def open_debug_file(path: str | os.PathLike[str]) -> DebugFile:
     from pymod.dwarf.cache import load_index
     from pymod.dwarf.elfsections import ElfDebugFile
 
-    got = load_index(path)
     with ElfDebugFile(path) as elf:
-        table = text_symbols(elf.elf)
+        bases = ko_bases(elf.elf) if elf.relocatable else None
+        table = text_symbols(elf.elf, bases)
+    got = load_index(path, bases=bases)
     return DebugFile(IndexLines(got.index), table,
                      bytes.fromhex(got.build_id) if got.build_id else None,
                      release_of(path), os.fspath(path))
 
 
-def text_symbols(elf: Any) -> SymbolTable:
+def ko_bases(elf: Any) -> dict[int, int]:
+    """Where a ``.ko``'s sections are placed for its lines: ``.text`` at 0,
+    as ``addr2line -e FILE.ko`` numbers it, every other allocated section
+    after it (they all start at 0 in the file, so an offset into
+    ``.init.text`` or ``.exit.text`` would otherwise read as one in
+    ``.text``: addr2line answers such an address from ``.text``, the first
+    section that holds it; pymod from the symbol's own section)."""
+    text = elf.section(".text")
+    at = text.size if text is not None else 0
+    bases: dict[int, int] = {}
+    for sec in elf.sections[:0xFF00]:
+        if not sec.flags & SHF_ALLOC or sec.size == 0 or (text and sec.index == text.index):
+            continue
+        align = max(sec.addralign, 64)
+        at = -(-at // align) * align
+        bases[sec.index] = at
+        at += sec.size
+    return bases
+
+
+def text_symbols(elf: Any, bases: Mapping[int, int] | None = None) -> SymbolTable:
     """The symbols ``nm`` prints as ``t``/``T``: defined, in an executable
-    section, not a section or file symbol; at ``st_value`` (a ``.ko``'s
-    sections all at 0, as addr2line and the debug info number them)."""
+    section, not a section or file symbol; at ``st_value`` plus their
+    section's base in ``bases`` (a ``.ko``, see :func:`ko_bases`)."""
     syms = elf.symbols()
     names = elf.symbol_names
     sections = elf.sections
@@ -67,7 +88,10 @@ def text_symbols(elf: Any) -> SymbolTable:
     shndx = syms["st_shndx"].astype(np.int64)
     pick = np.flatnonzero(execs[shndx] & (shndx != 0) & (kind != STT_SECTION) & (kind != STT_FILE)
                           & (shndx < 0xFF00))
-    return SymbolTable.build(syms["st_value"][pick].astype(np.uint64),
+    base = np.zeros(0x10000, dtype=np.uint64)
+    for index, at in (bases or {}).items():
+        base[index] = at
+    return SymbolTable.build(syms["st_value"][pick].astype(np.uint64) + base[shndx[pick]],
                              [names[i] for i in pick.tolist()], "t" * len(pick))
 
 

@@ -138,8 +138,9 @@ def test_real_frames_match_binutils_and_the_script(debian_dbg_61, tmp_path):
     init = _addr2line(files[""], [_nm(files[""])["kernel_init"][0]])[0][0]
     base = init.split("/init/main.c:")[0]
     for module, path in files.items():
-        # a .ko's sections all start at 0: frames of .text only, until the
-        # index tells .text.unlikely and .exit.text apart as addr2line does
+        # a .ko's sections all start at 0: the script's addr2line answers an
+        # offset into .exit.text from .text (the first section holding it),
+        # pymod from the symbol's own section; so .text frames only here
         syms = _nm(path, text_only=bool(module))
         picks = rng.sample(sorted(syms), 40 if not module else 10)
         addrs = [syms[n][0] + rng.randrange(syms[n][1]) for n in picks]
