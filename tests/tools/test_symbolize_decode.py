@@ -166,3 +166,27 @@ def test_real_frames_match_binutils_and_the_script(debian_dbg_61, tmp_path):
         s = subprocess.run(["bash", str(SCRIPT), str(files[""]), "auto", str(mods)],
                            input=trace.read_text(), capture_output=True, text=True, timeout=900)
         assert s.stdout.splitlines() == got
+
+
+@pytest.mark.real_kernel
+def test_a_trace_of_another_release_is_said_and_strict_fails(debian_dbg_61, tmp_path):
+    trace = tmp_path / "rhel.txt"
+    trace.write_text("[    1.000000] CPU: 0 PID: 1 Comm: swapper/0 Not tainted "
+                     "4.18.0-425.el8.x86_64 #1\n[    1.000001]  vfs_read+0x50/0x310\n")
+    args = ["pymod", "symbolize", "--debuginfo", str(debian_dbg_61.debug_dir), str(trace)]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0
+    first = p.stdout.splitlines()[0]
+    assert first.endswith("[warning: the trace is from 4.18.0-425.el8.x86_64, the symbols "
+                          "(--debuginfo %s) from %s]" % (debian_dbg_61.vmlinux,
+                                                         debian_dbg_61.release))
+    assert p.stdout.splitlines()[1].startswith("[    1.000001] vfs_read (")
+    assert "warning: the trace is from 4.18.0-425.el8.x86_64" in p.stderr
+    strict = subprocess.run(args[:2] + ["--strict"] + args[2:], capture_output=True,
+                            text=True, timeout=600)
+    assert strict.returncode == 3 and strict.stdout == p.stdout
+    same = tmp_path / "same.txt"
+    same.write_text(trace.read_text().replace("4.18.0-425.el8.x86_64", debian_dbg_61.release))
+    ok = subprocess.run(args[:2] + ["--strict"] + args[2:-1] + [str(same)],
+                        capture_output=True, text=True, timeout=600)
+    assert (ok.returncode, ok.stderr) == (0, "")
