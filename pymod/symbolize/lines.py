@@ -58,8 +58,8 @@ def frame_text(f: Frame) -> str:
 class FrameTable:
     """Frames as parallel columns (a struct of arrays)."""
 
-    function: Sequence[str | None]
-    file: Sequence[str]
+    function: Sequence[str | None] | NDArray[np.object_]
+    file: Sequence[str] | NDArray[np.object_]
     line: NDArray[np.uint32]
     column: NDArray[np.uint32]
     inlined: NDArray[np.bool_]
@@ -155,14 +155,21 @@ class IndexLines:
     def _table(self, frames: Any) -> FrameTable:
         from pymod.dwarf.native import UNKNOWN_FILE
 
-        string = self.index.string
-        # each distinct offset decoded once (the index caches the strings)
-        funcs = [string(o) for o in frames.function.tolist()]
-        files = [string(o) or UNKNOWN_FILE for o in frames.file.tolist()]
+        funcs = self._strings(frames.function, None)
+        files = self._strings(frames.file, UNKNOWN_FILE)
         return FrameTable(funcs, files, np.asarray(frames.line, np.uint32),
                           np.asarray(frames.column, np.uint32),
                           np.asarray(frames.inlined, np.bool_),
                           np.asarray(frames.discriminator, np.uint32))
+
+    def _strings(self, offsets: Any, none: str | None) -> NDArray[np.object_]:
+        """The strings at ``offsets``, each distinct one decoded once."""
+        uniq, inverse = np.unique(np.asarray(offsets), return_inverse=True)
+        string = self.index.string
+        table = np.empty(len(uniq), dtype=object)
+        table[:] = [string(o) or none for o in uniq.tolist()]
+        out: NDArray[np.object_] = table[inverse]
+        return out
 
 
 @dataclass

@@ -26,22 +26,21 @@ __all__ = ["Debugs", "frames_at", "result_frames", "name_index", "containing"]
 Debugs = Mapping[str | None, DebugFile]
 
 
-def frames_at(debugs: Debugs, keys: Sequence[str | None], addrs: NDArray[np.uint64],
-              valid: NDArray[np.bool_]) -> FrameArrays:
+def frames_at(debugs: Debugs, owners: Sequence[str | None], group: NDArray[np.int32],
+              addrs: NDArray[np.uint64], valid: NDArray[np.bool_]) -> FrameArrays:
     """Frames of each row's debug-file address ``addrs[i]`` in the debug file
-    of ``keys[i]`` (a module name, None for vmlinux); rows not ``valid``, or
-    whose owner has no debug file, get none."""
-    n = len(keys)
+    of ``owners[group[i]]`` (a module name, None for vmlinux); rows not
+    ``valid`` get none.  One native lookup per debug file."""
+    n = len(group)
     counts = np.zeros(n, np.uint32)
     offsets = np.zeros(n, np.uint64)
     tables: list[FrameTable] = []
     base = 0
-    key_arr = np.array(keys, dtype=object) if n else np.zeros(0, dtype=object)
-    for key in {k for k, v in zip(keys, valid.tolist(), strict=True) if v}:
+    for g, key in enumerate(owners):
         debug = debugs.get(key)
-        if debug is None:
+        rows = np.flatnonzero(valid & (group == g))
+        if debug is None or not rows.size:
             continue
-        rows = np.flatnonzero(valid & (key_arr == key))
         got = debug.lines.frames_many(np.ascontiguousarray(addrs[rows], dtype=np.uint64))
         counts[rows] = got.counts
         offsets[rows] = got.offsets + np.uint64(base)
@@ -55,7 +54,8 @@ def _concat(tables: list[FrameTable]) -> FrameTable:
         return tables[0]
     if not tables:
         return FrameTable.of(())
-    return FrameTable([f for t in tables for f in t.function], [f for t in tables for f in t.file],
+    return FrameTable(np.concatenate([np.asarray(t.function, dtype=object) for t in tables]),
+                      np.concatenate([np.asarray(t.file, dtype=object) for t in tables]),
                       np.concatenate([t.line for t in tables]),
                       np.concatenate([t.column for t in tables]),
                       np.concatenate([t.inlined for t in tables]),
@@ -100,7 +100,8 @@ def result_frames(result: Any, debugs: Debugs) -> tuple[FrameArrays, frozenset[s
     debug file; and the owners that had one."""
     n = len(result.addrs)
     found = result.reason == 0
-    keys: list[str | None] = [None] * n
+    group = np.full(n, -1, np.int32)
+    owners: list[str | None] = []
     addrs = np.zeros(n, np.uint64)
     valid = np.zeros(n, np.bool_)
     tags = result.table
@@ -116,9 +117,9 @@ def result_frames(result: Any, debugs: Debugs) -> tuple[FrameArrays, frozenset[s
         base, ok = _bases(owner.symbols, debug, syms)
         addrs[rows] = base + result.offset[rows] - np.uint64(1 if result.backtrace else 0)
         valid[rows] = ok
-        for r in rows.tolist():
-            keys[r] = owner.module
-    return frames_at(debugs, keys, addrs, valid), frozenset(sourced)
+        group[rows] = len(owners)
+        owners.append(owner.module)
+    return frames_at(debugs, owners, group, addrs, valid), frozenset(sourced)
 
 
 def _bases(table: SymbolTable, debug: DebugFile,
