@@ -21,6 +21,7 @@ with its debug file) is never cached, so it cannot shadow the real one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mmap
 import os
@@ -69,7 +70,25 @@ def cache_file(path: str | os.PathLike[str], build_id: str | None,
         stem = "path-" + hashlib.sha256(who.encode("utf-8", "surrogateescape")).hexdigest()[:40]
     if variant:
         stem += "-" + hashlib.sha256(variant.encode()).hexdigest()[:16]
-    return directory / (stem + ".idx")
+    return directory / ("%s-%s.idx" % (stem, builder_tag()))
+
+
+@functools.cache
+def builder_tag() -> str:
+    """Which C index builder made a cache file: a hash of the compiled
+    library.  An index is valid for its blob format but also holds the
+    builder's answers, so a changed builder (a fixed rule, a new pymod) must
+    not be served an older builder's index under the same build id."""
+    from pymod import _dwarf_cffi
+
+    path = _dwarf_cffi.__file__
+    if path is None:
+        return "0"
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
 
 
 def _map_cached(path: Path) -> mmap.mmap | None:

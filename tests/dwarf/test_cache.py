@@ -109,7 +109,8 @@ def test_a_changed_file_without_build_id_gets_a_new_key(objects, tmp_path):
     before = cache_file(obj, None, directory=tmp_path)
     os.utime(obj, ns=(1, 1))
     assert cache_file(obj, None, directory=tmp_path) != before
-    assert cache_file(obj, "ab12", directory=tmp_path).name == "id-ab12.idx"
+    tag = cache.builder_tag()
+    assert cache_file(obj, "ab12", directory=tmp_path).name == "id-ab12-%s.idx" % tag
     assert cache_file(obj, "ab12", "1=0x10", directory=tmp_path).name != "id-ab12.idx"
 
 
@@ -155,7 +156,7 @@ def test_a_stripped_module_does_not_shadow_its_debug_file(debian_dbg_61, debian_
     empty = load_index(shipped, directory=tmp_path)
     assert empty.cache_file is None and empty.index.lookup(recvmsg) == []
     real = load_index(debug, directory=tmp_path)
-    assert real.cache_file.name == "id-%s.idx" % real.build_id
+    assert real.cache_file.name == "id-%s-%s.idx" % (real.build_id, cache.builder_tag())
     assert real.index.lookup(recvmsg)[0].function == "vsock_dgram_recvmsg"
     assert load_index(debug, directory=tmp_path).hit
 
@@ -214,3 +215,18 @@ def test_a_compiled_object_answers_as_addr2line(objects, tmp_path, kind):
         got = [[(fr.function or "??", "%s:%d" % (fr.file, fr.line))
                 for fr in index.lookup(at + o)] for o in offsets]
         assert got == expected, sec.name
+
+
+def test_another_builder_never_reuses_an_index(objects, tmp_path, monkeypatch):
+    """A cache file names the builder that made it: once the C library
+    changes (a fixed rule), the same debug file is indexed again instead of
+    answering with the older builder's index."""
+    from pymod.dwarf import cache
+
+    obj = objects["dwarf5"]
+    first = load_index(obj, directory=tmp_path)
+    assert load_index(obj, directory=tmp_path).hit
+    monkeypatch.setattr(cache, "builder_tag", lambda: "another")
+    second = load_index(obj, directory=tmp_path)
+    assert not second.hit and second.cache_file != first.cache_file
+    assert second.cache_file.name.endswith("-another.idx")
