@@ -34,6 +34,8 @@ int pd_unit_ranges(struct pd_build *b, const struct pd_unit *u, struct pd_vec *c
 		return st;
 	if ((f.has_ranges || (f.has_low && f.has_high)) && (st = pd_add_pc(b, u, &f, PD_NONE)))
 		return st;
+	if (b->ranges.len == start)
+		return PD_OK;
 	r = (struct pd_range *)b->ranges.data + start;
 	qsort(r, (size_t)(b->ranges.len - start), sizeof(*r), cmp_lo);
 	for (uint64_t i = 0; i < b->ranges.len - start; i++) {
