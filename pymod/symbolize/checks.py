@@ -22,7 +22,7 @@ from pymod.errors import InvalidArgument
 from pymod.lookup import REGION_KINDS
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap, SymbolTable
 
-__all__ = ["check_maps", "check_table", "check_core", "check_module"]
+__all__ = ["check_maps", "check_table", "check_core", "check_module", "check_debug", "check_state"]
 
 _U64 = 1 << 64
 
@@ -136,3 +136,57 @@ def check_maps(maps: object, what: str = "Symbolizer state") -> Maps:
     except InvalidArgument as e:
         raise InvalidArgument("%s: %s" % (what, e.strerror)) from None
     return maps
+
+
+def _path(value: object, where: str) -> str:
+    """An absolute path as a str without NUL (what a state may name)."""
+    if type(value) is not str or not value.startswith("/") or "\0" in value:
+        raise _fail(where, "a debug file path must be an absolute str, not %r" % (value,))
+    return value
+
+
+def _owner(value: object, where: str) -> str | None:
+    if value is not None and (type(value) is not str or not value):
+        raise _fail(where, "an owner must be None (vmlinux) or a module name, not %r"
+                    % (value,))
+    return value
+
+
+def check_debug(debug: object) -> tuple[tuple[Any, ...], ...]:
+    """A pickled symbolizer's debug files, as :mod:`pymod.symbolize.pickled`
+    writes them: a tuple of sets, each ``("files", {owner: path})`` (files
+    given by owner) or ``("dirs", (path, ...), release)`` (a
+    :class:`~pymod.symbolize.debugfiles.DebugFiles`' paths).  Only the
+    shape is checked here; the files are opened, and may be missing, on
+    first use."""
+    where = "debug info"
+    if type(debug) is not tuple:
+        raise _fail(where, "must be a tuple of debug file sets")
+    for s in debug:
+        if type(s) is tuple and len(s) == 2 and s[0] == "files" and type(s[1]) is dict:
+            for owner, path in s[1].items():
+                _owner(owner, where)
+                _path(path, where)
+        elif type(s) is tuple and len(s) == 3 and s[0] == "dirs" and type(s[1]) is tuple:
+            if not s[1]:
+                raise _fail(where, "a set of debug paths is empty")
+            for path in s[1]:
+                _path(path, where)
+            if s[2] is not None and type(s[2]) is not str:
+                raise _fail(where, "a release must be a str or None, not %r" % (s[2],))
+        else:
+            raise _fail(where, "not a debug file set: %r" % (s,))
+    return debug
+
+
+def check_state(state: object) -> tuple[Maps, tuple[tuple[Any, ...], ...]]:
+    """A pickled :class:`~pymod.symbolize.Symbolizer`'s state: its
+    :class:`Maps` alone, or ``(maps, debug)`` (see :func:`check_debug`);
+    InvalidArgument as :func:`check_maps` raises it."""
+    if type(state) is tuple and len(state) == 2 and type(state[0]) is Maps:
+        try:
+            debug = check_debug(state[1])
+        except InvalidArgument as e:
+            raise InvalidArgument("Symbolizer state: %s" % e.strerror) from None
+        return check_maps(state[0]), debug
+    return check_maps(state), ()

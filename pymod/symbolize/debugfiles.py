@@ -120,7 +120,9 @@ class DebugFiles(Mapping[str | None, DebugFile]):
         self._open: dict[str | None, DebugFile] = {}
         self._lock = threading.Lock()
         self.release = release
-        for p in map(Path, paths):
+        given = list(paths)
+        self.paths = tuple(os.path.abspath(p) for p in given)    # what a pickle keeps
+        for p in map(Path, given):
             if p.is_dir():
                 d = DebugDir(p)
                 self._dirs.append(d)

@@ -6,7 +6,8 @@ Built from any sources (:mod:`pymod.symbolize.inputs`) or following a
 owner; source lines come from debug files (:mod:`pymod.symbolize.sourced`).
 A batch is one C call over the latest published tables; its result carries
 the generation before and after it.  A symbolizer pickles as its tables
-(arrays and string tables; debug files are not kept) and is rebuilt.
+(arrays and string tables) and its debug files' paths, and is rebuilt; the
+debug files are reopened on first use.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from numpy.typing import NDArray
 from pymod import _symfast, forklocks
 from pymod.errors import InvalidArgument, PymodError, RegionOverlap, UnknownModule
 from pymod.lookup import REGION_KINDS, as_addresses
-from pymod.symbolize.checks import check_maps, check_table
+from pymod.symbolize.checks import check_table
 from pymod.symbolize.core import FOUND, NO_SYMBOL, NO_SYMBOLS, UNKNOWN, SymMap
 from pymod.symbolize.fmt import format_symbol, format_unknown, parse_format
 from pymod.symbolize.lines import DebugFile, FrameArrays, frame_text
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap
+from pymod.symbolize.pickled import restore, state_of
 from pymod.symbolize.sourced import DebugMap
 from pymod.symbolize.tables import Owner, Tables
 
@@ -344,12 +346,10 @@ class Symbolizer:
         return sym
 
     # ------------------------------------------------------------- pickling
-    def __getstate__(self) -> Maps:
-        return self.maps
-
-    def __setstate__(self, maps: Maps) -> None:
-        # A state from elsewhere: every rule checked before anything is built.
-        self.__init__(check_maps(maps))  # type: ignore[misc]
+    # Its tables and its debug files' paths; a state from elsewhere has every
+    # rule checked before anything is built (pymod.symbolize.pickled).
+    __getstate__ = state_of
+    __setstate__ = restore
 
 
 def _symbolize(c: SymMap, tables: Tables, addr: object, backtrace: bool = False) -> Symbol | None:
