@@ -28,10 +28,12 @@ from pymod.symbolize.fmt import Format, format_symbol, format_unknown, parse_for
 from pymod.symbolize.model import Maps
 from pymod.symbolize.symbolizer import UNKNOWN, Symbolizer, SymbolizeResult
 
-__all__ = ["frame", "dask_frame", "COLUMNS"]
+__all__ = ["frame", "dask_frame", "COLUMNS", "SOURCE"]
 
 #: The columns :func:`frame` adds (after its ``prefix``).
 COLUMNS = ("symbol", "offset", "size", "module", "text", "reason")
+#: The column ``lines=True`` adds after them.
+SOURCE = "source"
 
 _MISSING = ("raise", "unknown")
 
@@ -92,7 +94,8 @@ def _format_of(fmt: str | None, backtrace: bool) -> Format:
 class _Columns:
     """The output arrays, filled one host group at a time."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, lines: bool) -> None:
+        self.source = np.full(n, None, dtype=object) if lines else None
         self.symbol = np.full(n, None, dtype=object)
         self.module = np.full(n, None, dtype=object)
         self.text = np.empty(n, dtype=object)
@@ -130,6 +133,23 @@ class _Columns:
         self.offset[rows] = res.offset[inverse]
         self.size[rows] = res.size[inverse]
         self.reason[rows] = res.reason[inverse]
+        if self.source is not None:
+            self.source[rows] = _chains(res)[inverse]
+
+
+def _chains(res: SymbolizeResult) -> NDArray[np.object_]:
+    """Each address's frames as a tuple (shared by the rows of one address,
+    so immutable), None where its owner has no debug info or it is unknown."""
+    out = np.full(len(res), None, dtype=object)
+    if res.lines is None:
+        return out
+    found = np.flatnonzero(res.found)
+    tags = res.table[found]
+    for tag in np.unique(tags).tolist():
+        if res.owners[tag].module in res.sourced:
+            for i in found[tags == tag].tolist():
+                out[i] = tuple(res.lines.chain(i))
+    return out
 
 
 def _host_groups(pd: Any, hosts: Any) -> list[tuple[object, NDArray[np.intp]]]:
@@ -144,7 +164,8 @@ def _host_groups(pd: Any, hosts: Any) -> list[tuple[object, NDArray[np.intp]]]:
 
 def frame(df: Any, addr: str = "addr", host: str = "host",
           maps: Mapping[Any, Symbolizer | Maps] | None = None, fmt: str | None = None,
-          backtrace: bool = False, prefix: str = "", missing: str = "raise") -> Any:
+          backtrace: bool = False, prefix: str = "", missing: str = "raise",
+          lines: bool = False) -> Any:
     """``df`` (a pandas DataFrame) with the symbol of each row's address
     under that row's host added as columns.
 
@@ -168,6 +189,14 @@ def frame(df: Any, addr: str = "addr", host: str = "host",
         found), ``text`` (the ``%pS`` text; ``0x…`` when not found) and
         ``reason`` (uint8: the codes of
         :attr:`SymbolizeResult.reason <pymod.symbolize.SymbolizeResult>`)
+    :param lines: also add ``source``: each row's source frames, innermost
+        first, as :attr:`Symbol.source <pymod.symbolize.Symbol>` gives
+        them (:class:`~pymod.symbolize.lines.Frame` ``(function, file,
+        line, column, inlined, discriminator)``) but in a tuple, shared by
+        the rows of one address; ``()`` when the debug info has no line
+        there, None when the host's symbolizer has no debug info for the
+        owner or the address is not found.  One
+        ``symbolize_many(lines=True)`` batch per host.
     """
     pd = _require("pandas")
     f = _format_of(fmt, backtrace)
@@ -177,7 +206,7 @@ def frame(df: Any, addr: str = "addr", host: str = "host",
     for col in (addr, host):
         if col not in df.columns:
             raise InvalidArgument("frame: no column %r in the DataFrame" % (col,))
-    names = [prefix + c for c in COLUMNS]
+    names = [prefix + c for c in COLUMNS + ((SOURCE,) if lines else ())]
     clash = [c for c in names if c in df.columns]
     if clash:
         raise InvalidArgument("frame: the DataFrame already has column(s) %s (pass prefix=)"
@@ -188,16 +217,18 @@ def frame(df: Any, addr: str = "addr", host: str = "host",
     if absent and missing == "raise":
         raise InvalidArgument("frame: no symbolizer for host(s) %s"
                               % ", ".join(map(repr, absent[:5])) + (" ..." * (len(absent) > 5)))
-    out = _Columns(len(addrs))
+    out = _Columns(len(addrs), lines)
     for h, rows in groups:
         if maps is None or h not in maps:
             out.unknown(rows, addrs)
             continue
         distinct, inverse = np.unique(addrs[rows], return_inverse=True)
-        res = _symbolizer(maps[h], h).symbolize_many(distinct, f.backtrace)
+        res = _symbolizer(maps[h], h).symbolize_many(distinct, f.backtrace, lines)
         out.fill(rows, inverse.reshape(-1), res, f)
     values: tuple[NDArray[Any], ...] = (out.symbol, out.offset, out.size, out.module, out.text,
                                         out.reason)
+    if out.source is not None:
+        values += (out.source,)
     return df.assign(**{n: pd.Series(v, index=df.index, dtype=v.dtype, copy=False)
                         for n, v in zip(names, values, strict=True)})
 
@@ -238,7 +269,7 @@ def _client(client: Any) -> Any:
 def dask_frame(ddf: Any, addr: str = "addr", host: str = "host",
                maps: Mapping[Any, Symbolizer | Maps] | None = None, fmt: str | None = None,
                backtrace: bool = False, prefix: str = "", missing: str = "raise",
-               client: Any = None) -> Any:
+               client: Any = None, lines: bool = False) -> Any:
     """:func:`frame` on every partition of the Dask DataFrame ``ddf``, lazily.
 
     Takes :func:`frame`'s arguments and returns a Dask DataFrame (call
@@ -249,15 +280,18 @@ def dask_frame(ddf: Any, addr: str = "addr", host: str = "host",
     A host given as :class:`~pymod.symbolize.model.Maps` is built into its
     symbolizer on a worker the first time that worker meets it, and kept
     for the later partitions.  Without a client (Dask's local schedulers)
-    the mapping is passed to the tasks as is.
+    the mapping is passed to the tasks as is.  A symbolizer with debug
+    info ships its debug files' paths: each worker reopens them (its own
+    index cache), so they must exist there at the same paths.
     """
     _require("dask.dataframe")
     _format_of(fmt, backtrace)
     shared = _shared(maps or {})
-    meta = frame(ddf._meta, addr, host, {}, fmt, backtrace, prefix, "unknown")
+    meta = frame(ddf._meta, addr, host, {}, fmt, backtrace, prefix, "unknown", lines)
     c = _client(client)
     arg: Any = shared
     if c is not None:
         arg = c.scatter([shared], broadcast=True, hash=False)[0]
     return ddf.map_partitions(frame, addr=addr, host=host, maps=arg, fmt=fmt,
-                              backtrace=backtrace, prefix=prefix, missing=missing, meta=meta)
+                              backtrace=backtrace, prefix=prefix, missing=missing, lines=lines,
+                              meta=meta)
