@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pymod.errors import InvalidArgument
 from pymod.symbolize.lines import DebugFile, IndexLines
@@ -40,8 +41,26 @@ def release_of(path: str | os.PathLike[str]) -> str | None:
     return m.group(1).removesuffix(".debug")
 
 
+# Opened files, by what identifies the file on disk: the command opens
+# vmlinux for its symbolizer and again for the trace checks' identity, and
+# each opening reads 10^5 symbols.
+_OPENED: dict[tuple[str, int, int, int], DebugFile] = {}
+_OPENED_LOCK = threading.Lock()
+
+
 def open_debug_file(path: str | os.PathLike[str]) -> DebugFile:
-    """The lines, functions and build id of the ELF file ``path``."""
+    """The lines, functions and build id of the ELF file ``path`` (opened
+    once per process while the file is unchanged)."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    with _OPENED_LOCK:
+        got = _OPENED.get(key)
+        if got is None:
+            got = _OPENED[key] = _open_debug_file(path)
+    return got
+
+
+def _open_debug_file(path: str | os.PathLike[str]) -> DebugFile:
     from pymod.dwarf.cache import load_index
     from pymod.dwarf.elfsections import ElfDebugFile
 
@@ -79,7 +98,6 @@ def text_symbols(elf: Any, bases: Mapping[int, int] | None = None) -> SymbolTabl
     section, not a section or file symbol; at ``st_value`` plus their
     section's base in ``bases`` (a ``.ko``, see :func:`ko_bases`)."""
     syms = elf.symbols()
-    names = elf.symbol_names
     sections = elf.sections
     execs = np.zeros(0x10000, dtype=np.bool_)
     for sec in sections[:0xFF00]:
@@ -91,8 +109,25 @@ def text_symbols(elf: Any, bases: Mapping[int, int] | None = None) -> SymbolTabl
     base = np.zeros(0x10000, dtype=np.uint64)
     for index, at in (bases or {}).items():
         base[index] = at
-    return SymbolTable.build(syms["st_value"][pick].astype(np.uint64) + base[shndx[pick]],
-                             [names[i] for i in pick.tolist()], "t" * len(pick))
+    addrs = syms["st_value"][pick].astype(np.uint64) + base[shndx[pick]]
+    strtab = elf.strtab
+    if strtab.isascii() and len(strtab) < 2**32 - 1:
+        return _table_of_strtab(addrs, syms["st_name"][pick], strtab)
+    names = elf.symbol_names
+    return SymbolTable.build(addrs, [names[i] for i in pick.tolist()], "t" * len(pick))
+
+
+def _table_of_strtab(addrs: NDArray[np.uint64], st_name: NDArray[Any],
+                     strtab: bytes) -> SymbolTable:
+    """The table over the ELF string table itself (vmlinux has 10^5 names:
+    decoding each one costs a start-up).  A NUL is appended so the last
+    name ends, and a name offset past the table reads that NUL (""), as
+    ``c_string`` reads it."""
+    order = np.argsort(addrs, kind="stable")
+    names = st_name.astype(np.uint64)[order]
+    names[names >= len(strtab)] = len(strtab)
+    return SymbolTable(addrs=addrs[order], names=names.astype(np.uint32),
+                       strtab=strtab + b"\0", types=b"t" * len(order))
 
 
 def core_of(debug: DebugFile) -> CoreMap:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from typing import IO, Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,7 +34,9 @@ from pymod.symbolize.symbolizer import (
 )
 from pymod.symbolize.tracenames import NamedFrame, named_frames, pair, trace_identity
 from pymod.tools.common import ERRORS, error, json_text, os_message, terminal_safe, write
-from pymod.tools.symbolize_decode import Decoder, decode_chunk
+from pymod.tools.symbolize_decode import Decoder, decode_lines
+from pymod.tools.symbolize_fast import fast_decode, usable
+from pymod.tools.symbolize_input import bounded_lines, stdin_bytes, take
 from pymod.tools.symbolize_report import STRICT_EXIT, Report
 from pymod.tools.symbolize_sources import check_options, identity_of, make_symbolizer
 
@@ -225,7 +226,22 @@ def _checks(name: str, lineno: int, line: str, hits: Sequence[Hit], answers: Seq
 def _chunk_text(name: str, first: int, lines: list[str], scanner: StackScanner,
                 annotator: Annotator, as_json: bool, report: Report) -> str:
     """The output for one chunk of lines (``first`` is its first line number)."""
+    if fast_path and usable(annotator, as_json):
+        return fast_decode(first, lines, scanner, annotator, report,
+                           functools.partial(_line_texts, name, annotator, as_json, report))
     per_line = [scanner.scan(line) for line in lines]
+    numbers = range(first, first + len(lines))
+    return "".join(_line_texts(name, annotator, as_json, report, numbers, lines, per_line))
+
+
+# False: every line on the general path (the tests compare both paths).
+fast_path = True
+
+
+def _line_texts(name: str, annotator: Annotator, as_json: bool, report: Report,
+                numbers: Sequence[int], lines: Sequence[str],
+                per_line: Sequence[Sequence[Hit]]) -> list[str]:
+    """The output of each line, given the scanner's hits of each."""
     flat = list(itertools.chain.from_iterable(per_line))
     answers = annotator.answers(flat) if flat else []
     out = []
@@ -234,18 +250,18 @@ def _chunk_text(name: str, first: int, lines: list[str], scanner: StackScanner,
     for k, (line, hits) in enumerate(zip(lines, per_line, strict=True)):
         mine = answers[at:at + len(hits)]
         at += len(hits)
-        warnings, paired = _checks(name, first + k, line, hits, mine, annotator, report)
+        warnings, paired = _checks(name, numbers[k], line, hits, mine, annotator, report)
         if annotator.decoder is not None:
             decoded.append((mine, warnings))
         elif as_json:
-            out.append(json_line(name, first + k, line, hits, mine, annotator, paired,
+            out.append(json_line(name, numbers[k], line, hits, mine, annotator, paired,
                                  warnings))
         else:
             out.append(_warned(annotate_line(line, mine), warnings))
     if annotator.decoder is not None:
-        return decode_chunk(annotator.decoder, name, first, lines, per_line,
+        return decode_lines(annotator.decoder, name, numbers, lines, per_line,
                             [a for a, _ in decoded], [w for _, w in decoded], as_json)
-    return "".join(out)
+    return out
 
 
 def _warned(text: str, warnings: list[str]) -> str:
@@ -260,10 +276,10 @@ def _stream(stream: Iterable[bytes], name: str, annotator: Annotator, as_json: b
             progress: _Progress, report: Report) -> None:
     """Annotate one input, chunk by chunk."""
     scanner = StackScanner()
-    lines_in = _bounded_lines(stream)
+    lines_in = bounded_lines(stream)
     first = 1
     while True:
-        raw = _take(lines_in)
+        raw = take(lines_in, CHUNK_LINES)
         if not raw:
             return
         lines = [r.decode("utf-8", ERRORS) for r in raw]
@@ -272,52 +288,12 @@ def _stream(stream: Iterable[bytes], name: str, annotator: Annotator, as_json: b
         progress.add(len(lines))
 
 
-# A longer line (or endless input without newlines, such as /dev/zero) is
-# taken in pieces of this size, so memory stays bounded whatever comes in.
-MAX_LINE = 64 << 10
-
-
-def _bounded_lines(stream: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of ``stream``, each at most ``MAX_LINE`` bytes."""
-    readline = getattr(stream, "readline", None)
-    if readline is None:
-        for line in stream:
-            for k in range(0, max(len(line), 1), MAX_LINE):
-                yield line[k:k + MAX_LINE]
-        return
-    while line := readline(MAX_LINE):
-        yield line
-
-
-# A chunk also stops at this many bytes (long lines make few lines large).
-CHUNK_BYTES = 4 << 20
-
-
-def _take(lines: Iterator[bytes]) -> list[bytes]:
-    """The next chunk: up to CHUNK_LINES lines and about CHUNK_BYTES bytes."""
-    chunk: list[bytes] = []
-    size = 0
-    for line in lines:
-        chunk.append(line)
-        size += len(line)
-        if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
-            break
-    return chunk
-
-
-def _stdin_bytes() -> IO[bytes]:
-    buffer = getattr(sys.stdin, "buffer", None)
-    if buffer is not None:
-        return buffer  # type: ignore[no-any-return]
-    return io.BytesIO(sys.stdin.read().encode("utf-8", ERRORS))
-
-
 def _one_input(name: str, annotator: Annotator, as_json: bool, progress: _Progress,
                report: Report) -> int:
     """Annotate the file ``name`` (``-``: standard input); 1 if it could not be read."""
     try:
         if name == "-":
-            _stream(_stdin_bytes(), name, annotator, as_json, progress, report)
+            _stream(stdin_bytes(), name, annotator, as_json, progress, report)
             return 0
         with open(name, "rb") as f:
             _stream(f, name, annotator, as_json, progress, report)

@@ -200,6 +200,15 @@ def decode_chunk(decoder: Decoder, name: str, first: int, lines: Sequence[str],
                  warnings: Sequence[Sequence[str]], as_json: bool) -> str:
     """The decoded text (or JSON Lines) of a chunk; one native lookup per
     debug file for all its frames."""
+    numbers = range(first, first + len(lines))
+    return "".join(decode_lines(decoder, name, numbers, lines, per_line, answers, warnings,
+                                as_json))
+
+
+def decode_lines(decoder: Decoder, name: str, numbers: Sequence[int], lines: Sequence[str],
+                 per_line: Sequence[Sequence[Hit]], answers: Sequence[Sequence[Any]],
+                 warnings: Sequence[Sequence[str]], as_json: bool) -> list[str]:
+    """:func:`decode_chunk`'s output, one text per line (line numbers given)."""
     bodies = [substituted(line, h, a) for line, h, a in zip(lines, per_line, answers,
                                                              strict=True)]
     reqs = [parse(b) for b in bodies]
@@ -210,10 +219,10 @@ def decode_chunk(decoder: Decoder, name: str, first: int, lines: Sequence[str],
         frames = next(got) if req is not None else None
         text = body if req is None else decoder.text(req, frames)
         if as_json:
-            out.append(_json(name, first + k, lines[k], text, req, frames, warnings[k]))
+            out.append(_json(name, numbers[k], lines[k], text, req, frames, warnings[k]))
         else:
             out.append(text + "".join(" [%s]" % w for w in warnings[k]) + "\n")
-    return "".join(out)
+    return out
 
 
 def _json(file: str, lineno: int, line: str, text: str, req: Request | None,
