@@ -18,20 +18,19 @@ import errno
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pymod.errors import PymodError
-from pymod.kmod.tree import modname_of, module_files
-from pymod.symbolize.capture import LIVE, NO_STATE, Ignored, place_sections
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap
-from pymod.symbolize.sources import (
-    place_ko,
-    read_kallsyms,
-    read_proc_modules,
-    read_sections,
-    read_system_map,
-)
 from pymod.symbolize.symbolizer import Symbolizer
 from pymod.tools.symbolize_report import Identity
+
+if TYPE_CHECKING:
+    from pymod.symbolize.capture import Ignored
+
+# The readers of captures and .ko files (pymod.symbolize.sources, .capture,
+# pymod.kmod.tree) are imported where used: --debuginfo alone needs none of
+# them, and they weigh on every run's start-up.
 
 __all__ = ["LIVE_KALLSYMS", "LIVE_MODULES", "check_options", "load_maps", "identity_of"]
 
@@ -84,6 +83,8 @@ def load_maps(args: argparse.Namespace, warn: Warn | None = None) -> Maps:
     ``warn`` hears what was left out of them, one line each."""
     if not (args.kallsyms or args.system_map or args.ko_dir):
         return _live()
+    from pymod.symbolize.sources import read_kallsyms, read_system_map
+
     core: CoreMap | None = None
     modules: dict[str, ModuleMap] = {}
     if args.kallsyms:
@@ -118,6 +119,8 @@ def _live() -> Maps:
     """``/proc/kallsyms`` with ``/proc/modules`` (left out when absent: a
     kernel without modules).  All-zero addresses raise EPERM, as the
     readers do; a missing or unreadable file says which."""
+    from pymod.symbolize.sources import read_kallsyms
+
     modules = Path(LIVE_MODULES) if os.path.exists(LIVE_MODULES) else None
     try:
         return read_kallsyms(Path(LIVE_KALLSYMS), modules)
@@ -132,6 +135,10 @@ def _live() -> Maps:
 def _placed(args: argparse.Namespace, warn: Warn) -> list[ModuleMap]:
     """The ``.ko`` files of ``--ko-dir`` placed where ``--sections`` or
     ``--modules`` say their modules are."""
+    from pymod.kmod.tree import modname_of, module_files
+    from pymod.symbolize.capture import place_sections
+    from pymod.symbolize.sources import place_ko, read_proc_modules, read_sections
+
     files: dict[str, str] = {}
     for found in module_files(args.ko_dir):
         files.setdefault(modname_of(found), found)
@@ -159,6 +166,8 @@ def _names(names: Sequence[str], most: int = 5) -> str:
 def ignored_lines(ignored: Sequence[Ignored], with_modules: bool) -> list[str]:
     """What was left out, said once per kind (the many Live modules of a
     capture in one line) and once per module whose init memory overlaps."""
+    from pymod.symbolize.capture import LIVE, NO_STATE
+
     out = []
     live = [i.module for i in ignored if i.reason == LIVE]
     if live:
