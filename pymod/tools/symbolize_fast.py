@@ -92,15 +92,12 @@ def _bare_lines(lines: Sequence[str], bare: list[int], annotator: Any, report: A
     kernel = values >= np.uint64(KERNEL_BASE)
     rows = np.flatnonzero(kernel)
     res = annotator.symbolizer.symbolize_many(values[rows]) if rows.size else None
-    done = np.zeros(len(bare), np.bool_)
     if res is not None:
         found = res.reason == FOUND
         decoded, ok = _decoded(annotator.decoder, res, found)
         at = rows[found][ok]
-        done[at] = True
         for k, text in zip(np.asarray(bare)[at].tolist(), decoded, strict=True):
             out[k] = text
-        done[rows[~found]] = True
         echo = np.flatnonzero(~kernel).tolist() + rows[~found].tolist()
         back = rows[found][~ok]
         # The lines given back are counted on the general path.
