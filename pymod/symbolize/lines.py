@@ -190,14 +190,48 @@ class DebugFile:
     release: str | None = None
     path: str | None = None
     _by_name: dict[str, int] | None = field(default=None, repr=False)
+    _scanned: int = field(default=0, repr=False)
 
     def address_of(self, name: str) -> int | None:
         """The address of the function ``name`` in this file, as
         ``decode_stacktrace.sh`` takes it from ``nm``: a ``t``/``T`` symbol
-        of that name (the lowest address when several share it)."""
+        of that name (the lowest address when several share it).  The first
+        few names are searched for in the string table: indexing vmlinux'
+        10^5 names costs a short trace's start-up."""
         if self._by_name is None:
+            if self._scanned < _SCANS and self.symbols is not None:
+                self._scanned += 1
+                got = _scan_name(self.symbols, name)
+                if got is not _MANY:
+                    return got  # type: ignore[return-value]
             self._by_name = _text_names(self.symbols)
         return self._by_name.get(name)
+
+
+_SCANS = 16          # names searched for before the names are indexed
+_MANY = object()     # a name too common in the string table to search for
+
+
+def _scan_name(table: SymbolTable, name: str) -> int | None | object:
+    """:meth:`DebugFile.address_of` without an index: every place the name
+    ends a string of the table, and the first t/T symbol starting there
+    (the table is in address order); ``_MANY`` when it is everywhere."""
+    needle = name.encode("utf-8", "surrogateescape") + b"\0"
+    strtab = table.strtab
+    spots: list[int] = []
+    at = strtab.find(needle)
+    while at >= 0:
+        if len(spots) >= 64:
+            return _MANY
+        spots.append(at)
+        at = strtab.find(needle, at + 1)
+    if not spots or len(needle) == 1:
+        return _MANY if spots else None
+    types = table.types
+    for i in np.flatnonzero(np.isin(table.names, np.array(spots, np.uint64))).tolist():
+        if types[i] in b"tT":
+            return int(table.addrs[i])
+    return None
 
 
 def _text_names(table: SymbolTable | None) -> dict[str, int]:

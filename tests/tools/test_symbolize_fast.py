@@ -141,3 +141,29 @@ def test_real_vmlinux_fast_equals_general(debian_dbg_61, monkeypatch, capsys, tm
         outs.append(capsys.readouterr())
     assert outs[0].out == outs[1].out and outs[0].err == outs[1].err
     assert sum(" (" in line for line in outs[0].out.splitlines()) > 2900
+
+
+def test_name_search_equals_the_name_index():
+    """The first names are searched for in the string table, the later ones
+    in an index of every name: the same answers (a name that is another's
+    tail, shared names, data symbols, names absent)."""
+    import numpy as np
+
+    from pymod.symbolize.lines import _text_names
+    from pymod.symbolize.model import SymbolTable
+
+    strtab = b"\0bar_foo\0foo\0x\0dup\0data\0"
+    rows = [(0x10, 4, "t"), (0x20, 1, "t"), (0x30, 9, "T"), (0x40, 15, "t"), (0x50, 15, "t"),
+            (0x05, 15, "d"), (0x60, 19, "D"), (0x70, 13, "t"), (0x80, 13, "t"), (0x08, 19, "t")]
+    rows.sort(key=lambda r: r[0])            # a table is in address order
+    t = SymbolTable(np.array([r[0] for r in rows], np.uint64),
+                    np.array([r[1] for r in rows], np.uint32), strtab,
+                    "".join(r[2] for r in rows).encode())
+    index = _text_names(t)
+    names = ["foo", "_foo", "bar_foo", "x", "dup", "data", "absent", "oo", "bar"]
+    scanned = DebugFile(StaticLines({}), t)
+    assert [scanned.address_of(n) for n in names] == [index.get(n) for n in names]
+    assert scanned._by_name is None          # all by search
+    assert scanned.address_of("") == index.get("")     # everywhere: indexed
+    assert scanned._by_name is not None
+    assert (index["_foo"], index["foo"], index["dup"], index["data"]) == (0x10, 0x30, 0x40, 0x08)
