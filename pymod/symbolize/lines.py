@@ -22,27 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pymod.dwarf.native import Frame
 from pymod.symbolize.model import SymbolTable
 
 __all__ = ["Frame", "FrameTable", "FrameArrays", "LineSource", "DebugFile", "IndexLines",
            "StaticLines", "frame_text"]
-
-
-class Frame(NamedTuple):
-    """One source frame: ``function`` None when the debug info names none;
-    ``discriminator`` what addr2line prints as `` (discriminator N)``."""
-
-    function: str | None
-    file: str
-    line: int
-    column: int
-    inlined: bool
-    discriminator: int = 0
 
 
 def frame_text(f: Frame) -> str:

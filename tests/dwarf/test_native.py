@@ -17,6 +17,7 @@ from elftools.elf.elffile import ELFFile
 
 from pymod.dwarf.native import SECTIONS, UNKNOWN_FILE, Frame, LineIndex, build_index
 from pymod.errors import PymodError
+from tests.symbolize.gccdebug import addr2line
 
 MAIN_C = r"""
 #include <stdio.h>
@@ -94,23 +95,6 @@ def _sections(path: Path) -> tuple[dict[str, bytes], int, int]:
         return secs, text["sh_addr"], text["sh_size"]
 
 
-def _addr2line(path: Path, addrs: list[int]) -> dict[int, list[tuple[str, str]]]:
-    """``addr2line -a -f -i`` of all addresses, in one run: address -> [(name, file:line)]."""
-    out = subprocess.run(["addr2line", "-a", "-f", "-i", "-e", str(path)],
-                         input="".join("%x\n" % a for a in addrs), capture_output=True,
-                         text=True, check=True).stdout.splitlines()
-    res: dict[int, list[tuple[str, str]]] = {}
-    i = 0
-    while i < len(out):
-        if out[i].startswith("0x"):
-            cur = res.setdefault(int(out[i], 16), [])
-            i += 1
-        else:
-            cur.append((out[i], out[i + 1]))
-            i += 2
-    return res
-
-
 def _as_addr2line(frames: list[Frame]) -> list[tuple[str, str]]:
     """Our frames printed as addr2line prints them: the innermost row's
     discriminator follows every line (addr2line keeps it for the callers)."""
@@ -142,7 +126,7 @@ def test_every_text_address_as_addr2line(executables, kind):
     secs, lo, size = _sections(exe)
     index = LineIndex(build_index(secs))
     addrs = list(range(lo, lo + size))
-    expected = _addr2line(exe, addrs)
+    expected = addr2line(exe, addrs)
     counts, offsets, frames = index.lookup_many(np.array(addrs, np.uint64))
     bad = []
     inlined = 0

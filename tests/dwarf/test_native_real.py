@@ -12,8 +12,9 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from pymod.dwarf.native import SECTIONS, LineIndex, build_index
+from tests.symbolize.gccdebug import addr2line
 
-from .test_native import _addr2line, _agrees
+from .test_native import _agrees
 
 
 @pytest.mark.real_kernel
@@ -34,7 +35,7 @@ def test_vmlinux_sample_as_addr2line(debian_dbg_61, tmp_path):
         index = LineIndex(m)
         rng = random.Random(16)
         addrs = sorted(rng.randrange(lo, lo + size) for _ in range(2000))
-        expected = _addr2line(path, addrs)
+        expected = addr2line(path, addrs)
         counts, offsets, frames = index.lookup_many(np.array(addrs, np.uint64))
         answers = [index.frames(frames, int(offsets[i]), int(counts[i]))
                    for i in range(len(addrs))]
