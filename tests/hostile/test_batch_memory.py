@@ -31,6 +31,7 @@ from pymod.loader.kernel import Kernel
 from pymod.samples import prebuilt_path
 from pymod.tools.check import Target, check
 from tests.hostile.test_loader_inputs import HELLO, named
+from tests.hostile.test_memory_bounds import run_bounded
 from tests.loader.support import assert_consistent, snapshot
 
 LIMIT_AS = 3 << 30       # six 128 MiB images and their copies fit; a regression dies here
@@ -39,21 +40,8 @@ BOMBS = 6
 
 
 def run_pinned(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess[str], int]:
-    """``python -m pymod ARGS`` on one CPU under RLIMIT_AS; (result, peak RSS)."""
-    code = ("import os, resource, subprocess, sys\n"
-            "def limit():\n"
-            "    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
-            "    resource.setrlimit(resource.RLIMIT_AS, (%d, %d))\n"
-            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=%r,"
-            " preexec_fn=limit)\n"
-            "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr)\n"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
-            "sys.exit(p.returncode)\n" % (LIMIT_AS, LIMIT_AS, timeout))
-    p = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "pymod", *args],
-                       capture_output=True, text=True, timeout=timeout + 30)
-    *lines, rss = p.stderr.splitlines()
-    p.stderr = "\n".join(lines) + "\n" if lines else ""
-    return p, int(rss) * 1024
+    """``python -m pymod ARGS`` on one CPU under this file's RLIMIT_AS; (result, peak RSS)."""
+    return run_bounded(*args, timeout=timeout, limit_as=LIMIT_AS, one_cpu=True)
 
 
 @pytest.fixture(scope="module")

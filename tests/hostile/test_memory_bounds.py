@@ -28,14 +28,21 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (LIMIT_AS, LIMIT_AS))
 
 
-def run_bounded(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], int]:
-    """``python -m pymod ARGS`` under the limits; (result, peak RSS in bytes)."""
-    code = ("import resource, subprocess, sys; "
-            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=%r, "
-            "preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (%d, %d))); "
-            "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-            "sys.exit(p.returncode)" % (timeout, LIMIT_AS, LIMIT_AS))
+def run_bounded(*args: str, timeout: float = 120, limit_as: int = LIMIT_AS,
+                one_cpu: bool = False) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``python -m pymod ARGS`` under RLIMIT_AS ``limit_as``, on one CPU when
+    ``one_cpu`` (one reading thread: figures that do not depend on the
+    machine's cores); (result, peak RSS in bytes)."""
+    code = ("import os, resource, subprocess, sys\n"
+            "def limit():\n"
+            "    if %r:\n"
+            "        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "    resource.setrlimit(resource.RLIMIT_AS, (%d, %d))\n"
+            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=%r,"
+            " preexec_fn=limit)\n"
+            "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr)\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(p.returncode)\n" % (one_cpu, limit_as, limit_as, timeout))
     p = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "pymod", *args],
                        capture_output=True, text=True, timeout=timeout + 30)
     *lines, rss = p.stderr.splitlines()
