@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from pymod.dwarf.native import SECTIONS, UNKNOWN_FILE, Frame, LineIndex, build_index
+from pymod.dwarf.native import SECTIONS, UNKNOWN_FILE, LineIndex, build_index
 from pymod.errors import PymodError
-from tests.symbolize.gccdebug import addr2line
+from tests.symbolize.gccdebug import addr2line, agrees
 
 MAIN_C = r"""
 #include <stdio.h>
@@ -95,31 +95,6 @@ def _sections(path: Path) -> tuple[dict[str, bytes], int, int]:
         return secs, text["sh_addr"], text["sh_size"]
 
 
-def _as_addr2line(frames: list[Frame]) -> list[tuple[str, str]]:
-    """Our frames printed as addr2line prints them: the innermost row's
-    discriminator follows every line (addr2line keeps it for the callers)."""
-    disc = frames[0].discriminator
-    out = []
-    for f in frames:
-        line = str(f.line) if f.line else "?"
-        if f.line and disc:
-            line += " (discriminator %d)" % disc
-        out.append((f.function or "??", "%s:%s" % (f.file, line)))
-    return out
-
-
-def _agrees(ours: list[Frame], theirs: list[tuple[str, str]]) -> bool:
-    """Equal, where the DWARF gives no function or no line at all addr2line
-    falls back to the ELF symbol table (its name, an STT_FILE name): that
-    part is the symbolizer's, not the index's."""
-    if not ours:
-        return len(theirs) == 1 and theirs[0][1].endswith((":?", ":0"))
-    mine = _as_addr2line(ours)
-    if ours[0].function is None and len(mine) == len(theirs):
-        return mine[0][1] == theirs[0][1] and mine[1:] == theirs[1:]
-    return mine == theirs
-
-
 @pytest.mark.parametrize("kind", sorted(BUILDS))
 def test_every_text_address_as_addr2line(executables, kind):
     exe = executables[kind]
@@ -133,7 +108,7 @@ def test_every_text_address_as_addr2line(executables, kind):
     for i, a in enumerate(addrs):
         ours = index.frames(frames, int(offsets[i]), int(counts[i]))
         inlined += len(ours) > 1
-        if not _agrees(ours, expected[a]):
+        if not agrees(ours, expected[a]):
             bad.append((hex(a), ours, expected[a]))
     assert bad == [], bad[:5]
     assert inlined > size // 10   # the programs exist to test inline chains

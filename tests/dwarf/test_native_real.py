@@ -12,9 +12,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from pymod.dwarf.native import SECTIONS, LineIndex, build_index
-from tests.symbolize.gccdebug import addr2line
-
-from .test_native import _agrees
+from tests.symbolize.gccdebug import addr2line, agrees
 
 
 @pytest.mark.real_kernel
@@ -41,6 +39,6 @@ def test_vmlinux_sample_as_addr2line(debian_dbg_61, tmp_path):
                    for i in range(len(addrs))]
         del index, frames
     bad = [(hex(a), ours, expected[a]) for a, ours in zip(addrs, answers, strict=True)
-           if not _agrees(ours, expected[a])]
+           if not agrees(ours, expected[a])]
     assert bad == [], bad[:3]
     assert sum(len(x) > 1 for x in answers) > 200      # inline chains were compared
