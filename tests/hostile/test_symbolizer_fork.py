@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -22,10 +21,8 @@ from pymod import Kernel, ModuleLoadError, Symbolizer
 from pymod.samples import prebuilt_path
 from pymod.symbolize.core import FOUND, SymMap
 from pymod.symbolize.model import ModuleMap
+from tests.hostile.test_fork import fork_children
 from tests.symbolize.support import core, maps, table
-
-FORKS = 20
-CHILD_TIMEOUT = 30.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 
@@ -36,40 +33,6 @@ CORE = core((0x1000, "T", "a"), (0x1040, "T", "b"))
 
 def _module(name: str, base: int, symbols=BIG) -> ModuleMap:
     return ModuleMap(name, ((base, 0x100000),), (base, 0x100000), (0, 0), symbols)
-
-
-def _forks(threads: list[Callable[[threading.Event], None]], child: Callable[[], None]) -> None:
-    """Run ``threads`` until FORKS children, each running ``child`` (exit 0
-    unless it raises), have all exited; fail at the first that hangs."""
-    stop = threading.Event()
-    running = [threading.Thread(target=t, args=(stop,)) for t in threads]
-    for t in running:
-        t.start()
-    statuses = []
-    try:
-        for _ in range(FORKS):
-            time.sleep(0.005)
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    child()
-                    code = 0
-                except BaseException:  # noqa: BLE001 - the status is the test's answer
-                    code = 3
-                os._exit(code)
-            deadline = time.monotonic() + CHILD_TIMEOUT
-            while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
-                if time.monotonic() > deadline:
-                    os.kill(pid, 9)
-                    os.waitpid(pid, 0)
-                    pytest.fail("child %d of %d deadlocked" % (len(statuses) + 1, FORKS))
-                time.sleep(0.01)
-            statuses.append(os.waitstatus_to_exitcode(done[1]))
-    finally:
-        stop.set()
-        for t in running:
-            t.join()
-    assert statuses == [0] * FORKS
 
 
 def _child_uses(s: Symbolizer) -> None:
@@ -99,7 +62,7 @@ def test_fork_while_a_symbolizer_is_written():
         while not stop.is_set():
             s.symbolize_many(addrs)
 
-    _forks([writer, batches], lambda: _child_uses(s))
+    fork_children([writer, batches], lambda: _child_uses(s))
 
 
 def test_fork_while_the_c_core_is_written():
@@ -129,7 +92,7 @@ def test_fork_while_the_c_core_is_written():
         c.remove(10**9)
         assert c.generation % 2 == 0
 
-    _forks([writer(1), writer(2), reader], child)
+    fork_children([writer(1), writer(2), reader], child)
 
 
 def test_fork_while_a_kernel_loads_under_its_symbolizer():
@@ -167,4 +130,4 @@ def test_fork_while_a_kernel_loads_under_its_symbolizer():
         assert s.symbolize(text).module == "pm_hello"
         k.delete_module("pm_hello")
 
-    _forks([loads, writer], child)
+    fork_children([loads, writer], child)
