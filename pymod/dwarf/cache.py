@@ -93,9 +93,10 @@ def builder_tag() -> str:
 
 def _map_cached(path: Path) -> mmap.mmap | None:
     """``path`` mapped read-only, or None when there is no usable file there
-    (missing, a link, not a regular file, empty)."""
+    (missing, a link, not a regular file, empty).  O_NONBLOCK: a FIFO there
+    must not wait for a writer."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:

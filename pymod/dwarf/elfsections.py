@@ -60,8 +60,10 @@ class FunctionSymbol(NamedTuple):
 
 
 def _map(path: str) -> mmap.mmap | bytes:
+    # O_NONBLOCK: the open of a FIFO must not wait for a writer (it is then
+    # refused as not a regular file); it changes nothing for a regular file.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise PymodError(e.errno or errno.EIO, "%s: %s" % (path, e.strerror)) from None
     try:

@@ -4,6 +4,7 @@ naming the file, in bounded memory, never a crash or a huge allocation."""
 from __future__ import annotations
 
 import errno
+import os
 import struct
 import subprocess
 import sys
@@ -166,3 +167,34 @@ def test_not_a_regular_file(tmp_path):
     with pytest.raises(PymodError) as e:
         ElfDebugFile(tmp_path / "missing")
     assert e.value.errno == errno.ENOENT
+
+
+_FIFO_PROBE = r"""
+import os
+import sys
+from pathlib import Path
+from pymod.dwarf.cache import cache_file, load_index
+from pymod.dwarf.elfsections import ElfDebugFile
+from pymod.errors import PymodError
+fifo, obj, cache = sys.argv[1:]
+try:
+    ElfDebugFile(fifo)
+except PymodError as e:
+    print("refused", e.errno, e.strerror)
+where = cache_file(obj, None, directory=Path(cache))
+os.mkfifo(where)
+result = load_index(obj, directory=Path(cache))
+print("cache", result.hit, where.is_fifo())
+"""
+
+
+def test_a_fifo_is_refused_at_once(objects, tmp_path):  # noqa: F811
+    # As a debug file, and at the cache's name: neither open waits for a writer.
+    fifo = tmp_path / "vmlinux"
+    os.mkfifo(fifo)
+    (tmp_path / "cache").mkdir()
+    p = subprocess.run([sys.executable, "-c", _FIFO_PROBE, str(fifo), str(objects["dwarf5"]),
+                        str(tmp_path / "cache")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "refused %d %s: not a regular file" % (errno.EINVAL, fifo), "cache False False"]
