@@ -27,8 +27,7 @@ def is_module_file(filename: str) -> bool:
     return filename.endswith(MODULE_SUFFIXES)
 
 
-def walk_modules(top: str | os.PathLike[str], rel: str = "",
-                 _seen: set[tuple[int, int]] | None = None) -> Iterator[tuple[str, str]]:
+def walk_modules(top: str | os.PathLike[str], rel: str = "") -> Iterator[tuple[str, str]]:
     """``(relpath, path)`` of every module file under ``top``, in ``readdir``
     order as depmod walks (``build``/``source`` skipped at every level).
 
@@ -42,7 +41,7 @@ def walk_modules(top: str | os.PathLike[str], rel: str = "",
     the interpreter's recursion limit), and reads a directory whole before
     descending, so it holds one descriptor at a time at any depth.
     """
-    seen = set() if _seen is None else _seen
+    seen: set[tuple[int, int]] = set()
     stack = [(iter(_listing(top, seen)), rel)]
     while stack:
         entries, prefix = stack[-1]
