@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol, overload
 
 from pymod.elf.constants import MAX_DECOMPRESSED
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     import mmap
 
 __all__ = ["MAX_DECOMPRESSED", "detect_compression", "decompress", "decompressed",
-           "read_file", "map_file", "file_too_big"]
+           "read_file", "map_file", "file_too_big", "zstd_pieces", "join_within"]
 
 
 _MAGICS = (
@@ -78,29 +79,53 @@ def _decompress_bounded(kind: str, dec: _Decompressor,
     return out
 
 
+def zstd_pieces(data: bytes | memoryview, step: int = 1 << 20,
+                first_frame: bool = True) -> Iterator[bytes]:
+    """A zstd stream's output in pieces of ``step`` bytes (``read(n)``
+    allocates n: never a cap at once).  libzstd's reader goes on into a
+    following frame after the short read that ends one, so ``first_frame``
+    stops at that short read (what follows a frame is then never decoded);
+    otherwise every frame is read, to the end of the data.  ZstdError
+    passes through: each caller has its own words for it."""
+    import zstandard
+
+    with zstandard.ZstdDecompressor().stream_reader(
+            data, read_across_frames=not first_frame, closefd=False) as reader:
+        while True:
+            piece = reader.read(step)
+            if piece:
+                yield piece
+            if not piece or (first_frame and len(piece) < step):
+                return
+
+
+def join_within(pieces: Iterable[bytes], max_size: int,
+                too_big: Callable[[], Exception]) -> bytes:
+    """``pieces`` joined, ``too_big()`` raised as soon as they pass
+    ``max_size`` bytes (no piece is asked for after that)."""
+    chunks: list[bytes] = []
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        if total > max_size:
+            chunks.clear()  # the error must not keep the output alive through this frame
+            del piece
+            raise too_big()
+        chunks.append(piece)
+    return b"".join(chunks)
+
+
 def _decompress_zstd(data: bytes, max_size: int) -> bytes:
     import zstandard
 
-    chunks: list[bytes] = []
-    total = 0
     try:
-        with zstandard.ZstdDecompressor().stream_reader(
-                data, read_across_frames=True, closefd=False) as reader:
-            while True:
-                chunk = reader.read(min(1 << 20, max_size + 1 - total))
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > max_size:
-                    chunks.clear()  # nor the chunks through this frame
-                    del chunk
-                    raise _too_big("zstd", max_size)
-                chunks.append(chunk)
+        out = join_within(zstd_pieces(data, first_frame=False), max_size,
+                          lambda: _too_big("zstd", max_size))
     except zstandard.ZstdError as exc:
         raise _decompress_error("zstd", str(exc)) from None
-    if total == 0:
+    if not out:
         raise _decompress_error("zstd", "no data (truncated input?)")
-    return b"".join(chunks)
+    return out
 
 
 def decompress(data: bytes | memoryview | mmap.mmap, kind: str,

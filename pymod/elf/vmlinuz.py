@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pymod.elf.compression import read_file, zstd_pieces
 from pymod.errors import PymodError
 
 __all__ = ["kernel_payload", "decompressed_pieces", "decompress_payload", "find_certificates",
@@ -115,18 +116,6 @@ def _lzma_decompressor(kind: str, data: memoryview, limit: int) -> Any:
                                  memlimit=limit + (16 << 20))
 
 
-def _zstd_pieces(data: memoryview) -> Iterator[bytes]:
-    """The first frame (libzstd's default window limit, 128 MiB, applies)."""
-    import zstandard
-
-    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
-        while True:
-            piece = reader.read(_PIECE)
-            yield piece
-            if len(piece) < _PIECE:      # short only at the frame's end; what
-                return                   # follows it (kbuild's size) is no frame
-
-
 def _lz4_pieces(data: memoryview) -> Iterator[bytes]:
     """lz4 legacy frames: magic, then (le32 size, block of at most 8 MiB
     once decompressed) until the data ends; kbuild appends the total size,
@@ -159,8 +148,8 @@ def _pieces(kind: str, payload: bytes | memoryview, limit: int) -> Iterator[byte
         return _stream_pieces(_lzma_decompressor(kind, data, limit), data)
     if kind == "bzip2":
         return _stream_pieces(bz2.BZ2Decompressor(), data)
-    if kind == "zstd":
-        return _zstd_pieces(data)
+    if kind == "zstd":      # the first frame (libzstd's default window limit, 128 MiB)
+        return zstd_pieces(data, _PIECE)
     return _lz4_pieces(data)
 
 
@@ -264,8 +253,6 @@ def _with_end(pieces: Iterable[bytes | bytearray | memoryview],
 def certificates_of(path: str) -> tuple[str, list[Any]]:
     """``(payload compression, certificates)`` of a vmlinuz file; every
     error names ``path``."""
-    from pymod.elf.compression import read_file
-
     image = read_file(path, MAX_VMLINUZ)
     try:
         kind, payload = kernel_payload(image)

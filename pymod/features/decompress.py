@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pymod.elf.compression import MAX_DECOMPRESSED
+from pymod.elf.compression import MAX_DECOMPRESSED, join_within, zstd_pieces
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import LoadInfo
 from pymod.loader.klog import KernelLog
@@ -143,24 +143,11 @@ def _zstd(buf: bytes) -> bytes:
         raise _Failed("ZSTD-compressed data has an incomplete frame header") from None
     if window > _ZSTD_WINDOW_MAX:
         raise _Failed("ZSTD-compressed data has too large a window size")
-    chunks: list[bytes] = []
-    total, step = 0, 1 << 20
     try:
-        with zstandard.ZstdDecompressor().stream_reader(
-                buf, read_across_frames=False, closefd=False) as reader:
-            while total <= MAX_DECOMPRESSED:
-                chunk = reader.read(step)       # short only at the frame's end
-                chunks.append(chunk)
-                total += len(chunk)
-                if len(chunk) < step:
-                    break
+        return join_within(zstd_pieces(buf), MAX_DECOMPRESSED, _too_big)
     except zstandard.ZstdError as e:
         code = next((c for text, c in _ZSTD_CODES if text.lower() in str(e).lower()), 20)
         raise _Failed("ZSTD-decompression failed with status %d" % code) from None
-    if total > MAX_DECOMPRESSED:
-        chunks.clear()
-        raise _too_big()
-    return b"".join(chunks)
 
 
 _DECODERS = {"gzip": _gzip, "xz": _xz, "zstd": _zstd}
