@@ -146,7 +146,7 @@ def _ops_flags(reg: Registry, mod: Module, addr: int) -> int:
 
 
 # ------------------------------------------------------------------ parse_args
-_SPACE = " \t\n\v\f\r"                  # the kernel's isspace() in ASCII
+# the kernel's isspace() in ASCII; a token also stops at a quote
 _STOP = re.compile(r'[ \t\n\v\f\r"]')
 _SPACES = re.compile(r"[ \t\n\v\f\r]*")
 
@@ -201,8 +201,9 @@ def _skip_spaces(s: str, pos: int) -> int:
     return m.end() if m else pos
 
 
-def parameq(a: str, b: str) -> bool:
-    return a.replace("-", "_") == b.replace("-", "_")
+def _param_key(name: str) -> str:
+    """A parameter name as ``parameq`` compares it: '-' and '_' alike."""
+    return name.replace("-", "_")
 
 
 def parse_args(reg: Registry, mod: Module, args: str) -> None:
@@ -213,11 +214,11 @@ def parse_args(reg: Registry, mod: Module, args: str) -> None:
     log = reg.log
     err, message = 0, ""
     undecided: dict[str, Undecided] = {}
-    # parse_one's scan finds the first parameter of a name (parameq: '-'
-    # and '_' alike): one dictionary, not a scan per argument
+    # parse_one's scan finds the first parameter of a name (parameq):
+    # one dictionary, not a scan per argument
     known: dict[str, KernelParam] = {}
     for kp in mod.kp:
-        known.setdefault(kp.name.replace("-", "_"), kp)
+        known.setdefault(_param_key(kp.name), kp)
     pos = _skip_spaces(args, 0)
     after_dashes: str | None = None
     while pos < len(args):
@@ -225,7 +226,7 @@ def parse_args(reg: Registry, mod: Module, args: str) -> None:
         if val is None and param == "--":
             after_dashes = args[pos:]
             break
-        ret, shown = _parse_one(reg, mod, known.get(param.replace("-", "_")), param, val,
+        ret, shown = _parse_one(reg, mod, known.get(_param_key(param)), param, val,
                                 undecided)
         if ret == 0:
             continue
