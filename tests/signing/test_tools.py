@@ -3,19 +3,17 @@ each payload compression, holding a certificate among other bytes)."""
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import json
 import lzma
 import struct
 
 import pytest
-import zstandard
 from cryptography.hazmat.primitives import serialization
 
 from pymod import Kernel
 from pymod.elf.vmlinuz import certificates_of
 from pymod.tools import main
+from tests.hostile.test_vmlinuz_bombs import KINDS, compress
 from tests.loader.support import sample_bytes
 from tests.signing.keys import key_and_cert
 
@@ -71,27 +69,13 @@ def _bzimage(payload: bytes, setup_sects: int = 3) -> bytes:
     return bytes(head) + b"\x90" * 0x100 + payload + b"\0" * 64
 
 
-def _compressors():
-    out = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": bz2.compress,
-           "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
-           "lzma": lambda b: lzma.compress(b, format=lzma.FORMAT_ALONE)}
-    try:
-        import lz4.block
-
-        out["lz4"] = lambda b: (b"\x02\x21\x4c\x18" + struct.pack("<I", len(c := lz4.block.compress(
-            b, store_size=False))) + c + struct.pack("<I", len(b)))
-    except ImportError:
-        pass
-    return out
-
-
-@pytest.mark.parametrize("kind", sorted(_compressors()))
+@pytest.mark.parametrize("kind", KINDS)
 def test_certs_from_each_payload_compression(tmp_path, kind, capsys):
     _, cert_file, cert = _files(tmp_path, "ec256")
     der = cert_file.read_bytes()
     kernel = b"\x7fELF" + b"\x30\x82\x00\x10junk" * 50 + der + b"\0" * 1000 + der
     vmlinuz = tmp_path / "vmlinuz"
-    vmlinuz.write_bytes(_bzimage(_compressors()[kind](kernel)))
+    vmlinuz.write_bytes(_bzimage(compress(kind, kernel)))
     got_kind, certs = certificates_of(str(vmlinuz))
     assert got_kind == kind and certs == [cert]
     assert main(["certs", "--json", "-o", str(tmp_path / "out"), str(vmlinuz)]) == 0
