@@ -165,7 +165,6 @@ int pd_attr_string(const struct pd_build *b, const struct pd_unit *u,
 {
 	const struct pd_sections *sec = b->s;
 	uint64_t off;
-	struct pd_cur c;
 
 	switch (a->form) {
 	case F_string:
@@ -177,14 +176,7 @@ int pd_attr_string(const struct pd_build *b, const struct pd_unit *u,
 		return pd_sec_str(sec->data[PD_LINE_STR], sec->size[PD_LINE_STR], a->u, s);
 	case F_strx: case F_strx1: case F_strx2: case F_strx3: case F_strx4:
 	case F_GNU_str_index:
-		if (!sec->data[PD_STR_OFFSETS] || a->u > (UINT64_MAX >> 4))
-			return PD_ERANGE;
-		off = u->str_offsets_base + a->u * u->offsz;
-		if (off < u->str_offsets_base || off > sec->size[PD_STR_OFFSETS])
-			return PD_ERANGE;
-		c.p = sec->data[PD_STR_OFFSETS] + off;
-		c.end = sec->data[PD_STR_OFFSETS] + sec->size[PD_STR_OFFSETS];
-		if (pd_uN(&c, u->offsz, &off))
+		if (pd_sec_entry(sec, PD_STR_OFFSETS, u->str_offsets_base, a->u, u->offsz, &off))
 			return PD_ERANGE;
 		return pd_sec_str(sec->data[PD_STR], sec->size[PD_STR], off, s);
 	}
@@ -194,21 +186,10 @@ int pd_attr_string(const struct pd_build *b, const struct pd_unit *u,
 int pd_attr_addr(const struct pd_build *b, const struct pd_unit *u,
 		 const struct pd_attr *a, uint64_t *v)
 {
-	const struct pd_sections *sec = b->s;
-	uint64_t off;
-	struct pd_cur c;
-
 	switch (a->form) {
 	case F_addrx: case F_addrx1: case F_addrx2: case F_addrx3: case F_addrx4:
 	case F_GNU_addr_index:
-		if (!sec->data[PD_ADDR] || a->u > (UINT64_MAX >> 4))
-			return PD_ERANGE;
-		off = u->addr_base + a->u * u->addrsz;
-		if (off < u->addr_base || off > sec->size[PD_ADDR])
-			return PD_ERANGE;
-		c.p = sec->data[PD_ADDR] + off;
-		c.end = sec->data[PD_ADDR] + sec->size[PD_ADDR];
-		return pd_uN(&c, u->addrsz, v) ? PD_ERANGE : PD_OK;
+		return pd_sec_entry(b->s, PD_ADDR, u->addr_base, a->u, u->addrsz, v);
 	}
 	*v = a->u;
 	return PD_OK;

@@ -32,6 +32,10 @@ int pd_skip(struct pd_cur *c, uint64_t n);
 int pd_cstr(struct pd_cur *c, const char **s);
 /* A NUL-terminated string at off in a section (PD_ERANGE if none). */
 int pd_sec_str(const uint8_t *sec, uint64_t size, uint64_t off, const char **s);
+/* Entry `index` (`width` bytes) of the table at `base` in section `sec`: the
+ * DWARF 5 str_offsets, addr and rnglists tables; PD_ERANGE when outside. */
+int pd_sec_entry(const struct pd_sections *s, enum pd_section sec, uint64_t base,
+		 uint64_t index, unsigned width, uint64_t *v);
 /* An initial length: 4 or 12 bytes; *offsz is 4 or 8. */
 int pd_initial_length(struct pd_cur *c, uint64_t *len, unsigned *offsz);
 

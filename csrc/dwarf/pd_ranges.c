@@ -125,19 +125,11 @@ static int rnglists(struct pd_build *b, const struct pd_unit *u, uint64_t off, u
 int pd_ranges_add(struct pd_build *b, const struct pd_unit *u, const struct pd_attr *a,
 		  uint32_t func)
 {
-	const struct pd_sections *s = b->s;
 	uint64_t off = a->u;
-	struct pd_cur c;
 
 	if (a->form == 0x23) {      /* rnglistx: through the unit's offset table */
-		if (!s->data[PD_RNGLISTS] || a->u > (UINT64_MAX >> 4))
-			return PD_ERANGE;
-		off = u->rnglists_base + a->u * u->offsz;
-		if (off < u->rnglists_base || off > s->size[PD_RNGLISTS])
-			return PD_ERANGE;
-		c.p = s->data[PD_RNGLISTS] + off;
-		c.end = s->data[PD_RNGLISTS] + s->size[PD_RNGLISTS];
-		if (pd_uN(&c, u->offsz, &off) || off > UINT64_MAX - u->rnglists_base)
+		if (pd_sec_entry(b->s, PD_RNGLISTS, u->rnglists_base, a->u, u->offsz, &off) ||
+		    off > UINT64_MAX - u->rnglists_base)
 			return PD_ERANGE;
 		off += u->rnglists_base;
 	}

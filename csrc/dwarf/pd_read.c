@@ -26,18 +26,23 @@ int pd_u24(struct pd_cur *c, uint64_t *v) { return pd_uN(c, 3, v); }
 int pd_u32(struct pd_cur *c, uint64_t *v) { return pd_uN(c, 4, v); }
 int pd_u64(struct pd_cur *c, uint64_t *v) { return pd_uN(c, 8, v); }
 
-int pd_uleb(struct pd_cur *c, uint64_t *v)
+/*
+ * One LEB128 number: its low 64 bits in *v, *shift past its last group and
+ * that group in *last (sign extension needs both).  Bits past 64 are read
+ * and dropped, as binutils drops them.
+ */
+static inline int pd_leb(struct pd_cur *c, uint64_t *v, unsigned *shift, uint8_t *last)
 {
 	uint64_t x = 0;
-	unsigned shift = 0;
 
-	while (c->p < c->end) {
+	for (*shift = 0; c->p < c->end; *shift += 7) {
 		uint8_t byte = *c->p++;
 
-		if (shift < 64)
-			x |= (uint64_t)(byte & 0x7f) << shift;
-		shift += 7;
+		if (*shift < 64)
+			x |= (uint64_t)(byte & 0x7f) << *shift;
 		if (!(byte & 0x80)) {
+			*shift += 7;
+			*last = byte;
 			*v = x;
 			return PD_OK;
 		}
@@ -45,25 +50,27 @@ int pd_uleb(struct pd_cur *c, uint64_t *v)
 	return PD_ETRUNC;
 }
 
+int pd_uleb(struct pd_cur *c, uint64_t *v)
+{
+	unsigned shift;
+	uint8_t last;
+
+	return pd_leb(c, v, &shift, &last);
+}
+
 int pd_sleb(struct pd_cur *c, int64_t *v)
 {
-	uint64_t x = 0;
-	unsigned shift = 0;
+	uint64_t x;
+	unsigned shift;
+	uint8_t last;
+	int st = pd_leb(c, &x, &shift, &last);
 
-	while (c->p < c->end) {
-		uint8_t byte = *c->p++;
-
-		if (shift < 64)
-			x |= (uint64_t)(byte & 0x7f) << shift;
-		shift += 7;
-		if (!(byte & 0x80)) {
-			if (shift < 64 && (byte & 0x40))
-				x |= ~(uint64_t)0 << shift;
-			*v = (int64_t)x;
-			return PD_OK;
-		}
-	}
-	return PD_ETRUNC;
+	if (st)
+		return st;
+	if (shift < 64 && (last & 0x40))
+		x |= ~(uint64_t)0 << shift;
+	*v = (int64_t)x;
+	return PD_OK;
 }
 
 int pd_skip(struct pd_cur *c, uint64_t n)
@@ -91,6 +98,22 @@ int pd_sec_str(const uint8_t *sec, uint64_t size, uint64_t off, const char **s)
 		return PD_ERANGE;
 	*s = (const char *)sec + off;
 	return PD_OK;
+}
+
+int pd_sec_entry(const struct pd_sections *s, enum pd_section sec, uint64_t base,
+		 uint64_t index, unsigned width, uint64_t *v)
+{
+	uint64_t off;
+	struct pd_cur c;
+
+	if (!s->data[sec] || index > (UINT64_MAX >> 4))
+		return PD_ERANGE;
+	off = base + index * width;
+	if (off < base || off > s->size[sec])
+		return PD_ERANGE;
+	c.p = s->data[sec] + off;
+	c.end = s->data[sec] + s->size[sec];
+	return pd_uN(&c, width, v) ? PD_ERANGE : PD_OK;
 }
 
 int pd_initial_length(struct pd_cur *c, uint64_t *len, unsigned *offsz)
