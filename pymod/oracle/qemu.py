@@ -195,7 +195,6 @@ def _boot(cmd: list[str], results: Path, console: Path,
     return results.read_bytes().decode("utf-8", "surrogateescape"), _tail(console)
 
 
-
 def _tail(console: Path, lines: int = 60, limit: int = 64 << 10) -> str:
     """The console's last ``lines`` lines, reading at most its last
     ``limit`` bytes (a printk storm can make the file large)."""
@@ -204,6 +203,9 @@ def _tail(console: Path, lines: int = 60, limit: int = 64 << 10) -> str:
     with console.open("rb") as f:
         f.seek(max(0, console.stat().st_size - limit))
         return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
+
+
+_BEGUN = re.compile(rb"B (\d{1,9})")      # a result line: case N begun
 
 
 def _last_case(results: Path) -> int | None:
@@ -217,6 +219,3 @@ def _last_case(results: Path) -> int | None:
         if m is not None:
             return int(m.group(1))
     return None
-
-
-_BEGUN = re.compile(rb"B (\d{1,9})")

@@ -109,6 +109,8 @@ def _texts(lines: Sequence[tuple[str, str]]) -> list[str]:
 def annotate(reports: list[dict[str, Any]], calls: Sequence[Call], answers: Sequence[Any]
              ) -> None:
     """Put the kernel's answer beside pymod's in each FILE's report."""
+    from pymod.oracle.model import LEVEL_NAMES
+
     by_file = {os.path.realpath(c.source): (c, a) for c, a in zip(calls, answers, strict=True)}
     for r in reports:
         found = by_file.get(os.path.realpath(r["file"]))
@@ -116,8 +118,6 @@ def annotate(reports: list[dict[str, Any]], calls: Sequence[Call], answers: Sequ
             r["kernel"] = None
             continue
         ours, theirs = found
-        from pymod.oracle.model import LEVEL_NAMES
-
         lines = [(LEVEL_NAMES[lv & 7], text) for lv, text in theirs.lines]
         loader, module = lines, []
         if ours.errno == 0 and len(lines) > len(ours.lines):
