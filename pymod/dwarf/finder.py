@@ -121,7 +121,9 @@ class DebugDir:
         for here, dirs, files in os.walk(top):       # never follows links to directories
             dirs.sort()
             for f in sorted(files):
-                if f.endswith(_DEBUG_SUFFIXES):
+                # a regular file (through a link too), as vmlinux() takes: a
+                # link loop or a device is no debug file to shadow a real one
+                if f.endswith(_DEBUG_SUFFIXES) and os.path.isfile(os.path.join(here, f)):
                     table.setdefault(module_name(f), []).append(Path(here) / f)
         for paths in table.values():
             paths.sort(key=lambda p: ("/kernel/" not in str(p), str(p)))

@@ -69,6 +69,25 @@ def test_by_build_id(tree):
     assert by_build_id("ab/../../x", [tree]) is None and by_build_id("ab", [tree]) is None
 
 
+def test_links_loops_and_devices_in_a_debug_dir(tree):
+    # A directory link loop is not walked; a file link counts when it leads to
+    # a regular file, not when it loops or leads to a device.
+    mods = tree / "usr/lib/debug/lib/modules" / R_NEW
+    (mods / "kernel/net/up").symlink_to("../..")
+    (mods / "kernel/aaa").mkdir()
+    (mods / "kernel/aaa/nf_conntrack.ko").symlink_to("nf_conntrack.ko")      # a loop
+    (mods / "kernel/aaa/hid-generic.ko").symlink_to("/dev/zero")
+    (mods / "kernel/aaa/linked.ko").symlink_to(mods / "kernel/drivers/hid/hid-generic.ko")
+    (tree / "usr/lib/debug/.build-id/cd").mkdir()
+    (tree / "usr/lib/debug/.build-id/cd/ef01.debug").symlink_to("ef01.debug")
+    d = DebugDir(tree)
+    assert d.module("nf_conntrack", R_NEW).parts[-2] == "netfilter"
+    assert d.module("hid_generic", R_NEW).parts[-2] == "hid"
+    assert d.module("linked", R_NEW) == mods / "kernel/aaa/linked.ko"
+    assert sorted(d.modules(R_NEW)) == ["hid_generic", "linked", "nf_conntrack"]
+    assert by_build_id("cdef01", [tree]) is None
+
+
 @pytest.mark.real_kernel
 def test_the_debian_dbg_tree(debian_dbg_61):
     d = DebugDir(debian_dbg_61.root)
