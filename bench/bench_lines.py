@@ -213,6 +213,7 @@ def report(r: dict[str, Any]) -> None:
     for k in sorted(x for x in r if x.startswith(("llvm_", "cli_"))):
         print("%-27s %7.2f s  %6.0f MB" % (k, r[k][0], r[k][1] / 1e6))
     print("pymod symbolize --debuginfo vs llvm-symbolizer, %d addresses: warm %.1fx, cold %.1fx"
+          "  (target: warm >= 5x, cold >= 1x)"
           % (n, llvm_s / r["cli_warm_%d" % n][0], llvm_s / r["cli_cold_%d" % n][0]))
 
 
