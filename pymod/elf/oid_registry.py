@@ -158,6 +158,7 @@ class OidRegistry:
     names: tuple[str, ...]
     _by_contents: dict[bytes, int] = field(repr=False, compare=False)
     _longest: int = field(repr=False, compare=False)
+    _by_name: dict[str, int] = field(repr=False, compare=False)
 
     @property
     def nr(self) -> int:
@@ -172,10 +173,7 @@ class OidRegistry:
 
     def value(self, name: str) -> int:
         """``OID_<name>``; ``nr`` when this kernel has no such entry."""
-        try:
-            return self.names.index(name)
-        except ValueError:
-            return self.nr
+        return self._by_name.get(name, self.nr)
 
 
 @cache
@@ -188,7 +186,8 @@ def registry(series: str = "6.12") -> OidRegistry:
             if not only or only[0] == series]
     return OidRegistry(series, tuple(name for name, _ in held),
                        {raw: i for i, (_, raw) in enumerate(held)},
-                       max(len(raw) for _, raw in held))
+                       max(len(raw) for _, raw in held),
+                       {name: i for i, (name, _) in enumerate(held)})
 
 
 _ARC_END = re.compile(rb"[\x00-\x7f]")       # the last byte of an arc

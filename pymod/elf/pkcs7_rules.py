@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
+from functools import cache
 
 from pymod.elf.der import DerError, Tlv, oid_str, oid_well_formed
 from pymod.elf.oid_registry import registry, sprint_oid
@@ -31,6 +32,13 @@ _SWITCHES: dict[str, dict[str, tuple[str, ...]]] = {
              "pkey": (*_PKEYS, "id_ecdsa_with_sha3_256", "id_ecdsa_with_sha3_384",
                       "id_ecdsa_with_sha3_512")},
 }
+
+
+@cache
+def _cases(series: str, kind: str) -> frozenset[int]:
+    """The enum values a switch of ``series`` names (made once, not per SignerInfo)."""
+    reg = registry(series)
+    return frozenset(reg.value(name) for name in _SWITCHES[series][kind])
 
 
 class Pkcs7Refused(PymodError):
@@ -87,7 +95,7 @@ def switch(ctx: Context, kind: str) -> None:
     """pkcs7_sig_note_digest_algo / pkcs7_sig_note_pkey_algo (``kind``
     "digest" or "pkey") on the last OID noted: ENOPKG for one they do not
     name (a printk without a level, and without the "PKCS7: " prefix)."""
-    if ctx.last_oid not in {ctx.oid_value(n) for n in _SWITCHES[ctx.series][kind]}:
+    if ctx.last_oid not in _cases(ctx.series, kind):
         raise ctx.refuse(errno.ENOPKG, "Unsupported %s algo: %u" % (kind, ctx.last_oid))
 
 
