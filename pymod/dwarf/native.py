@@ -106,9 +106,6 @@ class LineIndex:
 
     def __init__(self, buffer: bytes | bytearray | memoryview | object) -> None:
         view = memoryview(buffer)  # type: ignore[arg-type]
-        if view.nbytes < 8:
-            raise status_error(lib.PD_EBADINDEX, "not a pymod DWARF index", _STATUS_KINDS,
-                               what="DWARF index")
         # C reads 8-byte fields: copy a misaligned buffer once.
         cbuf = ffi.from_buffer("uint8_t[]", view)
         if int(ffi.cast("uintptr_t", cbuf)) % 8:
