@@ -1,5 +1,5 @@
-"""Both C libraries name every status they return (pm_strerror,
-pm_kscan_strerror), and errors.status_error turns each failure into the
+"""The C libraries name every status they return (pm_strerror,
+pm_kscan_strerror, pd_strerror), and errors.status_error turns each failure into the
 exception its library's table promises."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import errno
 
 import pytest
 
-from pymod import _kscan_cffi, _lookup_cffi
+from pymod import _dwarf_cffi, _kscan_cffi, _lookup_cffi
 from pymod.elf import kscan
 from pymod.errors import (
     DuplicateModule,
@@ -22,6 +22,7 @@ from pymod.errors import (
 LIBRARIES = {
     "lookup": (_lookup_cffi, "enum pm_status", "pm_strerror"),
     "kscan": (_kscan_cffi, "enum pm_kscan_status", "pm_kscan_strerror"),
+    "dwarf": (_dwarf_cffi, "enum pd_status", "pd_strerror"),
 }
 
 
@@ -53,6 +54,12 @@ def test_lookup_table_covers_every_failure():
 def test_kscan_failures_are_all_enoexec():
     assert set(kscan._STATUS_KINDS) == {s for s in texts("kscan") if s < 0}
     assert set(kscan._STATUS_KINDS.values()) == {"noexec"}
+
+
+def test_dwarf_table_covers_every_failure():
+    from pymod.dwarf.native import _STATUS_KINDS
+
+    assert set(_STATUS_KINDS) == {s for s in texts("dwarf") if s < 0}
 
 
 @pytest.mark.parametrize("kind, cls, code", [
