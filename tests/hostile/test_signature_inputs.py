@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import lzma
+import os
 import shutil
 import subprocess
 import sys
@@ -333,3 +334,18 @@ def test_check_trusts_what_load_trusts(tmp_path, trust):
 def test_check_default_kernel_refuses_another_kernels_files(option):
     p, _ = run_bounded("check", "--default-kernel", *option, str(prebuilt_path("pm_hello")))
     assert p.returncode == 2 and "--default-kernel" in p.stderr
+
+
+@pytest.mark.parametrize("command", [("verify",), ("check", "--default-kernel"), ("load",)])
+@pytest.mark.parametrize("trust", ["--cert", "--vmlinuz"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_trusted_key_that_is_no_regular_file_is_one_line(tmp_path, command, trust, special):
+    """A FIFO with no writer (the read would wait for ever) and /dev/zero
+    (endless) are refused before a byte is read, in every command that
+    takes keys."""
+    if special == "fifo":
+        special = str(tmp_path / "fifo")
+        os.mkfifo(special)
+    p, _ = run_bounded(*command, trust, special, str(prebuilt_path("pm_hello")), timeout=60)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.splitlines() == ["pymod %s: %s: not a regular file" % (command[0], special)]
