@@ -39,11 +39,7 @@ from pymod.loader.klog import KernelLog
 from pymod.loader.layout import layout_sections, prepare_layout_flags
 from pymod.symbolize.eligible import make_table, mapping_mask, name_lengths
 from pymod.symbolize.model import ModuleMap, SymbolTable
-
-# include/linux/kallsyms.h, 512 in 6.1 and 6.12: %pS (module_address_lookup)
-# and /proc/kallsyms (module_get_kallsym) copy a module symbol's name into a
-# buffer of this size, so no output of the kernel shows more than 511 bytes.
-KSYM_NAME_LEN = 512
+from pymod.symbolize.textparse import KSYM_NAME_LEN
 
 __all__ = ["module_map", "module_table", "place_ko", "printed_letters", "printed_types",
            "uses_full_table", "eligible", "LaidOut", "lay_out", "place_laid_out", "init_sections",

@@ -30,13 +30,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pymod.elf.compression import read_file
+from pymod.elf.constants import MODULE_NAME_LEN
 from pymod.errors import PymodError
 
 __all__ = ["NmLines", "parse_nm", "read_text", "source_path", "KSYM_NAME_LEN",
            "MODULE_NAME_LEN", "SLICE"]
 
-KSYM_NAME_LEN = 512      # include/linux/kallsyms.h (6.1 and 6.12)
-MODULE_NAME_LEN = 56     # 64 - sizeof(unsigned long) on 64-bit
+# include/linux/kallsyms.h, 512 in 6.1 and 6.12: %pS (module_address_lookup)
+# and /proc/kallsyms (module_get_kallsym) copy a symbol's name into a buffer
+# of this size, so no output of the kernel shows more than 511 bytes.
+KSYM_NAME_LEN = 512
 SLICE = 1 << 20          # bytes of text parsed at once (bounds the temporaries)
 
 _HEX = np.full(256, 255, dtype=np.uint8)
