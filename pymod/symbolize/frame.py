@@ -162,6 +162,23 @@ def _host_groups(pd: Any, hosts: Any) -> list[tuple[object, NDArray[np.intp]]]:
     return list(zip(list(uniques), np.split(order, cuts), strict=True))
 
 
+def _new_columns(df: Any, addr: str, host: str, prefix: str, missing: str,
+                 lines: bool) -> list[str]:
+    """The names of the columns :func:`frame` adds, once its arguments are checked."""
+    if missing not in _MISSING:
+        raise InvalidArgument("missing must be one of %s, not %r" % (", ".join(_MISSING),
+                                                                     missing))
+    for col in (addr, host):
+        if col not in df.columns:
+            raise InvalidArgument("frame: no column %r in the DataFrame" % (col,))
+    names = [prefix + c for c in COLUMNS + ((SOURCE,) if lines else ())]
+    clash = [c for c in names if c in df.columns]
+    if clash:
+        raise InvalidArgument("frame: the DataFrame already has column(s) %s (pass prefix=)"
+                              % ", ".join(map(repr, clash)))
+    return names
+
+
 def frame(df: Any, addr: str = "addr", host: str = "host",
           maps: Mapping[Any, Symbolizer | Maps] | None = None, fmt: str | None = None,
           backtrace: bool = False, prefix: str = "", missing: str = "raise",
@@ -200,17 +217,7 @@ def frame(df: Any, addr: str = "addr", host: str = "host",
     """
     pd = _require("pandas")
     f = _format_of(fmt, backtrace)
-    if missing not in _MISSING:
-        raise InvalidArgument("missing must be one of %s, not %r" % (", ".join(_MISSING),
-                                                                     missing))
-    for col in (addr, host):
-        if col not in df.columns:
-            raise InvalidArgument("frame: no column %r in the DataFrame" % (col,))
-    names = [prefix + c for c in COLUMNS + ((SOURCE,) if lines else ())]
-    clash = [c for c in names if c in df.columns]
-    if clash:
-        raise InvalidArgument("frame: the DataFrame already has column(s) %s (pass prefix=)"
-                              % ", ".join(map(repr, clash)))
+    names = _new_columns(df, addr, host, prefix, missing, lines)
     addrs = as_addresses(df[addr].to_numpy())
     groups = _host_groups(pd, df[host])
     absent = [h for h, _ in groups if maps is None or h not in maps]
