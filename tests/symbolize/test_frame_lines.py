@@ -12,23 +12,13 @@ from pymod.symbolize import Symbolizer
 from pymod.symbolize.debugfiles import open_debug_file
 from pymod.symbolize.inputs import _moved
 from pymod.symbolize.model import Maps
-from tests.symbolize.gccdebug import addr2line, agrees, build
+from tests.symbolize.gccdebug import addr2line, agrees
 
 pd = pytest.importorskip("pandas", reason="pandas is not installed (pip install '.[dask]')")
 
 from pymod.symbolize.frame import COLUMNS, SOURCE, dask_frame, frame  # noqa: E402
 
 SLIDE = 0x7f000000
-
-
-@pytest.fixture(scope="module")
-def exe(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("framelines"))
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYMOD_CACHE", str(tmp_path / "cache"))
 
 
 def _hosts(exe) -> dict[str, Symbolizer]:

@@ -20,20 +20,14 @@ from pymod.symbolize.debugfiles import open_debug_file
 from pymod.symbolize.inputs import _moved
 from pymod.symbolize.lines import DebugFile, StaticLines
 from pymod.symbolize.model import Maps
-from tests.symbolize.gccdebug import addr2line, agrees, build
+from tests.symbolize.gccdebug import addr2line, agrees
 
 RELEASE = "6.1.0-99-test-amd64"
 
 
-@pytest.fixture(scope="module")
-def exe(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("pickledebug"))
-
-
 @pytest.fixture
-def opened(tmp_path, monkeypatch):
+def opened(cache, monkeypatch):
     """The debug files opened during the test (a private index cache)."""
-    monkeypatch.setenv("PYMOD_CACHE", str(tmp_path / "cache"))
     got: list[str] = []
     real = debugfiles.open_debug_file
 
