@@ -32,6 +32,7 @@ import numpy as np
 
 from pymod.symbolize.lines import DebugFile, Frame
 from pymod.symbolize.stackparse import Hit
+from pymod.tools.common import terminal_safe
 
 __all__ = ["Decoder", "Request", "frame_line"]
 
@@ -221,7 +222,9 @@ def decode_lines(decoder: Decoder, name: str, numbers: Sequence[int], lines: Seq
         if as_json:
             out.append(_json(name, numbers[k], lines[k], text, req, frames, warnings[k]))
         else:
-            out.append(text + "".join(" [%s]" % w for w in warnings[k]) + "\n")
+            # Once, on the whole line: the names the symbols and debug files
+            # put in it, and the warnings, never reach the terminal raw.
+            out.append(terminal_safe(text + "".join(" [%s]" % w for w in warnings[k])) + "\n")
     return out
 
 

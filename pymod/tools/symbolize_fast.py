@@ -29,6 +29,7 @@ import numpy as np
 
 from pymod.symbolize.stackparse import KERNEL_BASE, Hit, StackScanner, kernel_addresses
 from pymod.symbolize.symbolizer import FOUND
+from pymod.tools.common import terminal_safe
 
 __all__ = ["fast_decode", "usable"]
 
@@ -36,8 +37,10 @@ _BARE_LINE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{16}\n?")
 _ALL_BARE = re.compile(r"(?:(?:0[xX])?[0-9a-fA-F]{16}\n)*(?:(?:0[xX])?[0-9a-fA-F]{16}\n?)?")
 # A name the script's split leaves whole, and its name+offset evaluates
 # as is: no white space, brackets, parentheses, segment colon, '+', '/' or
-# backslash (read's escape).
-_PLAIN_NAME = re.compile(r"[^\s\[\]()<>:+/\\]+")
+# backslash (read's escape); nor a control byte, which the general path
+# spells \xNN (terminal_safe) after the lookup.
+_CONTROL = r"\x00-\x1f\x7f-\x9f\udc80-\udc9f"
+_PLAIN_NAME = re.compile(r"[^\s\[\]()<>:+/\\%s]+" % _CONTROL)
 
 # The general path for some lines: (line numbers, lines, their hits) ->
 # one output text per line, in order.
@@ -162,7 +165,7 @@ def _symbols(res: Any, debug: Any, keys: list[int]) -> tuple[list[str], Any, Any
 
 
 # A character that :data:`_PLAIN_NAME` refuses, "\n" aside (the joiner).
-_ODD = re.compile(r"[^\S\n]|[\[\]()<>:+/\\]")
+_ODD = re.compile(r"(?!\n)[\s\[\]()<>:+/\\%s]" % _CONTROL)
 _DECODED: dict[int, tuple[bytes, str, Any]] = {}
 
 
@@ -247,7 +250,7 @@ def _frame_texts(u1: Any, u2: Any, file_text: Callable[[int], str],
         name = file_text(f)
         if prefix is not None and name.startswith(prefix):
             name = name[len(prefix):]
-        names[f] = name
+        names[f] = terminal_safe(name)      # as the general path spells its line
     out = []
     for k in u2.tolist():
         j, disc = k >> 32, k & 0xFFFFFFFF

@@ -231,6 +231,33 @@ def test_annotations_never_break_a_line():
         MOD_BASE + 4)
 
 
+@pytest.mark.parametrize("fast", [False, True])
+def test_debuginfo_decoding_spells_control_bytes(monkeypatch, capsys, tmp_path, fast):
+    """--debuginfo: a name of the symbols and a file of the debug info are
+    spelled as in the annotations, on the batch path as on the general one."""
+    from pymod.symbolize.lines import DebugFile, Frame, StaticLines
+    from pymod.tools import symbolize
+    from tests.symbolize.support import core, maps, table
+
+    rows = ((0x1000, "t", "kernel_init"), (0x2000, "t", "foo"), (0x3000, "t", "b\x1br"),
+            (0x4000, "t", "ev" + EVIL))
+    debug = DebugFile(StaticLines({0x1000: [Frame("kernel_init", "/b/init/main.c", 1, 1, False)],
+                                   0x2004: [Frame("foo", "/b/x%s.c" % EVIL, 7, 1, False)],
+                                   0x3004: [Frame("b\x1br", "/b/y.c", 8, 1, False)]}),
+                      table(*rows[:3]))
+    s = Symbolizer(maps(core(*((CORE_BASE + a, t, n) for a, t, n in rows), stext=CORE_BASE,
+                             etext=CORE_BASE + 0x5000)))
+    s.add_debuginfo(debug)
+    monkeypatch.setattr(symbolize, "make_symbolizer", lambda args, warn: s)
+    monkeypatch.setattr(symbolize, "fast_path", fast)
+    trace = tmp_path / "in"
+    trace.write_text("".join("%x\n" % (CORE_BASE + a) for a in (0x2004, 0x3004, 0x4001)))
+    assert pymod_main(["symbolize", "--debuginfo", str(tmp_path), str(trace)]) == 0
+    assert capsys.readouterr().out == ("foo (x\\x1b[2J\\x07.c:7) \n"
+                                       "b\\x1br (y.c:8) \n"
+                                       "ev\\x1b[2J\\x07+0x1/0x1000 \n")
+
+
 @pytest.fixture(scope="module")
 def evil_ko(tmp_path_factory) -> Path:
     """pm_hello needing a symbol named with ESC and BEL, its description
