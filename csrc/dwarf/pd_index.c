@@ -232,10 +232,9 @@ static void put(struct pd_frames *f, uint64_t k, uint32_t fn, uint32_t file, uin
 	f->inlined[k] = inlined;
 }
 
-int pd_index_fill(const struct pd_index *x, const uint64_t *addrs, uint64_t n,
-		  const uint64_t *offsets, const uint64_t *scratch, struct pd_frames *f)
+int pd_index_fill(const struct pd_index *x, uint64_t n, const uint64_t *offsets,
+		  const uint64_t *scratch, struct pd_frames *f)
 {
-	(void)addrs;
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t row = (uint32_t)(scratch[i] >> 32), fn = (uint32_t)scratch[i];
 		uint64_t k = offsets[i];

@@ -90,8 +90,8 @@ const char *pd_index_string(const struct pd_index *idx, uint32_t off);
  */
 int pd_index_count(const struct pd_index *idx, const uint64_t *addrs, uint64_t n,
 		   uint32_t *counts, uint64_t *offsets, uint64_t *scratch, uint64_t *total);
-int pd_index_fill(const struct pd_index *idx, const uint64_t *addrs, uint64_t n,
-		  const uint64_t *offsets, const uint64_t *scratch, struct pd_frames *frames);
+int pd_index_fill(const struct pd_index *idx, uint64_t n, const uint64_t *offsets,
+		  const uint64_t *scratch, struct pd_frames *frames);
 /* cffi:end */
 
 #endif

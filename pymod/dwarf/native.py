@@ -166,7 +166,7 @@ class LineIndex:
         cf.column = ffi.from_buffer("uint32_t[]", frames.column)
         cf.discriminator = ffi.from_buffer("uint32_t[]", frames.discriminator)
         cf.inlined = ffi.from_buffer("uint8_t[]", frames.inlined)
-        _raise_for(lib.pd_index_fill(self._idx, pa, n, ffi.from_buffer("uint64_t[]", offsets),
+        _raise_for(lib.pd_index_fill(self._idx, n, ffi.from_buffer("uint64_t[]", offsets),
                                      ffi.from_buffer("uint64_t[]", scratch), cf),
                    "DWARF lookup")
         return counts, offsets, frames

@@ -47,7 +47,7 @@ static void lookups(const uint8_t *blob, uint64_t size, unsigned seed)
 		struct pd_frames f = {a, a + total + 1, a + 2 * (total + 1), a + 3 * (total + 1),
 				      a + 4 * (total + 1), b};
 
-		pd_index_fill(idx, addrs, 5000, offsets, scratch, &f);
+		pd_index_fill(idx, 5000, offsets, scratch, &f);
 		for (uint64_t k = 0; k < total; k++)
 			if (f.function[k] != 0xffffffffu && !pd_index_string(idx, f.function[k]))
 				abort();
