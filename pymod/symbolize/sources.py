@@ -42,6 +42,7 @@ from pymod.symbolize.placement import module_map, place_ko
 from pymod.symbolize.textparse import (
     MODULE_NAME_LEN,
     NmLines,
+    hex_address,
     parse_nm,
     read_text,
     source_path,
@@ -123,12 +124,12 @@ def _proc_module(f: list[bytes], at_line: str, raw: bytes) -> ProcModule:
                   % (len(f[0]), MODULE_NAME_LEN - 1))
     if not f[1].isdigit() or len(f[1]) > 10 or int(f[1]) >> 32:
         raise bad("the size %r is not a number the kernel prints (%%u)" % _text(f[1]))
-    digits = f[at][2:]
-    if not 1 <= len(digits) <= 16 or any(c not in b"0123456789abcdefABCDEF" for c in digits):
+    base = hex_address(f[at][2:])
+    if base is None:
         raise bad("the address %r is not 0x and 1 to 16 hex digits" % _text(f[at]))
     cols = [_text(c) for c in f[2:at - 1]] + ["-", "-"]
     return ProcModule(_text(f[0]), int(f[1]), cols[0], cols[1], _text(f[at - 1]),
-                      int(digits, 16), " ".join(_text(c) for c in f[at + 1:]))
+                      base, " ".join(_text(c) for c in f[at + 1:]))
 
 
 def _text(b: bytes) -> str:

@@ -33,7 +33,7 @@ from pymod.elf.compression import read_file
 from pymod.elf.constants import MODULE_NAME_LEN
 from pymod.errors import PymodError
 
-__all__ = ["NmLines", "parse_nm", "read_text", "source_path", "KSYM_NAME_LEN",
+__all__ = ["NmLines", "parse_nm", "read_text", "source_path", "hex_address", "KSYM_NAME_LEN",
            "MODULE_NAME_LEN", "SLICE"]
 
 # include/linux/kallsyms.h, 512 in 6.1 and 6.12: %pS (module_address_lookup)
@@ -113,6 +113,15 @@ def read_text(source: str | os.PathLike[str] | bytes, what: str) -> bytes:
             from None
 
 
+def hex_address(digits: bytes) -> int | None:
+    """The value of 1 to 16 ASCII hex digits (what ``%lx`` and ``%px``
+    print), else None: no sign, ``0x``, white space or underscore, which
+    ``int(digits, 16)`` would take."""
+    if not 1 <= len(digits) <= 16 or digits.strip(b"0123456789abcdefABCDEF"):
+        return None
+    return int(digits, 16)
+
+
 def where(what: str, path: str | None, lineno: int) -> str:
     """``what: FILE:LINE`` (``what: line LINE`` for text given as such)."""
     return "%s: %s:%d" % (what, path, lineno) if path is not None \
@@ -122,7 +131,7 @@ def where(what: str, path: str | None, lineno: int) -> str:
 def _why(line: bytes, kallsyms: bool) -> str:
     """What is wrong with one line the bulk checks refused."""
     head, _, rest = line.partition(b" ")
-    if not head or len(head) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in head):
+    if hex_address(head) is None:
         return "the address %s is not 1 to 16 hex digits" % _show(head, 40)
     if b"\0" in line:
         return "a NUL byte (the kernel prints names as C strings)"
