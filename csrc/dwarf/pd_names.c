@@ -9,6 +9,16 @@
 #include <stdlib.h>
 #include "pd_internal.h"
 
+/* The slot of key in an open-addressed table of n (a power of 2) keys, 0 free. */
+static uint64_t probe(const uint64_t *keys, uint64_t n, uint64_t key)
+{
+	uint64_t j = (key * 0x9e3779b97f4a7c15ull >> 20) & (n - 1);
+
+	while (keys[j] && keys[j] != key)
+		j = (j + 1) & (n - 1);
+	return j;
+}
+
 static int cache_grow(struct pd_build *b)
 {
 	uint64_t n = b->name_slots ? b->name_slots * 2 : 4096;
@@ -25,8 +35,7 @@ static int cache_grow(struct pd_build *b)
 
 		if (!k)
 			continue;
-		for (j = (k * 0x9e3779b97f4a7c15ull >> 20) & (n - 1); keys[j]; j = (j + 1) & (n - 1))
-			;
+		j = probe(keys, n, k);
 		keys[j] = k;
 		vals[j] = b->name_vals[i];
 	}
@@ -41,11 +50,7 @@ static int cache_grow(struct pd_build *b)
 /* The cache slot of key (die offset + 1): its value, or where it goes. */
 static uint64_t cache_slot(const struct pd_build *b, uint64_t key)
 {
-	uint64_t j = (key * 0x9e3779b97f4a7c15ull >> 20) & (b->name_slots - 1);
-
-	while (b->name_keys[j] && b->name_keys[j] != key)
-		j = (j + 1) & (b->name_slots - 1);
-	return j;
+	return probe(b->name_keys, b->name_slots, key);
 }
 
 static int cache_put(struct pd_build *b, uint64_t key, uint32_t val)
