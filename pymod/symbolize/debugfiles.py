@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pymod.elf.constants import SHF_ALLOC, SHF_EXECINSTR
 from pymod.errors import InvalidArgument
 from pymod.symbolize.lines import DebugFile, IndexLines
 from pymod.symbolize.model import CoreMap, SymbolTable
 
 __all__ = ["open_debug_file", "DebugFiles", "core_of"]
 
-SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
-STT_SECTION, STT_FILE = 3, 4
+STT_SECTION, STT_FILE = 3, 4      # st_info & 0xf (pymod.elf.constants has no STT_)
 _RELEASE = re.compile(r"(?:/boot/vmlinux-|/lib/modules/)([^/]+)")
 
 
