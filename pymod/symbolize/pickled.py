@@ -146,9 +146,7 @@ def _set_state(files: Mapping[Owner, DebugFile]) -> tuple[Any, ...]:
 
     if isinstance(files, ReopenedFiles):
         return ("files", dict(files.paths))
-    if isinstance(files, ReopenedDirs):
-        return ("dirs", files.paths, files.release)
-    if isinstance(files, DebugFiles):
+    if isinstance(files, (ReopenedDirs, DebugFiles)):
         return ("dirs", files.paths, files.release)
     return ("files", {owner: _kept(f, owner) for owner, f in files.items()})
 
