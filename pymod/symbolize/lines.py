@@ -31,7 +31,7 @@ from pymod.dwarf.native import Frame
 from pymod.symbolize.model import SymbolTable
 
 __all__ = ["Frame", "FrameTable", "FrameArrays", "LineSource", "DebugFile", "IndexLines",
-           "StaticLines", "frame_text"]
+           "StaticLines", "frame_text", "decode_ascii", "ascii_names"]
 
 
 def frame_text(f: Frame) -> str:
@@ -237,16 +237,29 @@ def _text_names(table: SymbolTable | None) -> dict[str, int]:
     return out
 
 
+AsciiStrtab = tuple[str, NDArray[np.intp]]
+
+
+def decode_ascii(strtab: bytes) -> AsciiStrtab:
+    """An ASCII string table decoded once, and where its NULs are (one
+    appended, so the last name ends): vmlinux has 10^5 names, a start-up
+    cost decoded name by name."""
+    padded = strtab + b"\0"
+    return padded.decode("ascii"), np.flatnonzero(np.frombuffer(padded, np.uint8) == 0)
+
+
+def ascii_names(decoded: AsciiStrtab, starts: NDArray[Any]) -> list[str]:
+    """The names starting at ``starts`` of a :func:`decode_ascii` table."""
+    text, nul = decoded
+    starts = np.asarray(starts, np.int64)
+    ends = nul[np.searchsorted(nul, starts)]
+    return [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
 def _text_names_ascii(table: SymbolTable) -> dict[str, int]:
-    """:func:`_text_names` of an ASCII string table, decoded once (vmlinux:
-    10^5 names, a start-up cost name by name)."""
-    strtab = table.strtab + b"\0"
-    nul = np.flatnonzero(np.frombuffer(strtab, np.uint8) == 0)
+    """:func:`_text_names` of an ASCII string table, decoded once."""
     letters = np.frombuffer(table.types, np.uint8)
     pick = np.flatnonzero((letters == ord("t")) | (letters == ord("T")))
-    starts = table.names[pick].astype(np.int64)
-    ends = nul[np.searchsorted(nul, starts)]
-    text = strtab.decode("ascii")
-    names = [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    names = ascii_names(decode_ascii(table.strtab), table.names[pick])
     # Written from the highest address down: the lowest of a name stays.
     return dict(zip(reversed(names), reversed(table.addrs[pick].tolist()), strict=True))

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pymod.symbolize.lines import AsciiStrtab, ascii_names, decode_ascii
 from pymod.symbolize.stackparse import KERNEL_BASE, Hit, StackScanner, kernel_addresses
 from pymod.symbolize.symbolizer import FOUND
 from pymod.tools.common import terminal_safe
@@ -166,7 +167,7 @@ def _symbols(res: Any, debug: Any, keys: list[int]) -> tuple[list[str], Any, Any
 
 # A character that :data:`_PLAIN_NAME` refuses, "\n" aside (the joiner).
 _ODD = re.compile(r"(?!\n)[\s\[\]()<>:+/\\%s]" % _CONTROL)
-_DECODED: dict[int, tuple[bytes, str, Any]] = {}
+_DECODED: dict[int, tuple[bytes, AsciiStrtab]] = {}
 
 
 def _names_of(table: Any, idx: Any) -> list[str]:
@@ -177,15 +178,10 @@ def _names_of(table: Any, idx: Any) -> list[str]:
     if got is None or got[0] is not strtab:
         if not strtab.isascii():
             return [table.name(i) for i in idx.tolist()]
-        padded = strtab + b"\0"
-        got = (strtab, padded.decode("ascii"),
-               np.flatnonzero(np.frombuffer(padded, np.uint8) == 0))
+        got = (strtab, decode_ascii(strtab))
         _DECODED.clear()
         _DECODED[id(strtab)] = got
-    _, text, nul = got
-    starts = table.names[idx].astype(np.int64)
-    ends = nul[np.searchsorted(nul, starts)]
-    return [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return ascii_names(got[1], table.names[idx])
 
 
 def _columns(lines: Any, addrs: Any) -> tuple[Any, Any, Any, Any, Any, Callable[[int], str]]:
