@@ -103,7 +103,12 @@ def test_build_id_of_a_linked_file(tmp_path):
 
 
 def test_every_dwarf_section_name_is_known():
+    from pymod.dwarf.native import SECTIONS
+
     assert set(DWARF_SECTIONS) == set(_ATTR)
+    # the C core's order (enum pd_section); kept apart so that reading
+    # sections loads no C library
+    assert DWARF_SECTIONS == SECTIONS
 
 
 @pytest.mark.real_kernel
