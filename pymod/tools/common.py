@@ -41,7 +41,8 @@ def write(stream: IO[str], text: str) -> None:
 # What a terminal acts on: C0 controls, DEL, and the C1 controls, both as
 # characters and as raw bytes 0x80-0x9f that are not UTF-8 (kept as lone
 # surrogates), which an 8-bit terminal takes for C1 (0x9b is CSI).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udc9f]")
+CONTROL_CHARS = "\x00-\x1f\x7f-\x9f\udc80-\udc9f"    # a character class's body
+_CONTROL = re.compile("[%s]" % CONTROL_CHARS)
 # The same but tab and newline, for text whose format has them (modinfo's).
 _CONTROL_BUT_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\udc80-\udc9f]")
 

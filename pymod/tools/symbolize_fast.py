@@ -30,7 +30,7 @@ import numpy as np
 from pymod.symbolize.lines import AsciiStrtab, ascii_names, decode_ascii
 from pymod.symbolize.stackparse import KERNEL_BASE, Hit, StackScanner, kernel_addresses
 from pymod.symbolize.symbolizer import FOUND
-from pymod.tools.common import terminal_safe
+from pymod.tools.common import CONTROL_CHARS, terminal_safe
 
 __all__ = ["fast_decode", "usable"]
 
@@ -40,8 +40,7 @@ _ALL_BARE = re.compile(r"(?:(?:0[xX])?[0-9a-fA-F]{16}\n)*(?:(?:0[xX])?[0-9a-fA-F
 # as is: no white space, brackets, parentheses, segment colon, '+', '/' or
 # backslash (read's escape); nor a control byte, which the general path
 # spells \xNN (terminal_safe) after the lookup.
-_CONTROL = r"\x00-\x1f\x7f-\x9f\udc80-\udc9f"
-_PLAIN_NAME = re.compile(r"[^\s\[\]()<>:+/\\%s]+" % _CONTROL)
+_PLAIN_NAME = re.compile(r"[^\s\[\]()<>:+/\\%s]+" % CONTROL_CHARS)
 
 # The general path for some lines: (line numbers, lines, their hits) ->
 # one output text per line, in order.
@@ -166,7 +165,7 @@ def _symbols(res: Any, debug: Any, keys: list[int]) -> tuple[list[str], Any, Any
 
 
 # A character that :data:`_PLAIN_NAME` refuses, "\n" aside (the joiner).
-_ODD = re.compile(r"(?!\n)[\s\[\]()<>:+/\\%s]" % _CONTROL)
+_ODD = re.compile(r"(?!\n)[\s\[\]()<>:+/\\%s]" % CONTROL_CHARS)
 _DECODED: dict[int, tuple[bytes, AsciiStrtab]] = {}
 
 
