@@ -190,10 +190,21 @@ def by_name(symbolizer: Any, name: str, offset: int, module: str | None) -> Any:
 
 
 def _names_of(symbolizer: Any, tag: int, owner: Any) -> dict[str, int]:
-    """The owner's name index, built once per table (cached by tag)."""
-    got: dict[str, int] | None = symbolizer._by_name.get(tag)
+    """The owner's name index, built once per table (cached by tag).  The
+    cache holds the current tables' only: a symbolizer that follows a
+    kernel's loads and unloads would otherwise keep every table's."""
+    cache: dict[int, dict[str, int]] = symbolizer._by_name
+    got = cache.get(tag)
     if got is None:
-        got = symbolizer._by_name[tag] = name_index(owner.symbols)
+        got = name_index(owner.symbols)
+        with symbolizer._lock:
+            live = {t for _, t, _ in symbolizer._modules.values()}
+            if symbolizer._core is not None:
+                live.add(symbolizer._core[0])
+            for old in [t for t in cache if t not in live]:
+                del cache[old]
+            if tag in live:
+                cache[tag] = got
     return got
 
 

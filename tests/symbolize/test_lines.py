@@ -86,6 +86,23 @@ def test_symbolize_name_of_a_placed_module_adds_its_lines():
     assert str(got) == "m_b+0x2/0xfc0 [m]" and got.source == F_BAR
 
 
+def test_the_name_index_cache_holds_the_current_tables_only():
+    s, _ = _sym()
+    base = 0xffffffffc0000000
+    for k in range(20):
+        t = table((base, "t", "m_a"), (base + 0x40 + k, "t", "m_b"))
+        m = ModuleMap("m", ((base, 0x1000),), (base, 0x1000), (0, 0), t)
+        if k % 2:
+            s.replace_module(m)
+        else:
+            s.add_module(m)
+        got = s.symbolize_name("m_b", 1, module="m")
+        assert str(got) == "m_b+0x1/0x%x [m]" % (0x1000 - 0x40 - k)
+        assert s.symbolize_name("foo", 5).name == "foo"
+        if k % 2:
+            s.remove_module("m")
+        assert len(s._by_name) <= 2       # vmlinux's and at most the module's
+
 def test_symbol_with_source_pickles_and_keeps_it_immutable():
     sym = Symbol("f", 1, 2, None, None, False, F_FOO)
     again = pickle.loads(pickle.dumps(sym))
