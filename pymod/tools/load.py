@@ -113,6 +113,13 @@ def _print_text(kernel: Kernel, result: TreeResult) -> None:
     write(sys.stdout, kernel.proc_modules())
     for notice in kernel.notices:
         error(PROG, "notice: %s" % notice)
+    # /proc/modules shows them Live as if their init and parameter code
+    # agreed; pymod runs none of it, so that part is not a verdict.
+    undecided = sum(1 for m in kernel.modules if m.undecided)
+    if undecided:
+        error(PROG, "note: %d of %d modules are Live only if their own code agrees "
+              "(init, parameters), which pymod does not run; --json names it"
+              % (undecided, len(kernel.modules)))
     for path, err in result.failures:
         error(PROG, "%s: %s (-%d): %s" % (path, errno_name(err.errno), err.errno, err.strerror))
 

@@ -18,3 +18,12 @@ def test_load_json_lists_undecided_per_module(capsys):
         {"what": "init", "name": "init_module", "ops": None,
          "detail": "init_module runs the module's own code"}]}
     assert [f["undecided"] for f in out["failures"]] == [[]]
+
+
+def test_load_text_says_which_lives_module_code_decides(capsys):
+    rc = main(["load", str(prebuilt_path("pm_hello")), str(prebuilt_path("pm_noinit"))])
+    out, err = capsys.readouterr()
+    assert rc == 0 and [ln.split()[0] for ln in out.splitlines()] == ["pm_noinit", "pm_hello"]
+    # pm_hello has an init function, pm_noinit none: one of two is undecided
+    assert err == ("pymod load: note: 1 of 2 modules are Live only if their own code agrees "
+                   "(init, parameters), which pymod does not run; --json names it\n")
