@@ -17,8 +17,8 @@ import functools
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
@@ -33,10 +33,10 @@ from pymod.symbolize.symbolizer import (
     Symbolizer,
 )
 from pymod.symbolize.tracenames import NamedFrame, named_frames, pair, trace_identity
-from pymod.tools.common import ERRORS, error, json_text, os_message, terminal_safe, write
+from pymod.tools.common import error, json_text, os_message, terminal_safe, write
 from pymod.tools.symbolize_decode import Decoder, decode_lines
 from pymod.tools.symbolize_fast import fast_decode, usable
-from pymod.tools.symbolize_input import bounded_lines, stdin_bytes, take
+from pymod.tools.symbolize_input import LineReader, stdin_bytes
 from pymod.tools.symbolize_report import STRICT_EXIT, Report
 from pymod.tools.symbolize_sources import check_options, identity_of, make_symbolizer
 
@@ -272,17 +272,16 @@ def _warned(text: str, warnings: list[str]) -> str:
     return body + "".join(" [%s]" % terminal_safe(w) for w in warnings) + eol
 
 
-def _stream(stream: Iterable[bytes], name: str, annotator: Annotator, as_json: bool,
+def _stream(stream: IO[bytes], name: str, annotator: Annotator, as_json: bool,
             progress: _Progress, report: Report) -> None:
     """Annotate one input, chunk by chunk."""
     scanner = StackScanner()
-    lines_in = bounded_lines(stream)
+    reader = LineReader(stream)
     first = 1
     while True:
-        raw = take(lines_in, CHUNK_LINES)
-        if not raw:
+        lines = reader.take(CHUNK_LINES)
+        if not lines:
             return
-        lines = [r.decode("utf-8", ERRORS) for r in raw]
         write(sys.stdout, _chunk_text(name, first, lines, scanner, annotator, as_json, report))
         first += len(lines)
         progress.add(len(lines))
