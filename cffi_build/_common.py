@@ -56,7 +56,8 @@ KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h",
 DWARF = CLibrary("dwarf", "pymod._dwarf_cffi", "pymod_dwarf.h",
                  ("pd_read.c", "pd_form.c", "pd_abbrev.c", "pd_unit.c", "pd_line.c",
                   "pd_lineprog.c", "pd_ranges.c", "pd_names.c", "pd_info.c", "pd_clip.c",
-                  "pd_blob.c", "pd_index.c", "pd_sort.c", "pd_build.c"))
+                  "pd_blob.c", "pd_index.c", "pd_namemap.c", "pd_text.c", "pd_sort.c",
+                  "pd_build.c"))
 # Not a cffi library: a plain CPython extension (one-address symbolization)
 # that calls LOOKUP's pm_symmap_lookup1 through a pointer it finds with
 # dlsym in the loaded cffi library; it includes LOOKUP's header for the

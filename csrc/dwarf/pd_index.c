@@ -232,32 +232,48 @@ static void put(struct pd_frames *f, uint64_t k, uint32_t fn, uint32_t file, uin
 	f->inlined[k] = inlined;
 }
 
+/* The frames of one address from its scratch word, from slot k on. */
+static void fill_one(const struct pd_index *x, uint64_t scratch, struct pd_frames *f, uint64_t k)
+{
+	uint32_t row = (uint32_t)(scratch >> 32), fn = (uint32_t)scratch;
+	const struct pd_rowinfo *ri = row == PD_NONE ? NULL : &x->row_info[row];
+	uint32_t name = fn == PD_NONE ? PD_NONE : x->funcs[fn].name;
+
+	if (row == PD_NONE && fn == PD_NONE)
+		return;
+	put(f, k++, name, ri ? ri->file : PD_NONE, ri ? ri->line : 0, ri ? ri->column : 0,
+	    ri ? ri->disc : 0, fn != PD_NONE && x->funcs[fn].parent != PD_NONE);
+	for (; fn != PD_NONE && x->funcs[fn].parent != PD_NONE; fn = x->funcs[fn].parent) {
+		const struct pd_func *in = &x->funcs[fn];
+		uint32_t up = in->parent;
+
+		put(f, k++, x->funcs[up].name, in->call_file, in->call_line, in->call_column,
+		    0, x->funcs[up].parent != PD_NONE);
+	}
+}
+
 int pd_index_fill(const struct pd_index *x, uint64_t n, const uint64_t *offsets,
 		  const uint64_t *scratch, struct pd_frames *f)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t row = (uint32_t)(scratch[i] >> 32), fn = (uint32_t)scratch[i];
-		uint64_t k = offsets[i];
-		const struct pd_rowinfo *ri;
-		uint32_t name;
 
-		if (row == PD_NONE && fn == PD_NONE)
-			continue;
 		if (row != PD_NONE && row >= x->h.nrows)
 			return PD_EINVAL;
 		if (fn != PD_NONE && fn >= x->h.nfuncs)
 			return PD_EINVAL;
-		ri = row == PD_NONE ? NULL : &x->row_info[row];
-		name = fn == PD_NONE ? PD_NONE : x->funcs[fn].name;
-		put(f, k++, name, ri ? ri->file : PD_NONE, ri ? ri->line : 0, ri ? ri->column : 0,
-		    ri ? ri->disc : 0, fn != PD_NONE && x->funcs[fn].parent != PD_NONE);
-		for (; fn != PD_NONE && x->funcs[fn].parent != PD_NONE; fn = x->funcs[fn].parent) {
-			const struct pd_func *in = &x->funcs[fn];
-			uint32_t up = in->parent;
-
-			put(f, k++, x->funcs[up].name, in->call_file, in->call_line, in->call_column,
-			    0, x->funcs[up].parent != PD_NONE);
-		}
+		fill_one(x, scratch[i], f, offsets[i]);
 	}
 	return PD_OK;
+}
+
+uint32_t pd_index_frames1(const struct pd_index *x, uint64_t addr, struct pd_frames *f,
+			  uint32_t cap)
+{
+	uint64_t scratch;
+	uint32_t count = count_one(x, addr, &scratch);
+
+	if (count <= cap)
+		fill_one(x, scratch, f, 0);
+	return count;
 }

@@ -183,6 +183,18 @@ int pd_fattrs_name(struct pd_build *b, const struct pd_unit *u, const struct pd_
 int pd_ref_name(struct pd_build *b, uint64_t die_off, uint32_t *name);
 const struct pd_unit *pd_unit_at(const struct pd_build *b, uint64_t off);
 
+/*
+ * pd_index.c, for pd_text.c: the frames of one address, innermost first,
+ * written to f from slot 0 when they are at most cap; returns how many
+ * there are (more than cap: none written).  Reads the index only.
+ */
+uint32_t pd_index_frames1(const struct pd_index *x, uint64_t addr, struct pd_frames *f,
+			  uint32_t cap);
+
+/* pd_namemap.c, for pd_text.c */
+int64_t pd_strtab_len(const char *strtab, uint64_t strsize, uint64_t off);
+int pd_namemap_get(const struct pd_namemap *m, const char *name, uint64_t len, uint64_t *addr);
+
 /* pd_blob.c */
 int pd_blob_write(struct pd_build *b, uint8_t **out, uint64_t *out_size);
 

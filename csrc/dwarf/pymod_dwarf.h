@@ -92,6 +92,49 @@ int pd_index_count(const struct pd_index *idx, const uint64_t *addrs, uint64_t n
 		   uint32_t *counts, uint64_t *offsets, uint64_t *scratch, uint64_t *total);
 int pd_index_fill(const struct pd_index *idx, uint64_t n, const uint64_t *offsets,
 		  const uint64_t *scratch, struct pd_frames *frames);
+
+/*
+ * The text addr2line -i prints for each address's chain, its frames joined
+ * by one space: "file:line"; "??" for an unknown file, "?" for line 0;
+ * " (discriminator N)" after a known line when the innermost frame has one
+ * (addr2line keeps it for the callers); "??:?" for an address without
+ * lines.  A file that starts with strip[0:strip_len] loses that prefix.
+ * Address i's text is out[ends[i-1]:ends[i]] (from 0 for i = 0); flags[i]
+ * is 1, and the text empty, when a file name holds a byte outside
+ * printable ASCII or the chain is deeper than 64: the caller spells those.
+ * *done addresses are written; fewer than n when out is full (call again
+ * for the rest).  Reads the index only.
+ */
+int pd_index_chain_text(const struct pd_index *idx, const uint64_t *addrs, uint64_t n,
+			const char *strip, uint64_t strip_len, char *out, uint64_t cap,
+			uint64_t *ends, uint8_t *flags, uint64_t *done);
+
+/*
+ * A symbol table's names -> the lowest address of a t/T symbol of each (as
+ * decode_stacktrace.sh finds a function with nm).  The arrays are read
+ * once; strtab must outlive the map (its strings, each NUL-terminated
+ * inside strsize, or PD_ERANGE).  The table is in address order.  Read
+ * only once built: any number of readers.
+ */
+struct pd_namemap;
+int pd_namemap_new(const char *strtab, uint64_t strsize, const uint32_t *name_off,
+		   const uint64_t *addrs, const char *types, uint64_t n, struct pd_namemap **out);
+void pd_namemap_free(struct pd_namemap *m);
+
+/*
+ * The line decode_stacktrace.sh writes for bare addresses the symbolizer
+ * named name+offset: "name (chain) \n", the name at name_off[i] of strtab
+ * (0xffffffff: none), found in map, its chain as pd_index_chain_text()
+ * writes it for map's address + offsets[i].  flags[i]: 0 written to
+ * out[ends[i-1]:ends[i]]; 1 left to the caller (a byte outside printable
+ * ASCII, a chain deeper than 64); 2 not for this path (no name, an empty
+ * one, one the script's word split cuts, one map lacks).  *done rows are
+ * answered; fewer than n when out is full (call again for the rest).
+ */
+int pd_decode_bare(const struct pd_index *idx, const struct pd_namemap *map, const char *strtab,
+		   uint64_t strsize, const uint32_t *name_off, const uint64_t *offsets, uint64_t n,
+		   const char *strip, uint64_t strip_len, char *out, uint64_t cap, uint64_t *ends,
+		   uint8_t *flags, uint64_t *done);
 /* cffi:end */
 
 #endif

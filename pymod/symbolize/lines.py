@@ -180,6 +180,7 @@ class DebugFile:
     path: str | None = None
     _by_name: dict[str, int] | None = field(default=None, repr=False)
     _scanned: int = field(default=0, repr=False)
+    _name_map: Any = field(default=None, repr=False)
 
     def address_of(self, name: str) -> int | None:
         """The address of the function ``name`` in this file, as
@@ -195,6 +196,29 @@ class DebugFile:
                     return got  # type: ignore[return-value]
             self._by_name = _text_names(self.symbols)
         return self._by_name.get(name)
+
+    def name_map(self) -> Any:
+        """:meth:`address_of` for the C batch path
+        (:class:`pymod.dwarf.text.NameMap`), made once; needs ``symbols``."""
+        if self._name_map is None:
+            from pymod.dwarf.text import NameMap
+
+            if self.symbols is None:
+                raise ValueError("a debug file without symbols has no name map")
+            t = self.symbols
+            self._name_map = NameMap(t.strtab, t.names, t.addrs, t.types)
+        return self._name_map
+
+    def addresses_of(self, names: Sequence[str]) -> list[int | None]:
+        """:meth:`address_of` of each name; a batch larger than the names
+        searched for one by one is answered from the index at once (one
+        search costs a pass over vmlinux' string table)."""
+        if self._by_name is None and len(names) > _SCANS - self._scanned:
+            self._by_name = _text_names(self.symbols)
+        if self._by_name is None:
+            return [self.address_of(n) for n in names]
+        get = self._by_name.get
+        return [get(n) for n in names]
 
 
 _SCANS = 16          # names searched for before the names are indexed

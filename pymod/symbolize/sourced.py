@@ -128,7 +128,7 @@ def _bases(table: SymbolTable, debug: DebugFile,
     if debug.symbols is None or debug.symbols is table:
         return table.addrs[syms], np.ones(len(syms), np.bool_)
     uniq, inverse = np.unique(syms, return_inverse=True)
-    got = [debug.address_of(table.name(int(s))) for s in uniq.tolist()]
+    got = debug.addresses_of([table.name(int(s)) for s in uniq.tolist()])
     base = np.array([0 if a is None else a for a in got], dtype=np.uint64)[inverse]
     ok = np.array([a is not None for a in got], dtype=np.bool_)[inverse]
     return base, ok

@@ -9,7 +9,9 @@ batch, with the same result: the address is named by one
 (``decode_stacktrace.sh`` takes ``name+offset`` back through ``nm``: a name
 shared by several functions answers from the lowest), each distinct
 debug-file address asked once of the index, and each distinct frame text
-built once.
+built once.  Over the C index, C writes the whole line
+(:func:`pymod.dwarf.text.decode_bare`): building 10^5 strings in Python
+cost more than everything else the command does.
 
 A line takes this path only when the general one would treat it exactly
 so: a bare address outside an oops' Call Trace and a bpftrace key (the
@@ -27,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from pymod.dwarf.native import LineIndex
+from pymod.dwarf.text import LEFT, NOT_HERE, WRITTEN, chain_texts, decode_bare
 from pymod.symbolize.lines import AsciiStrtab, ascii_names, decode_ascii
 from pymod.symbolize.stackparse import KERNEL_BASE, Hit, StackScanner, kernel_addresses
 from pymod.symbolize.symbolizer import FOUND
@@ -116,13 +120,48 @@ def _bare_lines(lines: Sequence[str], bare: list[int], annotator: Any, report: A
 
 def _decoded(decoder: Any, res: Any, found: Any) -> tuple[list[str], Any]:
     """The output line of each found answer ``name+0xoff/0xsize`` that this
-    path takes (``ok``), as the script writes it: ``name (file:line ...) ``."""
-    from pymod.tools.symbolize_decode import NO_LINE, frame_line
-
+    path takes (``ok``), as the script writes it: ``name (file:line ...) ``.
+    Over the C index, C writes them (:func:`pymod.dwarf.text.decode_bare`)
+    but for the rows it leaves to :func:`_python_decoded`."""
     n = int(found.sum())
     debug = decoder.debugs.get(None) if None in decoder.debugs else None
     if debug is None or decoder.basepath is not None and ":" in decoder.basepath:
         return [], np.zeros(n, np.bool_)
+    index = getattr(debug.lines, "index", None)
+    if not isinstance(index, LineIndex) or debug.symbols is None:
+        return _python_decoded(decoder, debug, res, found)
+    strip = None if decoder.basepath is None else decoder.basepath + "/"
+    rows = np.flatnonzero(found)
+    tags, syms, offs = res.table[rows], res.symbol[rows], res.offset[rows]
+    flags = np.full(n, NOT_HERE, np.uint8)
+    texts = [""] * n
+    for tag in np.unique(tags).tolist():
+        table = res.owners[tag].symbols
+        if res.owners[tag].module is not None:
+            continue                    # the script's module path: the general one
+        mine = np.flatnonzero(tags == tag)
+        got, flags[mine] = decode_bare(index, debug.name_map(), table.strtab,
+                                       table.names[syms[mine]], offs[mine], strip)
+        if len(mine) == n:
+            texts = got
+        else:
+            for k, text in zip(mine.tolist(), got, strict=True):
+                texts[k] = text
+    left = np.flatnonzero(flags == LEFT)
+    ok = flags == WRITTEN
+    if left.size:
+        sub = np.zeros(len(found), np.bool_)
+        sub[rows[left]] = True
+        more, more_ok = _python_decoded(decoder, debug, res, sub)
+        ok[left] = more_ok
+        for k, text in zip(left[more_ok].tolist(), more, strict=True):
+            texts[k] = text
+    return [texts[k] for k in np.flatnonzero(ok).tolist()], ok
+
+
+def _python_decoded(decoder: Any, debug: Any, res: Any, found: Any) -> tuple[list[str], Any]:
+    """:func:`_decoded` in Python: each distinct symbol named and found in
+    the debug file once, each distinct address's chain made once."""
     key = (res.table[found].astype(np.uint64) << np.uint64(32)) | \
         res.symbol[found].astype(np.uint64)
     ukey, inv = np.unique(key, return_inverse=True)
@@ -132,8 +171,6 @@ def _decoded(decoder: Any, res: Any, found: Any) -> tuple[list[str], Any]:
     at = bases[inv] + res.offset[found][ok].astype(np.uint64)
     uat, inv2 = np.unique(at, return_inverse=True)
     chains = _chain_texts(debug.lines, uat, decoder.basepath)
-    no_line = frame_line([NO_LINE], decoder.basepath)
-    chains = [c or no_line for c in chains]
     row_names = np.array(names, dtype=object)[inv].tolist()
     row_chains = np.array(chains, dtype=object)[inv2.ravel()].tolist()
     return ["%s (%s) \n" % nc for nc in zip(row_names, row_chains, strict=True)], ok
@@ -157,8 +194,10 @@ def _symbols(res: Any, debug: Any, keys: list[int]) -> tuple[list[str], Any, Any
     joined = "\n".join(names)
     if _ODD.search(joined) or joined.count("\n") != len(names) - 1:
         odd = {j for j, name in enumerate(names) if not _PLAIN_NAME.fullmatch(name)}
-    address_of = debug.address_of
-    got = [None if not name or j in odd else address_of(name) for j, name in enumerate(names)]
+    asked = [j for j, name in enumerate(names) if name and j not in odd]
+    got: list[int | None] = [None] * len(names)
+    for j, a in zip(asked, debug.addresses_of([names[j] for j in asked]), strict=True):
+        got[j] = a
     ok = np.array([a is not None for a in got], dtype=np.bool_)
     bases = np.array([a or 0 for a in got], dtype=np.uint64)
     return names, bases, ok
@@ -204,9 +243,27 @@ def _columns(lines: Any, addrs: Any) -> tuple[Any, Any, Any, Any, Any, Callable[
 
 
 def _chain_texts(lines: Any, addrs: Any, basepath: str | None) -> list[str]:
-    """``frame_line`` of every address's chain ("" for none), each distinct
-    frame text made once; addr2line prints the innermost frame's
+    """``frame_line`` of every address's chain ("??:?" for none): the C
+    index writes them (:func:`pymod.dwarf.text.chain_texts`), but for the
+    few it leaves to Python."""
+    index = getattr(lines, "index", None)
+    if not isinstance(index, LineIndex):
+        return _python_chain_texts(lines, addrs, basepath)
+    texts, left = chain_texts(index, addrs, None if basepath is None else basepath + "/")
+    rows = np.flatnonzero(left)
+    if rows.size:
+        for k, text in zip(rows.tolist(), _python_chain_texts(lines, addrs[rows], basepath),
+                           strict=True):
+            texts[k] = text
+    return texts
+
+
+def _python_chain_texts(lines: Any, addrs: Any, basepath: str | None) -> list[str]:
+    """``frame_line`` of every address's chain ("??:?" for none), each
+    distinct frame text made once; addr2line prints the innermost frame's
     discriminator on every frame of a chain."""
+    from pymod.tools.symbolize_decode import NO_LINE, frame_line
+
     counts, offsets, fid, fline, fdisc, file_text = _columns(lines, addrs)
     counts = np.asarray(counts, np.int64)
     has = counts > 0
@@ -225,7 +282,7 @@ def _chain_texts(lines: Any, addrs: Any, basepath: str | None) -> list[str]:
                      dtype=object)[i2.ravel()].tolist() if total else []
     chains = [texts[a] if n == 1 else " ".join(texts[a:a + n])
               for a, n in zip(cstart.tolist(), lens.tolist(), strict=True)]
-    out = [""] * len(counts)
+    out = [frame_line([NO_LINE], basepath)] * len(counts)
     for i, text in zip(np.flatnonzero(has).tolist(), chains, strict=True):
         out[i] = text
     return out

@@ -88,3 +88,45 @@ def agrees(ours: tuple[Frame, ...] | list[Frame], theirs: list[tuple[str, str]])
     if ours[0].function is None and len(mine) == len(theirs):
         return mine[0][1] == theirs[0][1] and mine[1:] == theirs[1:]
     return mine == theirs
+
+
+# For the symbolize command's batch path: kernel addresses, a build
+# directory (kernel_init in init/main.c), a name the script's split cuts
+# (odd:name), one that is not ASCII, and a file name with a control byte.
+KERNEL_C = r"""
+static inline int sq(int x) { return x * x + (x > 3 ? 1 : 2); }
+static __attribute__((noinline)) int helper(int n)
+{
+	int s = 0;
+	for (int i = 0; i < n; i++)
+		s += sq(i) ^ i;
+	return s;
+}
+int from_b(int);
+__attribute__((noinline)) int odd(int n) __asm__("\"odd:name\"");
+__attribute__((noinline)) int odd(int n) { return n * 7 + 1; }
+__attribute__((noinline)) int cafe(int n) __asm__("\"caf\xc3\xa9\"");
+__attribute__((noinline)) int cafe(int n) { return n * 9 + 3; }
+int kernel_init(int n) { return helper(n) + from_b(n) + odd(n) + cafe(n); }
+#line 1 "we\x01ird.c"
+__attribute__((noinline)) int weird(int n) { return n * 11 + 5; }
+int start(int n) { return kernel_init(n) + weird(n); }
+"""
+KERNEL_TEXT = 0xffffffff81000000
+
+
+def build_kernel_like(directory: Path) -> Path:
+    """``directory/vmlinux``: KERNEL_C as init/main.c and B_C as
+    kernel/b.c, linked at KERNEL_TEXT (not runnable; its DWARF is real)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found")
+    (directory / "init").mkdir()
+    (directory / "kernel").mkdir()
+    (directory / "init" / "main.c").write_text(KERNEL_C)
+    (directory / "kernel" / "b.c").write_text(B_C)
+    subprocess.run(["gcc", "-g", "-O2", "-mcmodel=kernel", "-fno-pie", "-no-pie", "-nostdlib",
+                    "-ffreestanding", "-fno-asynchronous-unwind-tables",
+                    "-Wl,-Ttext=%#x" % KERNEL_TEXT, "-Wl,-e,start", "init/main.c",
+                    "kernel/b.c", "-o", "vmlinux"], cwd=directory, check=True,
+                   capture_output=True)
+    return directory / "vmlinux"
