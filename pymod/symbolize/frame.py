@@ -224,6 +224,15 @@ def frame(df: Any, addr: str = "addr", host: str = "host",
     if absent and missing == "raise":
         raise InvalidArgument("frame: no symbolizer for host(s) %s"
                               % ", ".join(map(repr, absent[:5])) + (" ..." * (len(absent) > 5)))
+    values = _answers(groups, maps, addrs, f, lines)
+    return df.assign(**{n: pd.Series(v, index=df.index, dtype=v.dtype, copy=False)
+                        for n, v in zip(names, values, strict=True)})
+
+
+def _answers(groups: Any, maps: Mapping[Any, Symbolizer | Maps] | None, addrs: NDArray[Any],
+             f: Format, lines: bool) -> tuple[NDArray[Any], ...]:
+    """:func:`frame`'s new columns: one batch per host over its distinct
+    addresses (a host without a symbolizer answers unknown)."""
     out = _Columns(len(addrs), lines)
     for h, rows in groups:
         if maps is None or h not in maps:
@@ -236,8 +245,7 @@ def frame(df: Any, addr: str = "addr", host: str = "host",
                                         out.reason)
     if out.source is not None:
         values += (out.source,)
-    return df.assign(**{n: pd.Series(v, index=df.index, dtype=v.dtype, copy=False)
-                        for n, v in zip(names, values, strict=True)})
+    return values
 
 
 def _shared(maps: Mapping[Any, Symbolizer | Maps]) -> dict[Any, Symbolizer | _Deferred]:
