@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pymod._lookup_cffi import ffi, lib
-from pymod.errors import StatusKind, status_error
 from pymod.lookup import REGION_KINDS, as_addresses
+from pymod.lookup import _raise_for as _check  # the lookup core's one status table
 
 __all__ = ["SymMap", "Lookup", "FOUND", "UNKNOWN", "NO_SYMBOLS", "NO_SYMBOL", "OWNER_CORE",
            "OWNER_NONE"]
@@ -28,18 +28,7 @@ NO_SYMBOL: int = lib.PM_SYM_NO_SYMBOL
 OWNER_CORE: int = lib.PM_SYM_OWNER_CORE
 OWNER_NONE: int = lib.PM_SYM_OWNER_NONE
 
-_KINDS: dict[int, StatusKind] = {
-    lib.PM_ENOMEM: "nomem", lib.PM_EDUPID: "duplicate", lib.PM_EOVERLAP: "overlap",
-    lib.PM_EBADREGION: "invalid", lib.PM_ESELFOVERLAP: "invalid", lib.PM_ENOENT: "unknown",
-    lib.PM_EINVAL: "invalid",
-}
 _KIND_INDEX = {k: i for i, k in enumerate(REGION_KINDS)}
-
-
-def _check(rc: int, what: str, module: int = -1, other: int = -1) -> None:
-    if rc != lib.PM_OK:
-        text = ffi.string(lib.pm_strerror(rc)).decode()
-        raise status_error(rc, text, _KINDS, what=what, module=module, other=other)
 
 
 def _u64(values: Any) -> NDArray[np.uint64]:

@@ -95,3 +95,21 @@ def test_validate_failures_name_the_invariant():
             _raise_for(status, "ModTree invariant broken")
         assert ei.value.errno == errno.EIO
         assert ei.value.strerror == "ModTree invariant broken: " + texts("lookup")[status]
+
+
+def test_one_lookup_status_table():
+    """The lookup core's statuses are mapped in pymod.lookup alone: the
+    symbolizer's binding raises through it (a second table drifted once)."""
+    import pathlib
+
+    import pymod
+    from pymod.lookup import _raise_for
+    from pymod.symbolize import core
+
+    root = pathlib.Path(pymod.__file__).parent
+    tables = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                    if "lib.PM_EDUPID:" in p.read_text())
+    assert tables == ["lookup.py"]
+    with pytest.raises(DuplicateModule, match="module 3: "):
+        core._check(_lookup_cffi.lib.PM_EDUPID, "module 3")
+    assert core._check is _raise_for
