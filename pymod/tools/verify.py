@@ -5,7 +5,11 @@
 Each module (any compression) is read, its signature trailer split off and
 its PKCS#7 signature verified as the kernel's ``mod_verify_sig`` does.  One
 line per module: ``verified by <subject>``, or the kernel's errno and what
-it means.  Exit 0 only when every module verified.
+it means.  When no trusted key matches (ENOKEY) the line names the key the
+signature asks for, as the kernel's key search looks it up: the issuer and
+serial number (a version 1 SignerInfo) or the subjectKeyIdentifier (version
+3), spelled as ``pymod certs`` and modinfo's ``sig_key`` spell them.  Exit 0
+only when every module verified.
 """
 
 from __future__ import annotations
@@ -58,22 +62,74 @@ def verify_one(path: str) -> dict[str, Any]:
     try:
         ko = read_ko(path)
     except OSError as e:
-        return {"file": path, "errno": e.errno or errno.EIO, "message": os_message(e)}
+        return _row(path, e.errno or errno.EIO, os_message(e))
     if ko.sig is None or ko.sig_errno:
         code = ko.sig_errno or errno.ENODATA
-        return {"file": path, "errno": code, "message": MEANING.get(code, os.strerror(code))}
+        return _row(path, code, MEANING.get(code, os.strerror(code)))
     outcome = verify_pkcs7_module(bytes(ko.payload), ko.sig.pkcs7, _keyring)
-    return {"file": path, "errno": outcome.errno, "signer": outcome.signer,
-            "message": ("verified by %s" % outcome.signer) if outcome.errno == 0
-            else MEANING.get(outcome.errno, os.strerror(outcome.errno))}
+    wanted = wanted_keys(ko.sig.pkcs7) if outcome.errno == errno.ENOKEY else []
+    message = ("verified by %s" % outcome.signer) if outcome.errno == 0 \
+        else MEANING.get(outcome.errno, os.strerror(outcome.errno))
+    if wanted:
+        message += ": the signature asks for %s" % " or ".join(map(key_text, wanted))
+    return _row(path, outcome.errno, message, outcome.signer, wanted)
+
+
+def _row(path: str, code: int, message: str, signer: str | None = None,
+         wanted: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """One file's record: the same keys whatever the outcome."""
+    return {"file": path, "errno": code, "signer": signer, "message": message,
+            "wanted_keys": wanted or []}
+
+
+# The attribute names RFC 4514 (and cryptography's rfc4514_string) use.
+_NAME_LABELS = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
+                "2.5.4.9": "STREET", "2.5.4.10": "O", "2.5.4.11": "OU",
+                "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
+                "1.2.840.113549.1.9.1": "emailAddress"}
+
+
+def wanted_keys(pkcs7: bytes) -> list[dict[str, str]]:
+    """The key each signer of a (kernel-parsable) signature names, as the
+    kernel's ``find_asymmetric_key`` is asked for it: ``{"issuer",
+    "serial"}`` for issuer and serial number, ``{"skid"}`` for a
+    subjectKeyIdentifier; [] when the message does not parse."""
+    from pymod.elf.pkcs7 import parse_pkcs7
+    from pymod.errors import PymodError
+    from pymod.tools.certs import hex_colons
+
+    try:
+        signers = parse_pkcs7(pkcs7, kernel=True).signers
+    except PymodError:
+        return []
+    out = []
+    for s in signers:
+        if s.version == 3:
+            out.append({"skid": hex_colons(s.kid)})
+        else:
+            # RFC 4514 order (the last RDN first), as pymod certs prints an issuer
+            issuer = ",".join("%s=%s" % (_NAME_LABELS.get(oid, oid),
+                                         value.decode("utf-8", "backslashreplace"))
+                              for oid, value in reversed(s.issuer))
+            out.append({"issuer": issuer, "serial": hex_colons(s.serial)})
+    return out
+
+
+def key_text(key: dict[str, str]) -> str:
+    """``issuer "CN=…" serial 0E:6E:…`` or ``SKID 8D:02:…``."""
+    if "skid" in key:
+        return "SKID %s" % key["skid"]
+    return "issuer \"%s\" serial %s" % (key["issuer"], key["serial"])
 
 
 def main(argv: Sequence[str]) -> int:
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     add_trust_options(ap)
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true",
+                    help="print a JSON list, one object per module")
     ap.add_argument("-j", "--jobs", type=positive_int, help="processes (default: all cores)")
-    ap.add_argument("modules", nargs="+", metavar="FILE")
+    ap.add_argument("modules", nargs="+", metavar="FILE",
+                    help="module file (.ko, .ko.gz, .ko.xz, .ko.zst)")
     args = ap.parse_args(argv)
     if not args.cert and not args.vmlinuz:
         ap.error("give --cert or --vmlinuz: which keys are trusted")

@@ -1,0 +1,131 @@
+"""The command line's polish (issue 17 §4): ``certs`` spells keys as
+modinfo does, ``verify`` names the key it could not find, ``--version``,
+"did you mean", help texts, and one JSON shape."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pymod.tools import main
+from tests.hostile.test_vmlinuz_bombs import compress
+from tests.signing.der import Signer, signed_data, with_signature
+from tests.signing.keys import key_and_cert
+from tests.signing.test_tools import _bzimage
+
+HELLO_SIGNED_BY = "pymod polish key"
+
+
+def _vmlinuz(tmp_path, *certs) -> str:
+    payload = b"\x7fELF" + b"\0" * 64 + b"".join(
+        c.public_bytes(serialization.Encoding.DER) + b"\0" * 32 for c in certs)
+    path = tmp_path / "vmlinuz"
+    path.write_bytes(_bzimage(compress("gzip", payload)))
+    return str(path)
+
+
+def _signed_hello(tmp_path, signer: Signer, version: bytes = b"\x01", name: str = "m.ko"):
+    from tests.loader.support import sample_bytes
+
+    hello = sample_bytes("pm_hello")
+    path = tmp_path / name
+    path.write_bytes(with_signature(hello, signed_data(hello, [signer], version)))
+    return str(path)
+
+
+def _json(capsys, *argv: str):
+    rc = main(list(argv))
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_certs_spells_the_serial_as_modinfo_spells_sig_key(tmp_path, capsys):
+    key, cert = key_and_cert("rsa", HELLO_SIGNED_BY, skid=True)
+    ko = _signed_hello(tmp_path, Signer(key, cert))
+    rc, rows = _json(capsys, "certs", "--json", _vmlinuz(tmp_path, cert))
+    assert rc == 0
+    (row,) = rows
+    rc, (info,) = _json(capsys, "info", "--json", "-F", "sig_key", ko)
+    assert rc == 0 and row["serial"] == info["sig_key"]
+    assert row["serial"] == ":".join("%02X" % b for b in
+                                     cert.serial_number.to_bytes(20, "big").lstrip(b"\0"))
+    ext = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert row["skid"] == ext.digest.hex(":").upper()
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert row["sha256_fingerprint"] == hashlib.sha256(der).digest().hex(":").upper()
+    assert (row["not_before"], row["not_after"]) == ("2026-01-01T00:00:00+00:00",
+                                                     "2035-12-30T00:00:00+00:00")
+    assert main(["certs", _vmlinuz(tmp_path, cert)]) == 0
+    text = capsys.readouterr().out
+    for label, value in (("serial:", row["serial"]), ("SKID:", row["skid"]),
+                         ("SHA-256 fingerprint:", row["sha256_fingerprint"]),
+                         ("not after:", row["not_after"])):
+        assert any(ln.split() == label.split() + [value] for ln in text.splitlines()), label
+
+
+def test_a_certificate_without_skid_says_none(tmp_path, capsys):
+    _, cert = key_and_cert("ec256")
+    rc, (row,) = _json(capsys, "certs", "--json", _vmlinuz(tmp_path, cert))
+    assert rc == 0 and row["skid"] is None
+    main(["certs", _vmlinuz(tmp_path, cert)])
+    assert "SKID" not in capsys.readouterr().out
+
+
+@pytest.mark.real_kernel
+def test_certs_of_a_debian_kernel_match_its_modules_sig_key(debian_kernel, capsys):
+    vmlinuz = debian_kernel.root / "boot" / ("vmlinuz-" + debian_kernel.release)
+    rc, rows = _json(capsys, "certs", "--json", str(vmlinuz))
+    assert rc == 0
+    ko = next(p for p in debian_kernel.ko_files() if "/net/" in str(p))
+    rc, (info,) = _json(capsys, "info", "--json", "-F", "sig_key", str(ko))
+    assert info["sig_key"] in [r["serial"] for r in rows]
+
+
+def test_verify_names_the_issuer_and_serial_a_signature_asks_for(tmp_path, capsys):
+    key, cert = key_and_cert("rsa", HELLO_SIGNED_BY, skid=True)
+    _, other = key_and_cert("ec256")
+    ko = _signed_hello(tmp_path, Signer(key, cert))
+    other_file = tmp_path / "other.der"
+    other_file.write_bytes(other.public_bytes(serialization.Encoding.DER))
+    rc, (cert_row,) = _json(capsys, "certs", "--json", _vmlinuz(tmp_path, cert))
+    rc, (row,) = _json(capsys, "verify", "--json", "--cert", str(other_file), ko)
+    assert rc == 1 and row["errno"] == "ENOKEY"
+    assert row["wanted_keys"] == [{"issuer": cert_row["issuer"], "serial": cert_row["serial"]}]
+    assert main(["verify", "--cert", str(other_file), ko]) == 1
+    assert capsys.readouterr().out == (
+        '%s: no trusted key: the signature asks for issuer "%s" serial %s\n'
+        % (ko, cert_row["issuer"], cert_row["serial"]))
+    # the right key: verified, and nothing is asked for
+    good = tmp_path / "good.der"
+    good.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    rc, (row,) = _json(capsys, "verify", "--json", "--cert", str(good), ko)
+    assert rc == 0 and row["wanted_keys"] == [] and row["errno"] is None
+
+
+def test_verify_names_the_skid_a_version_3_signer_asks_for(tmp_path, capsys):
+    key, cert = key_and_cert("rsa", HELLO_SIGNED_BY, skid=True)
+    _, other = key_and_cert("ec256")
+    ko = _signed_hello(tmp_path, Signer(key, cert, version=3, sid="skid"), b"\x03")
+    other_file = tmp_path / "other.der"
+    other_file.write_bytes(other.public_bytes(serialization.Encoding.DER))
+    rc, (cert_row,) = _json(capsys, "certs", "--json", _vmlinuz(tmp_path, cert))
+    rc, (row,) = _json(capsys, "verify", "--json", "--cert", str(other_file), ko)
+    assert rc == 1 and row["wanted_keys"] == [{"skid": cert_row["skid"]}]
+    assert row["message"].endswith("asks for SKID %s" % cert_row["skid"])
+
+
+def test_verify_records_have_the_same_keys_for_every_outcome(tmp_path, capsys):
+    from pymod.samples import prebuilt_path
+
+    key, cert = key_and_cert("rsa", HELLO_SIGNED_BY, skid=True)
+    ko = _signed_hello(tmp_path, Signer(key, cert))
+    good = tmp_path / "good.der"
+    good.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    rc, rows = _json(capsys, "verify", "--json", "--cert", str(good), ko,
+                     str(prebuilt_path("pm_hello")), str(tmp_path / "missing.ko"))
+    assert rc == 1
+    assert [r["errno"] for r in rows] == [None, "ENODATA", "ENOENT"]
+    assert len({tuple(r) for r in rows}) == 1
