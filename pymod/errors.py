@@ -7,9 +7,9 @@ Python users expect as built-in kinds (``ValueError`` for bad arguments,
 ``KeyError`` for an unknown module id) subclass those too, so both
 ``except ValueError`` and ``except pymod.PymodError`` work.
 
-The C libraries (the lookup core, the module scanner) return negative status
-codes; :func:`status_error` is the one place that turns such a status into an
-exception, for both.
+The C libraries (the lookup core, the module scanner and its relocations, the
+DWARF core) return negative status codes; :func:`status_error` is the one
+place that turns such a status into an exception, for all of them.
 """
 
 from __future__ import annotations
@@ -136,21 +136,28 @@ class ModuleLoadError(PymodError):
 #: table status -> kind next to its binding).
 StatusKind = Literal["overlap", "duplicate", "unknown", "invalid", "nomem", "noexec", "corrupt"]
 
-# Kinds raised as a plain PymodError, with their errno.
-_PLAIN_KINDS: dict[str, int] = {
+# The errno of each kind.
+_KIND_ERRNO: dict[str, int] = {
+    "overlap": _errno.EEXIST,
+    "duplicate": _errno.EEXIST,
+    "unknown": _errno.ENOENT,
+    "invalid": _errno.EINVAL,
     "nomem": _errno.ENOMEM,      # allocation failed, nothing changed
     "noexec": _errno.ENOEXEC,    # the input is not a readable module image
     "corrupt": _errno.EIO,       # a self-check found an invariant broken
 }
 
 
-def status_error(status: int, text: str, kinds: Mapping[int, StatusKind], *, what: str,
-                 module: int = -1, other: int = -1) -> PymodError:
+def status_error(status: int, text: str, kinds: Mapping[int, StatusKind], *,
+                 what: str | None, module: int = -1, other: int = -1,
+                 stage: str | None = None, name: str | None = None) -> PymodError:
     """The exception for failure ``status`` of one of pymod's C libraries.
 
     ``text`` is the library's own text for the status (``pm_strerror``,
-    ``pm_kscan_strerror``), ``kinds`` the library's status -> kind table and
-    ``what`` names what failed; the message is ``"<what>: <text>"``.
+    ``pm_kscan_strerror``, ``pm_reloc_strerror``, ``pd_strerror``), or a
+    phrase built around it, ``kinds`` the library's status -> kind table and
+    ``what`` names what failed; the message is ``"<what>: <text>"`` (``text``
+    alone when ``what`` is None: a kernel refusal's own printk line).
 
     * ``overlap``: RegionOverlap (EEXIST), the message naming ``other``;
       it carries ``module`` and ``other``;
@@ -160,9 +167,17 @@ def status_error(status: int, text: str, kinds: Mapping[int, StatusKind], *, wha
     * ``nomem``, ``noexec``, ``corrupt``: PymodError (ENOMEM, ENOEXEC, EIO).
 
     A status missing from ``kinds`` gives PymodError (EIO) naming its number.
+    With ``stage``, the failure refuses a load: a :class:`ModuleLoadError`
+    of that stage for module ``name``, with the kind's errno.
     """
-    message = "%s: %s" % (what, text)
+    message = text if what is None else "%s: %s" % (what, text)
     kind = kinds.get(status)
+    if kind is None:
+        code, message = _errno.EIO, "%s (unexpected status %d)" % (message, status)
+    else:
+        code = _KIND_ERRNO[kind]
+    if stage is not None:
+        return ModuleLoadError(code, message, module=name, stage=stage)
     if kind == "overlap":
         return RegionOverlap("%s (module %d)" % (message, other), module=module, other=other)
     if kind == "duplicate":
@@ -171,6 +186,4 @@ def status_error(status: int, text: str, kinds: Mapping[int, StatusKind], *, wha
         return UnknownModule(message)
     if kind == "invalid":
         return InvalidArgument(message)
-    if kind is not None:
-        return PymodError(_PLAIN_KINDS[kind], message)
-    return PymodError(_errno.EIO, "%s (unexpected status %d)" % (message, status))
+    return PymodError(code, message)

@@ -114,3 +114,29 @@ int pm_reloc_apply(unsigned char *region, size_t region_size, uint64_t region_ba
 	}
 	return PM_RELOC_OK;
 }
+
+/*
+ * The text of every status.  The switch names every enumerator and has no
+ * default, so -Wswitch refuses a build in which a status was added without
+ * its text.  Phrases without a subject: the caller says which relocation.
+ */
+const char *pm_reloc_strerror(int status)
+{
+	switch ((enum pm_reloc_status)status) {
+	case PM_RELOC_OK:
+		return "success";
+	case PM_RELOC_EUNKNOWN:
+		return "unknown rela relocation type";
+	case PM_RELOC_ENONZERO:
+		return "the target's existing value is nonzero";
+	case PM_RELOC_EOVERFLOW:
+		return "the value does not fit the 32-bit relocation";
+	case PM_RELOC_ESYMBOL:
+		return "past the symbol table (pymod's own check: the kernel would read past it)";
+	case PM_RELOC_ERANGE:
+		return "outside the module's memory (pymod's own check: the kernel would write there)";
+	case PM_RELOC_EINVAL:
+		return "NULL region, relocations, symbol values or fault";
+	}
+	return "unknown status";
+}

@@ -61,18 +61,23 @@ int pm_kscan(const unsigned char *image, size_t size,
 
 /*
  * x86-64 RELA relocations (pm_reloc.c): apply_relocate_add() over one
- * relocation section.  Statuses 1..3 are the kernel's refusals (all
- * -ENOEXEC); 4 and 5 are pymod's own bounds.
+ * relocation section.  Status codes: 0 success, negative failure;
+ * pm_reloc_strerror() names each.  EUNKNOWN..EOVERFLOW are the kernel's
+ * refusals (all -ENOEXEC); ESYMBOL and ERANGE are pymod's own bounds.
  */
 enum pm_reloc_status {
 	PM_RELOC_OK = 0,
-	PM_RELOC_EUNKNOWN = 1,   /* "Unknown rela relocation" */
-	PM_RELOC_ENONZERO = 2,   /* the target's existing value is nonzero */
-	PM_RELOC_EOVERFLOW = 3,  /* R_X86_64_32/32S value does not fit */
-	PM_RELOC_ESYMBOL = 4,    /* symbol index past the symbol table (val = the index) */
-	PM_RELOC_ERANGE = 5,     /* target outside the region */
-	PM_RELOC_EINVAL = 6      /* NULL argument */
+	PM_RELOC_EUNKNOWN = -1,   /* "Unknown rela relocation" */
+	PM_RELOC_ENONZERO = -2,   /* the target's existing value is nonzero */
+	PM_RELOC_EOVERFLOW = -3,  /* R_X86_64_32/32S value does not fit */
+	PM_RELOC_ESYMBOL = -4,    /* symbol index past the symbol table (val = the index) */
+	PM_RELOC_ERANGE = -5,     /* target outside the region */
+	PM_RELOC_EINVAL = -6      /* NULL argument */
 };
+
+/* A fixed, static text for @status ("unknown status" for any other value). */
+const char *pm_reloc_strerror(int status);
+
 /* Where a section stopped: entry @index, its type, target address and value. */
 struct pm_reloc_fault {
 	size_t index;

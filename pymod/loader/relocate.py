@@ -25,7 +25,7 @@ from pymod.elf.constants import (
     SHT_REL,
     SHT_RELA,
 )
-from pymod.errors import ModuleLoadError
+from pymod.errors import ModuleLoadError, PymodError, StatusKind, status_error
 from pymod.loader.internal import LoadInfo, Module
 from pymod.loader.klog import KernelLog
 from pymod.loader.kver import RULES_6_12, KernelRules
@@ -156,25 +156,49 @@ def _nonzero_line(rules: KernelRules, rtype: int, loc: str, val: int, addr: int)
             "type %d, loc %s, val %x" % (rtype, loc, val))
 
 
-def _refusal(mod: Module, info: LoadInfo, log: KernelLog, status: int, fault: object, sec: int,
-             ptr_key: bytes, rules: KernelRules) -> ModuleLoadError:
+# What each failure of pm_reloc_apply means (texts: pm_reloc_strerror): the
+# kernel's refusals and pymod's own bounds all refuse the load, ENOEXEC.
+_STATUS_KINDS: dict[int, StatusKind] = {
+    lib.PM_RELOC_EUNKNOWN: "noexec",
+    lib.PM_RELOC_ENONZERO: "noexec",
+    lib.PM_RELOC_EOVERFLOW: "noexec",
+    lib.PM_RELOC_ESYMBOL: "noexec",
+    lib.PM_RELOC_ERANGE: "noexec",
+    lib.PM_RELOC_EINVAL: "invalid",
+}
+
+
+def _kernel_refusal(mod: Module, log: KernelLog, status: int, fault: object, ptr_key: bytes,
+                    rules: KernelRules) -> str | None:
+    """Print the kernel's lines for one of its own refusals and return the
+    last (the error's message); None for a status the kernel has not."""
     f = fault
     rtype, loc, val = int(f.type), int(f.loc), int(f.val)  # type: ignore[attr-defined]
     if status == lib.PM_RELOC_EUNKNOWN:
-        return _fail(mod, log.pr_err("module: %s: Unknown rela relocation: %d"
-                                     % (mod.name, rtype)))
+        return log.pr_err("module: %s: Unknown rela relocation: %d" % (mod.name, rtype))
     if status == lib.PM_RELOC_ENONZERO:
-        return _fail(mod, log.pr_err(_nonzero_line(rules, rtype,
-                                                   hashed_pointer(loc, ptr_key), val, loc)))
+        return log.pr_err(_nonzero_line(rules, rtype, hashed_pointer(loc, ptr_key), val, loc))
     if status == lib.PM_RELOC_EOVERFLOW:
         log.pr_err("module: overflow in relocation type %d val %x" % (rtype, val))
-        return _fail(mod, log.pr_err("module: `%s' likely not compiled with -mcmodel=kernel"
-                                     % mod.name))
-    index = int(f.index)  # type: ignore[attr-defined]
+        return log.pr_err("module: `%s' likely not compiled with -mcmodel=kernel" % mod.name)
+    return None
+
+
+def _refusal(mod: Module, info: LoadInfo, log: KernelLog, status: int, fault: object, sec: int,
+             ptr_key: bytes, rules: KernelRules) -> PymodError:
+    line = _kernel_refusal(mod, log, status, fault, ptr_key, rules)
+    if line is not None:
+        return status_error(status, line, _STATUS_KINDS, what=None, stage="relocate",
+                            name=mod.name)
+    f = fault
+    index, loc, val = int(f.index), int(f.loc), int(f.val)  # type: ignore[attr-defined]
     if status == lib.PM_RELOC_ESYMBOL:
-        return _fail(mod, "%s: relocation %d of %s names symbol %d, past the symbol table "
-                     "(pymod's own check: the kernel would read past it)"
-                     % (mod.name, index, info.secnames[sec], val))
-    return _fail(mod, "%s: relocation %d of %s writes at %#x, outside the module's memory "
-                 "(pymod's own check: the kernel would write there)"
-                 % (mod.name, index, info.secnames[sec], loc))
+        detail = " names symbol %d," % val
+    elif status == lib.PM_RELOC_ERANGE:
+        detail = " writes at %#x," % loc
+    else:
+        detail = ":"
+    text = "relocation %d of %s%s %s" % (index, info.secnames[sec], detail,
+                                         ffi.string(lib.pm_reloc_strerror(status)).decode())
+    return status_error(status, text, _STATUS_KINDS, what=mod.name, stage="relocate",
+                        name=mod.name)

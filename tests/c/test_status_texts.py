@@ -1,6 +1,6 @@
 """The C libraries name every status they return (pm_strerror,
-pm_kscan_strerror, pd_strerror), and errors.status_error turns each failure into the
-exception its library's table promises."""
+pm_kscan_strerror, pm_reloc_strerror, pd_strerror), and errors.status_error
+turns each failure into the exception its library's table promises."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pymod.elf import kscan
 from pymod.errors import (
     DuplicateModule,
     InvalidArgument,
+    ModuleLoadError,
     PymodError,
     RegionOverlap,
     UnknownModule,
@@ -22,6 +23,7 @@ from pymod.errors import (
 LIBRARIES = {
     "lookup": (_lookup_cffi, "enum pm_status", "pm_strerror"),
     "kscan": (_kscan_cffi, "enum pm_kscan_status", "pm_kscan_strerror"),
+    "reloc": (_kscan_cffi, "enum pm_reloc_status", "pm_reloc_strerror"),
     "dwarf": (_dwarf_cffi, "enum pd_status", "pd_strerror"),
 }
 
@@ -54,6 +56,33 @@ def test_lookup_table_covers_every_failure():
 def test_kscan_failures_are_all_enoexec():
     assert set(kscan._STATUS_KINDS) == {s for s in texts("kscan") if s < 0}
     assert set(kscan._STATUS_KINDS.values()) == {"noexec"}
+
+
+def test_reloc_table_covers_every_failure():
+    """Every relocation failure is negative, has its text and refuses the
+    load; only a NULL argument (a caller's bug) is not ENOEXEC."""
+    from pymod.loader.relocate import _STATUS_KINDS
+
+    lib = _kscan_cffi.lib
+    assert set(_STATUS_KINDS) == {s for s in texts("reloc") if s < 0}
+    assert set(texts("reloc")) - set(_STATUS_KINDS) == {lib.PM_RELOC_OK}
+    assert {s for s, k in _STATUS_KINDS.items() if k != "noexec"} == {lib.PM_RELOC_EINVAL}
+
+
+def test_status_error_refusing_a_load():
+    """With a stage the status refuses a load: ModuleLoadError, the kind's
+    errno, the module's name; what=None keeps a kernel line as it is."""
+    e = status_error(-1, "module: foo: Unknown rela relocation: 99", {-1: "noexec"}, what=None,
+                     stage="relocate", name="foo")
+    assert type(e) is ModuleLoadError and e.errno == errno.ENOEXEC
+    assert (e.strerror, e.module, e.stage) == ("module: foo: Unknown rela relocation: 99",
+                                               "foo", "relocate")
+    e = status_error(-6, "relocation 0 of .rela.text: NULL", {-6: "invalid"}, what="foo",
+                     stage="relocate", name="foo")
+    assert type(e) is ModuleLoadError and e.errno == errno.EINVAL
+    assert e.strerror == "foo: relocation 0 of .rela.text: NULL"
+    e = status_error(-9, "unknown status", {}, what="foo", stage="relocate", name="foo")
+    assert type(e) is ModuleLoadError and e.errno == errno.EIO and "-9" in e.strerror
 
 
 def test_dwarf_table_covers_every_failure():
