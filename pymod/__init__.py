@@ -7,7 +7,7 @@ nothing else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymod.errors import (  # noqa: F401  (re-exported)
     DuplicateModule,
@@ -27,6 +27,19 @@ __all__ = [
     "DuplicateModule", "UnknownModule",
     "MODULE_INIT_IGNORE_MODVERSIONS", "MODULE_INIT_IGNORE_VERMAGIC", "MODULE_INIT_COMPRESSED_FILE",
 ]
+
+if TYPE_CHECKING:
+    # What the lazy names below are, for type checkers (a misspelt
+    # ``k.load_modul()`` fails mypy); at run time __getattr__ imports them.
+    from pymod.config import Config
+    from pymod.loader.internal import (
+        MODULE_INIT_COMPRESSED_FILE,
+        MODULE_INIT_IGNORE_MODVERSIONS,
+        MODULE_INIT_IGNORE_VERMAGIC,
+    )
+    from pymod.loader.kernel import Kernel
+    from pymod.lookup import ModTree
+    from pymod.symbolize import Symbolizer
 
 # Imported on first use: ``import pymod`` (every CLI run) stays cheap, and
 # ``import pymod.lookup`` pulls in nothing else.

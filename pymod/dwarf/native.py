@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pymod._dwarf_cffi import ffi, lib  # type: ignore[import-not-found]
+from pymod._dwarf_cffi import ffi, lib
 from pymod.errors import InvalidArgument, StatusKind, status_error
 
 #: The sections build_index reads, in the C library's order (enum pd_section).

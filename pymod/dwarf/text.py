@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pymod._dwarf_cffi import ffi, lib  # type: ignore[import-not-found]
+from pymod._dwarf_cffi import ffi, lib
 from pymod.dwarf.native import LineIndex, _raise_for
 from pymod.errors import InvalidArgument
 
