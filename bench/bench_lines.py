@@ -45,7 +45,7 @@ def note(msg: str) -> None:
 
 
 def default_vmlinux() -> Path:
-    from devtools.debian_dbg import find_cached_dbg  # type: ignore[import-not-found]
+    from devtools.debian_dbg import find_cached_dbg
 
     found = find_cached_dbg(series="6.1")
     if found is None:

@@ -207,10 +207,11 @@ def raw_c(sym: Symbolizer, addrs: np.ndarray) -> Callable[[], object]:
     gens = ffi.new("uint64_t[2]")
     a = ffi.from_buffer("uint64_t[]", addrs)
     sm, call = sym._c._sm, lib.pm_symmap_lookup
-    return lambda: call(sm, a, n, False, *bufs, gens)
+    owner, table, syms, offset, size, reason = bufs
+    return lambda: call(sm, a, n, False, owner, table, syms, offset, size, reason, gens)
 
 
-def batch(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int) -> dict:
+def batch(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int) -> dict[str, Any]:
     """ns per address: a batch of ``n`` random addresses, and its breakdown."""
     addrs = u.random(n, seed=1)
     slow, slow_list = addrs[: max(1000, n // 10)], addrs.tolist()   # Python loops: all of them
@@ -229,21 +230,23 @@ def batch(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int) 
     return row
 
 
-def single(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int) -> dict:
+def single(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int) -> dict[str, Any]:
     """ns per call, one address per call from Python, and its breakdown."""
     addrs = u.random(n, seed=2)
     as_list = addrs.tolist()
     ones = [addrs[i:i + 1] for i in range(n)]
     c_calls = [raw_c(sym, one) for one in ones[:2000]]
 
-    def each(fn: Callable[[Any], object], items: list) -> float:
+    def each(fn: Callable[[Any], object], items: list[Any]) -> float:
         return best(lambda: [fn(x) for x in items], repeat) / len(items) * 1e9
 
     row = {"c_call_ns": each(lambda c: c(), c_calls),
            "binding_ns": each(sym._c.lookup, ones),
            "batch_of_1_ns": each(sym.symbolize_many, ones),
            "pymod_ns": each(sym.symbolize, as_list),
-           "pymod_name_ns": each(lambda x: sym.symbolize(x).name, as_list),
+           # every address is a symbol's: no None check in the measured call
+           "pymod_name_ns": each(lambda x: sym.symbolize(x).name,  # type: ignore[union-attr]
+                                 as_list),
            "pymod_str_ns": each(lambda x: str(sym.symbolize(x)), as_list),
            "bisect_ns": each(Bisect(u).find, as_list)}
     if drgn is not None:
@@ -253,7 +256,7 @@ def single(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int)
     return row
 
 
-def _table_row(maps: Maps, k: int, n: int, with_drgn: bool) -> dict:
+def _table_row(maps: Maps, k: int, n: int, with_drgn: bool) -> dict[str, Any]:
     note("table of %d symbols" % k)
     m = subsample(maps, k, seed=k)
     sym = Symbolizer(m)
@@ -272,7 +275,7 @@ def _table_row(maps: Maps, k: int, n: int, with_drgn: bool) -> dict:
     return row
 
 
-def _batch_row(sym: Symbolizer, addrs: np.ndarray, b: int) -> dict:
+def _batch_row(sym: Symbolizer, addrs: np.ndarray, b: int) -> dict[str, Any]:
     m = min(len(addrs), max(b, 20_000))
     chunks = [addrs[i:i + b] for i in range(0, m - b + 1, b)]
     t = best(lambda: [sym.symbolize_many(c) for c in chunks], 3)
@@ -280,7 +283,7 @@ def _batch_row(sym: Symbolizer, addrs: np.ndarray, b: int) -> dict:
 
 
 # ------------------------------------------------------------------ report
-def targets(r: dict) -> list[tuple[str, float, str, bool]]:
+def targets(r: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     b, s = r["batch"], r["single"]
     out = [("batch: pymod ns/address", b["pymod_ns"], "<= 40", b["pymod_ns"] <= 40)]
     if "drgn_ns" in b:
@@ -294,7 +297,7 @@ def targets(r: dict) -> list[tuple[str, float, str, bool]]:
     return out + [("ingest /proc/kallsyms: ms, read+parse+build", t, "< 80", t < 80)]
 
 
-def print_report(r: dict) -> None:
+def print_report(r: dict[str, Any]) -> None:
     b, s, ing = r["batch"], r["single"], r["ingest"]
     print("symbols: %d vmlinux (%s) + %d in %d modules; drgn: %s"
           % (ing["symbols"], r["kallsyms"], r["module_symbols"], r["modules"],
@@ -323,7 +326,7 @@ def print_report(r: dict) -> None:
         print("  %-46s %8.2f  (want %s)  %s" % (name, value, want, "met" if ok else "MISSED"))
 
 
-def plot(r: dict, path: Path) -> bool:
+def plot(r: dict[str, Any], path: Path) -> bool:
     try:
         import matplotlib
         matplotlib.use("Agg")

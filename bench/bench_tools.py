@@ -29,13 +29,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO / "bench" / "out"
 TREE_FILES = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 
 
-def find_kernel():
+def find_kernel() -> Any:
     """The cached Debian kernel (modules_dir, config, symvers)."""
     sys.path.insert(0, str(REPO))
     from devtools.debian_kernel import find_cached_kernel, kernel_cache_root
@@ -89,7 +90,7 @@ def pymod_command(sub: str) -> list[str]:
 
 # Every command runs in the timed checkout: `python -m` puts the working
 # directory ahead of PYTHONPATH.
-def timed(cmd: list[str], env: dict[str, str], stdout) -> float:
+def timed(cmd: list[str], env: dict[str, str], stdout: Any) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL, env=env,
                    cwd=env["PYTHONPATH"].split(os.pathsep)[0])
@@ -112,7 +113,7 @@ def output_of(cmd: list[str], env: dict[str, str]) -> bytes:
 
 
 def bench_tree(label: str, base: Path, release: str, repeat: int, env: dict[str, str],
-               config: Path, symvers: Path, vmlinuz: Path | None = None) -> list[dict]:
+               config: Path, symvers: Path, vmlinuz: Path | None = None) -> list[dict[str, Any]]:
     top = base / "lib" / "modules" / release
     mods = modules_of(top)
     ours = top / "pymod.modules.dep"
@@ -149,7 +150,8 @@ def bench_tree(label: str, base: Path, release: str, repeat: int, env: dict[str,
     return rows
 
 
-def row(tree: str, what: str, n: int, ours: list[float], kmod: list[float], same: bool) -> dict:
+def row(tree: str, what: str, n: int, ours: list[float], kmod: list[float],
+        same: bool) -> dict[str, Any]:
     return {"tree": tree, "comparison": what, "modules": n,
             "pymod_s": ours, "kmod_s": kmod,
             "pymod_best": min(ours), "kmod_best": min(kmod),
@@ -157,7 +159,7 @@ def row(tree: str, what: str, n: int, ours: list[float], kmod: list[float], same
             "ratio_best": min(ours) / min(kmod), "same_output": same}
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict[str, Any]]) -> None:
     head = "%-13s %-16s %7s %12s %12s %12s %12s %7s %5s" % (
         "tree", "comparison", "modules", "pymod best", "kmod best", "pymod med",
         "kmod med", "ratio", "same")
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.pymod_src.resolve()),
                                                       env.get("PYTHONPATH")]))
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pymod-bench-") as tmp:
         for label, decompress in (("xz", False), ("uncompressed", True)):
             base = Path(tmp) / label

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
@@ -66,7 +67,7 @@ SYMFAST = CLibrary("symfast", "pymod._symfast", "pm_symfast.h",
                    ("pm_symfast.c", "pm_names.c", "pm_symobj.c"))
 
 
-def symfast_extension():  # -> setuptools.Extension (a build-time import only)
+def symfast_extension() -> Any:  # a setuptools.Extension (a build-time import only)
     from setuptools import Extension
 
     return Extension(SYMFAST.module,
@@ -87,7 +88,7 @@ def read_cdef(path: str) -> str:
     return m.group(1)
 
 
-def make_ffi(lib: CLibrary):  # -> cffi.FFI (cffi is a build-time import only)
+def make_ffi(lib: CLibrary) -> Any:  # a cffi.FFI (cffi is a build-time import only)
     """The out-of-line API ``FFI`` of ``lib``; paths relative to the repo root,
     as setuptools wants them."""
     from cffi import FFI

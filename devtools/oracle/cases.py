@@ -203,7 +203,7 @@ def _numbered(cases: list[Case], at: int) -> list[Case]:
     """Distinct cases (generation repeats itself; a repeat asks nothing new
     and a repeated hang costs a reboot each time), numbered."""
     seen: set[str] = set()
-    out = []
+    out: list[Case] = []
     for c in cases:
         if c.what not in seen:
             seen.add(c.what)

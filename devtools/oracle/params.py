@@ -58,7 +58,8 @@ def params(target: Target, n: int, at: int) -> list[Case]:
     def entry(draw: Any, name: str, types: dict[str, str]) -> str:
         p = draw(st.sampled_from(sorted(types)))
         if draw(st.integers(0, 4)) == 0:
-            return draw(st.sampled_from(CORNERS)).format(m=name, p=p)
+            corner: str = draw(st.sampled_from(CORNERS))
+            return corner.format(m=name, p=p)
         return "%s=%s" % (p, draw(_value_for(types[p])))
 
     @st.composite
