@@ -28,9 +28,20 @@ _MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
 
 
 def _kconfig_text(path: str | Path) -> str:
-    from pymod.elf.compression import read_file
+    """The text of a ``.config``, plain or compressed (``/proc/config.gz``,
+    ``config.xz``): the file and what it decompresses to are both capped at
+    ``MAX_KCONFIG``, so a bomb is one line naming the file, not all memory."""
+    from pymod.elf.compression import decompress, detect_compression, read_file
+    from pymod.errors import PymodError
 
-    return read_file(str(path), MAX_KCONFIG).decode("utf-8", "surrogateescape")
+    data = read_file(str(path), MAX_KCONFIG)
+    kind = detect_compression(data)
+    if kind is not None:
+        try:
+            data = decompress(data, kind, MAX_KCONFIG)
+        except PymodError as e:
+            raise ValueError("%s: not a kernel configuration: %s" % (path, e.strerror)) from None
+    return data.decode("utf-8", "surrogateescape")
 
 
 def read_kconfig(path: str | Path) -> dict[str, str]:
@@ -41,6 +52,14 @@ def read_kconfig(path: str | Path) -> dict[str, str]:
     nor blank raises ``ValueError`` naming the file and the line number.
     """
     return _parse_kconfig(_kconfig_text(path), path)
+
+
+def release_of_config_name(path: str | Path) -> str | None:
+    """The release a ``config-<release>`` file name (``/boot``'s) names, or None."""
+    name = Path(path).name
+    for suffix in (".gz", ".xz", ".zst"):
+        name = name.removesuffix(suffix)
+    return name[len("config-"):] or None if name.startswith("config-") else None
 
 
 def kconfig_kernel_version(text: str) -> str | None:
@@ -210,11 +229,15 @@ class Config:
 
     @classmethod
     def from_kconfig(cls, path: str | Path, release: str | None = None,
-                     struct_module_size: int | None = None,
-                     **overrides: Any) -> Config:
+                     struct_module_size: int | None = None, *,
+                     release_from_header: bool = False, **overrides: Any) -> Config:
         """Read a kernel ``.config`` (e.g. Debian's ``/boot/config-<release>``).
 
-        ``release`` defaults to the file name's ``config-<release>`` suffix.
+        The file may be compressed (``/proc/config.gz``).  ``release``
+        defaults to the file name's ``config-<release>`` suffix; with
+        ``release_from_header``, a file named otherwise gets the version its
+        header comment names ("6.1.192": enough for the per-version rules,
+        not a vermagic a module would match).
         ``struct_module_size`` is the target's ``sizeof(struct module)``; when
         not given it stays unknown (None) and the check is skipped visibly --
         :meth:`struct_module_size_of` reads it off one of the target's modules.
@@ -222,12 +245,14 @@ class Config:
         path = Path(path)
         text = _kconfig_text(path)
         values = _parse_kconfig(text, path)
-        if release is None:
-            name = path.name
-            if not name.startswith("config-"):
-                raise ValueError("cannot tell the release from %s: pass release=" % path)
-            release = name[len("config-"):]
         kernel_version = kconfig_kernel_version(text)
+        if release is None:
+            release = release_of_config_name(path)
+            if release is None and release_from_header:
+                release = kernel_version
+            if release is None:
+                raise ValueError("cannot tell the kernel release of %s (its name is not "
+                                 "config-<release>)" % path)
         version = _check_same_version(path, release, kernel_version)
 
         def on(key: str) -> bool:

@@ -12,12 +12,10 @@ that failed (the kernel returns the last one's errno).  pymod runs no
 module code: a module whose init function (or a parameter's own
 ``kernel_param_ops``) decides the outcome "LOADS, if module code agrees",
 naming that code (``undecided`` in the JSON).
-``--kernel-dir`` takes a ``/lib/modules/<release>`` tree of an unpacked
-kernel and finds its .config, Module.symvers and vmlinuz beside it
-(``build/``, ``/boot``, ``/usr/src/linux-headers-<release>``); without it the
-running kernel's; ``--default-kernel`` is pymod's built-in default kernel (the
-one the sample modules are built for), which takes ``--symvers``, ``--cert``
-and ``--vmlinuz`` as ``pymod load`` does.  Exit 0 only when every FILE would load.
+The target is chosen as for every command (:mod:`pymod.tools.kernelopts`:
+``--kernel-dir``, ``--release``, ``--config``, ``--symvers``, ``--vmlinuz``,
+``--default-kernel``); with none of them, the running kernel.  Exit 0 only
+when every FILE would load.
 """
 
 from __future__ import annotations
@@ -28,13 +26,11 @@ import errno
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pymod.errors import strerror
 from pymod.tools.common import (
-    add_trust_options,
     dump_json,
     error,
     os_message,
@@ -42,6 +38,13 @@ from pymod.tools.common import (
     terminal_safe,
     trusted_certificates,
     write,
+)
+from pymod.tools.kernelopts import (
+    Target,
+    add_kernel_options,
+    choose_kernel,
+    kernel_config,
+    missing_files,
 )
 
 PROG = "pymod check"
@@ -61,40 +64,6 @@ def insmod_says(path: str, code: int, stage: str | None = None) -> str:
         path, _INSMOD.get(code, strerror(code)))
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a kernel's files are: the modules tree and what sits beside it."""
-
-    release: str
-    modules_dir: Path | None
-    config: Path | None
-    symvers: Path | None
-    vmlinuz: Path | None
-
-
-def _first(*paths: Path) -> Path | None:
-    return next((p for p in paths if p.is_file()), None)
-
-
-def find_target(kernel_dir: str | None) -> Target:
-    """The target's files: from ``kernel_dir`` or the running kernel."""
-    if kernel_dir is None:
-        release = os.uname().release
-        modules = Path("/lib/modules") / release
-        root = Path("/")
-    else:
-        modules = Path(kernel_dir).resolve()
-        release = modules.name
-        root = modules.parent.parent.parent        # <root>/lib/modules/<release>
-    build = modules / "build"
-    return Target(
-        release, modules if modules.is_dir() else None,
-        _first(root / "boot" / ("config-" + release), build / ".config"),
-        _first(build / "Module.symvers",
-               root / "usr" / "src" / ("linux-headers-" + release) / "Module.symvers"),
-        _first(root / "boot" / ("vmlinuz-" + release)))
-
-
 def check(files: list[str], target: Target, config_path: Path | None, symvers: Path | None,
           trusted: list[Any], sig_enforce: bool, recording: Any = None) -> list[dict[str, Any]]:
     """One report per file, in the order given; ``recording`` (a
@@ -104,8 +73,7 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
     from pymod.loader.batch import load_all
     from pymod.loader.kernel import Kernel
 
-    config = (Config.from_kconfig(config_path, release=target.release) if config_path
-              else Config())              # --default-kernel
+    config = kernel_config(dataclasses.replace(target, config=config_path), need_release=True)
     sample = module_files(target.modules_dir)[:1] if target.modules_dir else []
     if sample:   # (a kernel before 6.12 does not check it: harmless there)
         config = config.replace(struct_module_size=Config.struct_module_size_of(sample[0]))
@@ -198,14 +166,9 @@ def _verdict(r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str]) -> int:
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    ap.add_argument("--kernel-dir", help="the target's /lib/modules/<release> tree")
-    ap.add_argument("--default-kernel", action="store_true",
-                    help="check against pymod's built-in default kernel")
-    ap.add_argument("--config", type=Path, help="the target's .config")
-    ap.add_argument("--symvers", type=Path, help="the target's Module.symvers")
+    add_kernel_options(ap)
     ap.add_argument("--system-map", type=Path, help="accepted for symbol addresses "
                     "(not needed for the verdicts)")
-    add_trust_options(ap)
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
     ap.add_argument("--json", action="store_true", help="one JSON array, an object per module")
     ap.add_argument("--in-qemu", action="store_true",
@@ -214,7 +177,7 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("modules", nargs="+", metavar="FILE")
     args = ap.parse_args(argv)
     try:
-        found = _kernel_files(args)
+        found = _kernel_files(ap, args)
         if isinstance(found, str):
             error(PROG, found)
             return 2
@@ -235,29 +198,24 @@ def main(argv: Sequence[str]) -> int:
     return _report(reports, args.json)
 
 
-def _kernel_files(args: argparse.Namespace) -> tuple[Target, Path | None, Path | None] | str:
-    """The target, its .config and its Module.symvers (None: the built-in
-    default kernel's), or why the options do not name one.  The trust and
-    enforcement options apply to every target, as ``pymod load`` applies them."""
-    if args.default_kernel:
-        if args.kernel_dir or args.config:
-            return "--default-kernel is pymod's built-in kernel: give no --kernel-dir or --config"
+def _kernel_files(ap: argparse.ArgumentParser,
+                  args: argparse.Namespace) -> tuple[Target, Path | None, Path | None] | str:
+    """The target (:mod:`pymod.tools.kernelopts`' rule; the running kernel
+    when no option names one), its .config and its Module.symvers (None: the
+    built-in default kernel's), or why the options do not name one.  The
+    trust and enforcement options apply to every target, as ``pymod load``
+    applies them."""
+    target = choose_kernel(ap, args, "running")
+    assert target is not None
+    if target.builtin:
         if args.in_qemu:
             return ("--in-qemu needs a real kernel to boot (--kernel-dir, --vmlinuz); "
                     "the built-in default kernel has none")
-        from pymod.config import DEFAULT_RELEASE
-
-        return Target(DEFAULT_RELEASE, None, None, None, None), None, args.symvers
-    target = find_target(args.kernel_dir)
-    if args.kernel_dir and target.modules_dir is None:
-        return "%s: not a modules tree" % args.kernel_dir
-    config = args.config or target.config
-    symvers = args.symvers or target.symvers
-    if config is None:
-        return "no .config for %s: give --config" % target.release
-    if symvers is None:
-        return "no Module.symvers for %s: give --symvers" % target.release
-    return target, config, symvers
+        return target, None, args.symvers
+    missing = missing_files(target, args)
+    if missing is not None:
+        return missing
+    return target, target.config, target.symvers
 
 
 def _in_qemu(args: argparse.Namespace, target: Target, config: Path | None,

@@ -10,17 +10,26 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pymod.errors import ModuleLoadError, errno_name
 from pymod.tools.common import (
-    add_trust_options,
     dump_json,
     error,
     os_message,
     positive_int,
     trusted_certificates,
     write,
+)
+from pymod.tools.kernelopts import (
+    Target,
+    add_kernel_options,
+    choose_kernel,
+    find_target,
+    is_modules_tree,
+    kernel_config,
+    missing_files,
 )
 
 if TYPE_CHECKING:
@@ -48,26 +57,56 @@ def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
             for m in reversed(kernel.modules)]
 
 
-def _build_kernel(args: argparse.Namespace) -> Kernel:
+def _build_kernel(args: argparse.Namespace, target: Target) -> Kernel:
     from pymod.config import Config
     from pymod.kmod.tree import module_files
     from pymod.loader.kernel import Kernel
 
-    if args.config:
-        config = Config.from_kconfig(args.config, release=args.release)
-    else:
-        config = Config() if args.release is None else Config(release=args.release)
+    config = kernel_config(target, need_release=True)
     if args.struct_module_size is not None:
         config = config.replace(struct_module_size=args.struct_module_size)
-    elif args.config:
+    elif not target.builtin:
         # Read the target's sizeof(struct module) off one of its own modules.
-        for target in args.modules:
-            files = module_files(target) if os.path.isdir(target) else [target]
+        for given in args.modules:
+            files = module_files(given) if os.path.isdir(given) else [given]
             if files:
                 config = config.replace(struct_module_size=Config.struct_module_size_of(files[0]))
                 break
-    return Kernel(config, symvers=args.symvers, sig_enforce=args.sig_enforce,
-                  trusted_keys=tuple(trusted_certificates(args.cert, args.vmlinuz)))
+    images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert else [])
+    return Kernel(config, symvers=target.symvers, sig_enforce=args.sig_enforce,
+                  trusted_keys=tuple(trusted_certificates(args.cert, images)))
+
+
+def _choose(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Target | str:
+    """The kernel to load into: the options' (the built-in one when they
+    name none), except that a ``/lib/modules/<release>`` tree given alone
+    is loaded into its own kernel, found beside it as ``--kernel-dir``
+    finds it; or why not, in one line."""
+    named = args.kernel_dir or args.release or args.config or args.default_kernel
+    trees = [] if named else [m for m in args.modules if is_modules_tree(m)]
+    own = {find_target(t) for t in trees}
+    own = {t for t in own if t.config is not None}
+    if len({t.release for t in own}) > 1:
+        return "the trees given are of several kernels (%s): give --kernel-dir" % ", ".join(
+            sorted(t.release for t in own))
+    if not own:
+        if trees:
+            error(PROG, "note: %s has no .config beside it: loading into pymod's built-in "
+                  "kernel (give --kernel-dir and --config for its own)" % trees[0])
+        target = choose_kernel(ap, args, "builtin")
+        assert target is not None
+    else:
+        tree = own.pop()
+        target = dataclasses.replace(tree, symvers=args.symvers or tree.symvers,
+                                     vmlinuz=Path(args.vmlinuz[0]) if args.vmlinuz
+                                     else tree.vmlinuz)
+    # A tree's kernel exports what its Module.symvers says: without it every
+    # module would fail on an "Unknown symbol".  A bare --config loads as before.
+    missing = missing_files(target, args, symvers=target.modules_dir is not None)
+    if missing is not None and own:
+        return "%s is %s's modules tree, but %s (or --default-kernel for pymod's built-in " \
+               "kernel)" % (target.modules_dir, target.release, missing.split(": ", 1)[-1])
+    return missing if missing is not None else target
 
 
 def _progress_line(what: str) -> Callable[[int, int], None] | None:
@@ -86,17 +125,17 @@ def _progress_line(what: str) -> Callable[[int, int], None] | None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="pymod load",
-                                 description="Load modules (dependencies first) into a "
-                                             "simulated kernel and print /proc/modules.")
+    ap = argparse.ArgumentParser(
+        prog="pymod load",
+        description="Load modules (dependencies first) into a simulated kernel and print "
+                    "/proc/modules.  The target kernel: see docs/cli/kernel (a "
+                    "/lib/modules/<release> tree given alone is loaded into its own kernel; "
+                    "otherwise the built-in default kernel).")
     ap.add_argument("modules", nargs="+", metavar="MODULES_DIR|FILE")
-    ap.add_argument("--config", help="the target kernel's .config (default: built-in kernel)")
-    ap.add_argument("--symvers", help="the target kernel's Module.symvers")
-    ap.add_argument("--release", help="kernel release (default: from --config's file name)")
+    add_kernel_options(ap)
     ap.add_argument("--struct-module-size", type=positive_int, metavar="BYTES",
                     help="sizeof(struct module) (default: read off the first module)")
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
-    add_trust_options(ap)
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("-j", "--jobs", type=positive_int,
                     help="threads reading files (default: the usable cores, at most 8)")
@@ -136,15 +175,20 @@ def _missing_target(targets: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str]) -> int:
     """``pymod load``; ``argv`` holds the arguments after ``load``."""
-    args = _parser().parse_args(argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
     missing = _missing_target(args.modules)
     if missing is not None:
         error(PROG, missing)
         return 1
+    target = _choose(ap, args)
+    if isinstance(target, str):
+        error(PROG, target)
+        return 2
     from pymod.loader.batch import load_all
 
     try:
-        kernel = _build_kernel(args)
+        kernel = _build_kernel(args, target)
         result = load_all(kernel, args.modules, jobs=args.jobs,
                           progress=_progress_line("loading"))
     except OSError as e:
