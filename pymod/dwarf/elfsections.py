@@ -17,7 +17,7 @@ import errno
 import mmap
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from pymod.dwarf.compressed import decompress_chdr, decompress_gnu
@@ -207,10 +207,10 @@ class ElfDebugFile:
         (static functions of one name may be several)."""
         try:
             syms = self.elf.symbols()
-            names = self.elf.symbol_names
+            name_of = self.elf.string_at
         except PymodError as e:
             raise PymodError(e.errno, "%s: %s" % (self.path, e.strerror)) from None
-        return _function_table(syms, names, self._sections, self._bases)
+        return _function_table(syms, name_of, self._sections, self._bases)
 
 
 def _build_id_in(note: memoryview) -> str | None:
@@ -228,7 +228,7 @@ def _build_id_in(note: memoryview) -> str | None:
     return None
 
 
-def _function_table(syms: Any, names: list[str], sections: list[Section],
+def _function_table(syms: Any, name_of: Callable[[int], str], sections: list[Section],
                     bases: Any) -> dict[str, tuple[FunctionSymbol, ...]]:
     import numpy as np
 
@@ -238,11 +238,11 @@ def _function_table(syms: Any, names: list[str], sections: list[Section],
     if bases is not None:
         value = value + bases[shndx]
     table: dict[str, list[FunctionSymbol]] = {}
-    for i, addr, size, sec in zip(pick.tolist(), value.tolist(),
+    for name, addr, size, sec in zip(syms["st_name"][pick].tolist(), value.tolist(),
                                   syms["st_size"][pick].tolist(), shndx.tolist(),
                                   strict=True):
         secname = sections[sec].name if sec < len(sections) else ""
-        table.setdefault(names[i], []).append(FunctionSymbol(addr, size, secname))
+        table.setdefault(name_of(name), []).append(FunctionSymbol(addr, size, secname))
     return {name: tuple(sorted(entries)) for name, entries in table.items()}
 
 

@@ -154,10 +154,6 @@ class ElfImage:
             self._by_name = by_name
         return self._by_name.get(name)
 
-    def sections_named(self, name: str) -> list[Section]:
-        """Every section called ``name`` (the kernel rejects some duplicates)."""
-        return [s for s in self.sections if s.name == name]
-
     def data_of(self, section: Section) -> memoryview:
         """The file bytes of ``section`` (empty for SHT_NOBITS); bounds-checked."""
         if section.type == SHT_NOBITS:
@@ -213,8 +209,7 @@ class ElfImage:
         ``sh_size`` (:func:`pymod.loader.kbuf.kernel_strtab`).  Everything
         else already read is shared, not read again."""
         other = copy.copy(self)
-        for derived in ("string_at", "symbol_names"):
-            other.__dict__.pop(derived, None)
+        other.__dict__.pop("string_at", None)
         other.__dict__["_strtab"] = strtab
         return other
 
@@ -225,12 +220,6 @@ class ElfImage:
     def string_at(self) -> Callable[[int], str]:
         """``string_at(st_name)``: a name in :attr:`strtab`, as :func:`c_string` reads it."""
         return string_reader(self._strtab)
-
-    @cached_property
-    def symbol_names(self) -> list[str]:
-        """Every symbol's name, in symbol-table order."""
-        name_of = self.string_at
-        return [name_of(n) for n in self._symbols["st_name"].tolist()]
 
     def modinfo(self) -> ModinfoPairs:
         """``.modinfo`` as ``(key, value)`` pairs in file order, by kmod's rule

@@ -146,12 +146,6 @@ def _scan(path: str) -> tuple[_Entry, KoFile] | PymodError | None:
         return None
 
 
-def dependency_order(kos: list[KoFile]) -> list[KoFile]:
-    """Dependencies (``depends=``) first, otherwise the given order."""
-    by_path = {ko.path or "?": ko for ko in kos}
-    return [by_path[e.path] for e in _order([_entry(ko) for ko in kos])]
-
-
 def _order(entries: list[_Entry]) -> list[_Entry]:
     """Dependencies first.  A second file of a name already given is kept and
     goes last, so the kernel answers it as it answers a second load of that

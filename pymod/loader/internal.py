@@ -74,10 +74,6 @@ class MemType(enum.IntEnum):
     def is_text(self) -> bool:
         return self in (MemType.TEXT, MemType.INIT_TEXT)
 
-    @property
-    def is_core_data(self) -> bool:
-        return self in (MemType.DATA, MemType.RODATA, MemType.RO_AFTER_INIT)
-
 
 class Taint(enum.IntEnum):
     """The kernel's taint bits (``include/linux/panic.h``) that modules use."""

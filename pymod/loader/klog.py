@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-LEVELS = ("err", "warn", "notice", "info")
-
 
 @dataclass
 class KernelLog:

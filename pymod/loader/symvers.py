@@ -34,10 +34,6 @@ class SymversEntry(NamedTuple):
         """The module name as ``depends=`` spells it (``vmlinux`` for the kernel)."""
         return self.module.rsplit("/", 1)[-1]
 
-    @property
-    def in_vmlinux(self) -> bool:
-        return self.module == "vmlinux"
-
     def line(self) -> str:
         kind = _KINDS[self.gpl]
         return "0x%08x\t%s\t%s\t%s\t%s\n" % (self.crc, self.name, self.module, kind, self.namespace)

@@ -113,8 +113,9 @@ def text_symbols(elf: Any, bases: Mapping[int, int] | None = None) -> SymbolTabl
     strtab = elf.strtab
     if strtab.isascii() and len(strtab) < 2**32 - 1:
         return _table_of_strtab(addrs, syms["st_name"][pick], strtab)
-    names = elf.symbol_names
-    return SymbolTable.build(addrs, [names[i] for i in pick.tolist()], "t" * len(pick))
+    name_of = elf.string_at
+    return SymbolTable.build(addrs, [name_of(n) for n in syms["st_name"][pick].tolist()],
+                             "t" * len(pick))
 
 
 def _table_of_strtab(addrs: NDArray[np.uint64], st_name: NDArray[Any],

@@ -130,7 +130,7 @@ def _thunk_relocation() -> tuple[int, int]:
     rela = ELFFile(io.BytesIO(HELLO)).get_section_by_name(".rela.init.text")
     found = [(r["r_offset"], r["r_addend"]) for r in rela.iter_relocations()
              if r["r_info_sym"] == last]
-    assert found and ELF.symbol_names[last] == "__x86_return_thunk"
+    assert found and ELF.symbol_name(last) == "__x86_return_thunk"
     return found[0]
 
 
