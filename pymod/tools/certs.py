@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymod.atomicio import write_atomic
-from pymod.tools.common import dump_json, error, os_message, terminal_safe, write
+from pymod.tools.common import dump_json, error, help_text, os_message, terminal_safe, write
 
 PROG = "pymod certs"
 
@@ -85,7 +85,7 @@ def _utc(cert: Any, which: str) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=PROG, description=help_text(__doc__))
     ap.add_argument("-o", "--output-dir", metavar="DIR",
                     help="write each certificate here as DER")
     ap.add_argument("--json", action="store_true",

@@ -33,6 +33,7 @@ from pymod.errors import strerror
 from pymod.tools.common import (
     dump_json,
     error,
+    help_text,
     os_message,
     tap_console,
     terminal_safe,
@@ -165,16 +166,17 @@ def _verdict(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=PROG, description=help_text(__doc__))
     add_kernel_options(ap)
-    ap.add_argument("--system-map", type=Path, help="accepted for symbol addresses "
+    ap.add_argument("--system-map", type=Path, metavar="FILE", help="accepted for symbol addresses "
                     "(not needed for the verdicts)")
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
     ap.add_argument("--json", action="store_true", help="one JSON array, an object per module")
     ap.add_argument("--in-qemu", action="store_true",
                     help="then boot the target's vmlinuz in QEMU and ask the kernel itself "
                     "(needs qemu-system-x86_64 and gcc; module code runs in the guest only)")
-    ap.add_argument("modules", nargs="+", metavar="FILE")
+    ap.add_argument("modules", nargs="+", metavar="FILE",
+                    help="module file (.ko, .ko.gz, .ko.xz, .ko.zst)")
     args = ap.parse_args(argv)
     try:
         found = _kernel_files(ap, args)

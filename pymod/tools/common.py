@@ -92,6 +92,35 @@ def dump_json(obj: Any, stream: IO[str]) -> None:
     write(stream, json.dumps(_json_safe(obj), indent=2, ensure_ascii=False) + "\n")
 
 
+# reST inline markup as the docstrings use it: :role:`~a.b.c` or
+# :role:`text`, then ``literal`` and `interpreted`.
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`]*)`")
+_LITERAL = re.compile(r"``(.+?)``|`([^`]+)`")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST inline markup: what a help screen shows of a
+    docstring (``:func:`~pymod.a.f``` is ``f``, ````x```` is ``x``)."""
+    def role(m: re.Match[str]) -> str:
+        target = m.group(1)
+        if "<" in target:                   # :doc:`title <target>`
+            return target.split("<", 1)[0].strip()
+        return target.rsplit(".", 1)[-1] if m.group(0).split("`")[1].startswith("~") \
+            else target
+    text = _ROLE.sub(role, text)
+    return _LITERAL.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+def help_text(doc: str | None) -> str:
+    """A command's argparse description from its module docstring: the
+    first paragraph as one line of plain text, without the leading
+    ```pymod CMD``: `` (the usage line names the command)."""
+    paragraph = (doc or "").strip().split("\n\n", 1)[0]
+    text = plain_text(" ".join(paragraph.split()))
+    text = re.sub(r"^pymod [a-z]+: ", "", text)
+    return text[:1].upper() + text[1:]
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number above zero."""
     try:

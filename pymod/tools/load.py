@@ -131,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
                     "/proc/modules.  The target kernel: see docs/cli/kernel (a "
                     "/lib/modules/<release> tree given alone is loaded into its own kernel; "
                     "otherwise the built-in default kernel).")
-    ap.add_argument("modules", nargs="+", metavar="MODULES_DIR|FILE")
+    ap.add_argument("modules", nargs="+", metavar="MODULES_DIR|FILE",
+                    help="module files, and trees to load every module of")
     add_kernel_options(ap)
     ap.add_argument("--struct-module-size", type=positive_int, metavar="BYTES",
                     help="sizeof(struct module) (default: read off the first module)")

@@ -15,18 +15,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pymod.tools.common import dump_json, error, os_message, write
+from pymod.tools.common import dump_json, error, help_text, os_message, write
 from pymod.tools.kernelopts import add_kernel_options, choose_kernel, kernel_config, missing_files
 
 PROG = "pymod posture"
 
 
 def main(argv: Sequence[str]) -> int:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=PROG, description=help_text(__doc__))
     add_kernel_options(ap, symvers=False, certs=False)   # default: the built-in kernel
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
     ap.add_argument("--lockdown", action="store_true", help="lockdown=integrity")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true",
+                    help="print a JSON list, one object per property")
     args = ap.parse_args(argv)
     target = choose_kernel(ap, args, "builtin")
     assert target is not None

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from pymod.atomicio import write_atomic
-from pymod.tools.common import error
+from pymod.tools.common import error, help_text
 
 PROG = "pymod sign"
 
@@ -26,12 +26,14 @@ PROG = "pymod sign"
 def main(argv: Sequence[str]) -> int:
     from pymod.elf.signing import HASHES
 
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    ap.add_argument("--key", required=True, help="private key file (PEM or DER)")
+    ap = argparse.ArgumentParser(prog=PROG, description=help_text(__doc__))
+    ap.add_argument("--key", required=True, help="private key file (PEM or DER; RSA or EC)")
     ap.add_argument("--cert", required=True, help="its X.509 certificate (PEM or DER)")
-    ap.add_argument("--hash", default="sha256", choices=HASHES)
+    ap.add_argument("--hash", default="sha256", choices=HASHES,
+                    help="the digest signed (default: sha256)")
     ap.add_argument("-o", "--output", help="write the signed module here (default: in place)")
-    ap.add_argument("module")
+    ap.add_argument("module", metavar="FILE.ko",
+                    help="an uncompressed module file, not signed yet")
     args = ap.parse_args(argv)
     from pymod.elf.compression import detect_compression, read_file
     from pymod.elf.signing import sign_module

@@ -26,6 +26,7 @@ from pymod.tools.common import (
     add_trust_options,
     dump_json,
     error,
+    help_text,
     os_message,
     positive_int,
     terminal_safe,
@@ -123,7 +124,7 @@ def key_text(key: dict[str, str]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=PROG, description=help_text(__doc__))
     add_trust_options(ap)
     ap.add_argument("--json", action="store_true",
                     help="print a JSON list, one object per module")

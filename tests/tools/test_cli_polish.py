@@ -129,3 +129,70 @@ def test_verify_records_have_the_same_keys_for_every_outcome(tmp_path, capsys):
     assert rc == 1
     assert [r["errno"] for r in rows] == [None, "ENODATA", "ENOENT"]
     assert len({tuple(r) for r in rows}) == 1
+
+
+def test_version(capsys):
+    from pymod import __version__
+
+    for flag in ("--version", "-V"):
+        assert main([flag]) == 0
+        assert capsys.readouterr().out == "pymod %s\n" % __version__
+
+
+@pytest.mark.parametrize("typed,meant", [("lod", "load"), ("symbolise", "symbolize"),
+                                         ("chek", "check"), ("verfy", "verify"),
+                                         ("modinfo", "info"), ("depmod", "deps")])
+def test_a_mistyped_command_gets_the_nearest_one(capsys, typed, meant):
+    assert main([typed]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == "pymod: unknown command %r; did you mean %r?" % (typed, meant)
+
+
+def test_a_command_nothing_is_near_gets_no_guess(capsys):
+    assert main(["xyzzy"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == "pymod: unknown command 'xyzzy'" and "usage:" in err
+
+
+def _parser_of(command: str, monkeypatch, capsys):
+    """The ArgumentParser ``pymod COMMAND --help`` prints, and its text."""
+    import argparse
+
+    seen = []
+    original = argparse.ArgumentParser.print_help
+
+    def record(self, file=None):
+        seen.append(self)
+        original(self, file)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "print_help", record)
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    return seen[-1], capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["info", "deps", "load", "demo", "symbolize", "sign",
+                                     "certs", "verify", "check", "posture"])
+def test_help_is_plain_text_and_describes_every_option(command, monkeypatch, capsys):
+    import argparse
+    import re
+
+    parser, text = _parser_of(command, monkeypatch, capsys)
+    assert not re.search(r"``|:[a-z]+:`|`[^`\s][^`]*`", text), text
+    description = parser.description or ""
+    assert description.rstrip().endswith((".", "?")), description      # a whole sentence
+    assert description[:1].isupper()
+    undescribed = [a.option_strings or [a.dest] for a in parser._actions
+                   if not a.help or a.help == argparse.SUPPRESS]
+    assert undescribed == []
+
+
+def test_plain_text_drops_rest_markup():
+    from pymod.tools.common import help_text, plain_text
+
+    assert plain_text(":func:`~pymod.elf.sigverify.verify_pkcs7_module` and "
+                      ":class:`pymod.Kernel`, ``-o DIR``, `x`, :doc:`the page <check>`") == (
+        "verify_pkcs7_module and pymod.Kernel, -o DIR, x, the page")
+    assert help_text('"""``pymod x``: does one thing\n    over two lines.\n\nMore."""'
+                     .strip('"')) == "Does one thing over two lines."
