@@ -249,13 +249,10 @@ static void report_taint(long id)
 		close(fd);
 }
 
-int main(void)
+/* Mount what the guest needs, open the report tty (raw) and /dev/kmsg,
+ * positioned after the boot's records. */
+static void open_channels(void)
 {
-	static char line[MAX_LINE];
-	static char before[MAX_MODS][NAME_LEN];
-	long id = -1, start;
-	int step = 0, nbefore = 0, skipping = 1;
-
 	mount("proc", "/proc", "proc", 0, NULL);
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
 	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
@@ -273,10 +270,28 @@ int main(void)
 	if (kmsg < 0)
 		die("/dev/kmsg");
 	lseek(kmsg, 0, SEEK_END);
-	start = start_case();
-	FILE *cases = fopen("/cases.txt", "r");
-	if (!cases)
-		die("/cases.txt");
+}
+
+/* An S record's six fields, split in place. */
+static void split_step(char *rest, char *fields[6])
+{
+	char *save = NULL;
+	char *tok = strtok_r(rest, " ", &save);
+	for (int i = 0; i < 6; i++, tok = strtok_r(NULL, " ", &save)) {
+		if (!tok)
+			die("step syntax");
+		fields[i] = tok;
+	}
+}
+
+/* Every case of /cases.txt from case @start on, reported as it runs. */
+static void run_cases(FILE *cases, long start)
+{
+	static char line[MAX_LINE];
+	static char before[MAX_MODS][NAME_LEN];
+	long id = -1;
+	int step = 0, nbefore = 0, skipping = 1;
+
 	while (fgets(line, sizeof(line), cases)) {
 		line[strcspn(line, "\n")] = 0;
 		if (line[0] == 'C') {
@@ -290,13 +305,7 @@ int main(void)
 			fflush(out);
 		} else if (line[0] == 'S' && !skipping) {
 			char *fields[6];
-			char *save = NULL;
-			char *tok = strtok_r(line + 2, " ", &save);
-			for (int i = 0; i < 6; i++, tok = strtok_r(NULL, " ", &save)) {
-				if (!tok)
-					die("step syntax");
-				fields[i] = tok;
-			}
+			split_step(line + 2, fields);
 			run_step(id, step++, fields);
 		} else if (line[0] == 'E' && !skipping) {
 			cleanup(id, before, nbefore);
@@ -304,6 +313,18 @@ int main(void)
 			fflush(out);
 		}
 	}
+}
+
+int main(void)
+{
+	long start;
+
+	open_channels();
+	start = start_case();
+	FILE *cases = fopen("/cases.txt", "r");
+	if (!cases)
+		die("/cases.txt");
+	run_cases(cases, start);
 	fprintf(out, "Z\n");
 	fflush(out);
 	sync();
