@@ -32,14 +32,13 @@ def _kconfig_text(path: str | Path) -> str:
     ``config.xz``): the file and what it decompresses to are both capped at
     ``MAX_KCONFIG``, so a bomb is one line naming the file, not all memory."""
     from pymod.elf.compression import decompress, detect_compression, read_file
-    from pymod.errors import PymodError
 
     data = read_file(str(path), MAX_KCONFIG)
     kind = detect_compression(data)
     if kind is not None:
         try:
             data = decompress(data, kind, MAX_KCONFIG)
-        except PymodError as e:
+        except OSError as e:         # pymod's errors are OSErrors (its errno)
             raise ValueError("%s: not a kernel configuration: %s" % (path, e.strerror)) from None
     return data.decode("utf-8", "surrogateescape")
 

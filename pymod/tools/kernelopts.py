@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pymod.config import Config
 
 __all__ = ["Target", "add_kernel_options", "choose_kernel", "find_target", "is_modules_tree",
-           "kernel_config"]
+           "kernel_config", "missing_files", "refuse_conflicts"]
 
 
 @dataclass(frozen=True)
@@ -87,17 +87,22 @@ def is_modules_tree(path: str | Path) -> bool:
 
 def add_kernel_options(ap: argparse.ArgumentParser, *, config: bool = True,
                        symvers: bool = True, default_kernel: bool = True,
-                       certs: bool = True) -> None:
+                       certs: bool = True, vmlinuz: bool = True, basedir: bool = False) -> None:
     """The options that choose the target kernel, in one group; a command
     leaves out those it has no use for (``certs``: ``--cert``, the trusted
-    keys beside ``--vmlinuz``'s)."""
+    keys beside ``--vmlinuz``'s).  ``basedir`` adds modinfo's spellings:
+    ``-k``/``--set-version`` for ``--release`` and ``-b``/``--basedir``."""
     g = ap.add_argument_group("target kernel (the same rule for every command)")
     g.add_argument("--kernel-dir", metavar="DIR",
                    help="the target's /lib/modules/<release> tree; its .config, "
                    "Module.symvers and vmlinuz are found beside it")
-    g.add_argument("--release", metavar="RELEASE",
+    g.add_argument(*(("-k", "--release", "--set-version") if basedir else ("--release",)),
+                   dest="release", metavar="RELEASE",
                    help="the target's release; alone, the installed kernel "
-                   "/lib/modules/RELEASE")
+                   "%s/lib/modules/RELEASE" % ("BASEDIR" if basedir else ""))
+    if basedir:
+        g.add_argument("-b", "--basedir", metavar="BASEDIR",
+                       help="the root /lib/modules is under (default: /)")
     if config:
         g.add_argument("--config", type=Path, metavar="FILE",
                        help="the target's .config, plain or gzipped (/proc/config.gz)")
@@ -109,7 +114,7 @@ def add_kernel_options(ap: argparse.ArgumentParser, *, config: bool = True,
                        help="pymod's built-in default kernel (the sample modules' target)")
     if certs:
         add_trust_options(g)   # type: ignore[arg-type]   # a group takes add_argument too
-    else:
+    elif vmlinuz:
         g.add_argument("--vmlinuz", action="append", default=[], metavar="FILE",
                        help="the target's kernel image (default: found beside its tree)")
 
@@ -123,10 +128,19 @@ def _conflicts(args: argparse.Namespace) -> str | None:
     if _given(args, "default_kernel"):
         for name in ("kernel_dir", "config", "basedir"):
             if _given(args, name):
-                return "argument --%s: not allowed with argument --default-kernel " \
-                       "(the built-in kernel has no files to find)" % (
-                           "basedir" if name == "basedir" else name.replace("_", "-"))
+                return ("argument --%s: not allowed with argument --default-kernel "
+                        "(the built-in kernel has no files to find)" % name.replace("_", "-"))
+    if _given(args, "basedir") and _given(args, "kernel_dir"):
+        return "argument -b/--basedir: not allowed with argument --kernel-dir " \
+               "(the tree names its root)"
     return None
+
+
+def refuse_conflicts(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """End the program as argparse does (status 2) when two options conflict."""
+    problem = _conflicts(args)
+    if problem is not None:
+        ap.error(problem)
 
 
 def choose_kernel(ap: argparse.ArgumentParser, args: argparse.Namespace,
@@ -136,9 +150,7 @@ def choose_kernel(ap: argparse.ArgumentParser, args: argparse.Namespace,
     options end the program as argparse does (status 2)."""
     from pymod.config import DEFAULT_RELEASE
 
-    problem = _conflicts(args)
-    if problem is not None:
-        ap.error(problem)
+    refuse_conflicts(ap, args)
     release = getattr(args, "release", None)
     if _given(args, "default_kernel") or (
             default == "builtin" and not (_given(args, "kernel_dir") or release

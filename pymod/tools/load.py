@@ -96,7 +96,7 @@ def _choose(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Target | s
         target = choose_kernel(ap, args, "builtin")
         assert target is not None
     else:
-        tree = own.pop()
+        tree = next(iter(own))
         target = dataclasses.replace(tree, symvers=args.symvers or tree.symvers,
                                      vmlinuz=Path(args.vmlinuz[0]) if args.vmlinuz
                                      else tree.vmlinuz)

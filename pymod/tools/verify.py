@@ -1,6 +1,6 @@
 """``pymod verify``: check module signatures against trusted certificates.
 
-    pymod verify (--cert FILE | --vmlinuz FILE)... [--json] [-j N] FILE...
+    pymod verify (--cert FILE | --vmlinuz FILE | --kernel-dir DIR)... [--json] [-j N] FILE...
 
 Each module (any compression) is read, its signature trailer split off and
 its PKCS#7 signature verified as the kernel's ``mod_verify_sig`` does.  One
@@ -23,7 +23,6 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from pymod.tools.common import (
-    add_trust_options,
     dump_json,
     error,
     help_text,
@@ -33,6 +32,7 @@ from pymod.tools.common import (
     trusted_certificates,
     write,
 )
+from pymod.tools.kernelopts import add_kernel_options, choose_kernel
 
 PROG = "pymod verify"
 MEANING = {
@@ -125,19 +125,27 @@ def key_text(key: dict[str, str]) -> str:
 
 def main(argv: Sequence[str]) -> int:
     ap = argparse.ArgumentParser(prog=PROG, description=help_text(__doc__))
-    add_trust_options(ap)
+    add_kernel_options(ap, config=False, symvers=False, default_kernel=False)
     ap.add_argument("--json", action="store_true",
                     help="print a JSON list, one object per module")
     ap.add_argument("-j", "--jobs", type=positive_int, help="processes (default: all cores)")
     ap.add_argument("modules", nargs="+", metavar="FILE",
                     help="module file (.ko, .ko.gz, .ko.xz, .ko.zst)")
     args = ap.parse_args(argv)
-    if not args.cert and not args.vmlinuz:
-        ap.error("give --cert or --vmlinuz: which keys are trusted")
+    images = list(args.vmlinuz)
+    if (args.kernel_dir or args.release) and not images:
+        target = choose_kernel(ap, args, "none")   # its vmlinuz's keys (docs/cli/kernel)
+        if target is None or target.vmlinuz is None:
+            error(PROG, "no vmlinuz for %s: give --vmlinuz"
+                  % (target.release if target else args.kernel_dir))
+            return 2
+        images = [str(target.vmlinuz)]
+    if not args.cert and not images:
+        ap.error("give --cert, --vmlinuz or --kernel-dir: which keys are trusted")
     from cryptography.hazmat.primitives.serialization import Encoding
 
     try:
-        certs = trusted_certificates(args.cert, args.vmlinuz)
+        certs = trusted_certificates(args.cert, images)
     except OSError as e:
         error(PROG, os_message(e))
         return 1
