@@ -4,12 +4,18 @@ Build (what CI runs, from the repository root, after ``pip install -e '.[docs]'`
 so that the cffi extensions exist)::
 
     python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+The manual pages come from the same pages (``pymod(1)`` and one per
+command, ``pymod-info(1)`` ...)::
+
+    python -m sphinx -W --keep-going -b man docs docs/_build/man
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 # Document the working tree's package (with an editable install this is the
 # same code the installed ``pymod`` runs).
@@ -55,3 +61,40 @@ html_theme_options = {
     "description": "The Linux kernel's module subsystem contract in user space",
     "fixed_sidebar": True,
 }
+
+# Sphinx's man builder: pymod(1) from the command-line index, then a page
+# per command from its own page (the one text the HTML shows too).
+_COMMANDS = {
+    "info": "show module information, as modinfo does",
+    "deps": "write modules.dep for a modules tree, as depmod does",
+    "load": "load modules into a simulated kernel and print /proc/modules",
+    "demo": "load the shipped sample modules and show one failure of each kind",
+    "symbolize": "annotate kernel addresses in oops, perf and bpftrace text",
+    "sign": "append a module signature, as scripts/sign-file does",
+    "certs": "list the signing certificates built into a kernel image",
+    "verify": "verify module signatures against trusted certificates",
+    "check": "will these modules load on that kernel, and if not, why",
+    "posture": "which module-loading security properties a configuration enforces",
+}
+man_pages = [("cli/index", "pymod", "the Linux kernel's module subsystem in user space",
+              [author], 1)] + [
+    ("cli/%s" % name, "pymod-%s" % name, what, [author], 1) for name, what in _COMMANDS.items()]
+man_show_urls = False
+
+
+def _plain_internal_links(app: Any, doctree: Any, docname: str) -> None:
+    """In a manual page a link to another page of these docs is its text:
+    docutils 0.22's man writer would print the target (``<#module-...>``)."""
+    if app.builder.name != "man":
+        return
+    from docutils import nodes
+
+    for ref in list(doctree.findall(nodes.reference)):
+        uri = ref.get("refuri", "")
+        if "://" not in uri and not uri.startswith("mailto:"):
+            ref.replace_self(nodes.inline("", "", *ref.children))
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("doctree-resolved", _plain_internal_links)
+    return {"parallel_read_safe": True}

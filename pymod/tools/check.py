@@ -109,15 +109,30 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
         elif mod is not None:
             reports.append({"file": f, "name": mod.name, "ok": True, "errno": None,
                             "message": None, "stage": None, "taints": mod.taint_letters,
-                            "signature": "verified" if mod.sig_ok else
-                            errno.errorcode.get(mod.sig_errno, "unsigned"),
+                            "signature": _signature(mod),
                             "unresolved": [], "undecided": _undecided(mod.undecided)})
         else:
             reports.append({"file": f, "name": None, "ok": False, "errno": "ENOENT",
                             "message": None, "kernel_log": [],
                             "detail": "not loaded (no module file?)", "stage": "read",
                             "taints": "", "unresolved": [], "undecided": []})
-    return reports
+    return [{k: r.get(k) for k in REPORT_KEYS} for r in reports]
+
+
+# Every report has these keys, whatever the verdict (docs/cli/json): null
+# where one does not apply (a loaded module has no insmod line).
+REPORT_KEYS = ("file", "name", "ok", "errno", "message", "kernel_log", "detail", "insmod",
+               "stage", "taints", "signature", "unresolved", "undecided")
+
+
+def _signature(mod: Any) -> str:
+    """A loaded module's signature: "verified", "unsigned", or the errno
+    name of why it did not verify (it loaded tainted)."""
+    if mod.sig_ok:
+        return "verified"
+    if mod.sig_errno in (0, errno.ENODATA):
+        return "unsigned"
+    return errno.errorcode.get(mod.sig_errno, "unsigned")
 
 
 def _kernel_message(strerror: str, lines: Sequence[tuple[str, str]]) -> str | None:
@@ -257,7 +272,7 @@ def _report_lines(r: dict[str, Any]) -> list[str]:
         head += " [%s]" % r["errno"]
         if not r["kernel_log"]:     # the kernel prints nothing: pymod says why
             head += " (no kernel message: %s)" % r["detail"]
-    out = [head] + ["    %s" % line["message"] for line in r.get("kernel_log", ())]
+    out = [head] + ["    %s" % line["message"] for line in r["kernel_log"] or ()]
     if not r["ok"] and r.get("insmod"):
         out.append("    %s" % r["insmod"])
     if not r["ok"] and r["undecided"]:

@@ -7,7 +7,9 @@ by walking the tree when it has none, then among the built-in modules
 (``modules.builtin.modinfo``: ``filename: (builtin)``).
 
 Output is byte-identical to Debian's kmod 30 for module files; ``--json``
-prints one object per file, repeated keys as lists.
+prints one object per file, repeated keys as lists, and the signature's hex
+fields (``sig_key``, ``signature``) on one line: kmod's line breaks (a
+newline and two tabs every 20 bytes) are its text layout, not the value.
 
 kmod prints every byte of a value as it is.  Tab and newline stay (real
 modules have them in descriptions and parameter texts: xen-pciback,
@@ -23,6 +25,7 @@ import argparse
 import errno
 import mmap
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -135,12 +138,25 @@ class _Tree:
         return self._builtin.get(name.replace("-", "_"))
 
 
+_HEX_FIELDS = ("sig_key", "signature")
+_HEX_WRAPPED = re.compile(r"[0-9A-F]{2}(?::(?:\n\t\t)?[0-9A-F]{2})*")
+
+
+def _json_value(key: str, value: str) -> str:
+    """``value`` as JSON holds it: kmod's wrapped hex unwrapped (a module's
+    own text, newlines and all, is kept as it is)."""
+    if key in _HEX_FIELDS and _HEX_WRAPPED.fullmatch(value):
+        return value.replace("\n\t\t", "")
+    return value
+
+
 def _json_object(filename: str, entries: Sequence[tuple[str, str]],
                  field: str | None) -> dict[str, Any]:
     obj: dict[str, Any] = {"filename": filename}
     for key, value in entries:
         if field is not None and key != field:
             continue
+        value = _json_value(key, value)
         if key in obj:
             if not isinstance(obj[key], list):
                 obj[key] = [obj[key]]

@@ -137,16 +137,20 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--struct-module-size", type=positive_int, metavar="BYTES",
                     help="sizeof(struct module) (default: read off the first module)")
     ap.add_argument("--sig-enforce", action="store_true", help="module.sig_enforce=1")
-    ap.add_argument("--json", action="store_true", help="machine-readable output")
+    ap.add_argument("--json", action="store_true",
+                    help="print a JSON list of records: modules, refusals, the kernel")
     ap.add_argument("-j", "--jobs", type=positive_int,
                     help="threads reading files (default: the usable cores, at most 8)")
     return ap
 
 
 def _print_json(kernel: Kernel, result: TreeResult) -> None:
-    dump_json({"proc_modules": kernel.proc_modules(), "modules": _modules_dict(kernel),
-               "tainted": kernel.tainted, "notices": kernel.notices,
-               "failures": [_failure_dict(p, e) for p, e in result.failures]}, sys.stdout)
+    """One list of records (docs/cli/json): each loaded module as
+    /proc/modules lists it, each refused file, then the kernel's state."""
+    dump_json([{"record": "module", **m} for m in _modules_dict(kernel)]
+              + [{"record": "failure", **_failure_dict(p, e)} for p, e in result.failures]
+              + [{"record": "kernel", "proc_modules": kernel.proc_modules(),
+                  "tainted": kernel.tainted, "notices": kernel.notices}], sys.stdout)
 
 
 def _print_text(kernel: Kernel, result: TreeResult) -> None:

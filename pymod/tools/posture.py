@@ -12,6 +12,7 @@ with the option responsible and what a kernel without it does.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +37,7 @@ def main(argv: Sequence[str]) -> int:
         error(PROG, missing)
         return 2
     from pymod.loader.kernel import Kernel
-    from pymod.loader.posture import as_dict, posture, posture_table
+    from pymod.loader.posture import posture, posture_table
 
     try:
         config = kernel_config(target, need_release=False)
@@ -46,7 +47,7 @@ def main(argv: Sequence[str]) -> int:
         return 1
     props = posture(kernel)
     if args.json:
-        dump_json(as_dict(props), sys.stdout)
+        dump_json([dataclasses.asdict(p) for p in props], sys.stdout)   # docs/cli/json
     else:
         write(sys.stdout, posture_table(props))
     return 0

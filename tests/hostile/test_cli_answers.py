@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pymod.samples import prebuilt_path
+from tests.tools.load_json import by_record
 
 TOO_LONG = "x" * 300 + ".ko"     # one name component past NAME_MAX (255)
 
@@ -28,7 +29,7 @@ def test_two_files_of_one_module_are_both_answered(tmp_path):
     shutil.copy(prebuilt_path("pm_hello"), a / "pm_hello.ko")
     shutil.copy(prebuilt_path("pm_hello"), b / "pm_hello.ko")
     p = run("load", "--json", str(a / "pm_hello.ko"), str(b / "pm_hello.ko"))
-    out = json.loads(p.stdout)
+    out = by_record(json.loads(p.stdout))
     assert p.returncode == 1
     assert [m["name"] for m in out["modules"]] == ["pm_hello"]
     assert [(f["file"], f["errno_name"]) for f in out["failures"]] == [
@@ -89,7 +90,7 @@ def test_load_json_is_valid_utf8_for_a_non_utf8_name(tmp_path):
     p = run("load", "--json", name, bad)
     text = p.stdout.decode("utf-8")
     assert "\\udc" not in text                      # no lone surrogate escapes
-    out = json.loads(text)
+    out = by_record(json.loads(text))
     assert [f["file"] for f in out["failures"]] == [os.fsdecode(tmp_path) + "/\\xff.ko"]
 
 

@@ -8,6 +8,7 @@ import sys
 
 from pymod.samples import prebuilt_path
 from pymod.tools import main
+from tests.tools.load_json import by_record
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -30,7 +31,7 @@ def test_load_orders_dependencies_first(capsys):
     # importer named first: its depends= puts the exporter before it
     rc = main(["load", "--json", str(prebuilt_path("pm_importer")),
                str(prebuilt_path("pm_exporter"))])
-    out = json.loads(capsys.readouterr().out)
+    out = by_record(json.loads(capsys.readouterr().out))
     assert rc == 0 and out["failures"] == []
     assert [m["name"] for m in out["modules"]] == ["pm_importer", "pm_exporter"]
     assert out["modules"][1]["holders"] == ["pm_importer"]
@@ -38,7 +39,7 @@ def test_load_orders_dependencies_first(capsys):
 
 def test_load_json_failure_fields(capsys):
     rc = main(["load", "--json", str(prebuilt_path("pm_wx"))])
-    out = json.loads(capsys.readouterr().out)
+    out = by_record(json.loads(capsys.readouterr().out))
     assert rc == 1
     (f,) = out["failures"]
     assert (f["errno"], f["errno_name"], f["stage"], f["module"]) == (8, "ENOEXEC", "strict_rwx",
@@ -76,7 +77,7 @@ def test_load_resolves_missing_dependencies_from_the_tree(tmp_path, capsys):
         shutil.copy(prebuilt_path(name), tree / sub / (name + ".ko"))
     (tree / "modules.order").write_text("kernel/a/pm_exporter.ko\nkernel/b/pm_importer.ko\n")
     rc = main(["load", "--json", str(tree / "kernel/b/pm_importer.ko")])
-    out = json.loads(capsys.readouterr().out)
+    out = by_record(json.loads(capsys.readouterr().out))
     assert rc == 0 and out["failures"] == []
     assert [m["name"] for m in out["modules"]] == ["pm_importer", "pm_exporter"]
     # Outside any modules tree nothing is added: the dependency is missing.
@@ -84,7 +85,7 @@ def test_load_resolves_missing_dependencies_from_the_tree(tmp_path, capsys):
     lone.mkdir()
     shutil.copy(prebuilt_path("pm_importer"), lone / "pm_importer.ko")
     rc = main(["load", "--json", str(lone / "pm_importer.ko")])
-    out = json.loads(capsys.readouterr().out)
+    out = by_record(json.loads(capsys.readouterr().out))
     assert rc == 1 and [f["errno_name"] for f in out["failures"]] == ["ENOENT"]
 
 
@@ -92,7 +93,7 @@ def test_load_garbage_file_gets_the_kernels_message(tmp_path, capsys):
     bad = tmp_path / "bad.ko"
     bad.write_bytes(b"garbage\n")
     rc = main(["load", "--json", str(bad)])
-    out = json.loads(capsys.readouterr().out)
+    out = by_record(json.loads(capsys.readouterr().out))
     assert rc == 1 and out["modules"] == []
     (f,) = out["failures"]
     assert (f["errno_name"], f["stage"], f["message"]) == ("ENOEXEC", "elf",

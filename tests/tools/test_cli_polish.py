@@ -196,3 +196,104 @@ def test_plain_text_drops_rest_markup():
         "verify_pkcs7_module and pymod.Kernel, -o DIR, x, the page")
     assert help_text('"""``pymod x``: does one thing\n    over two lines.\n\nMore."""'
                      .strip('"')) == "Does one thing over two lines."
+
+
+def _prebuilt(*names: str) -> list[str]:
+    from pymod.samples import prebuilt_path
+
+    return [str(prebuilt_path(n)) for n in names]
+
+
+def test_every_command_prints_a_list_of_records(tmp_path, capsys):
+    """One JSON shape (docs/cli/json.rst): a list of objects; symbolize, a
+    stream, prints JSON Lines, one object a line."""
+    key, cert = key_and_cert("rsa", HELLO_SIGNED_BY, skid=True)
+    good = tmp_path / "good.der"
+    good.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    hello, wx = _prebuilt("pm_hello", "pm_wx")
+    for argv in (["info", "--json", hello, wx], ["check", "--json", "--default-kernel", hello, wx],
+                 ["verify", "--json", "--cert", str(good), hello],
+                 ["load", "--json", hello, wx], ["posture", "--json"],
+                 ["certs", "--json", _vmlinuz(tmp_path, cert)]):
+        main(argv)
+        records = json.loads(capsys.readouterr().out)
+        assert isinstance(records, list) and records, argv
+        assert all(isinstance(r, dict) for r in records), argv
+    fixtures = __import__("pathlib").Path(__file__).resolve().parent / "fixtures"
+    main(["symbolize", "--json", "--kallsyms", str(fixtures / "kallsyms"), "--modules",
+          str(fixtures / "modules"), str(fixtures / "oops.txt")])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and all(isinstance(json.loads(ln), dict) for ln in lines)
+
+
+def test_load_records_say_what_they_are(capsys):
+    exporter, importer, wx = _prebuilt("pm_exporter", "pm_importer", "pm_wx")
+    assert main(["load", "--json", importer, exporter, wx]) == 1
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["record"], r.get("name") or r.get("module")) for r in records] == [
+        ("module", "pm_importer"), ("module", "pm_exporter"), ("failure", "pm_wx"),
+        ("kernel", None)]
+    kernel = records[-1]
+    assert kernel["proc_modules"].splitlines()[0].startswith("pm_importer ")
+    assert kernel["tainted"] == "E" and kernel["notices"] == []
+
+
+def test_posture_records_are_in_the_tables_order(capsys):
+    assert main(["posture", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert main(["posture"]) == 0
+    table = capsys.readouterr().out.splitlines()[1:]
+    assert [r["name"] for r in records] == [ln[:len(r["name"])] for ln, r in
+                                            zip(table, records, strict=True)]
+
+
+def test_info_json_unwraps_kmods_hex_lines_only(tmp_path, capsysbinary):
+    key, cert = key_and_cert("rsa", HELLO_SIGNED_BY, skid=True)
+    ko = _signed_hello(tmp_path, Signer(key, cert))
+    assert main(["info", "-F", "signature", ko]) == 0
+    text = capsysbinary.readouterr().out.decode()
+    assert "\n\t\t" in text                                  # kmod's layout, kept in text
+    assert main(["info", "--json", ko]) == 0
+    (obj,) = json.loads(capsysbinary.readouterr().out)
+    assert obj["signature"] == text.rstrip("\n").replace("\n\t\t", "")
+    assert "\n" not in obj["signature"] and "\n" not in obj["sig_key"]
+
+
+def test_a_modules_own_newlines_stay_in_json():
+    from pymod.tools.info import _json_value
+
+    own = "passthrough:Option to specify:\n 0 - hide\n\t\tcontinued"
+    assert _json_value("parm", own) == own
+    assert _json_value("signature", "AB:\n\t\tnot hex") == "AB:\n\t\tnot hex"
+    assert _json_value("signature", "AB:CD:\n\t\tEF") == "AB:CD:EF"
+
+
+def test_check_reports_have_the_same_keys_for_every_verdict(capsys):
+    from pymod.tools.check import REPORT_KEYS
+
+    hello, wx, importer = _prebuilt("pm_hello", "pm_wx", "pm_importer")
+    rc, reports = _json(capsys, "check", "--json", "--default-kernel", hello, wx, importer)
+    assert rc == 1 and [r["ok"] for r in reports] == [True, False, False]
+    assert all(tuple(r) == REPORT_KEYS for r in reports)
+    assert reports[0]["signature"] == "unsigned" and reports[0]["insmod"] is None
+    assert reports[1]["signature"] is None and reports[1]["kernel_log"]
+    assert main(["check", "--default-kernel", hello]) == 0     # text output takes null logs
+    assert capsys.readouterr().out.startswith(hello + ": LOADS")
+
+
+def test_a_manual_page_per_command_from_the_same_pages():
+    """docs/conf.py's man_pages: pymod(1) and pymod-CMD(1) for every
+    command, each from that command's own page (built by .ci's Sphinx run:
+    ``python -m sphinx -W -b man docs DIR``)."""
+    import runpy
+    from pathlib import Path
+
+    from pymod.tools import COMMANDS
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    conf = runpy.run_path(str(docs / "conf.py"))
+    pages = {name: (source, section) for source, name, _, _, section in conf["man_pages"]}
+    assert set(pages) == {"pymod"} | {"pymod-" + c for c in COMMANDS}
+    for name, (source, section) in pages.items():
+        assert section == 1 and (docs / (source + ".rst")).is_file(), name
+    assert pages["pymod-info"][0] == "cli/info" and pages["pymod"][0] == "cli/index"

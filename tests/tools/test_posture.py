@@ -31,8 +31,9 @@ def test_posture_follows_the_config_and_run_time_switches():
 
 def test_posture_command(capsys, tmp_path):
     assert main(["posture", "--json", "--sig-enforce"]) == 0
-    d = json.loads(capsys.readouterr().out)
-    assert d["signature enforcement"]["enforced"] is True
+    records = json.loads(capsys.readouterr().out)       # a list of records (docs/cli/json)
+    d = {r["name"]: r for r in records}
+    assert len(d) == len(records) and d["signature enforcement"]["enforced"] is True
     assert main(["posture"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:2] == ["property", "enforced"] and len(out) == len(d) + 1

@@ -6,12 +6,13 @@ import json
 
 from pymod.samples import prebuilt_path
 from pymod.tools import main
+from tests.tools.load_json import by_record
 
 
 def test_load_json_lists_undecided_per_module(capsys):
     rc = main(["load", "--json", str(prebuilt_path("pm_hello")),
                str(prebuilt_path("pm_noinit")), str(prebuilt_path("pm_wx"))])
-    out = json.loads(capsys.readouterr().out)
+    out = by_record(json.loads(capsys.readouterr().out))
     assert rc == 1
     undecided = {m["name"]: m["undecided"] for m in out["modules"]}
     assert undecided == {"pm_noinit": [], "pm_hello": [
