@@ -151,6 +151,22 @@ class Config:
     # .init_array run at init, and a module with both is refused.
     CONSTRUCTORS: bool = False
     MITIGATION_RETPOLINE: bool = True
+    # Around the module loader, deciding what loads (pymod posture): without
+    # CONFIG_MODULES there are no module syscalls at all; the lockdown LSM
+    # with its default level and Debian's lockdown under UEFI Secure Boot;
+    # IMA's arch policy (built with IMA_SECURE_AND_OR_TRUSTED_BOOT), which
+    # under Secure Boot sets module.sig_enforce; the blacklist keyring
+    # (without it no module hash is refused); the platform keyring (UEFI db,
+    # MOK) that signing.c retries an unknown key against.
+    MODULES: bool = True
+    SECURITY_LOCKDOWN_LSM: bool = True
+    LOCK_DOWN_KERNEL_FORCE_INTEGRITY: bool = False
+    LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY: bool = False
+    LOCK_DOWN_IN_EFI_SECURE_BOOT: bool = True
+    IMA_ARCH_POLICY: bool = True
+    IMA_SECURE_AND_OR_TRUSTED_BOOT: bool = True
+    SYSTEM_BLACKLIST_KEYRING: bool = True
+    INTEGRITY_PLATFORM_KEYRING: bool = True
     SMP: bool = True
     PREEMPT: bool = True          # CONFIG_PREEMPT_BUILD: "preempt " in vermagic
     PREEMPT_RT: bool = False

@@ -20,6 +20,7 @@ from pymod.loader.facades import (
     ForceLoad,
     Kallsyms,
     Livepatch,
+    Lockdown,
     Namespaces,
     Percpu,
     Retpoline,
@@ -61,6 +62,9 @@ class Features:
     constructors: Constructors
     retpoline: Retpoline
     trace_events: TraceEvents
+    lockdown: Lockdown
+    # CONFIG_MODULES: off, the kernel has no module syscalls at all (ENOSYS)
+    modules: bool
 
 
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
@@ -90,6 +94,7 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
         constructors,
         force_load,
         livepatch,
+        lockdown,
         namespaces,
         retpoline,
         signature,
@@ -100,12 +105,19 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
 
     force: ForceLoad = (force_load.ForceLoad(log, taints) if config.MODULE_FORCE_LOAD
                         else force_load.Stub())
+    forced = ("confidentiality" if config.LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY else
+              "integrity" if config.LOCK_DOWN_KERNEL_FORCE_INTEGRITY else None)
+    # ima_efi.c: under Secure Boot the arch policy sets module.sig_enforce
+    ima_sb = config.IMA_ARCH_POLICY and config.IMA_SECURE_AND_OR_TRUSTED_BOOT
     return dict(
         sig=(signature.SigCheck(log, enforce=sig_enforce or config.MODULE_SIG_FORCE,
                                 trusted_keys=trusted_keys, locked_down=locked_down,
                                 blacklisted_hashes=blacklisted_hashes,
-                                series=rules_for(config).pkcs7)
-             if config.MODULE_SIG else signature.Stub()),
+                                series=rules_for(config).pkcs7,
+                                blacklist_keyring=config.SYSTEM_BLACKLIST_KEYRING,
+                                platform_keyring=config.INTEGRITY_PLATFORM_KEYRING,
+                                secure_boot_enforces=ima_sb)
+             if config.MODULE_SIG else signature.Stub(ima_appraises=ima_sb)),
         versioning=(versioning.Versioning(log, symbol_crc, force,
                                           config.modversions_reject_missing)
                     if config.MODVERSIONS else versioning.Stub()),
@@ -120,6 +132,9 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
                       else constructors.Stub()),
         retpoline=(retpoline.Retpoline(log, config.spectre_v2_mitigation)
                    if config.MITIGATION_RETPOLINE else retpoline.Stub()),
+        lockdown=(lockdown.Lockdown(forced, config.LOCK_DOWN_IN_EFI_SECURE_BOOT)
+                  if config.SECURITY_LOCKDOWN_LSM else lockdown.Stub()),
+        modules=config.MODULES,
     )
 
 

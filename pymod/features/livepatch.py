@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pymod.loader.facades import Property
 from pymod.loader.internal import LoadInfo, Module
 
 
@@ -17,7 +18,15 @@ class KlpModInfo:
     symndx: int
 
 
+def _answer(refused: bool) -> Property:
+    return Property("livepatch modules refused", refused, "CONFIG_LIVEPATCH",
+                    "livepatch modules load, tainted K")
+
+
 class Livepatch:
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(False),)
+
     def set_livepatch_module(self, mod: Module) -> bool:
         mod.klp = True
         return True
@@ -31,6 +40,9 @@ class Livepatch:
 
 
 class Stub:
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(True),)
+
     def set_livepatch_module(self, mod: Module) -> bool:
         return False
 

@@ -3,6 +3,7 @@ see :class:`pymod.loader.facades.Namespaces`."""
 
 from __future__ import annotations
 
+from pymod.loader.facades import Property
 from pymod.loader.internal import KernelSymbol, LoadInfo, Module
 from pymod.loader.klog import KernelLog
 
@@ -10,6 +11,12 @@ from pymod.loader.klog import KernelLog
 def _message(mod: Module, sym: KernelSymbol) -> str:
     return ("%s: module uses symbol (%s) from namespace %s, but does not import it."
             % (mod.name, sym.name, sym.namespace))
+
+
+def _answer(enforced: bool) -> Property:
+    return Property("namespace imports", enforced,
+                    "CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS off",
+                    "a missing MODULE_IMPORT_NS only warns")
 
 
 def _imports(info: LoadInfo, sym: KernelSymbol) -> bool:
@@ -22,6 +29,9 @@ class Enforce:
     def __init__(self, log: KernelLog):
         self.log = log
 
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(True),)
+
     def verify_namespace(self, info: LoadInfo, mod: Module, sym: KernelSymbol) -> str | None:
         if _imports(info, sym):
             return None
@@ -33,6 +43,9 @@ class AllowMissing:
 
     def __init__(self, log: KernelLog):
         self.log = log
+
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(False),)
 
     def verify_namespace(self, info: LoadInfo, mod: Module, sym: KernelSymbol) -> str | None:
         if not _imports(info, sym):

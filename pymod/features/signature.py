@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from pymod.elf.constants import MODULE_SIG_STRING
 from pymod.errors import ModuleLoadError
+from pymod.loader.facades import Property
 from pymod.loader.internal import (
     MODULE_INIT_IGNORE_MODVERSIONS,
     MODULE_INIT_IGNORE_VERMAGIC,
@@ -27,6 +28,23 @@ _SOFT_REASONS = {
     errno.ENOPKG: "module with unsupported crypto",
     errno.ENOKEY: "module with unavailable key",
 }
+
+
+# The posture answers' names (pymod.loader.posture reads two of them back).
+CHECKING = "signature checking"
+ENFORCEMENT = "signature enforcement"
+SB_ENFORCEMENT = "signature enforcement under Secure Boot"
+BLACKLIST = "hash blacklist"
+_UNCHECKED = "signatures are neither checked nor stripped; no module is tainted E"
+_ENFORCE_BY = "CONFIG_MODULE_SIG_FORCE or module.sig_enforce=1"
+_UNENFORCED = "unsigned and unverifiable modules load, tainted E, unless locked down"
+_SB_BY = "CONFIG_IMA_ARCH_POLICY"
+_SB_NOTHING = "Secure Boot alone does not set module.sig_enforce"
+_SB_ENFORCES = ("booted under UEFI Secure Boot, IMA's arch policy sets module.sig_enforce=1: "
+                "unsigned and unverifiable modules are refused (EKEYREJECTED), before "
+                "lockdown is asked")
+_BLACKLIST_BY = "CONFIG_SYSTEM_BLACKLIST_KEYRING"
+_NO_BLACKLIST = "no module hash is refused (is_hash_blacklisted always answers 0)"
 
 
 # What a hard failure means, for one the kernel returns without a line.
@@ -42,7 +60,9 @@ _HARD = {
 class SigCheck:
     def __init__(self, log: KernelLog, enforce: bool, trusted_keys: tuple[object, ...] = (),
                  locked_down: Callable[[str], bool] = lambda what: False,
-                 blacklisted_hashes: frozenset[bytes] = frozenset(), series: str = "6.12"):
+                 blacklisted_hashes: frozenset[bytes] = frozenset(), series: str = "6.12", *,
+                 blacklist_keyring: bool = True, platform_keyring: bool = False,
+                 secure_boot_enforces: bool = False):
         from pymod.elf.sigverify import Keyring
 
         self.log = log
@@ -50,8 +70,12 @@ class SigCheck:
         self.enforce = enforce
         self.keyring = Keyring(trusted_keys)
         self.locked_down = locked_down   # security_locked_down(), logging its notice
-        # the blacklist keyring's binary hashes (sha256 of whole module files)
-        self.blacklisted_hashes = frozenset(blacklisted_hashes)
+        # the blacklist keyring's binary hashes (sha256 of whole module files);
+        # without CONFIG_SYSTEM_BLACKLIST_KEYRING is_hash_blacklisted answers 0
+        self.blacklist_keyring = blacklist_keyring
+        self.blacklisted_hashes = frozenset(blacklisted_hashes if blacklist_keyring else ())
+        self.platform_keyring = platform_keyring          # CONFIG_INTEGRITY_PLATFORM_KEYRING
+        self.secure_boot_enforces = secure_boot_enforces  # IMA's arch policy
 
     def mod_is_hash_blacklisted(self, whole: bytes) -> int:
         """``mod_is_hash_blacklisted``: the sha256 of the whole signed file
@@ -127,8 +151,37 @@ class SigCheck:
     def set_module_sig_enforced(self) -> None:
         self.enforce = True
 
+    def posture(self) -> tuple[Property, ...]:
+        keys = "%d trusted certificate(s)" % len(self.keyring)
+        if self.platform_keyring:
+            keys += "; a module whose key is unknown is tried against the platform " \
+                    "keyring (UEFI db, MOK: CONFIG_INTEGRITY_PLATFORM_KEYRING)"
+        return (Property(CHECKING, True, "CONFIG_MODULE_SIG", _UNCHECKED, keys),
+                Property(ENFORCEMENT, self.enforce, _ENFORCE_BY, _UNENFORCED),
+                Property(SB_ENFORCEMENT, self.secure_boot_enforces, _SB_BY, _SB_NOTHING,
+                         _SB_ENFORCES if self.secure_boot_enforces else ""),
+                Property(BLACKLIST, self.blacklist_keyring, _BLACKLIST_BY, _NO_BLACKLIST,
+                         "%d hash(es) given; the kernel adds SYSTEM_BLACKLIST_HASH_LIST's "
+                         "and UEFI dbx/MokListX's at boot" % len(self.blacklisted_hashes)
+                         if self.blacklist_keyring else ""))
+
 
 class Stub:
+    """``ima_appraises``: IMA's arch policy, which without MODULE_SIG asks
+    for an IMA signature on each module under Secure Boot instead."""
+
+    def __init__(self, ima_appraises: bool = False):
+        self.ima_appraises = ima_appraises
+
+    def posture(self) -> tuple[Property, ...]:
+        return (Property(CHECKING, False, "CONFIG_MODULE_SIG", _UNCHECKED),
+                Property(ENFORCEMENT, False, _ENFORCE_BY, "no signature is asked for"),
+                Property(SB_ENFORCEMENT, False, _SB_BY,
+                         "without CONFIG_MODULE_SIG, IMA appraises modules instead under "
+                         "Secure Boot (appraise func=MODULE_CHECK appraise_type=imasig)"
+                         if self.ima_appraises else _SB_NOTHING),
+                Property(BLACKLIST, False, _BLACKLIST_BY, "no module hash is refused"))
+
     def module_sig_check(self, info: LoadInfo, flags: int) -> None:
         pass
 

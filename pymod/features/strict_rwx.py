@@ -7,6 +7,7 @@ import errno
 import numpy as np
 
 from pymod.errors import ModuleLoadError
+from pymod.loader.facades import Property
 from pymod.loader.internal import LoadInfo
 from pymod.loader.klog import KernelLog
 
@@ -19,6 +20,9 @@ class StrictRwx:
     def __init__(self, log: KernelLog) -> None:
         self.log = log
 
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(True),)
+
     def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None:
         bad = np.flatnonzero((info.shdrs["sh_flags"] & _WX) == _WX)
         if bad.size:
@@ -28,6 +32,14 @@ class StrictRwx:
             raise ModuleLoadError(errno.ENOEXEC, msg, module=modname, stage="strict_rwx")
 
 
+def _answer(enforced: bool) -> Property:
+    return Property("W^X sections", enforced, "CONFIG_STRICT_MODULE_RWX",
+                    "writable and executable sections are accepted")
+
+
 class Stub:
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(False),)
+
     def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None:
         pass

@@ -6,14 +6,25 @@ from __future__ import annotations
 import errno
 
 from pymod.errors import ModuleLoadError
+from pymod.loader.facades import Property
 from pymod.loader.internal import DELETE_FORCE, Module, Taint
 from pymod.loader.taint import KernelTaints
+
+
+def _answers(unloads: bool, forces: bool) -> tuple[Property, ...]:
+    return (Property("forced unloads refused", not forces, "CONFIG_MODULE_FORCE_UNLOAD",
+                     "rmmod --force unloads modules in use, tainting the kernel R"),
+            Property("unloading", unloads, "CONFIG_MODULE_UNLOAD",
+                     "no module can be unloaded at all"))
 
 
 class Unload:
     def __init__(self, taints: KernelTaints, allow_force: bool):
         self.taints = taints
         self.allow_force = allow_force   # CONFIG_MODULE_FORCE_UNLOAD
+
+    def posture(self) -> tuple[Property, ...]:
+        return _answers(True, self.allow_force)
 
     def check_delete_module(self, name: str) -> None:
         pass
@@ -35,6 +46,9 @@ class Unload:
 
 
 class Stub:
+    def posture(self) -> tuple[Property, ...]:
+        return _answers(False, False)
+
     def check_delete_module(self, name: str) -> None:
         raise ModuleLoadError(errno.ENOSYS, "delete_module: kernel built without "
                               "CONFIG_MODULE_UNLOAD", module=name, stage="unload")

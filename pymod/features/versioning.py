@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pymod.loader.facades import ForceLoad
+from pymod.loader.facades import ForceLoad, Property
 from pymod.loader.internal import OK, LoadInfo, Module, Verdict
 from pymod.loader.klog import KernelLog
 
@@ -23,6 +23,9 @@ class Versioning:
         self.symbol_crc = symbol_crc
         self.force_load = force_load
         self.reject_missing = reject_missing
+
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(True),)
 
     def check_version(self, info: LoadInfo, symname: str, mod: Module,
                       crc: int | None) -> Verdict:
@@ -68,7 +71,15 @@ def _first_space(s: str) -> int:
     return len(s) if i < 0 else i
 
 
+def _answer(enforced: bool) -> Property:
+    return Property("symbol versions (CRCs)", enforced, "CONFIG_MODVERSIONS",
+                    "every symbol is deemed compatible, any CRC")
+
+
 class Stub:
+    def posture(self) -> tuple[Property, ...]:
+        return (_answer(False),)
+
     def check_version(self, info: LoadInfo, symname: str, mod: Module,
                       crc: int | None) -> Verdict:
         return OK

@@ -21,9 +21,38 @@ Disabled-stub vocabulary used below:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from pymod.loader.internal import KernelSymbol, LoadInfo, Module, Verdict
+
+# --------------------------------------------------------------------------
+# The posture question, asked of every facade that accepts, refuses or
+# unloads modules (pymod.loader.posture puts the answers together).
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Property:
+    """One security property of module loading, as ``pymod posture`` shows it."""
+
+    name: str
+    enforced: bool
+    setting: str          # the Kconfig option or run-time switch responsible
+    otherwise: str        # what a kernel that does not enforce it does
+    detail: str = ""
+
+
+class Posture(Protocol):
+    """``posture()``: the properties this facade is responsible for, in the
+    order ``pymod posture`` lists them.  The real implementation and its
+    stub answer under the same names (the stub: what a kernel built without
+    the feature does), so the answer is what the loader will do, never a
+    reading of the Config.
+    """
+
+    def posture(self) -> tuple[Property, ...]: ...
+
 
 # --------------------------------------------------------------------------
 # Facades.  Each Protocol is one ``#ifdef CONFIG_X`` block of internal.h.
@@ -50,7 +79,7 @@ class Decompress(Protocol):
     def module_decompress_cleanup(self, info: LoadInfo) -> None: ...
 
 
-class SigCheck(Protocol):
+class SigCheck(Posture, Protocol):
     """CONFIG_MODULE_SIG (``kernel/module/signing.c``).
 
     ``module_sig_check`` parses and strips the appended signature, verifies
@@ -70,7 +99,7 @@ class SigCheck(Protocol):
     def set_module_sig_enforced(self) -> None: ...
 
 
-class Versioning(Protocol):
+class Versioning(Posture, Protocol):
     """CONFIG_MODVERSIONS (``kernel/module/version.c``).
 
     ``check_version``/``check_modstruct_version`` answer a :class:`Verdict`:
@@ -94,7 +123,7 @@ class Versioning(Protocol):
     def exports_lack_crcs(self, mod: Module, info: LoadInfo) -> bool: ...
 
 
-class ForceLoad(Protocol):
+class ForceLoad(Posture, Protocol):
     """CONFIG_MODULE_FORCE_LOAD: ``try_to_force_load``.
 
     Accepts a module that fails a check modprobe ``--force`` skips (missing
@@ -106,7 +135,7 @@ class ForceLoad(Protocol):
     def try_to_force_load(self, mod: Module, reason: str) -> bool: ...
 
 
-class Unload(Protocol):
+class Unload(Posture, Protocol):
     """CONFIG_MODULE_UNLOAD, with CONFIG_MODULE_FORCE_UNLOAD inside it.
 
     ``check_delete_module`` lets ``delete_module(2)`` go on;
@@ -125,7 +154,7 @@ class Unload(Protocol):
     def proc_usage(self, mod: Module) -> str: ...
 
 
-class Namespaces(Protocol):
+class Namespaces(Posture, Protocol):
     """Symbol namespaces (``verify_namespace_is_imported``).
 
     ``verify_namespace`` returns None when ``mod`` may use ``sym`` (no
@@ -140,7 +169,7 @@ class Namespaces(Protocol):
                          sym: KernelSymbol) -> str | None: ...
 
 
-class Livepatch(Protocol):
+class Livepatch(Posture, Protocol):
     """CONFIG_LIVEPATCH (``kernel/module/livepatch.c``).
 
     ``set_livepatch_module`` flags the module and returns True;
@@ -309,7 +338,7 @@ class TreeLookup(Protocol):
     def within(self, addr: int, mod_id: int) -> bool: ...
 
 
-class StrictRwx(Protocol):
+class StrictRwx(Posture, Protocol):
     """CONFIG_STRICT_MODULE_RWX (``kernel/module/strict_rwx.c``).
 
     ``module_enforce_rwx_sections`` refuses any section that is both
@@ -319,6 +348,24 @@ class StrictRwx(Protocol):
     """
 
     def module_enforce_rwx_sections(self, info: LoadInfo, modname: str) -> None: ...
+
+
+class Lockdown(Posture, Protocol):
+    """CONFIG_SECURITY_LOCKDOWN_LSM (``security/lockdown/lockdown.c``).
+
+    ``at_boot(requested)`` is the kernel locked down at integrity level or
+    above once booted, given ``lockdown=integrity`` (or confidentiality) on
+    the command line: that, or a CONFIG_LOCK_DOWN_KERNEL_FORCE_* default;
+    the loader then refuses unsigned modules (EPERM, through
+    ``security_locked_down``) and hardware parameters.  Its posture also
+    says whether UEFI Secure Boot locks the kernel down
+    (CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT, Debian's
+    ``efi_set_secure_boot``).
+    Disabled stub: ``at_boot`` is False whatever was asked (without the LSM
+    there is no ``lockdown=`` parameter and no lockdown).
+    """
+
+    def at_boot(self, requested: bool) -> bool: ...
 
 
 class Kallsyms(Protocol):

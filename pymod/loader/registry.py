@@ -71,6 +71,9 @@ class Registry:
             sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys),
             locked_down=self.security_locked_down,
             blacklisted_hashes=frozenset(blacklisted_hashes))
+        # the LSM decides: a configured default level locks down without lockdown=,
+        # and a kernel without the LSM has no lockdown at all
+        self.lockdown = self.features.lockdown.at_boot(lockdown)
         self.area = ModuleArea()
         # the key of %p's pointer hashing (random per boot in the kernel)
         self.ptr_key = os.urandom(16)

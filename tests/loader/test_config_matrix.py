@@ -173,7 +173,7 @@ def test_without_strict_rwx_a_wx_section_loads():
 def test_every_stub_is_covered():
     covered = {f for f, _, _ in NOOPS} | {"decompress", "versioning", "sig", "retpoline",
                                           "strict_rwx", "dynamic_debug", "unload",
-                                          "force_load", "namespaces", "tree"}
+                                          "force_load", "namespaces", "tree", "lockdown"}
     stubbed = set()
     for info in pkgutil.iter_modules(pymod.features.__path__):
         module = importlib.import_module("pymod.features." + info.name)
@@ -190,5 +190,6 @@ def test_other_stubs_by_their_meaning():
     assert f.dynamic_debug.module_param_cb("x.y", None, "m") == (-22, "x.y")  # warned, whole
     assert f.unload.try_force_unload(1) is False
     assert f.force_load.try_to_force_load(Module(name="m", id=1), "why") is False
+    assert f.lockdown.at_boot(True) is False          # no LSM: lockdown= does not exist
     with pytest.raises(PymodError):
         f.unload.check_delete_module("m")                                 # unsupported
