@@ -1,8 +1,9 @@
 # The only build step.  setuptools compiles the C core through cffi's
 # out-of-line API mode: the build scripts live outside the installed package
-# (cffi_build/) and read their cdefs from the real headers in csrc/.  One
-# small CPython extension (pymod._symfast, csrc/symfast/) is the
-# one-address fast path of the symbolizer.
+# (cffi_build/) and read their cdefs from the real headers in csrc/.  Two
+# small CPython extensions are one-address fast paths that call the cffi
+# core: pymod._symfast (csrc/symfast/, the symbolizer) and pymod._lookfast
+# (csrc/lookfast/, ModTree.find and within).
 import importlib.util
 import os
 import sys
@@ -16,5 +17,5 @@ sys.modules["_common"] = _common   # dataclasses look their module up there
 _spec.loader.exec_module(_common)
 
 setup(cffi_modules=["cffi_build/build_lookup.py:ffi", "cffi_build/build_kscan.py:ffi",
-                     "cffi_build/build_dwarf.py:ffi"],
-      ext_modules=[_common.symfast_extension()])
+                     "cffi_build/build_reloc.py:ffi", "cffi_build/build_dwarf.py:ffi"],
+      ext_modules=[_common.symfast_extension(), _common.lookfast_extension()])

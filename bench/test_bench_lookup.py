@@ -38,7 +38,7 @@ def _loop(find, addrs):
 def test_single(benchmark, setup, who):
     n = setup["r"].n_modules
     benchmark.group = "single-N%d" % n
-    find = {"noop": setup["tree"]._noop_call, "tree": setup["tree"].find,
+    find = {"noop": lc.NoopTree().find, "tree": setup["tree"].find,
             "list": setup["list"].find, "bisect": setup["bisect"].find}[who]
     addrs = setup["singles"][:200] if who == "list" and n >= 1000 else setup["singles"]
     benchmark(_loop, find, addrs)

@@ -53,7 +53,11 @@ LOOKUP = CLibrary("lookup", "pymod._lookup_cffi", "pymod_lookup.h",
                   ("pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_idtab.c", "pm_map.c",
                    "pm_batch.c", "pm_sym.c", "pm_symlookup.c", "pm_symreg.c", "pm_status.c"))
 KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h",
-                 ("pm_kscan.c", "pm_kscan_status.c", "pm_reloc.c"))
+                 ("pm_kscan.c", "pm_kscan_status.c"))
+# apply_relocate_add: the common loop and one file per architecture
+# (pm_reloc_arch.h; docs/arch.rst says how to add one).
+RELOC = CLibrary("reloc", "pymod._reloc_cffi", "pymod_reloc.h",
+                 ("pm_reloc.c", "pm_reloc_x86_64.c"))
 DWARF = CLibrary("dwarf", "pymod._dwarf_cffi", "pymod_dwarf.h",
                  ("pd_read.c", "pd_form.c", "pd_abbrev.c", "pd_unit.c", "pd_line.c",
                   "pd_lineprog.c", "pd_ranges.c", "pd_names.c", "pd_info.c", "pd_clip.c",
@@ -75,6 +79,24 @@ def symfast_extension() -> Any:  # a setuptools.Extension (a build-time import o
                      include_dirs=[os.path.relpath(SYMFAST.folder, ROOT),
                                    os.path.relpath(LOOKUP.folder, ROOT)],
                      libraries=["dl"],   # dlopen/dlsym (in libc itself from glibc 2.34)
+                     extra_compile_args=CFLAGS, extra_link_args=LDFLAGS)
+
+
+# The same kind of extension for ModTree.find/within (one-address lookups):
+# its Map type owns a pm_map and calls LOOKUP's pm_map_find/pm_map_within
+# through pointers found with dlsym.
+LOOKFAST = CLibrary("lookfast", "pymod._lookfast", "pm_lookfast.h",
+                    ("pm_lookfast.c", "pm_probe.c"))
+
+
+def lookfast_extension() -> Any:  # a setuptools.Extension (a build-time import only)
+    from setuptools import Extension
+
+    return Extension(LOOKFAST.module,
+                     sources=[os.path.relpath(p, ROOT) for p in LOOKFAST.source_paths()],
+                     include_dirs=[os.path.relpath(LOOKFAST.folder, ROOT),
+                                   os.path.relpath(LOOKUP.folder, ROOT)],
+                     libraries=["dl"],
                      extra_compile_args=CFLAGS, extra_link_args=LDFLAGS)
 
 

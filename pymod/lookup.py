@@ -9,7 +9,8 @@ O(n) with the list; ``insert``/``remove``/``remove_init`` cost O(log n)
 (amortised) with either.
 
 Threading: every method may be called from any thread.  Lookups never block
-(the C calls release the GIL and take no lock); writers serialize in C.  Once
+and take no lock (a single tree lookup holds the GIL for its O(log n) walk,
+every other C call releases it); writers serialize in C.  Once
 ``remove``/``remove_init`` return, no lookup that starts afterwards sees the
 removed regions, so the address range can be reused at once; a removed
 module's memory is freed only after an RCU grace period (in batches;
@@ -21,6 +22,10 @@ every rejection is a ``PymodError`` (EINVAL) that is also a ``ValueError``
 (``InvalidArgument``) or a ``TypeError`` (``InvalidType``).  Ids and
 addresses are integers of any type, numpy's included, but never bools.
 
+``find`` and ``within`` are C methods (``pymod._lookfast``, csrc/lookfast/)
+that call the lookup core directly for a plain int; anything else takes the
+Python path below, which checks it and raises.
+
 This module imports nothing else from pymod but the errors.
 """
 
@@ -29,10 +34,12 @@ from __future__ import annotations
 import errno as _errno
 import operator
 from collections.abc import Iterator, Mapping
-from typing import SupportsIndex, cast
+from typing import Any, SupportsIndex, cast
 
 import numpy as np
 
+from pymod._lookfast import Map as _Map
+from pymod._lookfast import set_fallbacks as _set_fallbacks
 from pymod._lookup_cffi import ffi, lib
 from pymod.errors import InvalidArgument, InvalidType, PymodError, StatusKind, status_error
 
@@ -190,24 +197,51 @@ def _check_region(kind: object, region: tuple[int, int]) -> tuple[int, int, int]
     return t, base, size
 
 
-class ModTree:
-    """Address -> module map over up to seven regions per module."""
+def _find_checked(tree: ModTree, addr: int) -> int | None:
+    """``find`` for what its C path leaves: checked, converted, or refused."""
+    r = lib.pm_map_find(tree._map, _check_addr(addr))
+    return None if r < 0 else int(r)
 
-    __slots__ = ("_map", "_strategy", "_find", "_noop", "__weakref__")
 
-    def __init__(self, strategy: str = "tree"):
+def _within_checked(tree: ModTree, addr: int, mod_id: int) -> bool:
+    """``within`` for what its C path leaves (an unknown id raises here)."""
+    addr = _check_addr(addr)
+    mod_id = _check_id(mod_id)
+    rc = lib.pm_map_within(tree._map, addr, mod_id)
+    _raise_for(rc if rc < 0 else 0, "module %d" % mod_id)
+    return bool(rc == 1)
+
+
+# Named as the methods, so a wrong call reads "ModTree.find() missing ...".
+_find_checked.__qualname__ = "ModTree.find"
+_within_checked.__qualname__ = "ModTree.within"
+_set_fallbacks(_find_checked, _within_checked)
+
+
+class ModTree(_Map):
+    """Address -> module map over up to seven regions per module.
+
+    The C base (``pymod._lookfast.Map``) owns the map and frees it with the
+    object; ``_map`` is the same map as a cffi pointer for the other calls.
+    """
+
+    __slots__ = ("_map", "_strategy", "__weakref__")
+    _map: Any           # cdata pm_map *, not owned
+    _strategy: str
+
+    def __new__(cls, strategy: str = "tree") -> ModTree:
         try:
             code = STRATEGIES[strategy]
         except (KeyError, TypeError):
             raise InvalidArgument("strategy must be one of %s, not %r"
                                   % (sorted(STRATEGIES), strategy)) from None
-        m = lib.pm_map_new(code)
-        if m == ffi.NULL:
-            raise PymodError(_errno.ENOMEM, "out of memory creating the map")
-        self._map = ffi.gc(m, lib.pm_map_free)
+        try:
+            self = super().__new__(cls, code)
+        except MemoryError:
+            raise PymodError(_errno.ENOMEM, "out of memory creating the map") from None
+        self._map = ffi.cast("pm_map *", self._map_address)
         self._strategy = strategy
-        self._find = lib.pm_map_find
-        self._noop = lib.pm_map_noop
+        return self
 
     # -- writers ---------------------------------------------------------
     def insert(self, mod_id: int, regions: Mapping[str, tuple[int, int]]) -> None:
@@ -255,28 +289,9 @@ class ModTree:
         lib.pm_map_reclaim(self._map)
 
     # -- readers ---------------------------------------------------------
-    def find(self, addr: int) -> int | None:
-        """The id of the module owning ``addr``, or None (``mod_find``)."""
-        if type(addr) is not int:      # numpy ints are converted, bools refused
-            addr = _check_addr(addr)
-        try:
-            r = self._find(self._map, addr)
-        except OverflowError:
-            _check_addr(addr)  # raises the precise error
-            raise
-        return None if r < 0 else r
-
-    def _noop_call(self, addr: int) -> int | None:
-        """Exactly ``find``'s wrapper around a C function that does nothing:
-        the measuring stick for the cost of the Python -> C crossing."""
-        if type(addr) is not int:
-            addr = _check_addr(addr)
-        try:
-            r = self._noop(self._map, addr)
-        except OverflowError:
-            _check_addr(addr)
-            raise
-        return None if r < 0 else r
+    # C methods (csrc/lookfast/pm_lookfast.c), named here to be documented.
+    find = _Map.find
+    within = _Map.within
 
     def find_many(self, addrs: object, method: str = "auto") -> np.ndarray:
         """``find`` for every address: int64 array of ids, -1 where none.
@@ -296,14 +311,6 @@ class ModTree:
                                       a.shape[0], mode)
             _raise_for(rc, "find_many")
         return out
-
-    def within(self, addr: int, mod_id: int) -> bool:
-        """``within_module``: does ``addr`` lie in one of ``mod_id``'s regions?"""
-        addr = _check_addr(addr)
-        mod_id = _check_id(mod_id)
-        rc = lib.pm_map_within(self._map, addr, mod_id)
-        _raise_for(rc if rc < 0 else 0, "module %d" % mod_id)
-        return bool(rc == 1)
 
     def regions(self, mod_id: int) -> dict[str, tuple[int, int]]:
         """The module's current non-empty regions (init ones vanish after remove_init)."""

@@ -480,13 +480,6 @@ int64_t pm_map_find(pm_map *map, uint64_t addr)
 	return id;
 }
 
-int64_t pm_map_noop(pm_map *map, uint64_t addr)
-{
-	(void)map;
-	(void)addr;
-	return -1;
-}
-
 int pm_map_within(pm_map *map, uint64_t addr, int64_t id)
 {
 	struct pm_module *mod;

@@ -101,8 +101,6 @@ void pm_map_reclaim(pm_map *map);
 
 /* mod_find: the id owning @addr, or -1. */
 int64_t pm_map_find(pm_map *map, uint64_t addr);
-/* Same call shape as pm_map_find, does nothing: the cost floor of a call. */
-int64_t pm_map_noop(pm_map *map, uint64_t addr);
 /* For each i: out[i] = pm_map_find(addrs[i]).  0 or PM_ENOMEM / PM_EINVAL. */
 int pm_map_find_many(pm_map *map, const uint64_t *addrs, int64_t *out, size_t n, int mode);
 /* within_module: 1 if @addr lies in one of @id's regions, 0 if not, PM_ENOENT. */
