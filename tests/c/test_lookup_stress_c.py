@@ -1,5 +1,6 @@
-"""Build and run the C stress validator (tests/c/validate_lookup.c) three
-ways: optimised, under ThreadSanitizer, under AddressSanitizer+UBSan.
+"""Build and run the C stress validator (tests/c/validate_lookup*.c, with
+validate_common.c) three ways: optimised, under ThreadSanitizer, under
+AddressSanitizer+UBSan.
 
 Writer step counts are macros; PYMOD_STRESS_SCALE (default 1.0) scales them
 so CI can shrink or grow the run.  Any invariant violation, sanitizer report
@@ -18,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from cffi_build._common import LOOKUP, WARN_FLAGS
+from tests.c.validators import LOOKUP_VALIDATOR
 
 # The lookup core's own file list and flags (what the cffi build compiles).
 SOURCES = LOOKUP.source_paths()
-VALIDATE = str(Path(__file__).resolve().parent / "validate_lookup.c")
 BASE = [*WARN_FLAGS, "-pthread", *LOOKUP.include_flags()]
 SCALE = float(os.environ.get("PYMOD_STRESS_SCALE", "1.0"))
 
@@ -48,7 +49,7 @@ def build(variant: str, tmp_path: Path, steps: int) -> Path:
     flags = VARIANTS[variant][0]
     exe = tmp_path / ("validate_" + variant)
     build = subprocess.run(["gcc", *BASE, *flags, "-DSTEPS=%d" % steps, "-DREADERS=2",
-                            *SOURCES, VALIDATE, "-o", str(exe)],
+                            *SOURCES, *LOOKUP_VALIDATOR, "-o", str(exe)],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     return exe

@@ -1,7 +1,7 @@
-"""Build and run the symbolizer's C stress validator (tests/c/validate_symbols.c)
-the three ways the lookup core's validator runs: optimised, under
-ThreadSanitizer, under AddressSanitizer+UBSan (the same flags and runtime
-options, from test_lookup_stress_c).
+"""Build and run the symbolizer's C stress validator (tests/c/validate_symbols*.c,
+with validate_common.c) the three ways the lookup core's validator runs:
+optimised, under ThreadSanitizer, under AddressSanitizer+UBSan (the same
+flags and runtime options, from test_lookup_stress_c).
 
 Reader threads symbolize batches while a writer adds, replaces (init done)
 and removes modules and replaces vmlinux's table; every answer is checked
@@ -16,13 +16,12 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from tests.c.test_lookup_stress_c import BASE, SANITIZER_MARKS, SOURCES, VARIANTS
+from tests.c.validators import SYMBOLS_VALIDATOR
 
-VALIDATE = str(Path(__file__).resolve().parent / "validate_symbols.c")
 SCALE = float(os.environ.get("PYMOD_STRESS_SCALE", "1.0"))
 # Writer steps per variant at scale 1.0 (each: remove + add + replace, and a
 # vmlinux table every 64): about 1 s plain, 5 s TSan, 2 s ASan on 2 cores.
@@ -39,7 +38,8 @@ def test_validate_symbols(variant, tmp_path):
     steps = max(200, int(STEPS[variant] * SCALE))
     exe = tmp_path / ("validate_symbols_" + variant)
     build = subprocess.run(["gcc", *BASE, *flags, "-DSTEPS=%d" % steps, "-DREADERS=2",
-                            *SOURCES, VALIDATE, "-o", str(exe)], capture_output=True, text=True)
+                            *SOURCES, *SYMBOLS_VALIDATOR, "-o", str(exe)],
+                           capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     run = subprocess.run([str(exe)], capture_output=True, text=True,
                          env={**os.environ, **env}, timeout=600)
