@@ -15,11 +15,45 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pymod.tools.common import dump_json, error, help_text, os_message, write
 from pymod.tools.kernelopts import add_kernel_options, choose_kernel, kernel_config, missing_files
 
+if TYPE_CHECKING:
+    from pymod.loader.facades import Property
+
 PROG = "pymod posture"
+
+
+def builtin_certificates(vmlinuz: Path | None) -> list[Any] | None:
+    """The certificates built into the kernel image (the system keyring's
+    first keys: the signing key and CONFIG_SYSTEM_TRUSTED_KEYS), None
+    when no image is known."""
+    from pymod.elf.vmlinuz import certificates_of
+
+    return None if vmlinuz is None else certificates_of(str(vmlinuz))[1]
+
+
+def with_builtin(props: list[Property], vmlinuz: Path | None,
+                 certs: list[Any] | None) -> list[Property]:
+    """``props`` with the image's built-in certificates counted after
+    signature checking (the kernel trusts them as pymod then does)."""
+    from pymod.loader.facades import Property
+
+    if vmlinuz is None or certs is None:
+        return props
+    names = ", ".join(c.subject.rfc4514_string() for c in certs)
+    row = Property("built-in certificates", bool(certs),
+                   "the image's system keyring (CONFIG_MODULE_SIG_KEY, "
+                   "CONFIG_SYSTEM_TRUSTED_KEYS)",
+                   "%s holds no certificate: only the secondary and platform keyrings "
+                   "can verify a module" % vmlinuz.name,
+                   "%d in %s: %s" % (len(certs), vmlinuz.name, names) if certs else "")
+    at = next((i + 1 for i, p in enumerate(props) if p.name == "signature checking"),
+              len(props))
+    return [*props[:at], row, *props[at:]]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -41,11 +75,13 @@ def main(argv: Sequence[str]) -> int:
 
     try:
         config = kernel_config(target, need_release=False)
-        kernel = Kernel(config, sig_enforce=args.sig_enforce, lockdown=args.lockdown)
+        builtin = builtin_certificates(target.vmlinuz)
+        kernel = Kernel(config, sig_enforce=args.sig_enforce, lockdown=args.lockdown,
+                        trusted_keys=tuple(builtin or ()))
     except (OSError, ValueError) as e:
         error(PROG, os_message(e) if isinstance(e, OSError) else str(e))
         return 1
-    props = posture(kernel)
+    props = with_builtin(posture(kernel), target.vmlinuz, builtin)
     if args.json:
         dump_json([dataclasses.asdict(p) for p in props], sys.stdout)   # docs/cli/json
     else:

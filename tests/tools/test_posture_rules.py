@@ -227,3 +227,21 @@ def test_every_facade_and_stub_answers_the_posture_question():
     # the only properties the loader adds itself
     assert set(posture) - set(names) == {"loadable modules refused", "unsigned modules refused",
                                          "GPL-only exports"}
+
+
+@pytest.mark.real_kernel
+def test_vmlinuz_counts_the_built_in_certificates(debian_kernel, capsys):
+    from pymod.elf.vmlinuz import certificates_of
+
+    vmlinuz = debian_kernel.root / "boot" / ("vmlinuz-" + debian_kernel.release)
+    certs = certificates_of(str(vmlinuz))[1]
+    for argv in (["--config", str(debian_kernel.config), "--vmlinuz", str(vmlinuz)],
+                 ["--kernel-dir", str(debian_kernel.modules_dir)]):   # found beside the tree
+        p = answer(capsys, *argv)
+        names = list(p)
+        assert names.index("built-in certificates") == names.index("signature checking") + 1
+        row = p["built-in certificates"]
+        assert row["enforced"] and row["detail"].startswith("%d in %s" % (len(certs),
+                                                                         vmlinuz.name))
+        assert p["signature checking"]["detail"].startswith("%d trusted" % len(certs))
+    assert "built-in certificates" not in answer(capsys, "--config", str(debian_kernel.config))
