@@ -17,7 +17,7 @@ from typing import Any
 
 from cffi_build import _common
 
-LIBRARIES = (_common.LOOKUP, _common.KSCAN, _common.DWARF)
+LIBRARIES = (_common.LOOKUP, _common.KSCAN, _common.RELOC, _common.DWARF)
 _INTEGERS = {"char", "short", "int", "long", "long long", "unsigned char", "unsigned short",
              "unsigned int", "unsigned long", "unsigned long long", "signed char", "_Bool",
              "size_t", "ssize_t", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t",

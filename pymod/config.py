@@ -10,7 +10,10 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pymod.arch.base import Arch
 
 __all__ = ["Config", "DEFAULT_RELEASE", "kconfig_name"]
 
@@ -195,14 +198,28 @@ class Config:
     # The source version the .config's header names ("6.1.192"), when read
     # from one: the version when the release does not start with one.
     kernel_version: str | None = None
+    # The architecture (pymod.arch: its hooks, module area, vermagic part);
+    # from_kconfig reads it off CONFIG_X86_64, CONFIG_ARM64, ...
+    arch: str = "x86_64"
 
     def __post_init__(self) -> None:
+        self._arch()                  # refuses an architecture pymod does not model
         if self.module_compression not in (None, *COMPRESSIONS):
             raise ValueError("module_compression must be one of %s or None, not %r"
                              % (", ".join(COMPRESSIONS), self.module_compression))
         if self.MODULE_DECOMPRESS and self.module_compression is None:
             raise ValueError("MODULE_DECOMPRESS depends on MODULE_COMPRESS: "
                              "give module_compression")
+
+    @property
+    def arch_hooks(self) -> Arch:
+        """The :class:`pymod.arch.base.Arch` of :attr:`arch`."""
+        return self._arch()
+
+    def _arch(self) -> Arch:
+        from pymod.arch import get
+
+        return get(self.arch)
 
     @property
     def version(self) -> tuple[int, int]:
@@ -223,7 +240,7 @@ class Config:
 
     @property
     def vermagic(self) -> str:
-        """``VERMAGIC_STRING`` (include/linux/vermagic.h) for x86-64."""
+        """``VERMAGIC_STRING`` (include/linux/vermagic.h)."""
         parts = [self.release + " "]
         if self.SMP:
             parts.append("SMP ")
@@ -235,6 +252,7 @@ class Config:
             parts.append("mod_unload ")
         if self.MODVERSIONS:
             parts.append("modversions ")
+        parts.append(self.arch_hooks.vermagic_suffix)            # MODULE_ARCH_VERMAGIC
         if self.randstruct_hash is not None:
             parts.append("RANDSTRUCT_" + self.randstruct_hash)   # MODULE_RANDSTRUCT: no space
         return "".join(parts)
@@ -279,7 +297,10 @@ class Config:
                  if f.name.isupper() and f.name != "PREEMPT"}
         flags["PREEMPT"] = on("PREEMPT_BUILD") or on("PREEMPT")
         flags["MODULE_DECOMPRESS"] = flags["MODULE_DECOMPRESS"] and compression is not None
-        kwargs: dict[str, Any] = dict(flags, release=release, module_compression=compression,
+        from pymod.arch import arch_of_kconfig
+
+        kwargs: dict[str, Any] = dict(flags, release=release, arch=arch_of_kconfig(on),
+                                      module_compression=compression,
                                       struct_module_size=struct_module_size,
                                       kernel_version=kernel_version)
         kwargs.update(overrides)

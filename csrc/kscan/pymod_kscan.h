@@ -59,42 +59,6 @@ int pm_kscan(const unsigned char *image, size_t size,
 	     unsigned char *weak, size_t weak_cap,
 	     struct pm_kscan_result *result);
 
-/*
- * x86-64 RELA relocations (pm_reloc.c): apply_relocate_add() over one
- * relocation section.  Status codes: 0 success, negative failure;
- * pm_reloc_strerror() names each.  EUNKNOWN..EOVERFLOW are the kernel's
- * refusals (all -ENOEXEC); ESYMBOL and ERANGE are pymod's own bounds.
- */
-enum pm_reloc_status {
-	PM_RELOC_OK = 0,
-	PM_RELOC_EUNKNOWN = -1,   /* "Unknown rela relocation" */
-	PM_RELOC_ENONZERO = -2,   /* the target's existing value is nonzero */
-	PM_RELOC_EOVERFLOW = -3,  /* R_X86_64_32/32S value does not fit */
-	PM_RELOC_ESYMBOL = -4,    /* symbol index past the symbol table (val = the index) */
-	PM_RELOC_ERANGE = -5,     /* target outside the region */
-	PM_RELOC_EINVAL = -6      /* NULL argument */
-};
-
-/* A fixed, static text for @status ("unknown status" for any other value). */
-const char *pm_reloc_strerror(int status);
-
-/* Where a section stopped: entry @index, its type, target address and value. */
-struct pm_reloc_fault {
-	size_t index;
-	uint32_t type;
-	uint64_t loc;
-	uint64_t val;
-};
-/*
- * Apply @n Elf64_Rela entries (@rela, raw little-endian, 24 bytes each) to
- * the section at address @section_addr, which lies in the region
- * [@region_base, @region_base + @region_size) whose bytes are @region.
- * symval[k] is symbol k's value after simplify_symbols.  On failure, *fault
- * says where; entries before it have been applied.
- */
-int pm_reloc_apply(unsigned char *region, size_t region_size, uint64_t region_base,
-		   uint64_t section_addr, const unsigned char *rela, size_t n,
-		   const uint64_t *symval, size_t nsyms, struct pm_reloc_fault *fault);
 /* cffi:end */
 
 #endif /* PYMOD_KSCAN_H */

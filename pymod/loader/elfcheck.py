@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pymod.arch import DEFAULT_ARCH
+from pymod.arch import get as get_arch
 from pymod.elf.constants import (
     ELFMAG,
-    EM_X86_64,
     ET_REL,
     MODULE_NAME_LEN,
     SHF_ALLOC,
@@ -69,19 +70,24 @@ def _shown(info: LoadInfo) -> str:
 def elf_validity_cache_copy(info: LoadInfo, flags: int, struct_module_size: int | None,
                             log: KernelLog,
                             find_pcpusec: Callable[[LoadInfo], int] = smp_pcpusec,
-                            rules: KernelRules | None = None) -> None:
+                            rules: KernelRules | None = None,
+                            machine: int | None = None) -> None:
     """Every ELF validity check, then the section indices, in the order of
     ``rules``' kernel (6.12's by default); ``find_pcpusec`` is the percpu
-    facade's (0 on a UP kernel)."""
-    VALIDITY[rules.elf_validity if rules is not None else "6.12"](info, struct_module_size, log)
+    facade's (0 on a UP kernel); ``machine`` the architecture's e_machine
+    (the default architecture's when None)."""
+    if machine is None:
+        machine = get_arch(DEFAULT_ARCH).e_machine
+    VALIDITY[rules.elf_validity if rules is not None else "6.12"](
+        info, struct_module_size, log, machine)
     if info.name is None:
         info.name = struct_module_name(info)   # the name modpost wrote into struct module
     info.index.vers = 0 if flags & MODULE_INIT_IGNORE_MODVERSIONS else find_sec(info, "__versions")
     info.index.pcpu = find_pcpusec(info)
 
 
-def _validity_ehdr(info: LoadInfo, log: KernelLog) -> None:
-    """``elf_validity_ehdr``: length, magic, type, machine."""
+def _validity_ehdr(info: LoadInfo, log: KernelLog, machine: int) -> None:
+    """``elf_validity_ehdr``: length, magic, type, machine (elf_check_arch)."""
     if info.len < EHDR.size:
         raise _fail(log, "Invalid ELF header len %d" % info.len)
     hdr = info.hdr = Ehdr(*EHDR.unpack_from(info.payload))
@@ -89,7 +95,7 @@ def _validity_ehdr(info: LoadInfo, log: KernelLog) -> None:
         raise _fail(log, "Invalid ELF header magic: != \\x7fELF")
     if hdr.e_type != ET_REL:
         raise _fail(log, "Invalid ELF header type: %u != %u" % (hdr.e_type, ET_REL))
-    if hdr.e_machine != EM_X86_64:
+    if hdr.e_machine != machine:
         raise _fail(log, "Invalid architecture in ELF header: %u" % hdr.e_machine)
 
 
@@ -106,9 +112,10 @@ def _section_zero_past_table(info: LoadInfo, log: KernelLog) -> Any:
     return table[0]
 
 
-def _validity_6_12(info: LoadInfo, struct_module_size: int | None, log: KernelLog) -> None:
+def _validity_6_12(info: LoadInfo, struct_module_size: int | None, log: KernelLog,
+                   machine: int) -> None:
     """6.12's ``elf_validity_cache_copy``."""
-    _validity_ehdr(info, log)
+    _validity_ehdr(info, log, machine)
     _validity_sechdrs(info, log)
     _validity_secstrings(info, log)
     _index_info(info, log)
@@ -282,12 +289,13 @@ def _cache_strtab(info: LoadInfo) -> None:
     info.strtab = kbuf.kernel_strtab(info, int(strx["sh_offset"]), int(strx["sh_size"]), names)
 
 
-def _validity_6_1(info: LoadInfo, struct_module_size: int | None, log: KernelLog) -> None:
+def _validity_6_1(info: LoadInfo, struct_module_size: int | None, log: KernelLog,
+                  machine: int) -> None:
     """6.1's ``elf_validity_check``: the header, the section name table
     (bounded, not typed), section 0, then each section in order: a symbol
     table's link, its bounds, an SHF_ALLOC section's name.  Then
     ``setup_load_info``.  6.1 has no struct module size check."""
-    _validity_ehdr(info, log)
+    _validity_ehdr(info, log, machine)
     sechdrs = _read_sechdrs(info, log)
     hdr = info.hdr
     assert hdr is not None
@@ -353,7 +361,7 @@ def _setup_load_info_6_1(info: LoadInfo, log: KernelLog) -> None:
 
 
 # pymod.loader.kver's rules name one of these
-VALIDITY: dict[str, Callable[[LoadInfo, int | None, KernelLog], None]] = {
+VALIDITY: dict[str, Callable[[LoadInfo, int | None, KernelLog, int], None]] = {
     "6.12": _validity_6_12,
     "6.1": _validity_6_1,
 }

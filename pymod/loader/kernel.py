@@ -257,7 +257,8 @@ class Kernel(Registry):
         try:
             f.sig.module_sig_check(info, flags)
             elfcheck.elf_validity_cache_copy(info, flags, self._struct_module_size(), self.log,
-                                             f.percpu.find_pcpusec, rules)
+                                             f.percpu.find_pcpusec, rules,
+                                             self.config.arch_hooks.e_machine)
             mod = checks.early_mod_check(self, info, flags)
             self._layout_and_allocate(mod, info, progress)
             checks.patient_check_exists(self, mod.name, "load")
@@ -271,7 +272,8 @@ class Kernel(Registry):
             mod.version = info.get_modinfo("version")
             mod.srcversion = info.get_modinfo("srcversion")
             resolve.simplify_symbols(self, mod, info)
-            relocate.apply_relocations(mod, info, self.log, self.ptr_key, rules)
+            relocate.apply_relocations(mod, info, self.log, self.ptr_key, rules,
+                                       self.config.arch_hooks)
             relocate.struct_module_functions(mod, info, rules)
             mod.kp = modparams.read_params(self, mod, info)
             f.kallsyms.add_kallsyms(mod, info)
@@ -304,6 +306,7 @@ class Kernel(Registry):
 
     def _layout_and_allocate(self, mod: Module, info: LoadInfo, progress: _Progress) -> None:
         f = self.features
+        self.config.arch_hooks.frob_arch_sections(info, mod)
         f.strict_rwx.module_enforce_rwx_sections(info, mod.name)
         layout.prepare_layout_flags(info)
         layout.layout_sections(info, f.unload.exit_sections_are_init())

@@ -1,7 +1,8 @@
 """Module memory: the module area (where ``execmem_alloc`` places it) and
 ``move_module``, which gives a laid-out module its regions.
 
-x86-64 maps modules between MODULES_VADDR and MODULES_END.  Like vmalloc,
+The architecture (pymod.arch) gives the range: x86-64 maps modules between
+MODULES_VADDR and MODULES_END.  Like vmalloc,
 every allocation is followed by one unmapped guard page, so neighbouring
 regions never touch; freed ranges are merged and reused first-fit from the
 bottom.
@@ -19,12 +20,6 @@ from pymod.elf.constants import SHF_ALLOC, SHT_NOBITS
 from pymod.errors import ModuleLoadError
 from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module
 
-MODULES_VADDR = 0xFFFFFFFFC0000000
-MODULES_END = 0xFFFFFFFFFF000000   # exclusive: the last byte is 0xfffffffffeffffff
-# Where the temporary copy of the file lives during a load (vmalloc space):
-# a non-allocated section's sh_addr, so a symbol defined in one gets an
-# address there, as in the kernel.  One fixed base: it is freed after the load.
-LOAD_COPY_BASE = 0xFFFFC90000000000
 # Regions from this size on are mapped lazily (see zeroed()).
 LAZY_FROM = 1 << 20
 
@@ -32,9 +27,14 @@ LAZY_FROM = 1 << 20
 class ModuleArea:
     """First-fit allocator of page-aligned ranges with a trailing guard page."""
 
-    def __init__(self, start: int = MODULES_VADDR, end: int = MODULES_END):
+    def __init__(self, start: int, end: int, copy_base: int):
         self.start = start
         self.end = end
+        # Where the temporary copy of the file lives during a load (vmalloc
+        # space): a non-allocated section's sh_addr, so a symbol defined in
+        # one gets an address there, as in the kernel.  One fixed base: it
+        # is freed after the load.
+        self.copy_base = copy_base
         self._free_starts: list[int] = [start]
         self._free_ends: list[int] = [end]
         self.allocated: dict[int, int] = {}   # base -> reserved bytes (guard included)
@@ -100,7 +100,7 @@ def move_module(area: ModuleArea, mod: Module, info: LoadInfo) -> None:
         for region in mod.mem.values():
             if region.size:
                 region.data = zeroed(region.size)
-        sec_addr = np.uint64(LOAD_COPY_BASE) + info.shdrs["sh_offset"].astype(np.uint64)
+        sec_addr = np.uint64(area.copy_base) + info.shdrs["sh_offset"].astype(np.uint64)
         with memoryview(info.payload) as image:
             _copy_sections(mod, info, image, sec_addr)
     except ModuleLoadError:

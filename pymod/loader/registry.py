@@ -74,7 +74,8 @@ class Registry:
         # the LSM decides: a configured default level locks down without lockdown=,
         # and a kernel without the LSM has no lockdown at all
         self.lockdown = self.features.lockdown.at_boot(lockdown)
-        self.area = ModuleArea()
+        arch = self.config.arch_hooks
+        self.area = ModuleArea(arch.modules_vaddr, arch.modules_end, arch.load_copy_base)
         # the key of %p's pointer hashing (random per boot in the kernel)
         self.ptr_key = os.urandom(16)
         self._modules: dict[str, Module] = {}

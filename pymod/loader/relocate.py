@@ -1,10 +1,13 @@
-"""Relocations (``apply_relocations`` and x86-64 ``apply_relocate_add``).
+"""Relocations (``apply_relocations`` and the architecture's ``apply_relocate_add``).
 
 Every relocation section whose target is allocated is applied into the
 module's memory, in section order, stopping at the first failure as the
 kernel does.  ``.klp.rela.*`` sections (SHF_RELA_LIVEPATCH) are left to
-livepatch; SHT_REL sections are refused, as x86-64 has no ``apply_relocate``.
-The arithmetic runs in C (``csrc/kscan/pm_reloc.c``).  Not modelled:
+livepatch; SHT_REL sections are refused by the kernel's weak
+``apply_relocate`` (no modelled architecture has its own).  The arithmetic
+runs in C, one hook per architecture (``csrc/reloc/``, chosen by the
+architecture's e_machine); the kernel's lines for a refusal are the
+architecture's (:mod:`pymod.arch`).  Not modelled:
 ``module_finalize``'s code patching (alternatives, paravirt, retpoline and
 return thunks, IBT), which depends on the CPU the module runs on.
 """
@@ -17,7 +20,9 @@ import mmap
 
 import numpy as np
 
-from pymod._kscan_cffi import ffi, lib
+from pymod._reloc_cffi import ffi, lib
+from pymod.arch import DEFAULT_ARCH, Arch, RelocFault
+from pymod.arch import get as get_arch
 from pymod.elf.constants import (
     ELF64_SYM_SIZE,
     SHF_ALLOC,
@@ -42,7 +47,8 @@ def hashed_pointer(addr: int, key: bytes) -> str:
 
 
 def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: bytes,
-                      rules: KernelRules = RULES_6_12) -> None:
+                      rules: KernelRules = RULES_6_12, arch: Arch | None = None) -> None:
+    arch = arch or get_arch(DEFAULT_ARCH)
     assert info.hdr is not None and info.symvals is not None and info.sec_addr is not None
     shdrs = info.shdrs
     shnum = info.hdr.e_shnum
@@ -65,11 +71,12 @@ def apply_relocations(mod: Module, info: LoadInfo, log: KernelLog, ptr_key: byte
             continue
         region, base, room = _region_of(mod, int(info.sec_addr[target]))
         start, size = int(shdrs[i]["sh_offset"]), int(shdrs[i]["sh_size"])
-        status = lib.pm_reloc_apply(ffi.from_buffer("unsigned char[]", region), room,
+        status = lib.pm_reloc_apply(arch.e_machine, ffi.from_buffer("unsigned char[]", region),
+                                    room,
                                     base, int(info.sec_addr[target]), image + start,
                                     size // RELA_SIZE, syms_c, len(symvals), fault)
         if status != lib.PM_RELOC_OK:
-            raise _refusal(mod, info, log, status, fault, i, ptr_key, rules)
+            raise _refusal(mod, info, log, status, fault, i, ptr_key, rules, arch)
 
 
 def _with_entries_past_table(mod: Module, info: LoadInfo) -> np.ndarray:
@@ -142,20 +149,6 @@ def _fail(mod: Module, message: str) -> ModuleLoadError:
     return ModuleLoadError(errno.ENOEXEC, message, module=mod.name, stage="relocate")
 
 
-# arch/x86/kernel/module.c prints through pr_fmt "module: ".
-PC_RELATIVE = (2, 4, 24)            # R_X86_64_PC32, PLT32, PC64
-
-
-def _nonzero_line(rules: KernelRules, rtype: int, loc: str, val: int, addr: int) -> str:
-    if rules.reloc_check_before_pc:     # 6.1: val is still S+A
-        if rtype in PC_RELATIVE:
-            val = (val + addr) & (1 << 64) - 1
-        return ("module: x86/modules: Skipping invalid relocation target, existing value is "
-                "nonzero for type %d, loc %s, val %x" % (rtype, loc, val))
-    return ("module: x86/modules: Invalid relocation target, existing value is nonzero for "
-            "type %d, loc %s, val %x" % (rtype, loc, val))
-
-
 # What each failure of pm_reloc_apply means (texts: pm_reloc_strerror): the
 # kernel's refusals and pymod's own bounds all refuse the load, ENOEXEC.
 _STATUS_KINDS: dict[int, StatusKind] = {
@@ -165,33 +158,24 @@ _STATUS_KINDS: dict[int, StatusKind] = {
     lib.PM_RELOC_ESYMBOL: "noexec",
     lib.PM_RELOC_ERANGE: "noexec",
     lib.PM_RELOC_EINVAL: "invalid",
+    lib.PM_RELOC_EMACHINE: "invalid",
 }
 
 
-def _kernel_refusal(mod: Module, log: KernelLog, status: int, fault: object, ptr_key: bytes,
-                    rules: KernelRules) -> str | None:
-    """Print the kernel's lines for one of its own refusals and return the
-    last (the error's message); None for a status the kernel has not."""
+def _refusal(mod: Module, info: LoadInfo, log: KernelLog, status: int, fault: object, sec: int,
+             ptr_key: bytes, rules: KernelRules, arch: Arch) -> PymodError:
+    """The architecture's lines for one of the kernel's own refusals (the
+    last is the error's message), else pymod's own text for its bounds."""
     f = fault
     rtype, loc, val = int(f.type), int(f.loc), int(f.val)  # type: ignore[attr-defined]
-    if status == lib.PM_RELOC_EUNKNOWN:
-        return log.pr_err("module: %s: Unknown rela relocation: %d" % (mod.name, rtype))
-    if status == lib.PM_RELOC_ENONZERO:
-        return log.pr_err(_nonzero_line(rules, rtype, hashed_pointer(loc, ptr_key), val, loc))
-    if status == lib.PM_RELOC_EOVERFLOW:
-        log.pr_err("module: overflow in relocation type %d val %x" % (rtype, val))
-        return log.pr_err("module: `%s' likely not compiled with -mcmodel=kernel" % mod.name)
-    return None
-
-
-def _refusal(mod: Module, info: LoadInfo, log: KernelLog, status: int, fault: object, sec: int,
-             ptr_key: bytes, rules: KernelRules) -> PymodError:
-    line = _kernel_refusal(mod, log, status, fault, ptr_key, rules)
-    if line is not None:
-        return status_error(status, line, _STATUS_KINDS, what=None, stage="relocate",
+    lines = arch.reloc_refusal(RelocFault(status, rtype, loc, val, hashed_pointer(loc, ptr_key)),
+                               mod.name, rules.reloc_check_before_pc)
+    for line in lines:
+        log.pr_err(line)
+    if lines:
+        return status_error(status, lines[-1], _STATUS_KINDS, what=None, stage="relocate",
                             name=mod.name)
-    f = fault
-    index, loc, val = int(f.index), int(f.loc), int(f.val)  # type: ignore[attr-defined]
+    index = int(f.index)  # type: ignore[attr-defined]
     if status == lib.PM_RELOC_ESYMBOL:
         detail = " names symbol %d," % val
     elif status == lib.PM_RELOC_ERANGE:

@@ -8,7 +8,7 @@ import errno
 
 import pytest
 
-from pymod import _dwarf_cffi, _kscan_cffi, _lookup_cffi
+from pymod import _dwarf_cffi, _kscan_cffi, _lookup_cffi, _reloc_cffi
 from pymod.elf import kscan
 from pymod.errors import (
     DuplicateModule,
@@ -23,7 +23,7 @@ from pymod.errors import (
 LIBRARIES = {
     "lookup": (_lookup_cffi, "enum pm_status", "pm_strerror"),
     "kscan": (_kscan_cffi, "enum pm_kscan_status", "pm_kscan_strerror"),
-    "reloc": (_kscan_cffi, "enum pm_reloc_status", "pm_reloc_strerror"),
+    "reloc": (_reloc_cffi, "enum pm_reloc_status", "pm_reloc_strerror"),
     "dwarf": (_dwarf_cffi, "enum pd_status", "pd_strerror"),
 }
 
@@ -60,13 +60,15 @@ def test_kscan_failures_are_all_enoexec():
 
 def test_reloc_table_covers_every_failure():
     """Every relocation failure is negative, has its text and refuses the
-    load; only a NULL argument (a caller's bug) is not ENOEXEC."""
+    load; only a caller's bug (a NULL argument, a machine without a hook) is
+    not ENOEXEC."""
     from pymod.loader.relocate import _STATUS_KINDS
 
-    lib = _kscan_cffi.lib
+    lib = _reloc_cffi.lib
     assert set(_STATUS_KINDS) == {s for s in texts("reloc") if s < 0}
     assert set(texts("reloc")) - set(_STATUS_KINDS) == {lib.PM_RELOC_OK}
-    assert {s for s, k in _STATUS_KINDS.items() if k != "noexec"} == {lib.PM_RELOC_EINVAL}
+    assert {s for s, k in _STATUS_KINDS.items() if k != "noexec"} == {lib.PM_RELOC_EINVAL,
+                                                                       lib.PM_RELOC_EMACHINE}
 
 
 def test_status_error_refusing_a_load():

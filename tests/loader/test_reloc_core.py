@@ -1,4 +1,4 @@
-"""pm_reloc_apply (csrc/kscan/pm_reloc.c) on random entries: it never writes
+"""pm_reloc_apply (csrc/reloc/, x86-64's hook) on random entries: it never writes
 outside its region, and every value it writes is the psABI's formula."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pymod._kscan_cffi import ffi, lib
+from pymod._reloc_cffi import ffi, lib
+from pymod.elf.constants import EM_X86_64
 
 MASK = (1 << 64) - 1
 SIZES = {0: 0, 1: 8, 2: 4, 4: 4, 10: 4, 11: 4, 24: 8}
@@ -35,7 +36,7 @@ def test_random_relocations(entries, symvals, section_at):
     syms = ffi.new("uint64_t[]", symvals)
     fault = ffi.new("struct pm_reloc_fault *")
     section = BASE + section_at
-    status = lib.pm_reloc_apply(inner, size, BASE, section,
+    status = lib.pm_reloc_apply(EM_X86_64, inner, size, BASE, section,
                                 ffi.from_buffer("unsigned char[]", rela) if rela else
                                 ffi.new("unsigned char[]", 1), len(entries), syms, 4, fault)
     assert buf[:GUARD] == b"\xaa" * GUARD and buf[-GUARD:] == b"\xaa" * GUARD
