@@ -44,7 +44,8 @@ ALLOWED = {
     "oracle": {"errors", "elf"},
     "tools": {"errors", "elf", "kmod", "loader", "config", "samples", "lookup", "features",
               "symbolize", "oracle", "atomicio"},
-    "__init__": {"errors", "lookup", "loader", "config"},
+    # the public names: imported lazily, named for type checkers
+    "__init__": {"errors", "lookup", "loader", "config", "symbolize"},
     "__main__": {"tools"},
 }
 
@@ -56,8 +57,10 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path, name: str) -> set[str]:
-    """Absolute names of the pymod modules ``path`` imports."""
+def _imports(path: Path, name: str, modules: frozenset[str] = frozenset()) -> set[str]:
+    """Absolute names of the pymod modules ``path`` imports (``from pkg
+    import sub`` of a submodule ``sub`` in ``modules`` imports ``pkg.sub``,
+    not ``pkg``'s own code)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -68,14 +71,18 @@ def _imports(path: Path, name: str) -> set[str]:
             if node.level:
                 parent = package.split(".")[:len(package.split(".")) - node.level + 1]
                 base = ".".join(parent + ([base] if base else []))
-            found.add(base)
-            found |= {base + "." + a.name for a in node.names}
+            subs = {base + "." + a.name for a in node.names}
+            found |= subs
+            if not subs <= modules:
+                found.add(base)
     return {m for m in found if m == "pymod" or m.startswith("pymod.")}
 
 
 def _graph() -> dict[str, set[str]]:
     files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: {m for m in _imports(path, name) if m in files and m != name}
+    # the compiled modules (cffi libraries, _symfast) have stubs beside them
+    known = frozenset(files) | {_module_name(p) for p in PACKAGE.rglob("*.pyi")}
+    return {name: {m for m in _imports(path, name, known) if m in files and m != name}
             for name, path in files.items()}
 
 
