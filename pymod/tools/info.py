@@ -27,7 +27,7 @@ import mmap
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymod.elf.compression import decompressed, map_file
@@ -196,37 +196,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         if builtin is not None:
             _show_builtin(path.replace("-", "_"), builtin, args, objects, out, sep)
             continue
-        filename = _absolute(path)
-        try:
-            entries = module_info(_read_image(path))
-            error = None
-        except (PymodError, OSError) as exc:
-            entries, error = [], exc
-        if args.json:
-            obj = _json_object(filename, entries, args.field)
-            if error is not None:
-                obj["error"] = "could not get modinfo: %s" % os.strerror(error.errno or errno.EIO)
-                status = 1
-            objects.append(obj)
-            continue
-        if args.field == "filename":
-            out.write((terminal_safe(filename) + sep).encode("utf-8", _ENC))
-            continue
-        if args.field is None:
-            out.write(("%-16s%s%s" % ("filename:", terminal_safe(filename), sep))
-                      .encode("utf-8", _ENC))
-        if error is not None:
-            err("could not get modinfo from '%s': %s"
-                % (_modname(path), os.strerror(error.errno or errno.EIO)))
-            status = 1
-            continue
-        shown = [(terminal_safe(k, keep_layout=True), terminal_safe(v, keep_layout=True))
-                 for k, v in entries]
-        out.write(format_info(shown, args.field, sep, err).encode("utf-8", _ENC))
+        status |= _show_file(path, args, objects, out, sep, err)
     if args.json:
         dump_json(objects, sys.stdout)
     out.flush()
     return status
+
+
+def _show_file(path: str, args: argparse.Namespace, objects: list[dict[str, Any]], out: Any,
+               sep: str, err: Callable[[str], None]) -> int:
+    """A module file as modinfo shows it (or its JSON record); 1 when it
+    could not be read."""
+    filename = _absolute(path)
+    try:
+        entries = module_info(_read_image(path))
+        error = None
+    except (PymodError, OSError) as exc:
+        entries, error = [], exc
+    if args.json:
+        obj = _json_object(filename, entries, args.field)
+        if error is not None:
+            obj["error"] = "could not get modinfo: %s" % os.strerror(error.errno or errno.EIO)
+        objects.append(obj)
+        return 1 if error is not None else 0
+    if args.field == "filename":
+        out.write((terminal_safe(filename) + sep).encode("utf-8", _ENC))
+        return 0
+    if args.field is None:
+        out.write(("%-16s%s%s" % ("filename:", terminal_safe(filename), sep))
+                  .encode("utf-8", _ENC))
+    if error is not None:
+        err("could not get modinfo from '%s': %s"
+            % (_modname(path), os.strerror(error.errno or errno.EIO)))
+        return 1
+    shown = [(terminal_safe(k, keep_layout=True), terminal_safe(v, keep_layout=True))
+             for k, v in entries]
+    out.write(format_info(shown, args.field, sep, err).encode("utf-8", _ENC))
+    return 0
 
 
 def _show_builtin(name: str, entries: list[tuple[str, str]], args: argparse.Namespace,
