@@ -24,6 +24,7 @@ ALLOWED = {
     "_kscan_cffi": set(),
     "_symfast": set(),
     "_dwarf_cffi": set(),
+    "_reloc_cffi": set(),
     # writing files atomically (O_EXCL temporary + rename): tools and the DWARF cache
     "atomicio": set(),
     "lookup": {"errors", "_lookup_cffi"},
@@ -31,11 +32,13 @@ ALLOWED = {
     "kmod": {"errors", "elf"},
     # debug files read, found, indexed (C) and the index cached
     "dwarf": {"errors", "elf", "atomicio", "_dwarf_cffi"},
-    "config": {"elf"},
+    # the architecture seam: constants, hooks, the relocation library's statuses
+    "arch": {"errors", "elf", "_reloc_cffi"},
+    "config": {"elf", "arch"},
     "samples": set(),
     # Kernel.symbolizer() imports the symbolizer lazily (its one edge upward)
     "loader": {"errors", "elf", "kmod", "config", "features", "samples", "lookup", "symbolize",
-               "forklocks"},
+               "forklocks", "arch", "_reloc_cffi"},
     "features": {"errors", "elf", "loader", "lookup", "config"},
     # source lines: debug files and their index (pymod.symbolize.lines, debugfiles)
     "symbolize": {"errors", "elf", "loader", "lookup", "features", "config", "samples",
