@@ -51,7 +51,8 @@ class CLibrary:
 
 LOOKUP = CLibrary("lookup", "pymod._lookup_cffi", "pymod_lookup.h",
                   ("pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_idtab.c", "pm_map.c",
-                   "pm_batch.c", "pm_sym.c", "pm_symlookup.c", "pm_symreg.c", "pm_status.c"))
+                   "pm_map_write.c", "pm_map_query.c", "pm_batch.c", "pm_sym.c", "pm_symlookup.c",
+                   "pm_symreg.c", "pm_status.c"))
 KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h",
                  ("pm_kscan.c", "pm_kscan_status.c"))
 # apply_relocate_add: the common loop and one file per architecture

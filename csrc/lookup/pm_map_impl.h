@@ -1,8 +1,9 @@
 /*
  * Private layout of struct pm_map and the reader-side helpers on it, shared
- * by pm_map.c (writers, single lookups) and pm_batch.c (batched lookups).
- * Both files depend on this header only, never on each other.  Not part of
- * the public API.
+ * by pm_map.c (life, deferred work), pm_map_write.c (writers),
+ * pm_map_query.c (single lookups, id queries) and pm_batch.c (batched
+ * lookups).  The readers depend on this header only.  Not part of the
+ * public API.
  */
 #ifndef PM_MAP_IMPL_H
 #define PM_MAP_IMPL_H
@@ -172,5 +173,18 @@ int pm_map_set_payload(struct pm_map *map, int64_t id, void *payload, void **old
 /* @id's payload (NULL if absent); caller holds whatever serializes its own
  * payload updates. */
 void *pm_map_get_payload(struct pm_map *map, int64_t id);
+
+/*
+ * The writers' deferred work (pm_map.c), which pm_map_write.c queues.
+ * Caller: holds @map's writer lock.  pm_map_reserve_step() makes room for
+ * one writer step (PM_ENOMEM before changing anything), after which
+ * pm_map_vec_push() cannot fail; pm_map_tree_update() erases the pending
+ * dead nodes and inserts @ins in one latch update; pm_map_reclaim_locked()
+ * also waits for a grace period and frees what was retired.
+ */
+int pm_map_reserve_step(struct pm_map *map, size_t nodes);
+void pm_map_vec_push(struct pm_vec *vec, void *p);
+void pm_map_tree_update(struct pm_map *map, struct pm_node *const *ins, size_t nins);
+void pm_map_reclaim_locked(struct pm_map *map);
 
 #endif /* PM_MAP_IMPL_H */
