@@ -30,6 +30,9 @@ def _valid(flags: dict[str, bool]) -> Config:
         flags["PREEMPT_RT"] = False
     if flags.get("KALLSYMS_ALL") and not flags.get("KALLSYMS"):
         flags["KALLSYMS_ALL"] = False
+    # The matrix is over a kernel with modules: without CONFIG_MODULES no
+    # syscall gets as far as any feature (tests/loader/test_no_modules.py).
+    flags["MODULES"] = True
     return Config(**flags, module_compression="xz" if flags.get("MODULE_DECOMPRESS") else None)
 
 
