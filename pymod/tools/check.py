@@ -1,14 +1,17 @@
 """``pymod check``: will these modules load on that kernel, and if not, why?
 
     pymod check [--kernel-dir DIR] [--config F] [--symvers F]
-                [--cert F | --vmlinuz F]... [--sig-enforce] [--json] FILE...
+                [--cert F | --vmlinuz F]... [--sig-enforce] [--json] FILE|DIR...
 
-Each FILE is loaded, as a dry run, into a simulated copy of the target
-kernel, dependencies first (found among the FILEs or in the target's modules
-tree).  For every FILE: the verdict, the errno, the lines the kernel prints
-during that load, exactly (what ``dmesg`` shows; pymod's own words only
-where the kernel prints nothing), the taints it would get, and every symbol
-that failed (the kernel returns the last one's errno).  pymod runs no
+Each FILE (each module file under a DIR) is loaded, as a dry run, into a
+simulated copy of the target kernel, dependencies first (found among the
+FILEs or in the target's modules tree, and then named).  For every FILE:
+the verdict, the errno, the lines the kernel prints during that load,
+exactly (what ``dmesg`` shows; pymod's own words only where the kernel
+prints nothing, and in a hint of their own, such as "rebuild it against
+that kernel's headers" for a module built for another kernel), the taints
+it would get, and every symbol that failed (the kernel returns the last
+one's errno).  Progress shows on a terminal's stderr.  pymod runs no
 module code: a module whose init function (or a parameter's own
 ``kernel_param_ops``) decides the outcome "LOADS, if module code agrees",
 naming that code (``undecided`` in the JSON).
@@ -30,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from pymod.errors import strerror
+from pymod.tools.check_hints import LoadWatch, rebuild_hint
 from pymod.tools.common import (
     dump_json,
     error,
     help_text,
     os_message,
-    tap_console,
     terminal_safe,
     trusted_certificates,
     write,
@@ -67,62 +70,76 @@ def insmod_says(path: str, code: int, stage: str | None = None) -> str:
 
 def check(files: list[str], target: Target, config_path: Path | None, symvers: Path | None,
           trusted: list[Any], sig_enforce: bool, recording: Any = None) -> list[dict[str, Any]]:
-    """One report per file, in the order given; ``recording`` (a
+    """One report per file, in the order given (a directory: each module
+    file in it, walked as kmod walks a tree); ``recording`` (a
     :class:`~pymod.tools.check_qemu.Recording`) also keeps every load made."""
     from pymod.config import Config
     from pymod.kmod.tree import module_files
     from pymod.loader.batch import load_all
     from pymod.loader.kernel import Kernel
+    from pymod.tools.load import _progress_line
 
+    files = [f for s in files for f in (module_files(s) if os.path.isdir(s) else [s])]
     config = kernel_config(dataclasses.replace(target, config=config_path), need_release=True)
     sample = module_files(target.modules_dir)[:1] if target.modules_dir else []
     if sample:   # (a kernel before 6.12 does not check it: harmless there)
         config = config.replace(struct_module_size=Config.struct_module_size_of(sample[0]))
     kernel = Kernel(config, symvers=symvers, trusted_keys=tuple(trusted),
                     sig_enforce=sig_enforce)
-    logs = _record_refusals(kernel)
+    watch = LoadWatch(kernel)
     if recording is not None:
         from pymod.tools.check_qemu import record_calls
 
         record_calls(kernel, recording)
     trees = [target.modules_dir] if target.modules_dir else []
-    result = load_all(kernel, files, dependency_trees=trees)
+    result = load_all(kernel, files, dependency_trees=trees, progress=_progress_line("checking"))
     failures = {os.path.realpath(p): e for p, e in result.failures}
     by_path = {os.path.realpath(m.source): m for m in kernel.modules if m.source}
+    given = {os.path.realpath(f) for f in files}
     reports = []
     for f in files:
         real = os.path.realpath(f)
-        e = failures.get(real)
-        mod = by_path.get(real)
-        if e is not None:
-            lines = logs.get(e, ())
-            reports.append({"file": f, "name": e.module, "ok": False,
-                            "errno": errno.errorcode.get(e.errno or 0),
-                            "message": _kernel_message(e.strerror, lines),
-                            "kernel_log": [{"level": lv, "message": m} for lv, m in lines],
-                            "detail": e.strerror,
-                            "insmod": insmod_says(f, e.errno or errno.EIO, e.stage),
-                            "stage": e.stage, "taints": "",
-                            "unresolved": [{"symbol": n, "errno": errno.errorcode.get(c),
-                                            "message": m} for n, c, m in e.unresolved],
-                            "undecided": _undecided(e.undecided)})
-        elif mod is not None:
-            reports.append({"file": f, "name": mod.name, "ok": True, "errno": None,
-                            "message": None, "stage": None, "taints": mod.taint_letters,
-                            "signature": _signature(mod),
-                            "unresolved": [], "undecided": _undecided(mod.undecided)})
-        else:
-            reports.append({"file": f, "name": None, "ok": False, "errno": "ENOENT",
-                            "message": None, "kernel_log": [],
-                            "detail": "not loaded (no module file?)", "stage": "read",
-                            "taints": "", "unresolved": [], "undecided": []})
-    return [{k: r.get(k) for k in REPORT_KEYS} for r in reports]
+        r = _report_of(f, failures.get(real), by_path.get(real), watch)
+        r["hint"] = rebuild_hint(r, watch.files.get(real), config.release, config.vermagic)
+        r["tree_dependencies"] = [
+            {"name": watch.files[p].name, "file": p,
+             "errno": errno.errorcode.get(failures[p].errno or 0) if p in failures else None}
+            for p in watch.pulled_for(real, given)]
+        reports.append({k: r.get(k) for k in REPORT_KEYS})
+    return reports
+
+
+def _report_of(f: str, e: Any, mod: Any, watch: LoadWatch) -> dict[str, Any]:
+    """FILE's verdict: refused with ``e``, loaded as ``mod``, or neither."""
+    if e is not None:
+        lines = watch.logs.get(e, ())
+        return {"file": f, "name": e.module, "ok": False,
+                "errno": errno.errorcode.get(e.errno or 0),
+                "message": _kernel_message(e.strerror, lines),
+                "kernel_log": [{"level": lv, "message": m} for lv, m in lines],
+                "detail": e.strerror,
+                "insmod": insmod_says(f, e.errno or errno.EIO, e.stage),
+                "stage": e.stage, "taints": "",
+                "unresolved": [{"symbol": n, "errno": errno.errorcode.get(c),
+                                "message": m} for n, c, m in e.unresolved],
+                "undecided": _undecided(e.undecided)}
+    if mod is not None:
+        return {"file": f, "name": mod.name, "ok": True, "errno": None,
+                "message": None, "stage": None, "taints": mod.taint_letters,
+                "signature": _signature(mod),
+                "unresolved": [], "undecided": _undecided(mod.undecided)}
+    return {"file": f, "name": None, "ok": False, "errno": "ENOENT",
+            "message": None, "kernel_log": [],
+            "detail": "not loaded (no module file?)", "stage": "read",
+            "taints": "", "unresolved": [], "undecided": []}
 
 
 # Every report has these keys, whatever the verdict (docs/cli/json): null
-# where one does not apply (a loaded module has no insmod line).
+# where one does not apply (a loaded module has no insmod line); a list
+# empty where it has nothing.
 REPORT_KEYS = ("file", "name", "ok", "errno", "message", "kernel_log", "detail", "insmod",
-               "stage", "taints", "signature", "unresolved", "undecided")
+               "stage", "taints", "signature", "unresolved", "undecided", "hint",
+               "tree_dependencies")
 
 
 def _signature(mod: Any) -> str:
@@ -142,27 +159,6 @@ def _kernel_message(strerror: str, lines: Sequence[tuple[str, str]]) -> str | No
     None when the kernel printed nothing."""
     printed = [m for _, m in lines]
     return strerror if strerror in printed else printed[-1] if printed else None
-
-
-def _record_refusals(kernel: Any) -> dict[BaseException, tuple[tuple[str, str], ...]]:
-    """What the kernel prints during each load it refuses, by the error: the
-    lines ``dmesg`` would show for that ``insmod``.  They are taken as they
-    are printed (this kernel's console, tapped here: the loader's own
-    messages never come back from its log), and shown beside the error."""
-    printed = tap_console(kernel)
-    logs: dict[BaseException, tuple[tuple[str, str], ...]] = {}
-    load = kernel.load_module
-
-    def recording(*args: Any, **kw: Any) -> Any:
-        start = len(printed)
-        try:
-            return load(*args, **kw)
-        except Exception as e:
-            logs[e] = tuple(printed[start:])
-            raise
-
-    kernel.load_module = recording               # this instance's loads, and only them
-    return logs
 
 
 def _undecided(records: Sequence[Any]) -> list[dict[str, Any]]:
@@ -190,8 +186,9 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--in-qemu", action="store_true",
                     help="then boot the target's vmlinuz in QEMU and ask the kernel itself "
                     "(needs qemu-system-x86_64 and gcc; module code runs in the guest only)")
-    ap.add_argument("modules", nargs="+", metavar="FILE",
-                    help="module file (.ko, .ko.gz, .ko.xz, .ko.zst)")
+    ap.add_argument("modules", nargs="+", metavar="FILE|DIR",
+                    help="module file (.ko, .ko.gz, .ko.xz, .ko.zst), or a directory: "
+                    "each module file under it")
     args = ap.parse_args(argv)
     try:
         found = _kernel_files(ap, args)
@@ -277,6 +274,12 @@ def _report_lines(r: dict[str, Any]) -> list[str]:
         out.append("    %s" % r["insmod"])
     if not r["ok"] and r["undecided"]:
         out.append("    module code ran too: %s" % "; ".join(u["detail"] for u in r["undecided"]))
+    if r["hint"]:
+        out.append("    pymod: %s" % r["hint"])
+    if r["tree_dependencies"]:
+        out.append("    with dependencies from the tree: %s" % ", ".join(
+            d["name"] + (" (REFUSED [%s])" % d["errno"] if d["errno"] else "")
+            for d in r["tree_dependencies"]))
     if "kernel" in r:
         from pymod.tools.check_qemu import describe
 
