@@ -64,6 +64,8 @@ class LoadWatch:
 
         self.logs: dict[BaseException, tuple[tuple[str, str], ...]] = {}
         self.files: dict[str, Facts] = {}
+        self._by_name: dict[str, str] = {}
+        self._indexed = -1
         printed = tap_console(kernel)
         load = kernel.load_module
 
@@ -88,7 +90,10 @@ class LoadWatch:
         facts = self.files.get(real)
         if facts is None:
             return []
-        by_name = {f.name: p for p, f in self.files.items()}
+        if self._indexed != len(self.files):     # once per batch, not once per file
+            self._by_name = {f.name: p for p, f in self.files.items()}
+            self._indexed = len(self.files)
+        by_name = self._by_name
         needed: set[str] = set()
         todo = list(facts.depends)
         while todo:
