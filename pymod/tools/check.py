@@ -39,6 +39,7 @@ from pymod.tools.common import (
     error,
     help_text,
     os_message,
+    progress_line,
     terminal_safe,
     trusted_certificates,
     write,
@@ -77,7 +78,6 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
     from pymod.kmod.tree import module_files
     from pymod.loader.batch import load_all
     from pymod.loader.kernel import Kernel
-    from pymod.tools.load import _progress_line
 
     files = [f for s in files for f in (module_files(s) if os.path.isdir(s) else [s])]
     config = kernel_config(dataclasses.replace(target, config=config_path), need_release=True)
@@ -92,7 +92,7 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
 
         record_calls(kernel, recording)
     trees = [target.modules_dir] if target.modules_dir else []
-    result = load_all(kernel, files, dependency_trees=trees, progress=_progress_line("checking"))
+    result = load_all(kernel, files, dependency_trees=trees, progress=progress_line("checking"))
     failures = {os.path.realpath(p): e for p, e in result.failures}
     by_path = {os.path.realpath(m.source): m for m in kernel.modules if m.source}
     given = {os.path.realpath(f) for f in files}

@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 ENCODING = "utf-8"
@@ -164,3 +165,18 @@ def tap_console(kernel: Any) -> list[tuple[str, str]]:
 
     kernel.log.pr = console           # every pr_* of this kernel goes through pr
     return printed
+
+
+def progress_line(what: str) -> Callable[[int, int], None] | None:
+    """A ``progress(done, total)`` callback drawing one line on a terminal
+    stderr (cleared when done), or None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        if done == total:
+            sys.stderr.write("\r\033[K")
+        elif done % 25 == 0:
+            sys.stderr.write("\r%s %d/%d modules" % (what, done, total))
+        sys.stderr.flush()
+    return progress

@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from pymod.tools.common import (
     error,
     os_message,
     positive_int,
+    progress_line,
     trusted_certificates,
     write,
 )
@@ -109,21 +110,6 @@ def _choose(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Target | s
     return missing if missing is not None else target
 
 
-def _progress_line(what: str) -> Callable[[int, int], None] | None:
-    """A ``progress(done, total)`` callback drawing one line on a terminal
-    stderr (cleared when done), or None when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def progress(done: int, total: int) -> None:
-        if done == total:
-            sys.stderr.write("\r\033[K")
-        elif done % 25 == 0:
-            sys.stderr.write("\r%s %d/%d modules" % (what, done, total))
-        sys.stderr.flush()
-    return progress
-
-
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="pymod load",
@@ -195,7 +181,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         kernel = _build_kernel(args, target)
         result = load_all(kernel, args.modules, jobs=args.jobs,
-                          progress=_progress_line("loading"))
+                          progress=progress_line("loading"))
     except OSError as e:
         error(PROG, os_message(e))
         return 1
