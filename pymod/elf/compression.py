@@ -180,7 +180,8 @@ def _open_regular(path: str, max_size: int) -> tuple[int, int]:
 
 def read_file(path: str, max_size: int = MAX_DECOMPRESSED) -> bytes:
     """A regular file's bytes, never more than ``max_size`` (EFBIG), whatever
-    the file claims or does while it is read (see :func:`_open_regular`)."""
+    the file claims or does while it is read.  What is not a regular file
+    (a FIFO, a device) is refused (EINVAL) before a byte is read."""
     fd, size = _open_regular(path, max_size)
     with open(fd, "rb", buffering=0) as f:
         # One read of the size fstat gave (not of the cap: read(n) allocates n).

@@ -17,9 +17,9 @@ from pymod.errors import PymodError
 
 __all__ = ["DerError", "Tlv", "Fields", "oid_str", "oid_well_formed", "MAX_OID_TEXT"]
 
-# An OID whose contents are longer than this is shown abbreviated: no real
-# one comes near (the kernel's registry's longest is 11 bytes), and the text
-# of a long arc costs time quadratic in its length.
+#: An OID whose contents are longer than this is shown abbreviated.  No real
+#: one comes near (the kernel's registry's longest is 11 bytes), and the text
+#: of a long arc costs time quadratic in its length.
 MAX_OID_TEXT = 64
 
 
@@ -136,7 +136,7 @@ _TEXT: dict[bytes, str] = {}      # the texts met so far (a SET of one OID, many
 
 def oid_str(raw: bytes) -> str:
     """Dotted form of an OBJECT IDENTIFIER's contents.  Contents longer than
-    :data:`MAX_OID_TEXT` bytes give the dotted form of their first arcs and
+    :data:`~pymod.elf.der.MAX_OID_TEXT` bytes give the dotted form of their first arcs and
     ``...(N bytes)``; malformed ones ``(malformed OID xx..)``: neither is a
     dotted OID, so neither equals one."""
     raw = bytes(raw)

@@ -43,7 +43,9 @@ def read_ko(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryvi
 
     ``max_size`` caps both the file size and the decompressed size.
     A missing file raises ``FileNotFoundError``; the rest as documented on
-    :func:`decompress`, :func:`split_signature` and :class:`ElfImage`.
+    :func:`~pymod.elf.compression.decompress`,
+    :func:`~pymod.elf.sigtrailer.split_signature` and
+    :class:`~pymod.elf.image.ElfImage`.
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         path = None

@@ -13,7 +13,7 @@ a mapped file, any buffer):
 * ``versions``: every ``__versions`` entry name (none when the section's
   size is not a multiple of 64, or when ``undefined`` was abandoned).
 
-An image it cannot read that way raises :class:`PymodError` (ENOEXEC); the
+An image it cannot read that way raises :class:`~pymod.errors.PymodError` (ENOEXEC); the
 C code checks every offset, so garbage never makes it read out of bounds.
 Names are decoded as Latin-1: every byte is one character, so equal byte
 strings stay equal.

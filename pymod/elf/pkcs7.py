@@ -3,7 +3,7 @@
 Only what module signatures use is understood: a ContentInfo holding
 SignedData, whose SignerInfos name the signer by issuer and serial number
 (``scripts/sign-file`` output), definite-length DER only; anything else is
-:class:`PymodError` (EBADMSG, the kernel's answer to what it cannot parse).
+:class:`~pymod.errors.PymodError` (EBADMSG, the kernel's answer to what it cannot parse).
 Each SEQUENCE holds exactly the fields its grammar names (more is the
 decoders' "length mismatch"), and the elements of a SET OF are read one at a
 time: an input of many elements never becomes as many Python objects.
@@ -128,7 +128,7 @@ class SignerInfo:
 
     @property
     def signer_name(self) -> bytes | None:
-        """kmod's "signer": the issuer's first commonName.
+        """kmod's "signer", the issuer's first commonName.
 
         Without a commonName kmod (``x509_name_to_str``) falls through to the
         last attribute of the Name, so this does too; an empty Name gives None.

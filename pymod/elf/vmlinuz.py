@@ -12,9 +12,9 @@ back whole (the kernel skips one it cannot parse).
 
 The payload is decompressed in pieces and searched as it comes, so finding
 the certificates holds a piece at a time, not the kernel; at most
-:data:`MAX_VMLINUX` bytes come out, and an lzma or xz stream whose
+``MAX_VMLINUX`` bytes come out, and an lzma or xz stream whose
 dictionary alone is larger than that is refused before it is allocated.
-Every failure is a :class:`PymodError` that names the file.
+Every failure is a :class:`~pymod.errors.PymodError` that names the file.
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ def dependency_rank(direct: Sequence[Sequence[int]],
                     names: Sequence[str] | None = None) -> list[int]:
     """depmod's topological number of each module (users before what they use).
 
-    Raises :class:`PymodError` (ELOOP) naming the modules that cannot be
+    Raises :class:`~pymod.errors.PymodError` (ELOOP) naming the modules that cannot be
     ordered: those in a cycle and those only they use.
     """
     n = len(direct)

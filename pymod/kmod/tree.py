@@ -35,7 +35,7 @@ def walk_modules(top: str | os.PathLike[str], rel: str = "") -> Iterator[tuple[s
     no directory is entered twice: depmod itself loops on a link to ``.``
     until it runs out of file descriptors, and two such links make the walk
     exponential.  A directory that cannot be opened raises
-    :class:`PymodError` naming it.
+    :class:`~pymod.errors.PymodError` naming it.
 
     The walk keeps its own stack, not Python's (a tree may nest deeper than
     the interpreter's recursion limit), and reads a directory whole before
