@@ -213,7 +213,7 @@ class Config:
 
     @property
     def arch_hooks(self) -> Arch:
-        """The :class:`pymod.arch.base.Arch` of :attr:`arch`."""
+        """The :class:`pymod.arch.base.Arch` of ``arch``."""
         return self._arch()
 
     def _arch(self) -> Arch:
@@ -223,8 +223,8 @@ class Config:
 
     @property
     def version(self) -> tuple[int, int]:
-        """(major, minor) of the kernel, e.g. (6, 12): the release's prefix,
-        else the version the ``.config`` was generated from; the loader
+        """The kernel's ``(major, minor)``, e.g. ``(6, 12)``, from the release's
+        prefix, else the version the ``.config`` was generated from; the loader
         follows this version's rules (:mod:`pymod.loader.kver`)."""
         found = _major_minor(self.release) or _major_minor(self.kernel_version or "")
         if found is None:

@@ -27,11 +27,13 @@ from typing import Any, Protocol
 
 __all__ = ["KERNEL", "SYMBOLIZER", "track"]
 
-KERNEL = 0         # pymod.loader.registry.Registry.module_mutex
-SYMBOLIZER = 1     # pymod.symbolize.Symbolizer's writer lock, then its tables' lock
+KERNEL = 0         #: pymod.loader.registry.Registry.module_mutex
+SYMBOLIZER = 1     #: pymod.symbolize.Symbolizer's writer lock, then its tables' lock
 
 
 class _Lock(Protocol):
+    """What :func:`track` needs of a lock: ``threading.Lock``'s two methods."""
+
     def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
     def release(self) -> None: ...
 

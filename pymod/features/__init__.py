@@ -1,8 +1,9 @@
 """One module per optional feature: its real implementation and its stub.
 
-:func:`select_features` (with its two helpers) is the only place where a :class:`Config`'s Kconfig
-flags turn into implementations (a test scans the source to keep it so); the
-loader then calls every facade unconditionally.  The facades are declared,
+:func:`select_features` (with its two helpers) is the only place where a
+:class:`~pymod.config.Config`'s Kconfig flags turn into implementations (a
+test scans the source to keep it so); the loader then calls every facade
+unconditionally.  The facades are declared,
 with each stub's meaning, in :mod:`pymod.loader.facades`.
 """
 

@@ -30,15 +30,15 @@ from pymod.kmod.tree import modname_of, module_files
 from pymod.loader.kernel import Kernel
 from pymod.loader.sources import read_module_file
 
-# What the first pass may keep of the images it read, for the second: in
-# all no more than one module may decompress to (Debian's cloud tree, 110
-# MB, fits), and no image larger than a large real module (a bomb is never
-# kept).  Other files are read again when their turn comes.
+#: What the first pass may keep of the images it read, for the second.  In
+#: all no more than one module may decompress to (Debian's cloud tree, 110
+#: MB, fits), and no image larger than a large real module (a bomb is never
+#: kept).  Other files are read again when their turn comes.
 KEEP_BUDGET = MAX_DECOMPRESSED
 KEEP_ONE = 16 << 20
-# Reading threads by default, and at most: more add little, and each
-# holds an image.
+#: Reading threads by default (more add little, and each holds an image).
 DEFAULT_JOBS_MAX = 8
+#: Reading threads at most.
 MAX_JOBS = 64
 # A KoFile's own cost beyond its bytes (the parsed headers, numpy views).
 _KO_OVERHEAD = 16 << 10
@@ -50,6 +50,7 @@ class TreeResult:
     failures: list[tuple[str, ModuleLoadError]] = field(default_factory=list)
 
 
+#: Any pymod error: :func:`detached` returns the type it is given.
 _E = TypeVar("_E", bound=PymodError)
 _T = TypeVar("_T")
 _R = TypeVar("_R")

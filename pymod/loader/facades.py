@@ -102,10 +102,11 @@ class SigCheck(Posture, Protocol):
 class Versioning(Posture, Protocol):
     """CONFIG_MODVERSIONS (``kernel/module/version.c``).
 
-    ``check_version``/``check_modstruct_version`` answer a :class:`Verdict`:
-    ok when the symbol's CRC is acceptable, else the kernel's warning they
-    logged (none when a module without ``__versions`` is refused because
-    forced loading is off, which the kernel does silently);
+    ``check_version``/``check_modstruct_version`` answer a
+    :class:`~pymod.loader.internal.Verdict`: ok when the symbol's CRC is
+    acceptable, else the kernel's warning they logged (none when a module
+    without ``__versions`` is refused because forced loading is off, which
+    the kernel does silently);
     ``same_magic`` compares vermagic strings, skipping the release part when
     the module carries CRCs; ``exports_lack_crcs`` is
     ``check_export_symbol_versions``' "no versions for exported symbols"

@@ -7,7 +7,7 @@ named for its job (:mod:`~pymod.loader.elfcheck`, :mod:`~pymod.loader.checks`,
 optional feature is called through its facade.  Undo is structural: a stage
 that acquires something (addresses, a place in the module list and the
 address map, references on other modules, published exports, a sysfs
-directory) records it in :class:`_Progress`, and :meth:`Kernel._unwind`
+directory) records it in the load's progress record, and the unwind
 releases exactly what was recorded, in reverse: the kernel's goto ladder.
 """
 

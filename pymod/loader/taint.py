@@ -2,7 +2,7 @@
 
 ``add_taint_module`` taints the module and the kernel (``add_taint_module``
 in ``kernel/module/main.c``).  What a module's modinfo and signature taint
-for is a list of named steps (:data:`STEPS`); where in the load each runs
+for is a list of named steps (``STEPS``); where in the load each runs
 is the kernel version's (:mod:`pymod.loader.kver`): 6.12 runs them all in
 ``module_augment_kernel_taints`` once the module is listed
 (:func:`augment_kernel_taints`), 6.1 most of them in ``check_modinfo``.
@@ -83,7 +83,7 @@ class Features(Protocol):
 
 
 class _Steps:
-    """One run of taint steps (:data:`STEPS`) for one module.
+    """One run of taint steps (``STEPS``) for one module.
 
     ``proprietary_before`` is the proprietary taint as the run began: the
     kernel reads it at the top of the function whose last line is "module
@@ -169,7 +169,7 @@ STEPS: dict[str, Callable[[_Steps], None]] = {
 
 def run_taint_steps(steps: tuple[str, ...], taints: KernelTaints, log: KernelLog,
                     features: Features, mod: Module, info: LoadInfo) -> None:
-    """Run ``steps`` (names in :data:`STEPS`) in order, for one module."""
+    """Run ``steps`` (names in ``STEPS``) in order, for one module."""
     run = _Steps(taints, log, features, mod, info)
     for name in steps:
         STEPS[name](run)

@@ -1,7 +1,7 @@
 """What the oracle asks and what it hears back: cases, steps and results.
 
 A :class:`Case` is a short sequence of syscalls (:class:`Step`) run in one
-guest and replayed on one :class:`pymod.Kernel`; the modules a case leaves
+guest and replayed on one :class:`~pymod.loader.kernel.Kernel`; the modules a case leaves
 loaded are unloaded afterwards (newest first, as ``/proc/modules`` lists
 them), so every case starts from the boot's module list.  Both sides report
 a :class:`Answer` per syscall: the errno (0 = success) and the printk

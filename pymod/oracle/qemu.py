@@ -32,6 +32,7 @@ from pymod.oracle.model import Answer, Case, Outcome
 QEMU = "qemu-system-x86_64"
 MEMORY_MB = 1024
 STALL_SECONDS = 20.0          # no answer for this long: the guest is stuck
+#: Which accelerator this process's guests use, and why (set by :func:`pick_accel`).
 ACCEL_NOTE = ""
 
 
