@@ -51,7 +51,7 @@ def _raise_for(status: int, what: str) -> None:
 class Frame(NamedTuple):
     """One ``addr2line -f -i`` frame: ``function`` is None where DWARF names
     none (addr2line then prints the ELF symbol, or ``??``), ``file`` is
-    :data:`UNKNOWN_FILE` where no line row covers the address, ``line`` 0
+    :data:`~pymod.dwarf.native.UNKNOWN_FILE` where no line row covers the address, ``line`` 0
     prints as ``?``; ``discriminator`` (innermost frame only) is what
     addr2line prints as `` (discriminator N)``."""
 

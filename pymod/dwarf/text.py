@@ -20,7 +20,7 @@ from pymod.errors import InvalidArgument
 
 __all__ = ["NameMap", "chain_texts", "decode_bare", "WRITTEN", "LEFT", "NOT_HERE"]
 
-# Flags of decode_bare (pd_decode_bare's).
+#: Flags of decode_bare (pd_decode_bare's).
 WRITTEN, LEFT, NOT_HERE = 0, 1, 2
 
 

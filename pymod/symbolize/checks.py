@@ -112,7 +112,7 @@ def check_module(module: object) -> ModuleMap:
 
 
 def check_maps(maps: object, what: str = "Symbolizer state") -> Maps:
-    """Every rule above, over a whole :class:`Maps`; InvalidArgument
+    """Every rule above, over a whole :class:`~pymod.symbolize.model.Maps`; InvalidArgument
     (``"<what>: <where>: <rule>"``) at the first one broken."""
     try:
         if type(maps) is not Maps:
@@ -181,7 +181,7 @@ def check_debug(debug: object) -> tuple[tuple[Any, ...], ...]:
 
 def check_state(state: object) -> tuple[Maps, tuple[tuple[Any, ...], ...]]:
     """A pickled :class:`~pymod.symbolize.Symbolizer`'s state: its
-    :class:`Maps` alone, or ``(maps, debug)`` (see :func:`check_debug`);
+    :class:`~pymod.symbolize.model.Maps` alone, or ``(maps, debug)`` (see :func:`check_debug`);
     InvalidArgument as :func:`check_maps` raises it."""
     if type(state) is tuple and len(state) == 2 and type(state[0]) is Maps:
         try:

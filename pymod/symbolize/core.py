@@ -84,7 +84,7 @@ class SymMap:
         """The C one-address path (``pymod._symfast``) over this map: a
         callable ``(addr, backtrace=False)`` answering as ``slow`` does, which
         it hands anything unusual to.  ``names`` is the tables' C registry
-        (:class:`pymod._symfast.Names`); the C path holds its own reference
+        (``pymod._symfast.Names``); the C path holds its own reference
         to the map, taken through the map's handle (never an address)."""
         from pymod._symfast import make_fast
 
@@ -127,6 +127,7 @@ class SymMap:
         _check(lib.pm_symmap_remove(self._sm, mod_id), "module %d" % mod_id)
 
     def lookup(self, addrs: object, backtrace: bool = False) -> Lookup:
+        """Every address of ``addrs`` in one C call, with the GIL released."""
         a = as_addresses(addrs)
         n = a.shape[0]
         out = Lookup(np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),

@@ -30,7 +30,7 @@ from pymod.symbolize.model import SymbolTable
 __all__ = ["is_mapping_symbol", "mapping_mask", "name_lengths", "make_table",
            "kallsyms_keeps", "kallsyms_order", "tie_order", "holds_at", "KEPT_ABSOLUTE"]
 
-# scripts/kallsyms keeps these absolute symbols (ia64 and friends).
+#: scripts/kallsyms keeps these absolute symbols (ia64 and friends).
 KEPT_ABSOLUTE = frozenset({"__kernel_syscall_via_break", "__kernel_syscall_via_epc",
                            "__kernel_sigtramp", "__gp"})
 
@@ -108,7 +108,7 @@ def _compact(buf: bytes, offsets: NDArray[Any], lengths: NDArray[Any],
 def make_table(addrs: NDArray[Any], buf: bytes, offsets: NDArray[Any],
                lengths: NDArray[Any] | None, types: bytes | NDArray[np.uint8],
                rows: NDArray[np.int64] | None = None) -> SymbolTable:
-    """A :class:`SymbolTable` of the given symbols, in any order: sorted
+    """A :class:`~pymod.symbolize.model.SymbolTable` of the given symbols, in any order: sorted
     stably by address (so among equal addresses the given order stays and
     the first wins), names copied out of ``buf`` into one compact table, in
     address order.

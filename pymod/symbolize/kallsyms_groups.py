@@ -3,7 +3,7 @@
 The kernel prints each module's lines together, but a file may interleave
 them; either way the names are compared as 8-byte words in bulk (a module
 name is at most 55 bytes: 7 words), so the Python work is one step per
-distinct module, and the temporaries are bounded by :data:`_GROUP_STEP`
+distinct module, and the temporaries are bounded by ``_GROUP_STEP``
 lines at a time.
 """
 

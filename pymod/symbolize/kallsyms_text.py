@@ -31,6 +31,8 @@ __all__ = ["kallsyms_text", "module_kallsyms_lines"]
 
 
 class _HasModules(Protocol):
+    """Anything with a ``modules`` list, as a kernel has."""
+
     @property
     def modules(self) -> list[Module]: ...
 

@@ -141,9 +141,10 @@ def module_table(addrs: NDArray[Any], strtab: bytes, offsets: NDArray[Any],
 
 
 def module_map(mod: Module) -> ModuleMap:
-    """A loaded module as a :class:`ModuleMap`: its regions (text ones only
-    without KALLSYMS_ALL, where the kernel answers nothing else), and the
-    full or core symbol table per :func:`uses_full_table`."""
+    """A loaded module as a :class:`~pymod.symbolize.model.ModuleMap`: its
+    regions (text ones only without KALLSYMS_ALL, where the kernel answers
+    nothing else), and the full or core symbol table per
+    :func:`~pymod.symbolize.placement.uses_full_table`."""
     ks: ModKallsyms | None = mod.kallsyms
     all_symbols = ks.all_symbols if ks is not None else True
     regions = tuple((r.base, r.size) for t, r in mod.mem.items()
@@ -259,8 +260,8 @@ def place_ko(path: str | os.PathLike[str] | bytes, base: int | None = None,
     loaded in pymod.
 
     :init: the module is still initialising: init regions and the full
-        table; without it the init sections (:func:`init_sections`) are
-        not read at all
+        table; without it the init sections
+        (:func:`~pymod.symbolize.placement.init_sections`) are not read at all
     :all_symbols: CONFIG_KALLSYMS_ALL of the captured kernel
     """
     return place_laid_out(lay_out(path, all_symbols), base, sections, init, all_symbols)

@@ -169,7 +169,7 @@ def _core_map(lines: NmLines, table: SymbolTable, all_symbols: bool | None) -> C
 
 
 def read_kallsyms(source: Source, modules: Source | None = None) -> Maps:
-    """``/proc/kallsyms`` text (or a file of it) as :class:`Maps`.
+    """``/proc/kallsyms`` text (or a file of it) as :class:`~pymod.symbolize.model.Maps`.
 
     vmlinux lines form the core table as printed (the kernel prints exactly
     the table it looks up in, in its order).  ``[module]`` lines are

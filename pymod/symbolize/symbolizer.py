@@ -88,8 +88,8 @@ class SymbolizeResult:
 
     @property
     def consistent(self) -> bool:
-        """True when the whole batch saw one map: no change was being
-        published while it ran (the generation is odd during a change)."""
+        """True when the whole batch saw one map, no change being published
+        while it ran (the generation is odd during a change)."""
         g0, g1 = self.generations
         return g0 == g1 and g0 % 2 == 0
 
@@ -190,7 +190,7 @@ class Symbolizer:
 
     @property
     def generation(self) -> int:
-        """A sequence count: even between changes, odd while one is published."""
+        """A sequence count, even between changes and odd while one is published."""
         return self._c.generation
 
     @property
@@ -283,7 +283,7 @@ class Symbolizer:
                        lines: bool = False) -> SymbolizeResult:
         """Every address of ``addrs`` (a uint64 array is fastest) in one C call;
         with ``lines``, each address's source frames too (one C call per
-        debug file, see :attr:`SymbolizeResult.lines`)."""
+        debug file: the result's ``lines``, see :class:`~pymod.symbolize.SymbolizeResult`)."""
         res = self._batch(addrs, backtrace)
         if not lines:
             return res
@@ -323,7 +323,7 @@ class Symbolizer:
 
     @property
     def debuginfo(self) -> Mapping[str | None, DebugFile]:
-        """The debug files, by owner (None: vmlinux); each opened on first use."""
+        """The debug files by owner (None for vmlinux), each opened on first use."""
         return self._debug
 
     @classmethod

@@ -8,7 +8,7 @@ batch that started before it was retired has finished: each batch
 registers the epoch it started in, an epoch-based reclamation in small.
 
 The C one-address path (csrc/symfast) reads its own copy of each owner's
-names, in a :class:`pymod._symfast.Names` that Python code cannot change
+names, in a ``pymod._symfast.Names`` that Python code cannot change
 but through ``put``/``drop``, which check what they are given: nothing a
 caller does to these tables can make C read outside an object.
 """

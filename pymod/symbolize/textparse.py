@@ -40,7 +40,7 @@ __all__ = ["NmLines", "parse_nm", "read_text", "source_path", "hex_address", "KS
 # and /proc/kallsyms (module_get_kallsym) copy a symbol's name into a buffer
 # of this size, so no output of the kernel shows more than 511 bytes.
 KSYM_NAME_LEN = 512
-SLICE = 1 << 20          # bytes of text parsed at once (bounds the temporaries)
+SLICE = 1 << 20          #: bytes of text parsed at once (bounds the temporaries)
 
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):

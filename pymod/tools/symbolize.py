@@ -43,7 +43,7 @@ from pymod.tools.symbolize_sources import check_options, identity_of, make_symbo
 __all__ = ["main", "Answer", "Annotator", "annotate_line", "json_line", "CHUNK_LINES"]
 
 PROG = "pymod symbolize"
-CHUNK_LINES = 4096
+CHUNK_LINES = 4096                 #: input lines answered by one lookup batch
 ARROW = " <- "
 REASONS = {FOUND: "found", UNKNOWN: "unknown address", NO_SYMBOLS: "module without symbols",
            NO_SYMBOL: "no symbol"}
