@@ -4,6 +4,12 @@
  * of it building objects for symbols depmod never looks at; here only the
  * names depmod keeps are touched, and Python slices one buffer.
  *
+ * This is the one C reader of the ELF format; Python's one reader is
+ * pymod/elf/headers.py (under ElfImage and the loader's checks).  The two
+ * are kept apart on purpose: a whole tree (thousands of modules for
+ * "pymod deps") is scanned at C speed, and tests/elf/test_one_parser.py
+ * checks that both read the same names, on the samples and damaged images.
+ *
  * Fields are read byte by byte as little-endian, so the host's byte order
  * and alignment do not matter.  Sizes are compared as "n > size - off"
  * after "off > size" so that no sum can wrap.

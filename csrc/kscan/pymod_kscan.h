@@ -10,7 +10,10 @@
  *     non-empty name, in symbol-table order, with a weak flag;
  *   - versions: the name of every "__versions" entry.
  * The rules for odd images (which table gives up, which is an error) are
- * the ones pymod/depmod.py documents; this file only reads.
+ * the ones pymod/elf/kscan.py documents; this file only reads.  It is the
+ * one C reader of the ELF format (pm_kscan.c says why it is C); Python's is
+ * pymod/elf/headers.py, and tests/elf/test_one_parser.py holds them to the
+ * same names.
  *
  * Nothing is read outside [image, image + size): every offset and size of
  * the image is checked first, and an image the rules cannot read gives a

@@ -5,25 +5,21 @@ ENOEXEC) only what it cannot read without going out of bounds.  It does not
 apply the kernel's validity rules: the loader does, in the kernel's order and
 with the kernel's messages, on the raw header fields exposed here.  Nothing
 copies the image: sections are views.  numpy is imported only when a symbol
-table is read, so tools that never need one start faster.
+table is read, so tools that never need one start faster.  The records
+themselves are read by :mod:`pymod.elf.headers`, the one Python reader of
+the format; what is lenient here is this view's own rule on top of it.
 """
 
 from __future__ import annotations
 
 import copy
 import errno
-import struct
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pymod.elf.constants import (
-    ELF64_EHDR_SIZE,
-    ELF64_SHDR_SIZE,
-    ELF64_SYM_SIZE,
-    SHT_NOBITS,
-    SHT_SYMTAB,
-)
+from pymod.elf.constants import ELF64_SHDR_SIZE, SHT_NOBITS, SHT_SYMTAB
+from pymod.elf.headers import read_ehdr, read_section_headers, sym_dtype, symbol_array
 from pymod.elf.modinfo import ModinfoPairs, kmod_modinfo
 from pymod.elf.strings import string_reader
 from pymod.errors import PymodError
@@ -33,43 +29,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-__all__ = ["EHDR", "SHDR_FIELDS", "SYM_FIELDS", "Section", "ElfImage", "sym_dtype",
-           "shdr_dtype"]
-
-# Elf64_Ehdr and Elf64_Shdr, little-endian
-EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_SHDR = struct.Struct("<IIQQQQIIQQ")
-SHDR_FIELDS = [
-    ("sh_name", "<u4"), ("sh_type", "<u4"), ("sh_flags", "<u8"), ("sh_addr", "<u8"),
-    ("sh_offset", "<u8"), ("sh_size", "<u8"), ("sh_link", "<u4"), ("sh_info", "<u4"),
-    ("sh_addralign", "<u8"), ("sh_entsize", "<u8"),
-]
-SYM_FIELDS = [
-    ("st_name", "<u4"), ("st_info", "u1"), ("st_other", "u1"),
-    ("st_shndx", "<u2"), ("st_value", "<u8"), ("st_size", "<u8"),
-]
-_DTYPES: dict[str, np.dtype[Any]] = {}
-
-
-def _dtype(name: str, fields: list[tuple[str, str]]) -> np.dtype[Any]:
-    # Built on first use: importing numpy costs more than `pymod info` needs.
-    dtype = _DTYPES.get(name)
-    if dtype is None:
-        import numpy as np
-
-        dtype = _DTYPES[name] = np.dtype(fields)
-    return dtype
-
-
-def sym_dtype() -> np.dtype[Any]:
-    """numpy dtype of an ``Elf64_Sym``."""
-    return _dtype("sym", SYM_FIELDS)
-
-
-def shdr_dtype() -> np.dtype[Any]:
-    """numpy dtype of an ``Elf64_Shdr``."""
-    return _dtype("shdr", SHDR_FIELDS)
-
+__all__ = ["Section", "ElfImage"]
 
 def _enoexec(message: str) -> PymodError:
     return PymodError(errno.ENOEXEC, message)
@@ -105,13 +65,10 @@ class ElfImage:
     def __init__(self, payload: bytes | bytearray | memoryview | mmap.mmap):
         # bytes are kept as they are; anything else is viewed, never copied.
         self.data = payload if isinstance(payload, bytes) else memoryview(payload).cast("B")
-        if len(self.data) < ELF64_EHDR_SIZE:
-            raise _enoexec("image of %d bytes is shorter than an ELF64 header (%d)"
-                           % (len(self.data), ELF64_EHDR_SIZE))
+        self.hdr = read_ehdr(self.data)
         (self.e_ident, self.e_type, self.e_machine, self.e_version, self.e_entry,
          self.e_phoff, self.e_shoff, self.e_flags, self.e_ehsize, self.e_phentsize,
-         self.e_phnum, self.e_shentsize, self.e_shnum,
-         self.e_shstrndx) = EHDR.unpack_from(self.data)
+         self.e_phnum, self.e_shentsize, self.e_shnum, self.e_shstrndx) = self.hdr
         self._by_name: dict[str, Section] | None = None
 
     def __len__(self) -> int:
@@ -125,12 +82,7 @@ class ElfImage:
         if self.e_shentsize != ELF64_SHDR_SIZE:
             raise _enoexec("e_shentsize is %d, not %d: cannot read section headers"
                            % (self.e_shentsize, ELF64_SHDR_SIZE))
-        end = self.e_shoff + self.e_shnum * ELF64_SHDR_SIZE
-        if end > len(self.data):
-            raise _enoexec("section header table (offset %#x, %d entries) runs past the "
-                           "end of the %d-byte image"
-                           % (self.e_shoff, self.e_shnum, len(self.data)))
-        return list(_SHDR.iter_unpack(self.data[self.e_shoff:end]))
+        return read_section_headers(self.data, self.e_shoff, self.e_shnum)
 
     @cached_property
     def sections(self) -> list[Section]:
@@ -195,8 +147,7 @@ class ElfImage:
         sym = self.symtab_section
         if sym is None:
             return np.zeros(0, dtype=sym_dtype())
-        raw = self.data_of(sym)
-        return np.frombuffer(raw, dtype=sym_dtype(), count=len(raw) // ELF64_SYM_SIZE)
+        return symbol_array(self.data_of(sym))
 
     @property
     def strtab(self) -> bytes:

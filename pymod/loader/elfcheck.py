@@ -7,8 +7,10 @@ Each kernel version checks in its own order, with its own messages
 ``setup_load_info`` (``kernel/module/main.c``), on the raw header fields,
 each refusal with the kernel's message, level and errno.  Where a kernel
 reads past a table (a name, ``.modinfo``), :mod:`pymod.loader.kbuf` reads
-what its copy of the module holds there.  Symbol-level reading is
-:mod:`pymod.elf`'s.
+what its copy of the module holds there.  The records themselves are read
+by :mod:`pymod.elf.headers`, which judges nothing but bounds: every check
+here runs before the read it guards, so the kernel's rules decide.
+Symbol-level reading is :mod:`pymod.elf`'s.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from pymod.elf.constants import (
     SHT_SYMTAB,
     STRUCT_MODULE_NAME_OFFSET,
 )
-from pymod.elf.image import EHDR, shdr_dtype, sym_dtype
+from pymod.elf.headers import EHDR, SHDR, read_ehdr, section_header_array, symbol_array
 from pymod.elf.strings import string_reader
 from pymod.errors import ModuleLoadError
 from pymod.loader import kbuf
-from pymod.loader.internal import MODULE_INIT_IGNORE_MODVERSIONS, Ehdr, LoadInfo
+from pymod.loader.internal import MODULE_INIT_IGNORE_MODVERSIONS, LoadInfo
 from pymod.loader.klog import KernelLog
 
 if TYPE_CHECKING:
@@ -90,7 +92,7 @@ def _validity_ehdr(info: LoadInfo, log: KernelLog, machine: int) -> None:
     """``elf_validity_ehdr``: length, magic, type, machine (elf_check_arch)."""
     if info.len < EHDR.size:
         raise _fail(log, "Invalid ELF header len %d" % info.len)
-    hdr = info.hdr = Ehdr(*EHDR.unpack_from(info.payload))
+    hdr = info.hdr = read_ehdr(info.payload)
     if hdr.e_ident[:4] != ELFMAG:
         raise _fail(log, "Invalid ELF header magic: != \\x7fELF")
     if hdr.e_type != ET_REL:
@@ -104,12 +106,10 @@ def _section_zero_past_table(info: LoadInfo, log: KernelLog) -> Any:
     then refuses e_shstrndx); past the end of the file that read would be
     out of bounds, which pymod refuses itself."""
     assert info.hdr is not None
-    size = shdr_dtype().itemsize
-    if info.hdr.e_shoff + size > info.len:
+    if info.hdr.e_shoff + SHDR.size > info.len:
         raise _fail(log, "e_shnum is 0 and no section header fits at e_shoff "
                     "(pymod's own check)")
-    table = np.frombuffer(info.payload, dtype=shdr_dtype(), count=1, offset=info.hdr.e_shoff)
-    return table[0]
+    return section_header_array(info.payload, info.hdr.e_shoff, 1, end=info.len)[0]
 
 
 def _validity_6_12(info: LoadInfo, struct_module_size: int | None, log: KernelLog,
@@ -128,12 +128,11 @@ def _read_sechdrs(info: LoadInfo, log: KernelLog) -> Any:
     copy of it (later stages edit flags and entsize in place)."""
     hdr, length = info.hdr, info.len
     assert hdr is not None
-    if hdr.e_shentsize != shdr_dtype().itemsize:
+    if hdr.e_shentsize != SHDR.size:
         raise _fail(log, "Invalid ELF section header size")
-    if hdr.e_shoff >= length or hdr.e_shnum * shdr_dtype().itemsize > length - hdr.e_shoff:
+    if hdr.e_shoff >= length or hdr.e_shnum * SHDR.size > length - hdr.e_shoff:
         raise _fail(log, "Invalid ELF section header overflow")
-    info.sechdrs = np.frombuffer(info.payload, dtype=shdr_dtype(), count=hdr.e_shnum,
-                                 offset=hdr.e_shoff).copy()
+    info.sechdrs = section_header_array(info.payload, hdr.e_shoff, hdr.e_shnum, end=length)
     return info.sechdrs
 
 
@@ -283,9 +282,7 @@ def _cache_strtab(info: LoadInfo) -> None:
     is none."""
     shdrs = info.shdrs
     sym, strx = shdrs[info.index.sym], shdrs[info.index.str]
-    count = int(sym["sh_size"]) // sym_dtype().itemsize
-    names = np.frombuffer(info.payload, dtype=sym_dtype(), count=count,
-                          offset=int(sym["sh_offset"]))["st_name"]
+    names = symbol_array(info.payload, int(sym["sh_offset"]), int(sym["sh_size"]))["st_name"]
     info.strtab = kbuf.kernel_strtab(info, int(strx["sh_offset"]), int(strx["sh_size"]), names)
 
 

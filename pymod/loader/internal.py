@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - type names only
 
     import numpy as np
 
+    from pymod.elf.headers import Ehdr
     from pymod.elf.image import ElfImage
     from pymod.elf.sigtrailer import SigInfo
 
@@ -139,25 +140,6 @@ class KernelSymbol:
     gpl_only: bool
     crc: int | None
     owner: str | None
-
-
-class Ehdr(NamedTuple):
-    """The ELF64 header fields the loader checks (``Elf64_Ehdr``)."""
-
-    e_ident: bytes
-    e_type: int
-    e_machine: int
-    e_version: int
-    e_entry: int
-    e_phoff: int
-    e_shoff: int
-    e_flags: int
-    e_ehsize: int
-    e_phentsize: int
-    e_phnum: int
-    e_shentsize: int
-    e_shnum: int
-    e_shstrndx: int
 
 
 @dataclass(slots=True)
