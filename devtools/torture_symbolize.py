@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pymod.loader.memory import MODULES_END
+from pymod.arch.x86_64 import MODULES_END
 from pymod.symbolize import Symbolizer
 from pymod.symbolize.model import ModuleMap, SymbolTable
 

@@ -155,7 +155,10 @@ def choose_kernel(ap: argparse.ArgumentParser, args: argparse.Namespace,
     if _given(args, "default_kernel") or (
             default == "builtin" and not (_given(args, "kernel_dir") or release
                                           or _given(args, "config"))):
-        return Target(release or DEFAULT_RELEASE, None, None, None, None, builtin=True)
+        # the built-in kernel, with the exports and keys the user gives it
+        return Target(release or DEFAULT_RELEASE, None, None, getattr(args, "symvers", None),
+                      Path(args.vmlinuz[0]) if getattr(args, "vmlinuz", None) else None,
+                      builtin=True)
     if _given(args, "kernel_dir") or release or default == "running":
         found = find_target(getattr(args, "kernel_dir", None), release,
                             getattr(args, "basedir", None) or "/")
@@ -207,12 +210,13 @@ def kernel_config(target: Target, *, need_release: bool) -> Config:
     """The :class:`~pymod.config.Config` of ``target``.  A command that
     compares vermagic (``need_release``) refuses a config whose release it
     cannot tell; the others take the version the config's header names."""
-    from pymod.config import Config
+    from pymod.config import Config, read_kconfig
 
     if target.builtin or target.config is None:
         return Config(release=target.release) if target.release else Config()
     release = target.release or _release_of(target.config)
     if release is None and need_release:
+        read_kconfig(target.config)      # a file that cannot be read says so first
         raise ValueError("cannot tell the kernel release of %s (its name is not "
                          "config-<release>): give --release" % target.config)
     return Config.from_kconfig(target.config, release=release, release_from_header=True)
