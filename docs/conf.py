@@ -13,6 +13,7 @@ command, ``pymod-info(1)`` ...)::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -35,9 +36,24 @@ extensions = [
 ]
 
 # Nothing is fetched from the network: no intersphinx, no remote images.
-# Unresolved cross-references are not errors (nitpicky off); everything else
-# that Sphinx reports is, through ``-W`` on the command line.
-nitpicky = False
+# Every cross-reference must resolve (nitpicky, and ``-W`` on the command
+# line makes a broken one an error), except to the objects of other projects:
+# without intersphinx Sphinx knows nothing of the standard library's or
+# numpy's modules and classes (autodoc writes the classes into the
+# signatures).  Builtins and ``typing`` names resolve by themselves.
+# pymod's own names are never listed here: a broken ``pymod.*`` reference is
+# a docstring to fix.
+nitpicky = True
+nitpick_ignore_regex = [
+    ("py:class", r"(numpy|np)\.[\w.]+"),
+    ("py:class", r"(numpy\.typing\.)?NDArray"),
+    ("py:class", r"collections\.abc\.\w+"),
+    ("py:class", r"os\.PathLike|mmap\.mmap|argparse\.\w+"),
+    # A NamedTuple's generated __new__ cannot see its module's imports, so
+    # autodoc leaves pathlib's Path there unqualified.
+    ("py:class", r"(pathlib\.)?Path"),
+    ("py:mod", r"struct|mmap|os|pathlib|argparse|collections\.abc|numpy(\.\w+)*"),
+]
 suppress_warnings: list[str] = []
 
 # The docstrings are reStructuredText with a few Google-style sections.
@@ -95,6 +111,23 @@ def _plain_internal_links(app: Any, doctree: Any, docname: str) -> None:
             ref.replace_self(nodes.inline("", "", *ref.children))
 
 
+def _factory_defaults(app: Any, what: str, name: str, obj: Any, options: Any,
+                      signature: str | None, return_annotation: str | None) -> Any:
+    """A dataclass field's ``default_factory`` shows as ``<factory>``, which
+    the signature parser cannot read: it then splits the signature at every
+    comma and cross-references the pieces (``dict[int``).  Show the factory
+    called (``list()``), or ``...`` for a lambda."""
+    if not signature or "<factory>" not in signature or not dataclasses.is_dataclass(obj):
+        return None
+    for f in dataclasses.fields(obj):
+        if f.init and f.default_factory is not dataclasses.MISSING:
+            made = getattr(f.default_factory, "__name__", "<lambda>")
+            made = "..." if made == "<lambda>" else made + "()"
+            signature = signature.replace("<factory>", made, 1)
+    return signature, return_annotation
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("doctree-resolved", _plain_internal_links)
+    app.connect("autodoc-process-signature", _factory_defaults)
     return {"parallel_read_safe": True}

@@ -1,6 +1,6 @@
 """A lenient, bounds-checked ELF64 view of a module image.
 
-It reads whatever can be read safely and refuses (:class:`PymodError`,
+It reads whatever can be read safely and refuses (:class:`~pymod.errors.PymodError`,
 ENOEXEC) only what it cannot read without going out of bounds.  It does not
 apply the kernel's validity rules: the loader does, in the kernel's order and
 with the kernel's messages, on the raw header fields exposed here.  Nothing
@@ -169,7 +169,8 @@ class ElfImage:
 
     @cached_property
     def string_at(self) -> Callable[[int], str]:
-        """``string_at(st_name)``: a name in :attr:`strtab`, as :func:`c_string` reads it."""
+        """``string_at(st_name)``: a name in :attr:`strtab`, as
+        :func:`~pymod.elf.strings.c_string` reads it."""
         return string_reader(self._strtab)
 
     def modinfo(self) -> ModinfoPairs:

@@ -357,7 +357,8 @@ def _setup_load_info_6_1(info: LoadInfo, log: KernelLog) -> None:
     _cache_strtab(info)
 
 
-# pymod.loader.kver's rules name one of these
+#: Each kernel version's validity check, by the name
+#: :mod:`pymod.loader.kver`'s rules give it.
 VALIDITY: dict[str, Callable[[LoadInfo, int | None, KernelLog, int], None]] = {
     "6.12": _validity_6_12,
     "6.1": _validity_6_1,
