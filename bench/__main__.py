@@ -13,6 +13,7 @@ the ratios, printed against the project's targets.  Writes
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -21,7 +22,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from pymod.lookup import ModTree
 REPO = Path(__file__).resolve().parent.parent
 
 
-def best_time(fn, repeat: int) -> float:
+def best_time(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of ``repeat`` runs (the least disturbed one)."""
     best = float("inf")
     for _ in range(repeat):
@@ -42,14 +45,15 @@ def best_time(fn, repeat: int) -> float:
     return best
 
 
-def per_call_ns(find, addrs: list[int], repeat: int) -> float:
-    def run():
+def per_call_ns(find: Callable[[int], object], addrs: list[int], repeat: int) -> float:
+    def run() -> None:
         for a in addrs:
             find(a)
     return best_time(run, repeat) / len(addrs) * 1e9
 
 
-def per_addr_ns(find_many, addrs: np.ndarray, repeat: int) -> float:
+def per_addr_ns(find_many: Callable[[np.ndarray], object], addrs: np.ndarray,
+                repeat: int) -> float:
     return best_time(lambda: find_many(addrs), repeat) / len(addrs) * 1e9
 
 
@@ -59,7 +63,8 @@ def progress(msg: str) -> None:
         sys.stderr.flush()
 
 
-def measure_lookups(sizes: list[int], single_n: int, batch_n: int, repeat: int) -> list[dict]:
+def measure_lookups(sizes: list[int], single_n: int, batch_n: int,
+                    repeat: int) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
         progress("N=%d: building" % n)
@@ -86,18 +91,18 @@ def measure_lookups(sizes: list[int], single_n: int, batch_n: int, repeat: int) 
             assert lc.intervaltree_find(it, a) == want
 
         progress("N=%d: single lookups" % n)
-        row = {"n_modules": n, "regions": 7 * n}
+        row: dict[str, Any] = {"n_modules": n, "regions": 7 * n}
         row["single_noop_ns"] = per_call_ns(lc.NoopTree().find, singles, repeat)
         row["single_tree_ns"] = per_call_ns(tree.find, singles, repeat)
         row["single_list_ns"] = per_call_ns(lst.find, list_single, repeat)
         row["single_bisect_ns"] = per_call_ns(bis.find, singles, repeat)
-        row["single_intervaltree_ns"] = per_call_ns(lambda a, it=it: lc.intervaltree_find(it, a),
+        row["single_intervaltree_ns"] = per_call_ns(functools.partial(lc.intervaltree_find, it),
                                                     it_single, repeat)
         progress("N=%d: batches" % n)
         row["batch_tree_ns"] = per_addr_ns(tree.find_many, batch, repeat)
         row["batch_tree_walk_ns"] = per_addr_ns(
-            lambda a, tree=tree: tree.find_many(a, method="walk"), batch, repeat)
-        row["batch_searchsorted_ns"] = per_addr_ns(lambda a, r=r: lc.searchsorted_many(r, a),
+            functools.partial(tree.find_many, method="walk"), batch, repeat)
+        row["batch_searchsorted_ns"] = per_addr_ns(functools.partial(lc.searchsorted_many, r),
                                                    batch, repeat)
         row["batch_list_ns"] = per_addr_ns(lst.find_many, list_batch, repeat)
         row["batch_size"] = batch_n
@@ -145,10 +150,10 @@ def py_update_ns(n: int, chunk: int = 20_000) -> tuple[float, float]:
     return t_ins / n * 1e9, t_rem / n * 1e9
 
 
-def measure_updates(sizes: list[int], exe: Path | None) -> list[dict]:
+def measure_updates(sizes: list[int], exe: Path | None) -> list[dict[str, Any]]:
     """Update cost growth: through ModTree, and the C core alone (the stress
     program's ``grow`` mode, which validates at checkpoints untimed)."""
-    c_rows: dict[int, dict] = {}
+    c_rows: dict[int, dict[str, Any]] = {}
     if exe is not None:
         progress("update growth (C core)")
         out = subprocess.run([str(exe), "grow", "tree", *map(str, sizes)],
@@ -169,7 +174,7 @@ def measure_updates(sizes: list[int], exe: Path | None) -> list[dict]:
     return rows
 
 
-def measure_throughput(seconds: float, reps: int, exe: Path | None) -> dict | None:
+def measure_throughput(seconds: float, reps: int, exe: Path | None) -> dict[str, Any] | None:
     """Reader throughput of the C stress program (tests/c/validate_lookup*.c)."""
     if exe is None:
         return None
@@ -177,17 +182,18 @@ def measure_throughput(seconds: float, reps: int, exe: Path | None) -> dict | No
     out = subprocess.run([str(exe), "bench", str(seconds), "1", str(reps)],
                          capture_output=True, text=True, check=True).stdout
     progress("")
-    return json.loads(out.strip().splitlines()[-1])
+    got: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return got
 
 
-def per_decade(upd: list[dict], key: str) -> float:
+def per_decade(upd: list[dict[str, Any]], key: str) -> float:
     """Growth of ``key`` per 10x more modules, from the smallest N to the largest
     (O(log n) updates stay near 1; O(n) ones would give 10)."""
     a, b = upd[0], upd[-1]
     return float((b[key] / a[key]) ** (1 / np.log10(b["n_modules"] / a["n_modules"])))
 
 
-def update_targets(upd: list[dict]) -> list[tuple[str, float, str, bool]]:
+def update_targets(upd: list[dict[str, Any]]) -> list[tuple[str, float, str, bool]]:
     out = []
     span = "N=%d..%d" % (upd[0]["n_modules"], upd[-1]["n_modules"])
     for key in ("py_insert_ns", "py_remove_ns", "c_insert_ns", "c_remove_ns"):
@@ -212,7 +218,8 @@ def single_targets(rows: list[dict[str, float]]) -> list[tuple[str, float, str, 
     return out
 
 
-def targets(rows: list[dict], thr: dict | None) -> list[tuple[str, float, str, bool]]:
+def targets(rows: list[dict[str, Any]],
+            thr: dict[str, Any] | None) -> list[tuple[str, float, str, bool]]:
     at = {r["n_modules"]: r for r in rows}
     r = at.get(1000) or rows[-1]
     out = [
@@ -229,7 +236,8 @@ def targets(rows: list[dict], thr: dict | None) -> list[tuple[str, float, str, b
     return out
 
 
-def print_table(rows: list[dict], thr: dict | None, tg) -> None:
+def print_table(rows: list[dict[str, Any]], thr: dict[str, Any] | None,
+                tg: list[tuple[str, float, str, bool]]) -> None:
     cols = [("N", "n_modules", "%d"), ("noop", "single_noop_ns", "%.0f"),
             ("tree", "single_tree_ns", "%.0f"), ("list", "single_list_ns", "%.0f"),
             ("bisect", "single_bisect_ns", "%.0f"), ("itree", "single_intervaltree_ns", "%.0f"),
@@ -255,7 +263,7 @@ def print_table(rows: list[dict], thr: dict | None, tg) -> None:
         print("  %-44s %8.2f  (want %s)  %s" % (name, value, want, "met" if ok else "MISSED"))
 
 
-def print_updates(upd: list[dict]) -> None:
+def print_updates(upd: list[dict[str, Any]]) -> None:
     print("\nupdate cost, tree strategy: ns per insert / per remove (inserted in random "
           "address order, removed oldest first)")
     print("%9s %10s %10s %10s %10s" % ("N", "py insert", "py remove", "C insert", "C remove"))
@@ -266,7 +274,7 @@ def print_updates(upd: list[dict]) -> None:
             "%.0f" % r["c_remove_ns"] if "c_remove_ns" in r else "-"))
 
 
-def plot(rows: list[dict], path: Path) -> bool:
+def plot(rows: list[dict[str, Any]], path: Path) -> bool:
     try:
         import matplotlib
         matplotlib.use("Agg")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -96,12 +97,12 @@ class NoopTree(Probe):
 class BisectMap:
     """Sorted Python lists + bisect: the obvious pure-Python baseline."""
 
-    def __init__(self, r: Regions):
+    def __init__(self, r: Regions) -> None:
         self.bases = [int(b) for b in r.bases]
         self.sizes = [int(s) for s in r.sizes]
         self.owners = [int(o) for o in r.owners]
 
-    def find(self, addr: int):
+    def find(self, addr: int) -> int | None:
         i = bisect.bisect_right(self.bases, addr) - 1
         if i >= 0 and addr - self.bases[i] < self.sizes[i]:
             return self.owners[i]
@@ -116,13 +117,13 @@ def searchsorted_many(r: Regions, addrs: np.ndarray) -> np.ndarray:
     return np.where(hit, r.owners[safe], -1)
 
 
-def build_intervaltree(r: Regions):
+def build_intervaltree(r: Regions) -> Any:
     from intervaltree import IntervalTree
 
     return IntervalTree.from_tuples(
         (int(b), int(b + s), int(o)) for b, s, o in zip(r.bases, r.sizes, r.owners, strict=True))
 
 
-def intervaltree_find(it, addr: int):
+def intervaltree_find(it: Any, addr: int) -> int | None:
     hits = it[addr]
     return next(iter(hits)).data if hits else None

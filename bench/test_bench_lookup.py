@@ -9,6 +9,9 @@ against the targets).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from bench import lookup_cases as lc
@@ -17,7 +20,7 @@ SIZES = [10, 1000, 10000]
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=lambda n: "N%d" % n)
-def setup(request):
+def setup(request: Any) -> dict[str, Any]:
     r = lc.make_regions(request.param)
     return {
         "r": r,
@@ -29,13 +32,13 @@ def setup(request):
     }
 
 
-def _loop(find, addrs):
+def _loop(find: Callable[[int], object], addrs: list[int]) -> None:
     for a in addrs:
         find(a)
 
 
 @pytest.mark.parametrize("who", ["noop", "tree", "list", "bisect"])
-def test_single(benchmark, setup, who):
+def test_single(benchmark: Any, setup: dict[str, Any], who: str) -> None:
     n = setup["r"].n_modules
     benchmark.group = "single-N%d" % n
     find = {"noop": lc.NoopTree().find, "tree": setup["tree"].find,
@@ -45,7 +48,7 @@ def test_single(benchmark, setup, who):
 
 
 @pytest.mark.parametrize("who", ["tree", "tree_walk", "searchsorted", "list"])
-def test_batch(benchmark, setup, who):
+def test_batch(benchmark: Any, setup: dict[str, Any], who: str) -> None:
     r, n = setup["r"], setup["r"].n_modules
     benchmark.group = "batch-N%d" % n
     addrs = setup["batch"]

@@ -48,8 +48,8 @@ def _eligible(t: Target, case: Case, said: Outcome) -> str | None:
 
 def judge_check(t: Target, cases: list[Case], outcomes: dict[int, Outcome], enforce: bool
                 ) -> list[Verdict]:
-    from pymod.tools.check import Target as CheckTarget
     from pymod.tools.check import check
+    from pymod.tools.kernelopts import Target as CheckTarget
 
     target = CheckTarget(t.release, t.dk.modules_dir, t.dk.config, t.dk.symvers, t.vmlinuz)
     picked = [(cid, sfx) for cid in sorted(outcomes)
