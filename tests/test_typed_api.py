@@ -48,11 +48,13 @@ def _mypy(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_the_api_used_rightly_passes_mypy(tmp_path):
     p = _mypy(tmp_path, RIGHT)
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body,expected", WRONG, ids=[e for _, e in WRONG])
 def test_the_api_used_wrongly_fails_mypy(tmp_path, body, expected):
     p = _mypy(tmp_path, "import pymod\n" + body + "\n")

@@ -26,7 +26,9 @@ int f(int a) { int s = 0; for (int i = 0; i < a; i++) s += cube(i) ^ sq(s); retu
 int main(int c, char **v) { (void)v; return f(c) + sq(c); }
 """
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+# slow: gcc builds (sanitizers among them) and long stress runs.
+pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed"),
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

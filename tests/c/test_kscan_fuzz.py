@@ -18,7 +18,9 @@ FUZZER = str(Path(__file__).resolve().parent / "fuzz_kscan.c")
 SCALE = float(os.environ.get("PYMOD_STRESS_SCALE", "1.0"))
 MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+# slow: gcc builds (sanitizers among them) and long stress runs.
+pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed"),
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,9 @@ VARIANTS = {
 SANITIZER_MARKS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "runtime error:",
                    "ERROR: LeakSanitizer")
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+# slow: gcc builds (sanitizers among them) and long stress runs.
+pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed"),
+              pytest.mark.slow]
 
 
 def build(variant: str, tmp_path: Path, steps: int) -> Path:

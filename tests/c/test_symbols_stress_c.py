@@ -29,7 +29,9 @@ STEPS = {"plain": 40000, "tsan": 16000, "asan": 30000}
 LINE = re.compile(r"^check symbols: (\d+) writer steps, (\d+) tables, (\d+) equal-generation "
                   r"batches, mixed (\d+), found (\d+), reads (\d+), violations (\d+)$", re.M)
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+# slow: gcc builds (sanitizers among them) and long stress runs.
+pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed"),
+              pytest.mark.slow]
 
 
 @pytest.mark.parametrize("variant", list(STEPS))

@@ -135,6 +135,7 @@ def _race(args):
     return result.index.lookup(_f_address(obj))
 
 
+@pytest.mark.slow
 def test_concurrent_builders(objects, tmp_path):
     obj = objects["dwarf5"]
     with multiprocessing.get_context("spawn").Pool(4) as pool:

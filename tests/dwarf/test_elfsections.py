@@ -111,6 +111,7 @@ def test_every_dwarf_section_name_is_known():
     assert DWARF_SECTIONS == SECTIONS
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_debian_modules_equal_pyelftools(debian_dbg_61):
     """The extracted Debian modules: R_X86_64_32 and _64 into the DWARF, as

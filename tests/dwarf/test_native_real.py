@@ -15,6 +15,7 @@ from pymod.dwarf.native import SECTIONS, LineIndex, build_index
 from tests.symbolize.gccdebug import addr2line, agrees
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_vmlinux_sample_as_addr2line(debian_dbg_61, tmp_path):
     path = debian_dbg_61.vmlinux

@@ -73,6 +73,7 @@ def _bounded(rss: int, small_peak: int) -> None:
     assert rss < small_peak + 3 * BOMB, (rss >> 20, small_peak >> 20)
 
 
+@pytest.mark.slow
 def test_load_dir_holds_the_images_in_flight_only(bombs, small_peak):
     p, rss = run_pinned("load", str(bombs[0].parent))
     loaded = sorted(line.split()[0] for line in p.stdout.splitlines())
@@ -84,6 +85,7 @@ def test_load_dir_holds_the_images_in_flight_only(bombs, small_peak):
     _bounded(rss, small_peak)
 
 
+@pytest.mark.slow
 def test_check_holds_the_images_in_flight_only(bombs, small_peak):
     p, rss = run_pinned("check", "--default-kernel", *map(str, bombs))
     heads = [ln for ln in p.stdout.splitlines() if not ln.startswith(" ")]
@@ -124,6 +126,7 @@ def _batch_calls(tree: Path, first: Path) -> int:
                if path.endswith(own))
 
 
+@pytest.mark.slow
 def test_a_dependency_chain_costs_linear_work(tmp_path):
     """Each module found is looked at once: 4 times the chain, about 4 times
     the batch's calls (before: every round re-read every module found so

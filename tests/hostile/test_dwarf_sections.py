@@ -72,6 +72,7 @@ def test_a_stream_shorter_or_longer_than_claimed(objects, tmp_path, kind):  # no
         assert any(w in message for w in words), message
 
 
+@pytest.mark.slow
 def test_a_zlib_bomb_stops_at_the_stated_size(tmp_path, objects):  # noqa: F811
     """A 100 KB stream of 1 GiB of zeros, its header claiming 4 KiB: refused,
     in a child whose address space could not hold the bomb."""

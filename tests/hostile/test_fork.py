@@ -78,6 +78,7 @@ def _child(k: Kernel, hello: bytes) -> None:
     assert_consistent(k)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_fork_while_loads_run():
     k = Kernel()

@@ -293,6 +293,7 @@ def _parse_cost(n: int) -> float:
     return best
 
 
+@pytest.mark.slow
 def test_many_parameters_cost_linear_time():
     """parse_args walked the arguments by slicing off the rest each time:
     4*10^5 unknown parameters took 53 s.  Its cost is copying, which no
@@ -354,6 +355,7 @@ def remove_deep(top: Path) -> None:
     os.rmdir(top)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["deps", "load", "check", "symbolize"])
 def test_a_tree_1500_deep_is_walked(deep_tree, tmp_path, tool):
     """Before: RecursionError in every tool that walks a tree."""

@@ -20,6 +20,8 @@ import pytest
 from pymod.elf.constants import MAX_DECOMPRESSED
 from pymod.samples import prebuilt_path
 
+pytestmark = pytest.mark.slow   # each case runs the real command under a memory limit
+
 LIMIT_AS = 6 << 30        # a regression dies here instead of taking the machine
 PEAK_RSS = 1536 << 20     # what a clean refusal may cost at most (cap: 256 MiB)
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pymod import Kernel, ModuleLoadError
 from pymod.samples import prebuilt_path
 from tests.loader.support import assert_consistent, snapshot
+
+pytestmark = pytest.mark.slow   # hundreds of mutated images per test (Hypothesis)
 
 IMAGES = {n: prebuilt_path(n).read_bytes() for n in ("pm_hello", "pm_params", "pm_exporter")}
 # (offset, struct format) of the ELF header fields a hostile file would pick

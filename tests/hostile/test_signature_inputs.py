@@ -190,6 +190,7 @@ def test_a_6_1_kernel_prints_its_own_enum():
     assert ("warn", "Unsupported digest algo: 98") in k.log.lines
 
 
+@pytest.mark.slow
 def test_info_shows_a_huge_oid_module_and_load_dir_goes_on(tmp_path):
     """A 5000-byte OID was a raw ValueError (4300 digits) that ended the batch."""
     xz_module(tmp_path / "a_bad.ko.xz", signature(digest=HUGE))
@@ -271,6 +272,7 @@ def test_many_signers_are_checked_but_kmods_reader_keeps_one():
     assert len(parse_pkcs7(many).signers) == 2000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["info", "load"])
 def test_a_7kb_module_of_nulls_stays_small(tmp_path, tool):
     """2x10^7 NULL pairs in an AlgorithmIdentifier: 40 MB once
@@ -309,6 +311,7 @@ def test_keyring_names_the_file(tmp_path):
     assert str(bad) in str(e.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trust", ["--cert", "--vmlinuz"])
 def test_check_trusts_what_load_trusts(tmp_path, trust):
     """``check --default-kernel`` ignored --cert and --vmlinuz: under
@@ -336,6 +339,7 @@ def test_check_default_kernel_refuses_another_kernels_files(option):
     assert p.returncode == 2 and "--default-kernel" in p.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [("verify",), ("check", "--default-kernel"), ("load",)])
 @pytest.mark.parametrize("trust", ["--cert", "--vmlinuz"])
 @pytest.mark.parametrize("special", ["fifo", "/dev/zero"])

@@ -24,7 +24,8 @@ from pymod.symbolize.model import ModuleMap
 from tests.hostile.test_fork import fork_children
 from tests.symbolize.support import core, maps, table
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+              pytest.mark.slow]
 
 # Big enough that a writer spends real time inside each call.
 BIG = table(*[(0x100000 + 16 * i, "t", "f%d" % i) for i in range(4000)])

@@ -126,6 +126,7 @@ LAYOUTS = {"kallsyms": (_kallsyms, "--kallsyms", CORE_BASE + 16 * 5 + 3, "5+0x3/
            "system-map": (_system_map, "--system-map", CORE_BASE + 16 * 5 + 3, "5+0x3/0x10")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_a_million_lines_cost_a_small_multiple_of_the_file(tmp_path, layout):
     make, option, addr, want = LAYOUTS[layout]
@@ -186,6 +187,7 @@ def _cpu_per_module(n: int) -> float:
     return (time.process_time() - start) / n
 
 
+@pytest.mark.slow
 def test_building_a_symbolizer_is_near_linear():
     # copying the tag registry at every module made 6 * 10**4 modules take
     # 81 s; per module, 8 times as many cost 4-8 times more, now about the same

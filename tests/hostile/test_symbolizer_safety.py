@@ -27,6 +27,8 @@ from pymod.samples import prebuilt_path
 from tests.hostile.test_memory_bounds import LIMIT_AS, run_bounded
 from tests.symbolize.test_symbolizer import HAND
 
+pytestmark = pytest.mark.slow   # each crash attempt runs in its own interpreter
+
 SETUP = """
 import copy, gc, pickle, struct
 from pymod import PymodError, Symbolizer

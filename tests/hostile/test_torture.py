@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from devtools import torture
 from pymod.loader import kernel
+
+pytestmark = pytest.mark.slow   # timed torture runs: loads and unloads racing lookups
 
 SECONDS = float(os.environ.get("PYMOD_TORTURE_SECONDS", "3"))
 

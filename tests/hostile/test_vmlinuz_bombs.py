@@ -26,6 +26,8 @@ from pymod.elf.vmlinuz import (
 from pymod.samples import prebuilt_path, signing_cert
 from tests.hostile.test_memory_bounds import run_bounded
 
+pytestmark = pytest.mark.slow   # payloads of tens of MiB, compressed and searched
+
 HELLO = str(prebuilt_path("pm_hello"))
 KINDS = ("gzip", "xz", "lzma", "bzip2", "zstd", "lz4")
 

@@ -97,6 +97,7 @@ def test_find_agrees_with_batch_list_and_reference(seed):
             assert t.within(a, other) is (w == other)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["tree", "list"])
 def test_find_races_writers(strategy):
     """Two writer threads churn disjoint id/address windows while readers
@@ -219,6 +220,7 @@ def test_bench_hooks_left_the_api():
             probe.find(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_fast_path_after_fork_with_a_writer():

@@ -17,6 +17,7 @@ from pymod.lookup import ModTree
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 
 
+@pytest.mark.slow
 def test_child_can_synchronize_after_fork():
     t = ModTree()
     for i in range(200):

@@ -25,6 +25,7 @@ pytestmark = [
     # Python 3.12+ warns about fork() in a multi-threaded process: that is
     # exactly the situation under test.
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.slow,
 ]
 
 AREA = 0xFFFF_A000_0000_0000

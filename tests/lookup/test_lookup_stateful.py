@@ -4,6 +4,7 @@ after every insert / remove / remove_init / find / find_many / within."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -143,4 +144,4 @@ class LookupMachine(RuleBasedStateMachine):
 
 LookupMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=60,
                                            deadline=None)
-TestLookupMachine = LookupMachine.TestCase
+TestLookupMachine = pytest.mark.slow(LookupMachine.TestCase)

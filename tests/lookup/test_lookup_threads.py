@@ -22,6 +22,7 @@ def regions(slot):
     return {k: (base + i * 0x20000, 0x1000) for i, k in enumerate(REGION_KINDS)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["tree", "list"])
 def test_readers_race_a_writer(strategy):
     t = ModTree(strategy)

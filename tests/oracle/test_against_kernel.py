@@ -18,7 +18,7 @@ import pytest
 from devtools.debian_kernel import find_cached_kernel
 from devtools.oracle.compare import Table
 
-pytestmark = [pytest.mark.oracle, pytest.mark.real_kernel]
+pytestmark = [pytest.mark.oracle, pytest.mark.real_kernel, pytest.mark.slow]
 
 CASES = int(os.environ.get("PYMOD_ORACLE_CASES", "400"))
 SEED = int(os.environ.get("PYMOD_ORACLE_SEED", "1"))

@@ -17,7 +17,7 @@ import pytest
 
 from pymod.kmod.depmod import build_deps, format_modules_dep
 
-pytestmark = pytest.mark.real_kernel
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow]   # whole trees, each test
 
 DEPMOD = shutil.which("depmod") or next(
     (p for p in ("/sbin/depmod", "/usr/sbin/depmod") if os.path.exists(p)), None)

@@ -24,6 +24,7 @@ def read_symvers(path) -> dict[str, tuple[int, str, str, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_every_module_parses_and_exports_match_symvers(debian_kernel):
     symvers = read_symvers(debian_kernel.symvers)
     seen: set[str] = set()
@@ -52,6 +53,7 @@ def test_every_module_parses_and_exports_match_symvers(debian_kernel):
     assert seen == module_exports
 
 
+@pytest.mark.slow
 def test_sample_against_nm_and_kmod(debian_kernel, tmp_path):
     for tool in ("nm", "modprobe"):
         if shutil.which(tool) is None:

@@ -33,6 +33,7 @@ def test_config_matches_the_modules(debian_kernel):
         STRUCT_MODULE_SIZE[series_of(debian_kernel.release)]
 
 
+@pytest.mark.slow
 def test_whole_tree_loads_and_unloads(debian_kernel):
     k = _kernel(debian_kernel)
     files = debian_kernel.ko_files()

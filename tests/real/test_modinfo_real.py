@@ -45,6 +45,7 @@ def run_pymod(capsysbinary, argv: list[str]) -> tuple[int, bytes, float]:
     return rc, out, elapsed
 
 
+@pytest.mark.slow
 def test_every_module_matches_modinfo(debian_kernel, kmod, capsysbinary):
     files = [str(p) for p in debian_kernel.ko_files()]
     assert len(files) > 100
@@ -63,6 +64,7 @@ def test_every_module_matches_modinfo(debian_kernel, kmod, capsysbinary):
     assert sum(v.count(b"\nsig_hashalgo:   sha256\n") for v in b.values()) == len(files)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("opts", [["-F", "signer"], ["-F", "parm"], ["-F", "alias"],
                                   ["-F", "vermagic"], ["-F", "depends"], ["-F", "sig_key"],
                                   ["-0"]])
@@ -73,6 +75,7 @@ def test_field_output_matches_modinfo(debian_kernel, kmod, capsysbinary, opts):
     assert rc == 0 and ours == theirs and ours
 
 
+@pytest.mark.slow
 def test_recompressed_modules(debian_kernel, kmod, capsysbinary, tmp_path):
     """gz and zst copies give the plain file's output (kmod here reads zst, not gz)."""
     import zstandard

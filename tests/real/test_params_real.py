@@ -66,6 +66,7 @@ def test_vmlinux_standard_ops_are_its_param_ops_exports(debian_kernel):
     assert set(STANDARD_OPS) <= exported
 
 
+@pytest.mark.slow
 def test_every_custom_ops_in_the_tree_is_named_as_the_modules_own(debian_kernel):
     k = _kernel(debian_kernel)
     start = time.perf_counter()

@@ -27,6 +27,7 @@ def _kernel(dk, **kw) -> Kernel:
     return Kernel(config, symvers=dk.symvers, **kw)
 
 
+@pytest.mark.slow
 def test_every_module_verifies_with_the_kernels_own_certificate(debian_kernel):
     start = time.perf_counter()
     kind, certs = certificates_of(_vmlinuz(debian_kernel))
@@ -56,6 +57,7 @@ def test_the_other_kernels_key_is_enokey(debian_kernel_612, debian_kernel_61):
         errno.EKEYREJECTED, "Loading of module with unavailable key is rejected")
 
 
+@pytest.mark.slow
 def test_tampered_real_modules(debian_kernel_612):
     """The tamper matrix on a real signed module: the ELF payload, the
     PKCS#7 blob, the trailer and the magic, truncated and extended."""

@@ -47,6 +47,7 @@ def _section_traits(elf: ELFFile, name: str):
     return (sec["sh_type"], sec["sh_flags"], sec["sh_entsize"])
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @needs_gcc
 def test_samples_match_real_debian_structure(built, debian_kernel_612):

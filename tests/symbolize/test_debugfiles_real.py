@@ -31,6 +31,7 @@ def _functions(path) -> list[tuple[str, str, int, int]]:
     return [v[0] for v in seen.values() if len(v) == 1 and at[v[0][1], v[0][2]] == 1]
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_module_frames_per_section_match_addr2line(debian_dbg_61):
     rng = random.Random(7)

@@ -5,6 +5,7 @@ the single-process answers and the pure-Python reference, row by row."""
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -13,13 +14,13 @@ from pymod import Kernel
 from pymod.errors import InvalidArgument, InvalidType
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize import Symbolizer
+from pymod.symbolize.frame import COLUMNS, dask_frame, frame
 from pymod.symbolize.model import Maps
 from pymod.symbolize.reference import reference_sprint
 from tests.symbolize.support import core
 
-pd = pytest.importorskip("pandas", reason="pandas is not installed (pip install '.[dask]')")
-
-from pymod.symbolize.frame import COLUMNS, dask_frame, frame  # noqa: E402
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOADABLE = {s.name: s for s in SAMPLES if s.loads}
 HOSTS = ("web-1", "db-7", "cache-3")
@@ -72,14 +73,21 @@ def _interesting(m: Maps) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def rows(fleet: dict[str, Maps]) -> pd.DataFrame:
+def pandas():
+    """pandas, imported when a test of this file runs: collecting the suite
+    never imports it (a second of start-up for every ``pytest`` run)."""
+    return pytest.importorskip("pandas", reason="pandas is not installed (pip install '.[dask]')")
+
+
+@pytest.fixture(scope="module")
+def rows(pandas, fleet: dict[str, Maps]) -> pd.DataFrame:
     """Each host asks about addresses from every host's layout (so one
     address means different things on different hosts), repeated, shuffled."""
     pool = sorted({a for m in fleet.values() for a in _interesting(m)})
     rng = np.random.default_rng(8)
-    parts = [pd.DataFrame({"host": h, "addr": rng.choice(np.array(pool, dtype=np.uint64),
+    parts = [pandas.DataFrame({"host": h, "addr": rng.choice(np.array(pool, dtype=np.uint64),
                                                           size=400)}) for h in HOSTS]
-    df = pd.concat(parts, ignore_index=True)
+    df = pandas.concat(parts, ignore_index=True)
     return df.iloc[rng.permutation(len(df))].reset_index(drop=True)
 
 
@@ -146,13 +154,14 @@ def test_frame_arguments(rows, fleet):
     assert len(empty) == 0 and list(empty.columns) == ["host", "addr", *COLUMNS]
 
 
-def test_frame_backtrace_flag(rows, fleet):
+def test_frame_backtrace_flag(pandas, rows, fleet):
     a = frame(rows, maps=fleet, backtrace=True)
     b = frame(rows, maps=fleet, fmt="B")
-    pd.testing.assert_frame_equal(a, b)
+    pandas.testing.assert_frame_equal(a, b)
 
 
-def test_dask_frame_local_scheduler(rows, fleet):
+@pytest.mark.slow
+def test_dask_frame_local_scheduler(pandas, rows, fleet):
     """Without a distributed client the mapping goes to the tasks as is."""
     dd = pytest.importorskip("dask.dataframe",
                              reason="dask[dataframe] is not installed (pip install '.[dask]')")
@@ -162,7 +171,7 @@ def test_dask_frame_local_scheduler(rows, fleet):
     with dask.config.set(scheduler="threads"):
         got = dask_frame(ddf, maps=_mixed(fleet), fmt="Sb", client=False).compute()
     single = frame(rows, maps=_mixed(fleet), fmt="Sb")
-    pd.testing.assert_frame_equal(got.sort_index().astype({"host": single["host"].dtype}),
+    pandas.testing.assert_frame_equal(got.sort_index().astype({"host": single["host"].dtype}),
                                   single)
 
 
@@ -178,8 +187,9 @@ def client():
         yield c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["S", "B"])
-def test_dask_frame_on_local_cluster(client, rows, fleet, fmt):
+def test_dask_frame_on_local_cluster(pandas, client, rows, fleet, fmt):
     import dask.dataframe as dd
 
     ddf = dd.from_pandas(rows, npartitions=6, sort=False)   # every host in every partition
@@ -188,6 +198,6 @@ def test_dask_frame_on_local_cluster(client, rows, fleet, fmt):
     got = lazy.compute().sort_index()
     single = frame(rows, maps=_mixed(fleet), fmt=fmt)
     # from_pandas turns the host column into Arrow strings; the added columns keep theirs
-    pd.testing.assert_frame_equal(got.astype({"host": single["host"].dtype}), single)
+    pandas.testing.assert_frame_equal(got.astype({"host": single["host"].dtype}), single)
     _check_reference(got, fleet, fmt)
     assert len(client.scheduler_info()["workers"]) == 2

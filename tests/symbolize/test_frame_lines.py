@@ -5,18 +5,20 @@ info shipped to worker processes (pickled: their debug files by path)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 
 from pymod.symbolize import Symbolizer
 from pymod.symbolize.debugfiles import open_debug_file
+from pymod.symbolize.frame import COLUMNS, SOURCE, dask_frame, frame
 from pymod.symbolize.inputs import _moved
 from pymod.symbolize.model import Maps
 from tests.symbolize.gccdebug import addr2line, agrees
 
-pd = pytest.importorskip("pandas", reason="pandas is not installed (pip install '.[dask]')")
-
-from pymod.symbolize.frame import COLUMNS, SOURCE, dask_frame, frame  # noqa: E402
+if TYPE_CHECKING:
+    import pandas as pd
 
 SLIDE = 0x7f000000
 
@@ -30,13 +32,20 @@ def _hosts(exe) -> dict[str, Symbolizer]:
     return {"linked": linked, "slid": slid, "bare": Symbolizer(linked.maps)}
 
 
+def _pandas():
+    """pandas, imported when a test here runs: collecting the suite never
+    imports it (a second of start-up for every ``pytest`` run)."""
+    return pytest.importorskip("pandas", reason="pandas is not installed (pip install '.[dask]')")
+
+
 def _rows(exe) -> pd.DataFrame:
+    pandas = _pandas()
     core = Symbolizer.from_debuginfo(exe).maps.core
     text = np.arange(core.stext - 2, core.etext + 2, dtype=np.uint64)
     rng = np.random.default_rng(16)
-    parts = [pd.DataFrame({"host": h, "addr": rng.permutation(np.concatenate([a, a]))})
+    parts = [pandas.DataFrame({"host": h, "addr": rng.permutation(np.concatenate([a, a]))})
              for h, a in (("linked", text), ("slid", text + np.uint64(SLIDE)), ("bare", text))]
-    return pd.concat(parts, ignore_index=True).sample(frac=1, random_state=3)
+    return pandas.concat(parts, ignore_index=True).sample(frac=1, random_state=3)
 
 
 @pytest.mark.parametrize("backtrace", [False, True])
@@ -45,7 +54,7 @@ def test_source_column_equals_symbol_source(exe, cache, backtrace):
     out = frame(rows, maps=hosts, backtrace=backtrace, lines=True)
     assert list(out.columns) == ["host", "addr", *COLUMNS, SOURCE]
     plain = frame(rows, maps=hosts, backtrace=backtrace)
-    pd.testing.assert_frame_equal(out.drop(columns=SOURCE), plain)
+    _pandas().testing.assert_frame_equal(out.drop(columns=SOURCE), plain)
     seen = {"none": 0, "empty": 0, "inlined": 0}
     for h, a, src in out[["host", "addr", SOURCE]].itertuples(index=False):
         sym = hosts[h].symbolize(int(a), backtrace)
@@ -97,6 +106,7 @@ def test_lines_with_prefix_and_clash(exe, cache):
     assert list(empty.columns) == ["host", "addr", *COLUMNS, SOURCE]
 
 
+@pytest.mark.slow
 def test_dask_frame_lines_on_worker_processes(exe, cache):
     """The workers get each symbolizer pickled: the debug file's path, which
     they reopen through their own index cache."""
@@ -113,5 +123,5 @@ def test_dask_frame_lines_on_worker_processes(exe, cache):
         got = dask_frame(ddf, maps=_hosts(exe), lines=True, client=c).compute().sort_index()
         pids = c.run(lambda: __import__("os").getpid())
     assert len(set(pids.values())) == 2
-    pd.testing.assert_frame_equal(got.astype({"host": single["host"].dtype}), single)
+    _pandas().testing.assert_frame_equal(got.astype({"host": single["host"].dtype}), single)
     assert got[SOURCE].map(lambda s: bool(s)).sum() > 100

@@ -77,6 +77,7 @@ def test_not_a_source():
         DebugInfo()
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_debug_info_alone_and_with_system_map(debian_dbg_61):
     sym = Symbolizer(DebugInfo(debian_dbg_61.debug_dir))

@@ -18,7 +18,7 @@ from pymod.symbolize.sources import module_map, place_ko, read_kallsyms, read_sy
 from tests.symbolize.support import same_table
 from tests.symbolize.test_modules import _elf_functions, _region_of
 
-pytestmark = pytest.mark.real_kernel
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow]   # symbolizers of whole kernels
 
 
 def test_system_map(debian_kernel):

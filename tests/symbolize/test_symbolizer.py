@@ -168,6 +168,7 @@ def test_bad_arguments():
     assert [m.name for m in s.maps.modules] == ["a", "b", "nosyms"]
 
 
+@pytest.mark.slow
 def test_concurrent_loads_never_mix_tables():
     """Readers symbolize batches while a writer loads and unloads modules:
     every answer for the stable module is right, and every answer comes

@@ -168,6 +168,7 @@ def test_no_progress_unless_stderr_is_a_terminal(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_progress_on_a_terminal_for_a_tree(capsys, monkeypatch, debian_kernel_612):
     tree = debian_kernel_612.modules_dir / "kernel" / "net"

@@ -56,6 +56,7 @@ def test_module_output_after_the_loader_is_not_a_difference():
 
 @pytest.mark.oracle
 @pytest.mark.real_kernel
+@pytest.mark.slow
 def test_check_in_qemu_on_the_real_6_1_kernel(debian_kernel_61, debian_kernel_612, capsys):
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 not installed")

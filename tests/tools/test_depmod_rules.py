@@ -79,6 +79,7 @@ def test_cycle_is_an_error_naming_the_modules():
     assert "a.ko" not in ei.value.strerror
 
 
+@pytest.mark.slow
 def test_deep_chain_does_not_hit_recursion_limit():
     n = 5000
     direct = [[i + 1] for i in range(n - 1)] + [[]]

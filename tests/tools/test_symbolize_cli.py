@@ -336,6 +336,7 @@ def _stream_run(tmp_path: Path, lines: int) -> tuple[int, int]:
     return count, int(p.stderr.split()[-1])
 
 
+@pytest.mark.slow
 def test_streaming_keeps_memory_constant(tmp_path):
     small_lines, small_rss = _stream_run(tmp_path, 20_000)
     big_lines, big_rss = _stream_run(tmp_path, 200_000)
@@ -344,6 +345,7 @@ def test_streaming_keeps_memory_constant(tmp_path):
     assert big_rss - small_rss < 32 * 1024, (small_rss, big_rss)
 
 
+@pytest.mark.slow
 def test_running_system_by_default(capsys):
     modules = Path("/proc/modules")
     try:

@@ -128,6 +128,7 @@ def _addr2line(path: Path, addrs: list[int]) -> list[list[str]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_frames_match_binutils_and_the_script(debian_dbg_61, tmp_path):
     rng = random.Random(16)

@@ -30,7 +30,7 @@ def _by_reader(data: bytes, most: int) -> list[list[str]]:
     return chunks
 
 
-@pytest.mark.parametrize("block", [1, 7, 4096, 1 << 20])
+@pytest.mark.parametrize("block", [pytest.param(1, marks=pytest.mark.slow), 7, 4096, 1 << 20])
 def test_lines_equal_readline(monkeypatch, block):
     monkeypatch.setattr(symbolize_input, "BLOCK", block)
     rng = random.Random(block)
