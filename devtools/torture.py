@@ -36,7 +36,7 @@ import numpy as np
 from devtools import torture_symbolize as ts
 from pymod import Kernel, ModuleLoadError
 from pymod.arch.x86_64 import MODULES_VADDR
-from pymod.loader.internal import Module, ModuleState
+from pymod.contract.internal import Module, ModuleState
 from pymod.samples import prebuilt_path
 
 STABLE = ("pm_exporter", "pm_outoftree")

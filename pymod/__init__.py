@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     # What the lazy names below are, for type checkers (a misspelt
     # ``k.load_modul()`` fails mypy); at run time __getattr__ imports them.
     from pymod.config import Config
-    from pymod.loader.internal import (
+    from pymod.contract.internal import (
         MODULE_INIT_COMPRESSED_FILE,
         MODULE_INIT_IGNORE_MODVERSIONS,
         MODULE_INIT_IGNORE_VERMAGIC,
@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 # Imported on first use: ``import pymod`` (every CLI run) stays cheap, and
 # ``import pymod.lookup`` pulls in nothing else.
 _LAZY = {
-    "MODULE_INIT_IGNORE_MODVERSIONS": ("pymod.loader.internal", "MODULE_INIT_IGNORE_MODVERSIONS"),
-    "MODULE_INIT_IGNORE_VERMAGIC": ("pymod.loader.internal", "MODULE_INIT_IGNORE_VERMAGIC"),
-    "MODULE_INIT_COMPRESSED_FILE": ("pymod.loader.internal", "MODULE_INIT_COMPRESSED_FILE"),
+    "MODULE_INIT_IGNORE_MODVERSIONS": ("pymod.contract.internal", "MODULE_INIT_IGNORE_MODVERSIONS"),
+    "MODULE_INIT_IGNORE_VERMAGIC": ("pymod.contract.internal", "MODULE_INIT_IGNORE_VERMAGIC"),
+    "MODULE_INIT_COMPRESSED_FILE": ("pymod.contract.internal", "MODULE_INIT_COMPRESSED_FILE"),
     "Kernel": ("pymod.loader.kernel", "Kernel"),
     "Config": ("pymod.config", "Config"),
     "ModTree": ("pymod.lookup", "ModTree"),

@@ -87,7 +87,7 @@ def _parse_kconfig(text: str, path: str | Path) -> dict[str, str]:
 
 # Kconfig symbols renamed since the oldest modelled kernel (6.1): Config's
 # field -> its older name and the version that renamed it.  The other
-# per-version rules are pymod.loader.kver's; this one is read before a
+# per-version rules are pymod.contract.kver's; this one is read before a
 # Config exists (and config sits below the loader).
 KCONFIG_RENAMES: dict[str, tuple[str, tuple[int, int]]] = {
     "MITIGATION_RETPOLINE": ("RETPOLINE", (6, 9)),
@@ -225,7 +225,7 @@ class Config:
     def version(self) -> tuple[int, int]:
         """The kernel's ``(major, minor)``, e.g. ``(6, 12)``, from the release's
         prefix, else the version the ``.config`` was generated from; the loader
-        follows this version's rules (:mod:`pymod.loader.kver`)."""
+        follows this version's rules (:mod:`pymod.contract.kver`)."""
         found = _major_minor(self.release) or _major_minor(self.kernel_version or "")
         if found is None:
             raise ValueError("release %r does not start with MAJOR.MINOR and no kernel "
@@ -235,7 +235,7 @@ class Config:
     @property
     def checks_struct_module_size(self) -> bool:
         """6.12's run-time ``sizeof(struct module)`` check applies and is known
-        (6.1's ELF checks have none: pymod.loader.kver)."""
+        (6.1's ELF checks have none: pymod.contract.kver)."""
         return self.version >= (6, 12) and self.struct_module_size is not None
 
     @property

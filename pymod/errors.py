@@ -108,7 +108,7 @@ class ModuleLoadError(PymodError):
     :stage: the pipeline stage that failed (``"elf"``, ``"signature"``,
         ``"modinfo"``, ``"symbols"`` ...)
     :undecided: for a refusal by ``parse_args``, the parameters that the
-        module's own ops parsed (:class:`pymod.loader.internal.Undecided`):
+        module's own ops parsed (:class:`pymod.contract.internal.Undecided`):
         their code could fail too and, when it runs last, change the errno
         and message
     """
@@ -121,7 +121,7 @@ class ModuleLoadError(PymodError):
         # simplify_symbols: every symbol that failed, (name, errno, message),
         # not only the last one (which the kernel returns)
         self.unresolved: list[tuple[str, int, str]] = []
-        # pymod.loader.internal.Undecided records (errors imports nothing of pymod)
+        # pymod.contract.internal.Undecided records (errors imports nothing of pymod)
         self.undecided: tuple[Any, ...] = ()
 
     def __str__(self) -> str:

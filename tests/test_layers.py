@@ -36,20 +36,22 @@ ALLOWED = {
     "arch": {"errors", "elf", "_reloc_cffi"},
     "config": {"elf", "arch"},
     "samples": set(),
+    # the model types, log, taint, facades, per-version rules, section primitives
+    "contract": {"errors", "elf", "config"},
+    "features": {"errors", "elf", "contract", "lookup", "config"},
     # Kernel.symbolizer() imports the symbolizer lazily (its one edge upward)
-    "loader": {"errors", "elf", "kmod", "config", "features", "samples", "lookup", "symbolize",
-               "forklocks", "arch", "_reloc_cffi"},
-    "features": {"errors", "elf", "loader", "lookup", "config"},
+    "loader": {"errors", "elf", "kmod", "config", "contract", "features", "samples", "lookup",
+               "symbolize", "forklocks", "arch", "_reloc_cffi"},
     # source lines: debug files and their index (pymod.symbolize.lines, debugfiles)
-    "symbolize": {"errors", "elf", "loader", "lookup", "features", "config", "samples",
-                  "_lookup_cffi", "_symfast", "forklocks", "dwarf"},
+    "symbolize": {"errors", "elf", "contract", "loader", "lookup", "features", "config",
+                  "samples", "_lookup_cffi", "_symfast", "forklocks", "dwarf"},
     # asking a real kernel in QEMU: image reading, and nothing of the model
     "oracle": {"errors", "elf"},
     # symbolize --debuginfo's batch path writes its lines through the DWARF index
-    "tools": {"errors", "elf", "kmod", "loader", "config", "samples", "lookup", "features",
-              "symbolize", "oracle", "atomicio", "dwarf"},
+    "tools": {"errors", "elf", "kmod", "contract", "loader", "config", "samples", "lookup",
+              "features", "symbolize", "oracle", "atomicio", "dwarf"},
     # the public names: imported lazily, named for type checkers
-    "__init__": {"errors", "lookup", "loader", "config", "symbolize"},
+    "__init__": {"errors", "lookup", "contract", "loader", "config", "symbolize"},
     "__main__": {"tools"},
 }
 

@@ -11,8 +11,8 @@ calls its own per-architecture code: ``elf_check_arch`` (``e_machine``),
 
 This package sits below the loader (the config reads it), so the hooks that
 touch a load's dossier take it untyped: ``frob_arch_sections`` receives the
-:class:`pymod.loader.internal.LoadInfo` and the
-:class:`pymod.loader.internal.Module`.
+:class:`pymod.contract.internal.LoadInfo` and the
+:class:`pymod.contract.internal.Module`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Arch:
     # refusals, the last being the error's message; () for a status the
     # kernel has not (pymod's own bounds).  Arguments: the fault, the
     # module's name, and whether this kernel checks the target before the
-    # PC-relative subtraction (pymod.loader.kver: 6.1).
+    # PC-relative subtraction (pymod.contract.kver: 6.1).
     reloc_refusal: Callable[[RelocFault, str, bool], tuple[str, ...]]
 
 

@@ -4,7 +4,7 @@
 :class:`~pymod.config.Config`'s Kconfig flags turn into implementations (a
 test scans the source to keep it so); the loader then calls every facade
 unconditionally.  The facades are declared,
-with each stub's meaning, in :mod:`pymod.loader.facades`.
+with each stub's meaning, in :mod:`pymod.contract.facades`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pymod.loader.facades import (
+from pymod.contract.facades import (
     Constructors,
     Debugfs,
     Decompress,
@@ -38,8 +38,8 @@ from pymod.loader.facades import (
 
 if TYPE_CHECKING:
     from pymod.config import Config
-    from pymod.loader.klog import KernelLog
-    from pymod.loader.taint import KernelTaints
+    from pymod.contract.klog import KernelLog
+    from pymod.contract.taint import KernelTaints
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
             locked_down: Callable[[str], bool], blacklisted_hashes: frozenset[bytes],
             trusted_keys: tuple[object, ...]) -> dict[str, Any]:
     """The features that accept or refuse a module."""
+    from pymod.contract.kver import rules_for
     from pymod.features import (
         constructors,
         force_load,
@@ -102,7 +103,6 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
         strict_rwx,
         versioning,
     )
-    from pymod.loader.kver import rules_for
 
     force: ForceLoad = (force_load.ForceLoad(log, taints) if config.MODULE_FORCE_LOAD
                         else force_load.Stub())
@@ -142,6 +142,7 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
 def _machinery(config: Config, log: KernelLog, taints: KernelTaints,
                dbg: Debugfs) -> dict[str, Any]:
     """The features that hold, lay out, show or count modules."""
+    from pymod.contract.kver import rules_for
     from pymod.features import (
         decompress,
         dynamic_debug,
@@ -154,7 +155,6 @@ def _machinery(config: Config, log: KernelLog, taints: KernelTaints,
         tree_lookup,
         unload,
     )
-    from pymod.loader.kver import rules_for
 
     return dict(
         decompress=(decompress.Decompress(config.module_compression or "", log)

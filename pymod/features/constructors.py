@@ -1,13 +1,13 @@
-"""CONFIG_CONSTRUCTORS: see :class:`pymod.loader.facades.Constructors`."""
+"""CONFIG_CONSTRUCTORS: see :class:`pymod.contract.facades.Constructors`."""
 
 from __future__ import annotations
 
 import errno
 
+from pymod.contract.internal import LoadInfo, Module
+from pymod.contract.klog import KernelLog
+from pymod.contract.sections import find_sec
 from pymod.errors import ModuleLoadError
-from pymod.loader.elfcheck import find_sec
-from pymod.loader.internal import LoadInfo, Module
-from pymod.loader.klog import KernelLog
 
 
 class Constructors:

@@ -1,4 +1,4 @@
-"""CONFIG_DEBUG_FS: see :class:`pymod.loader.facades.Debugfs`."""
+"""CONFIG_DEBUG_FS: see :class:`pymod.contract.facades.Debugfs`."""
 
 from __future__ import annotations
 

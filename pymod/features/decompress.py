@@ -1,4 +1,4 @@
-"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.loader.facades.Decompress`.
+"""CONFIG_MODULE_DECOMPRESS: see :class:`pymod.contract.facades.Decompress`.
 
 A kernel decompresses the one format its MODULE_COMPRESS choice names, with
 that decoder's own rules (``kernel/module/decompress.c``), which are not a
@@ -30,10 +30,10 @@ import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pymod.contract.internal import LoadInfo
+from pymod.contract.klog import KernelLog
 from pymod.elf.compression import MAX_DECOMPRESSED, join_within, zstd_pieces
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import LoadInfo
-from pymod.loader.klog import KernelLog
 
 _MAGIC = {"gzip": b"\x1f\x8b\x08", "xz": b"\xfd7zXZ\x00", "zstd": b"\x28\xb5\x2f\xfd"}
 _NOT_A = {"gzip": "not a gzip compressed module", "xz": "not an xz compressed module",

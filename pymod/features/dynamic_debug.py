@@ -1,8 +1,8 @@
-"""CONFIG_DYNAMIC_DEBUG's module parameter: see :class:`pymod.loader.facades.DynamicDebug`."""
+"""CONFIG_DYNAMIC_DEBUG's module parameter: see :class:`pymod.contract.facades.DynamicDebug`."""
 
 from __future__ import annotations
 
-from pymod.loader.klog import KernelLog
+from pymod.contract.klog import KernelLog
 
 
 class DynamicDebug:

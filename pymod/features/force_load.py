@@ -1,11 +1,11 @@
-"""CONFIG_MODULE_FORCE_LOAD: see :class:`pymod.loader.facades.ForceLoad`."""
+"""CONFIG_MODULE_FORCE_LOAD: see :class:`pymod.contract.facades.ForceLoad`."""
 
 from __future__ import annotations
 
-from pymod.loader.facades import Property
-from pymod.loader.internal import Module, Taint
-from pymod.loader.klog import KernelLog
-from pymod.loader.taint import KernelTaints
+from pymod.contract.facades import Property
+from pymod.contract.internal import Module, Taint
+from pymod.contract.klog import KernelLog
+from pymod.contract.taint import KernelTaints
 
 
 class ForceLoad:

@@ -1,4 +1,4 @@
-"""CONFIG_KALLSYMS: see :class:`pymod.loader.facades.Kallsyms`."""
+"""CONFIG_KALLSYMS: see :class:`pymod.contract.facades.Kallsyms`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pymod.contract.internal import LoadInfo, MemType, Module
+from pymod.contract.sections import get_offset_and_type, kernel_align
 from pymod.elf.constants import (
     ELF64_SYM_SIZE,
     SHF_ALLOC,
@@ -17,7 +19,6 @@ from pymod.elf.constants import (
     SHT_NOBITS,
     STB_WEAK,
 )
-from pymod.loader.internal import LoadInfo, MemType, Module
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -192,8 +193,6 @@ class Kallsyms:
         return keep
 
     def layout_symtab(self, mod: Module, info: LoadInfo) -> None:
-        from pymod.loader.layout import get_offset_and_type, kernel_align
-
         sym, strx = info.index.sym, info.index.str
         shdrs, symtab = info.shdrs, info.syms
         shdrs["sh_flags"][sym] |= np.uint64(SHF_ALLOC)

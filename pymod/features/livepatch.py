@@ -1,11 +1,11 @@
-"""CONFIG_LIVEPATCH: see :class:`pymod.loader.facades.Livepatch`."""
+"""CONFIG_LIVEPATCH: see :class:`pymod.contract.facades.Livepatch`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pymod.loader.facades import Property
-from pymod.loader.internal import LoadInfo, Module
+from pymod.contract.facades import Property
+from pymod.contract.internal import LoadInfo, Module
 
 
 @dataclass(frozen=True)

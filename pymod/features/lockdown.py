@@ -1,8 +1,8 @@
-"""CONFIG_SECURITY_LOCKDOWN_LSM: see :class:`pymod.loader.facades.Lockdown`."""
+"""CONFIG_SECURITY_LOCKDOWN_LSM: see :class:`pymod.contract.facades.Lockdown`."""
 
 from __future__ import annotations
 
-from pymod.loader.facades import Property
+from pymod.contract.facades import Property
 
 LOCKDOWN = "lockdown"
 SECURE_BOOT = "lockdown under Secure Boot"

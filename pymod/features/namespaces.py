@@ -1,11 +1,11 @@
 """Symbol namespaces and CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS:
-see :class:`pymod.loader.facades.Namespaces`."""
+see :class:`pymod.contract.facades.Namespaces`."""
 
 from __future__ import annotations
 
-from pymod.loader.facades import Property
-from pymod.loader.internal import KernelSymbol, LoadInfo, Module
-from pymod.loader.klog import KernelLog
+from pymod.contract.facades import Property
+from pymod.contract.internal import KernelSymbol, LoadInfo, Module
+from pymod.contract.klog import KernelLog
 
 
 def _message(mod: Module, sym: KernelSymbol) -> str:

@@ -1,4 +1,4 @@
-"""CONFIG_SMP's per-CPU module data: see :class:`pymod.loader.facades.Percpu`.
+"""CONFIG_SMP's per-CPU module data: see :class:`pymod.contract.facades.Percpu`.
 
 A module's ``.data..percpu`` is not part of its memory: ``percpu_modalloc``
 takes room for it from the per-CPU area's reserved chunk (``__alloc_reserved_percpu``),
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import errno
 
+from pymod.contract.internal import PAGE_SIZE, LoadInfo, Module
+from pymod.contract.klog import KernelLog
+from pymod.contract.sections import smp_pcpusec
 from pymod.errors import ModuleLoadError
-from pymod.loader.elfcheck import smp_pcpusec
-from pymod.loader.internal import PAGE_SIZE, LoadInfo, Module
-from pymod.loader.klog import KernelLog
 
 PCPU_MIN_ALLOC_SIZE = 4
 

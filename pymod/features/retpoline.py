@@ -1,9 +1,9 @@
 """CONFIG_MITIGATION_RETPOLINE (CONFIG_RETPOLINE before 6.9): see
-:class:`pymod.loader.facades.Retpoline`."""
+:class:`pymod.contract.facades.Retpoline`."""
 
 from __future__ import annotations
 
-from pymod.loader.klog import KernelLog
+from pymod.contract.klog import KernelLog
 
 # arch/x86/kernel/cpu/bugs.c defines pr_fmt as "Spectre V2 : " above
 # retpoline_module_ok, in 6.1 and 6.12 alike.

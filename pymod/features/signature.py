@@ -1,4 +1,4 @@
-"""CONFIG_MODULE_SIG: see :class:`pymod.loader.facades.SigCheck`.
+"""CONFIG_MODULE_SIG: see :class:`pymod.contract.facades.SigCheck`.
 
 ``module_sig_check`` as ``kernel/module/signing.c`` has it: the trailer is
 split off and checked (``mod_check_sig``), the PKCS#7 signature verified
@@ -13,15 +13,15 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
-from pymod.elf.constants import MODULE_SIG_STRING
-from pymod.errors import ModuleLoadError
-from pymod.loader.facades import Property
-from pymod.loader.internal import (
+from pymod.contract.facades import Property
+from pymod.contract.internal import (
     MODULE_INIT_IGNORE_MODVERSIONS,
     MODULE_INIT_IGNORE_VERMAGIC,
     LoadInfo,
 )
-from pymod.loader.klog import KernelLog
+from pymod.contract.klog import KernelLog
+from pymod.elf.constants import MODULE_SIG_STRING
+from pymod.errors import ModuleLoadError
 
 _SOFT_REASONS = {
     errno.ENODATA: "unsigned module",

@@ -1,15 +1,15 @@
-"""CONFIG_MODULE_STATS: see :class:`pymod.loader.facades.Stats` (debugfs ``modules/stats``)."""
+"""CONFIG_MODULE_STATS: see :class:`pymod.contract.facades.Stats` (debugfs ``modules/stats``)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from pymod.loader.internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo
-from pymod.loader.klog import KernelLog
+from pymod.contract.internal import MODULE_INIT_COMPRESSED_FILE, LoadInfo
+from pymod.contract.klog import KernelLog
 
 if TYPE_CHECKING:
-    from pymod.loader.facades import Debugfs
+    from pymod.contract.facades import Debugfs
 
 # (counter, label) in the order kernel/module/stats.c prints them.
 _LABELS = (

@@ -1,4 +1,4 @@
-"""CONFIG_STRICT_MODULE_RWX: see :class:`pymod.loader.facades.StrictRwx`."""
+"""CONFIG_STRICT_MODULE_RWX: see :class:`pymod.contract.facades.StrictRwx`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import errno
 
 import numpy as np
 
+from pymod.contract.facades import Property
+from pymod.contract.internal import LoadInfo
+from pymod.contract.klog import KernelLog
 from pymod.errors import ModuleLoadError
-from pymod.loader.facades import Property
-from pymod.loader.internal import LoadInfo
-from pymod.loader.klog import KernelLog
 
 SHF_WRITE = 0x1
 SHF_EXECINSTR = 0x4

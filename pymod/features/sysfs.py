@@ -1,11 +1,11 @@
-"""CONFIG_SYSFS: see :class:`pymod.loader.facades.Sysfs` (``/sys/module/<name>/``)."""
+"""CONFIG_SYSFS: see :class:`pymod.contract.facades.Sysfs` (``/sys/module/<name>/``)."""
 
 from __future__ import annotations
 
 import errno
 
+from pymod.contract.internal import PAGE_SIZE, LoadInfo, MemType, Module, ModuleState
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module, ModuleState
 
 _INITSTATE = {ModuleState.LIVE: "live", ModuleState.COMING: "coming",
               ModuleState.GOING: "going"}

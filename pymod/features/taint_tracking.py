@@ -1,14 +1,14 @@
-"""CONFIG_MODULE_UNLOAD_TAINT_TRACKING: see :class:`pymod.loader.facades.TaintTracking`."""
+"""CONFIG_MODULE_UNLOAD_TAINT_TRACKING: see :class:`pymod.contract.facades.TaintTracking`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.loader.internal import Module, taint_letters
+from pymod.contract.internal import Module, taint_letters
 
 if TYPE_CHECKING:
-    from pymod.loader.facades import Debugfs
+    from pymod.contract.facades import Debugfs
 
 
 @dataclass

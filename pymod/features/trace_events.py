@@ -1,10 +1,10 @@
-"""CONFIG_EVENT_TRACING: see :class:`pymod.loader.facades.TraceEvents`."""
+"""CONFIG_EVENT_TRACING: see :class:`pymod.contract.facades.TraceEvents`."""
 
 from __future__ import annotations
 
-from pymod.loader.elfcheck import find_sec
-from pymod.loader.internal import LoadInfo, Module
-from pymod.loader.klog import KernelLog
+from pymod.contract.internal import LoadInfo, Module
+from pymod.contract.klog import KernelLog
+from pymod.contract.sections import find_sec
 
 
 class TraceEvents:

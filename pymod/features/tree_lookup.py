@@ -1,4 +1,4 @@
-"""CONFIG_MODULES_TREE_LOOKUP: see :class:`pymod.loader.facades.TreeLookup`.
+"""CONFIG_MODULES_TREE_LOOKUP: see :class:`pymod.contract.facades.TreeLookup`.
 
 Both variants sit on the lead's C core, :class:`pymod.lookup.ModTree`: the
 latch tree when the option is on, its O(n) RCU-list path when it is off (the

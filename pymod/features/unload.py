@@ -1,14 +1,14 @@
 """CONFIG_MODULE_UNLOAD and CONFIG_MODULE_FORCE_UNLOAD: see
-:class:`pymod.loader.facades.Unload`."""
+:class:`pymod.contract.facades.Unload`."""
 
 from __future__ import annotations
 
 import errno
 
+from pymod.contract.facades import Property
+from pymod.contract.internal import DELETE_FORCE, Module, Taint
+from pymod.contract.taint import KernelTaints
 from pymod.errors import ModuleLoadError
-from pymod.loader.facades import Property
-from pymod.loader.internal import DELETE_FORCE, Module, Taint
-from pymod.loader.taint import KernelTaints
 
 
 def _answers(unloads: bool, forces: bool) -> tuple[Property, ...]:

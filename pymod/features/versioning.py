@@ -1,12 +1,13 @@
-"""CONFIG_MODVERSIONS: see :class:`pymod.loader.facades.Versioning`."""
+"""CONFIG_MODVERSIONS: see :class:`pymod.contract.facades.Versioning`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pymod.loader.facades import ForceLoad, Property
-from pymod.loader.internal import OK, LoadInfo, Module, Verdict
-from pymod.loader.klog import KernelLog
+from pymod.contract.facades import ForceLoad, Property
+from pymod.contract.internal import OK, LoadInfo, Module, Verdict
+from pymod.contract.klog import KernelLog
+from pymod.contract.sections import find_sec
 
 
 class Versioning:
@@ -58,8 +59,6 @@ class Versioning:
         return amagic == bmagic
 
     def exports_lack_crcs(self, mod: Module, info: LoadInfo) -> bool:
-        from pymod.loader.elfcheck import find_sec
-
         plain = sum(1 for s in mod.syms if not s.gpl_only)
         gpl = len(mod.syms) - plain
         return bool((plain and not find_sec(info, "__kcrctab"))

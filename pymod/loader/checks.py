@@ -1,20 +1,20 @@
 """``early_mod_check`` and what it runs: blacklist, struct module and vermagic
 checks, and the duplicate-name rule (``module_patient_check_exists``), as
-the configured kernel's version runs them (:mod:`pymod.loader.kver`: 6.1
+the configured kernel's version runs them (:mod:`pymod.contract.kver`: 6.1
 taints in ``check_modinfo`` and has no early duplicate check)."""
 
 from __future__ import annotations
 
 import errno
 
+from pymod.contract.internal import MODULE_INIT_IGNORE_VERMAGIC, LoadInfo, Module, ModuleState
+from pymod.contract.kver import RULES_6_12, rules_for
+from pymod.contract.taint import run_taint_steps
 from pymod.elf.image import ElfImage
 from pymod.elf.ksymtab import versions
 from pymod.errors import ModuleLoadError
 from pymod.loader import elfcheck
-from pymod.loader.internal import MODULE_INIT_IGNORE_VERMAGIC, LoadInfo, Module, ModuleState
-from pymod.loader.kver import RULES_6_12, rules_for
 from pymod.loader.registry import Registry
-from pymod.loader.taint import run_taint_steps
 
 
 def fail(reg: Registry, code: int, message: str, mod_name: str | None, stage: str,
@@ -56,7 +56,7 @@ def early_mod_check(reg: Registry, info: LoadInfo, flags: int) -> Module:
 def check_modinfo(reg: Registry, mod: Module, info: LoadInfo, flags: int,
                   steps: tuple[str, ...] = RULES_6_12.check_modinfo_steps) -> None:
     """Vermagic (``check_modinfo``), then the kernel version's steps: 6.12's
-    livepatch flag, or 6.1's taints with it (:mod:`pymod.loader.kver`)."""
+    livepatch flag, or 6.1's taints with it (:mod:`pymod.contract.kver`)."""
     f = reg.features
     modmagic = None if flags & MODULE_INIT_IGNORE_VERMAGIC else info.get_modinfo("vermagic")
     vermagic = reg.config.vermagic

@@ -2,7 +2,7 @@
 indices they leave in the dossier.
 
 Each kernel version checks in its own order, with its own messages
-(:mod:`pymod.loader.kver` picks one of :data:`VALIDITY`): 6.12's
+(:mod:`pymod.contract.kver` picks one of :data:`VALIDITY`): 6.12's
 ``elf_validity_cache_copy`` and 6.1's ``elf_validity_check`` then
 ``setup_load_info`` (``kernel/module/main.c``), on the raw header fields,
 each refusal with the kernel's message, level and errno.  Where a kernel
@@ -23,6 +23,9 @@ import numpy as np
 
 from pymod.arch import DEFAULT_ARCH
 from pymod.arch import get as get_arch
+from pymod.contract.internal import MODULE_INIT_IGNORE_MODVERSIONS, LoadInfo
+from pymod.contract.klog import KernelLog
+from pymod.contract.sections import find_sec, smp_pcpusec
 from pymod.elf.constants import (
     ELFMAG,
     ET_REL,
@@ -38,11 +41,9 @@ from pymod.elf.headers import EHDR, SHDR, read_ehdr, section_header_array, symbo
 from pymod.elf.strings import string_reader
 from pymod.errors import ModuleLoadError
 from pymod.loader import kbuf
-from pymod.loader.internal import MODULE_INIT_IGNORE_MODVERSIONS, LoadInfo
-from pymod.loader.klog import KernelLog
 
 if TYPE_CHECKING:
-    from pymod.loader.kver import KernelRules
+    from pymod.contract.kver import KernelRules
 
 NO_NAME = "(missing .modinfo section or name field)"
 
@@ -57,11 +58,6 @@ def _fail(log: KernelLog, message: str, name: str | None = None, *,
           code: int = errno.ENOEXEC, level: str = "err", stage: str = "elf") -> ModuleLoadError:
     log.pr(level, message)
     return ModuleLoadError(code, message, module=name, stage=stage)
-
-
-def smp_pcpusec(info: LoadInfo) -> int:
-    """``find_pcpusec`` of an SMP kernel (the percpu facade's real form)."""
-    return find_sec(info, ".data..percpu")
 
 
 def _shown(info: LoadInfo) -> str:
@@ -358,20 +354,11 @@ def _setup_load_info_6_1(info: LoadInfo, log: KernelLog) -> None:
 
 
 #: Each kernel version's validity check, by the name
-#: :mod:`pymod.loader.kver`'s rules give it.
+#: :mod:`pymod.contract.kver`'s rules give it.
 VALIDITY: dict[str, Callable[[LoadInfo, int | None, KernelLog, int], None]] = {
     "6.12": _validity_6_12,
     "6.1": _validity_6_1,
 }
-
-
-def find_sec(info: LoadInfo, name: str) -> int:
-    """First SHF_ALLOC section called ``name`` (cleared ALLOC means "ignore it"), or 0."""
-    flags = info.shdrs["sh_flags"]
-    for i, n in enumerate(info.secnames):
-        if i and n == name and flags[i] & SHF_ALLOC:
-            return i
-    return 0
 
 
 def struct_module_name(info: LoadInfo) -> str:

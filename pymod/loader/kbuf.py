@@ -26,10 +26,10 @@ import errno
 import re
 from typing import Any
 
+from pymod.contract.internal import PAGE_SIZE, LoadInfo
 from pymod.elf.modinfo import ModinfoPairs
 from pymod.elf.strings import decode
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import PAGE_SIZE, LoadInfo
 
 __all__ = ["KernelWouldFault", "mapped_end", "c_string_end", "kernel_modinfo", "kernel_strtab"]
 

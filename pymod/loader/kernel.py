@@ -3,7 +3,7 @@
 Stages follow ``kernel/module/main.c`` (6.12); each lives in the module
 named for its job (:mod:`~pymod.loader.elfcheck`, :mod:`~pymod.loader.checks`,
 :mod:`~pymod.loader.layout`, :mod:`~pymod.loader.memory`,
-:mod:`~pymod.loader.taint`, :mod:`~pymod.loader.resolve`), and every
+:mod:`~pymod.contract.taint`, :mod:`~pymod.loader.resolve`), and every
 optional feature is called through its facade.  Undo is structural: a stage
 that acquires something (addresses, a place in the module list and the
 address map, references on other modules, published exports, a sysfs
@@ -17,12 +17,7 @@ import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pymod.elf.compression import detect_compression
-from pymod.elf.constants import ELF64_EHDR_SIZE
-from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError, strerror
-from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
-from pymod.loader import params as modparams
-from pymod.loader.internal import (
+from pymod.contract.internal import (
     MODULE_INIT_COMPRESSED_FILE,
     MODULE_INIT_FLAGS,
     LoadInfo,
@@ -30,7 +25,13 @@ from pymod.loader.internal import (
     Module,
     ModuleState,
 )
-from pymod.loader.kver import rules_for
+from pymod.contract.kver import rules_for
+from pymod.contract.taint import augment_kernel_taints
+from pymod.elf.compression import detect_compression
+from pymod.elf.constants import ELF64_EHDR_SIZE
+from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError, strerror
+from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
+from pymod.loader import params as modparams
 from pymod.loader.memory import free_mem, move_module
 from pymod.loader.param_sysfs import param_files
 from pymod.loader.procfs import print_modules, proc_modules
@@ -41,7 +42,6 @@ from pymod.loader.sources import (
     kmod_decompress,
     load_info_of,
 )
-from pymod.loader.taint import augment_kernel_taints
 
 if TYPE_CHECKING:
     from pymod.symbolize.follow import KernelSymbolizer

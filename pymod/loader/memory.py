@@ -16,9 +16,9 @@ import mmap
 
 import numpy as np
 
+from pymod.contract.internal import PAGE_SIZE, LoadInfo, MemType, Module
 from pymod.elf.constants import SHF_ALLOC, SHT_NOBITS
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module
 
 # Regions from this size on are mapped lazily (see zeroed()).
 LAZY_FROM = 1 << 20

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pymod.contract.internal import PAGE_SIZE, Module
 from pymod.features.sysfs import one_page
 from pymod.loader import param_ops as ops
-from pymod.loader.internal import PAGE_SIZE, Module
 from pymod.loader.memory import read_mem, read_string
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ them; a ``charp`` points at a kernel-heap copy, kept with the module
 vmlinux's ``param_ops_dyndbg_classes``) run code pymod does not model:
 pymod accepts any value for such a parameter, shows the text it was
 given, and records that the load went on only *if that code agrees*
-(:class:`pymod.loader.internal.Undecided` in ``Module.undecided``).
+(:class:`pymod.contract.internal.Undecided` in ``Module.undecided``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pymod.contract.internal import LoadInfo, Module, Taint, Undecided
 from pymod.elf.strings import string_reader
 from pymod.errors import ModuleLoadError
 from pymod.loader import param_ops as ops
-from pymod.loader.internal import LoadInfo, Module, Taint, Undecided
 from pymod.loader.memory import read_mem, read_string, write_mem
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class KernelParam:
 
 def read_params(reg: Registry, mod: Module, info: LoadInfo) -> list[KernelParam]:
     """``section_objs(info, "__param", ...)``, read from module memory."""
-    from pymod.loader.elfcheck import find_sec
+    from pymod.contract.sections import find_sec
 
     ndx = find_sec(info, "__param")
     if not ndx or info.sec_addr is None:

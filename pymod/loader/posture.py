@@ -1,7 +1,7 @@
 """What a kernel's configuration actually enforces (``Kernel.posture()``).
 
 Asked of the facades the kernel was built with (each real implementation
-and each stub answers ``posture()``: :class:`pymod.loader.facades.Posture`),
+and each stub answers ``posture()``: :class:`pymod.contract.facades.Posture`),
 never read off the Config: the answer is what the loader will do.
 Each property names the configuration responsible and what the kernel does
 when it is not enforced.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from pymod.loader.facades import Property
+from pymod.contract.facades import Property
 
 if TYPE_CHECKING:
     from pymod.loader.registry import Registry

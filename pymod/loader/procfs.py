@@ -9,7 +9,7 @@ false: no CAP_SYSLOG under kptr_restrict) gets zeros for them.
 
 from __future__ import annotations
 
-from pymod.loader.internal import MemType, ModuleState
+from pymod.contract.internal import MemType, ModuleState
 from pymod.loader.registry import Registry
 
 _STATE = {ModuleState.GOING: "Unloading", ModuleState.COMING: "Loading"}

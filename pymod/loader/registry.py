@@ -17,12 +17,12 @@ from typing import Any
 
 from pymod import forklocks
 from pymod.config import DEFAULT_RELEASE, Config
+from pymod.contract.internal import Module, ModuleState
+from pymod.contract.klog import KernelLog
+from pymod.contract.taint import KernelTaints
 from pymod.features import Features, select_features
-from pymod.loader.internal import Module, ModuleState
-from pymod.loader.klog import KernelLog
 from pymod.loader.memory import ModuleArea
 from pymod.loader.symbols import SymbolDirectory, vmlinux_symbols
-from pymod.loader.taint import KernelTaints
 
 
 def _default_symvers(config: Config) -> str | None:

@@ -23,6 +23,9 @@ import numpy as np
 from pymod._reloc_cffi import ffi, lib
 from pymod.arch import DEFAULT_ARCH, Arch, RelocFault
 from pymod.arch import get as get_arch
+from pymod.contract.internal import LoadInfo, Module
+from pymod.contract.klog import KernelLog
+from pymod.contract.kver import RULES_6_12, KernelRules
 from pymod.elf.constants import (
     ELF64_SYM_SIZE,
     SHF_ALLOC,
@@ -31,9 +34,6 @@ from pymod.elf.constants import (
     SHT_RELA,
 )
 from pymod.errors import ModuleLoadError, PymodError, StatusKind, status_error
-from pymod.loader.internal import LoadInfo, Module
-from pymod.loader.klog import KernelLog
-from pymod.loader.kver import RULES_6_12, KernelRules
 from pymod.loader.memory import read_mem
 
 RELA_SIZE = 24

@@ -9,16 +9,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from pymod.contract.internal import KernelSymbol, LoadInfo, Module, ModuleState, Taint
+from pymod.contract.kver import rules_for
+from pymod.contract.sections import find_sec
+from pymod.contract.taint import run_taint_steps
 from pymod.elf.constants import SHN_ABS, SHN_COMMON, SHN_LIVEPATCH, SHN_UNDEF, STB_WEAK
 from pymod.elf.ksymtab import exports
 from pymod.elf.strings import string_reader
 from pymod.errors import ModuleLoadError
 from pymod.loader.checks import fail
-from pymod.loader.elfcheck import find_sec
-from pymod.loader.internal import KernelSymbol, LoadInfo, Module, ModuleState, Taint
-from pymod.loader.kver import rules_for
 from pymod.loader.registry import Registry
-from pymod.loader.taint import run_taint_steps
 
 
 class Resolution(NamedTuple):

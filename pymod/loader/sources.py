@@ -8,10 +8,10 @@ from __future__ import annotations
 import errno
 import os
 
+from pymod.contract.internal import LoadInfo
 from pymod.elf.compression import decompress, read_file
 from pymod.elf.kofile import KoFile
 from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
-from pymod.loader.internal import LoadInfo
 
 __all__ = ["Source", "load_info_of", "kernel_read_file", "kmod_decompress",
            "read_module_file", "check_load_arguments"]

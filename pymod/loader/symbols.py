@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pymod.loader.internal import KernelSymbol
+from pymod.contract.internal import KernelSymbol
 from pymod.loader.symvers import read_symvers
 
 # Module.symvers has no addresses.  Without them, vmlinux's exports get

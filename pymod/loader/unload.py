@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import errno
 
+from pymod.contract.internal import DELETE_FORCE, Module, ModuleState
 from pymod.elf.constants import MODULE_NAME_LEN
 from pymod.errors import ModuleLoadError
-from pymod.loader.internal import DELETE_FORCE, Module, ModuleState
 from pymod.loader.memory import free_mem
 from pymod.loader.registry import Registry
 

@@ -5,7 +5,7 @@ dropped) and leaves when it is freed, as the kernel's kallsyms does."""
 
 from __future__ import annotations
 
-from pymod.loader.internal import Module
+from pymod.contract.internal import Module
 from pymod.symbolize.placement import module_map
 from pymod.symbolize.symbolizer import Symbolizer
 

@@ -153,7 +153,7 @@ class DebugInfo:
 
 
 def _kernel_maps(kernel: Any) -> Maps:
-    from pymod.loader.internal import ModuleState
+    from pymod.contract.internal import ModuleState
     from pymod.symbolize.placement import module_map
 
     with kernel.module_mutex:

@@ -23,8 +23,8 @@ from typing import Protocol
 
 import numpy as np
 
+from pymod.contract.internal import Module, ModuleState
 from pymod.features.kallsyms import ModKallsyms
-from pymod.loader.internal import Module, ModuleState
 from pymod.symbolize.placement import printed_types, uses_full_table
 
 __all__ = ["kallsyms_text", "module_kallsyms_lines"]

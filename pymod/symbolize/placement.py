@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from pymod.contract.internal import PAGE_SIZE, LoadInfo, MemType, Module, ModuleState
+from pymod.contract.klog import KernelLog
 from pymod.elf.constants import SHF_ALLOC, SHN_ABS, SHN_UNDEF, STB_LOCAL
 from pymod.elf.kofile import read_ko
 from pymod.elf.ksymtab import exports
@@ -34,8 +36,6 @@ from pymod.loader.elfcheck import (
     rewrite_section_headers,
     struct_module_name,
 )
-from pymod.loader.internal import PAGE_SIZE, LoadInfo, MemType, Module, ModuleState
-from pymod.loader.klog import KernelLog
 from pymod.loader.layout import layout_sections, prepare_layout_flags
 from pymod.symbolize.eligible import make_table, mapping_mask, name_lengths
 from pymod.symbolize.model import ModuleMap, SymbolTable

@@ -1,7 +1,7 @@
 """``pymod load``: load module files or trees, dependencies first, into a
 simulated kernel and print ``/proc/modules`` (``--json`` for machines; there
 each module and failure also lists ``undecided``, what the module's own code
-decided and pymod could not run: see :class:`pymod.loader.internal.Undecided`)."""
+decided and pymod could not run: see :class:`pymod.contract.internal.Undecided`)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def _failure_dict(path: str, err: ModuleLoadError) -> dict[str, Any]:
 
 
 def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
-    from pymod.loader.internal import MemType
+    from pymod.contract.internal import MemType
 
     return [{"name": m.name, "size": m.total_size, "refcnt": m.refcount,
              "holders": [h.name for h in reversed(m.holders)], "state": m.state.name,

@@ -22,7 +22,7 @@ from pymod.tools.common import dump_json, error, help_text, os_message, write
 from pymod.tools.kernelopts import add_kernel_options, choose_kernel, kernel_config, missing_files
 
 if TYPE_CHECKING:
-    from pymod.loader.facades import Property
+    from pymod.contract.facades import Property
 
 PROG = "pymod posture"
 
@@ -40,7 +40,7 @@ def with_builtin(props: list[Property], vmlinuz: Path | None,
                  certs: list[Any] | None) -> list[Property]:
     """``props`` with the image's built-in certificates counted after
     signature checking (the kernel trusts them as pymod then does)."""
-    from pymod.loader.facades import Property
+    from pymod.contract.facades import Property
 
     if vmlinuz is None or certs is None:
         return props

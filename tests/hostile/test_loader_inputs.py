@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from pymod import InvalidArgument, Kernel, ModuleLoadError, PymodError
+from pymod.contract.internal import PAGE_SIZE
+from pymod.contract.kver import rules_for
+from pymod.contract.sections import kernel_align
 from pymod.loader import relocate
-from pymod.loader.internal import PAGE_SIZE
-from pymod.loader.kver import rules_for
-from pymod.loader.layout import kernel_align
 from pymod.samples import default_symvers, prebuilt_path
 from pymod.symbolize.placement import place_ko
 from tests.hostile.test_memory_bounds import run_bounded

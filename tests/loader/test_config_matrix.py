@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import pymod.features
 from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel, ModuleLoadError, PymodError
-from pymod.loader.internal import OK, LoadInfo, Module
+from pymod.contract.internal import OK, LoadInfo, Module
 from pymod.samples import SAMPLES, prebuilt_path
 from tests.loader.support import assert_consistent, sample_bytes, snapshot
 

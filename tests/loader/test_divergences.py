@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel, ModuleLoadError
-from pymod.loader.internal import MemType
+from pymod.contract.internal import MemType
 from pymod.samples import prebuilt_path
 from tests.loader.support import (
     OnComing,

@@ -9,8 +9,8 @@ import struct
 import pytest
 
 from pymod import MODULE_INIT_COMPRESSED_FILE, Config, Kernel, ModuleLoadError
+from pymod.contract.internal import PAGE_SIZE
 from pymod.elf.image import ElfImage
-from pymod.loader.internal import PAGE_SIZE
 from tests.loader.support import OnComing, sample_bytes, snapshot
 from tests.loader.test_kver import (
     HELLO,

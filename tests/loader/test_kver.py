@@ -12,9 +12,9 @@ import pytest
 
 from pymod import Config, Kernel, ModuleLoadError
 from pymod.config import kconfig_name
+from pymod.contract.kver import RULES_6_1, RULES_6_12, rules_for, rules_for_version
 from pymod.elf.image import ElfImage
 from pymod.loader.elfcheck import NO_NAME
-from pymod.loader.kver import RULES_6_1, RULES_6_12, rules_for, rules_for_version
 from pymod.samples import default_symvers
 from tests.loader.support import rename_sections, sample_bytes, snapshot
 

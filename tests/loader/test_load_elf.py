@@ -175,7 +175,7 @@ def test_blacklist():
 def test_layout_places_init_and_ro_after_init():
     k = Kernel()
     mod = k.load_module(prebuilt_path("pm_ro_after_init"))
-    from pymod.loader.internal import MemType
+    from pymod.contract.internal import MemType
     assert mod.mem[MemType.RO_AFTER_INIT].size == 4096
     assert np.all([mod.mem[t].size == 0 for t in MemType if t.is_init])
 

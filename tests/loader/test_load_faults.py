@@ -98,7 +98,7 @@ def test_readers_never_see_a_half_loaded_module_live(monkeypatch):
     turn never sees the failing module LIVE."""
     import threading
 
-    from pymod.loader.internal import ModuleState
+    from pymod.contract.internal import ModuleState
 
     k = _kernel()
     seen_live: list[str] = []

@@ -7,8 +7,8 @@ import errno
 import pytest
 
 from pymod import Config, Kernel, ModuleLoadError
+from pymod.contract.internal import MemType
 from pymod.features import debugfs, kallsyms, stats, sysfs, taint_tracking
-from pymod.loader.internal import MemType
 from pymod.samples import prebuilt_path
 
 

@@ -7,7 +7,7 @@ import errno
 import pytest
 
 from pymod import Config, Kernel, ModuleLoadError
-from pymod.loader.internal import MemType, ModuleState
+from pymod.contract.internal import MemType, ModuleState
 from pymod.samples import SAMPLES, prebuilt_path
 from tests.loader.support import assert_consistent, snapshot
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel
-from pymod.loader.internal import Taint
+from pymod.contract.internal import Taint
 from pymod.samples import prebuilt_path
 from tests.loader.support import sample_bytes
 

@@ -14,7 +14,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from pymod import Kernel, ModuleLoadError
-from pymod.loader.internal import INIT_UNDECIDED, Undecided
+from pymod.contract.internal import INIT_UNDECIDED, Undecided
 from pymod.loader.param_ops import INT_TYPES, STANDARD_OPS
 from tests.loader.support import assert_consistent, sample_bytes, snapshot
 

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from pymod import Config, Kernel
+from pymod.contract.internal import ModuleState
 from pymod.loader.batch import load_all
-from pymod.loader.internal import ModuleState
 from tests.conftest import STRUCT_MODULE_SIZE, series_of
 from tests.loader.support import assert_consistent
 

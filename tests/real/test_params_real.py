@@ -12,8 +12,8 @@ import time
 import pytest
 
 from pymod import Config, Kernel, ModuleLoadError
+from pymod.contract.internal import INIT_UNDECIDED, Undecided
 from pymod.loader.batch import load_all
-from pymod.loader.internal import INIT_UNDECIDED, Undecided
 from pymod.loader.param_ops import STANDARD_OPS
 from pymod.loader.symvers import read_symvers
 

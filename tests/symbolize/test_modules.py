@@ -9,7 +9,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from pymod import Config, Kernel
-from pymod.loader.internal import MemType, ModuleState
+from pymod.contract.internal import MemType, ModuleState
 from pymod.loader.kernel import Kernel as KernelClass
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize.kallsyms_text import kallsyms_text

@@ -6,8 +6,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from pymod import Kernel
+from pymod.contract.internal import MemType
 from pymod.errors import InvalidArgument
-from pymod.loader.internal import MemType
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize.model import Maps
 from pymod.symbolize.reference import reference_lookup

@@ -189,6 +189,9 @@ def test_no_blacklist_keyring_refuses_no_hash():
 def test_every_facade_and_stub_answers_the_posture_question():
     """Each implementation and its stub answer under the same names, with
     different verdicts, and the posture is made of those answers."""
+    from pymod.contract.facades import Property
+    from pymod.contract.klog import KernelLog
+    from pymod.contract.taint import KernelTaints
     from pymod.features import (
         force_load,
         livepatch,
@@ -199,9 +202,6 @@ def test_every_facade_and_stub_answers_the_posture_question():
         unload,
         versioning,
     )
-    from pymod.loader.facades import Property
-    from pymod.loader.klog import KernelLog
-    from pymod.loader.taint import KernelTaints
 
     log = KernelLog()
     taints = KernelTaints(log)

@@ -10,7 +10,7 @@ Every load stage shares what is here, and nothing else:
 * :class:`ModuleState`, :class:`MemType` and the taint letters.
 
 The facade of every optional feature is declared beside it, in
-:mod:`pymod.loader.facades`.  Nothing here imports another pymod module
+:mod:`pymod.contract.facades`.  Nothing here imports another pymod module
 except :mod:`pymod.elf` (for type names only), so no import cycle can form.
 """
 

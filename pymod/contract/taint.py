@@ -3,7 +3,7 @@
 ``add_taint_module`` taints the module and the kernel (``add_taint_module``
 in ``kernel/module/main.c``).  What a module's modinfo and signature taint
 for is a list of named steps (``STEPS``); where in the load each runs
-is the kernel version's (:mod:`pymod.loader.kver`): 6.12 runs them all in
+is the kernel version's (:mod:`pymod.contract.kver`): 6.12 runs them all in
 ``module_augment_kernel_taints`` once the module is listed
 (:func:`augment_kernel_taints`), 6.1 most of them in ``check_modinfo``.
 """
@@ -14,11 +14,11 @@ import errno
 from collections.abc import Callable
 from typing import Protocol
 
+from pymod.contract.facades import Livepatch, Retpoline, SigCheck
+from pymod.contract.internal import KERNEL_TAINT_LETTERS, LoadInfo, Module, Taint, taint_letters
+from pymod.contract.klog import KernelLog
+from pymod.contract.kver import RULES_6_12
 from pymod.errors import ModuleLoadError
-from pymod.loader.facades import Livepatch, Retpoline, SigCheck
-from pymod.loader.internal import KERNEL_TAINT_LETTERS, LoadInfo, Module, Taint, taint_letters
-from pymod.loader.klog import KernelLog
-from pymod.loader.kver import RULES_6_12
 
 # license_is_gpl_compatible() (include/linux/license.h)
 GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
@@ -160,7 +160,7 @@ class _Steps:
             self.log.pr_warn("%s: module license taints kernel." % self.mod.name)
 
 
-# The step names pymod.loader.kver's rules list, in the order a kernel runs them.
+# The step names pymod.contract.kver's rules list, in the order a kernel runs them.
 STEPS: dict[str, Callable[[_Steps], None]] = {
     name: getattr(_Steps, name) for name in (
         "intree", "retpoline", "staging", "livepatch_check", "livepatch_taint", "license",

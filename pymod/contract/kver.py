@@ -59,7 +59,7 @@ __all__ = ["KernelRules", "RULES_6_1", "RULES_6_12", "rules_for", "rules_for_ver
 Version = tuple[int, int]
 
 # The steps that taint for what a module's modinfo and signature say, in the
-# kernel's order; pymod.loader.taint.STEPS implements each name.
+# kernel's order; pymod.contract.taint.STEPS implements each name.
 _MODINFO_TAINTS = ("intree", "retpoline", "staging")
 _LICENCE_TAINTS = ("license", "test")
 

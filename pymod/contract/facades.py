@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pymod.loader.internal import KernelSymbol, LoadInfo, Module, Verdict
+from pymod.contract.internal import KernelSymbol, LoadInfo, Module, Verdict
 
 # --------------------------------------------------------------------------
 # The posture question, asked of every facade that accepts, refuses or
@@ -103,7 +103,7 @@ class Versioning(Posture, Protocol):
     """CONFIG_MODVERSIONS (``kernel/module/version.c``).
 
     ``check_version``/``check_modstruct_version`` answer a
-    :class:`~pymod.loader.internal.Verdict`: ok when the symbol's CRC is
+    :class:`~pymod.contract.internal.Verdict`: ok when the symbol's CRC is
     acceptable, else the kernel's warning they logged (none when a module
     without ``__versions`` is refused because forced loading is off, which
     the kernel does silently);
