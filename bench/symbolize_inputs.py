@@ -17,6 +17,7 @@ import numpy as np
 from pymod import Kernel
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize import Symbolizer
+from pymod.symbolize.follow import KernelSymbolizer
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap, SymbolTable
 from pymod.symbolize.sources import read_kallsyms
 
@@ -65,7 +66,7 @@ def sample_modules(copies: int) -> tuple[ModuleMap, ...]:
     for s in SAMPLES:
         if s.loads:
             k.load_module(prebuilt_path(s.name))
-    mods = k.symbolizer().maps.modules
+    mods = KernelSymbolizer(k).maps.modules
     return tuple(_shifted(m, i) for i in range(copies) for m in mods)
 
 

@@ -38,6 +38,7 @@ from pymod import Kernel, ModuleLoadError
 from pymod.arch.x86_64 import MODULES_VADDR
 from pymod.contract.internal import Module, ModuleState
 from pymod.samples import prebuilt_path
+from pymod.symbolize.follow import KernelSymbolizer
 
 STABLE = ("pm_exporter", "pm_outoftree")
 FLOATING = ("pm_hello", "pm_importer", "pm_proprietary", "pm_weak", "pm_noinit",
@@ -203,7 +204,7 @@ def torture(seconds: float, writers: int = 2, readers: int = 2, seed: int = 1) -
         k.load_module(images[name])
     stable = {m.name: [b + off for b, s in m.regions().values() for off in (0, s // 2, s - 1)]
               for m in k.modules}
-    sym = k.symbolizer()
+    sym = KernelSymbolizer(k)
     exp = ts.Expectations.build(sym, [a for addrs in stable.values() for a in addrs])
     r = Report()
     stop = time.monotonic() + seconds

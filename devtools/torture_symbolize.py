@@ -1,7 +1,7 @@
 """The torture run's symbolizer half: writers that change a Symbolizer
 beside the kernel's loads, readers that check every answer.
 
-The symbolizer under test is ``Kernel.symbolizer()``: the kernel's loads and
+The symbolizer under test is a ``KernelSymbolizer``: the kernel's loads and
 unloads reach it through its hooks, and :func:`synth_writer` adds, replaces
 and removes modules of its own at the top of the module area, where the
 kernel never places one.  Invariants:

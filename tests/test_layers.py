@@ -39,9 +39,8 @@ ALLOWED = {
     # the model types, log, taint, facades, per-version rules, section primitives
     "contract": {"errors", "elf", "config"},
     "features": {"errors", "elf", "contract", "lookup", "config"},
-    # Kernel.symbolizer() imports the symbolizer lazily (its one edge upward)
     "loader": {"errors", "elf", "kmod", "config", "contract", "features", "samples", "lookup",
-               "symbolize", "forklocks", "arch", "_reloc_cffi"},
+               "forklocks", "arch", "_reloc_cffi"},
     # source lines: debug files and their index (pymod.symbolize.lines, debugfiles)
     "symbolize": {"errors", "elf", "contract", "loader", "lookup", "features", "config",
                   "samples", "_lookup_cffi", "_symfast", "forklocks", "dwarf"},

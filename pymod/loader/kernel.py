@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pymod.contract.internal import (
     MODULE_INIT_COMPRESSED_FILE,
@@ -32,6 +31,7 @@ from pymod.elf.constants import ELF64_EHDR_SIZE
 from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError, strerror
 from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
 from pymod.loader import params as modparams
+from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.loader.memory import free_mem, move_module
 from pymod.loader.param_sysfs import param_files
 from pymod.loader.procfs import print_modules, proc_modules
@@ -42,10 +42,6 @@ from pymod.loader.sources import (
     kmod_decompress,
     load_info_of,
 )
-
-if TYPE_CHECKING:
-    from pymod.symbolize.follow import KernelSymbolizer
-
 
 
 @dataclass
@@ -129,23 +125,8 @@ class Kernel(Registry):
 
     def kallsyms(self) -> str:
         """The module lines of ``/proc/kallsyms`` this kernel would print."""
-        from pymod.symbolize.kallsyms_text import kallsyms_text
-
         with self.module_mutex:
             return kallsyms_text(self)
-
-    def symbolizer(self) -> KernelSymbolizer:
-        """A :class:`~pymod.symbolize.Symbolizer` over the loaded modules that
-        follows this kernel's loads and unloads from now on."""
-        from pymod.symbolize.follow import KernelSymbolizer
-
-        with self.module_mutex:
-            sym = KernelSymbolizer()
-            for mod in self.modules:
-                if mod.state in (ModuleState.COMING, ModuleState.LIVE):
-                    sym.module_coming(mod)
-            self.watchers.add(sym)
-            return sym
 
     # ------------------------------------------------------------------ unloading
     def try_module_get(self, name: str) -> bool:

@@ -84,7 +84,7 @@ class Registry:
         self.notices: list[str] = []
         self.last_unloaded: tuple[str, str] | None = None   # (name, taint flags)
         self.module_mutex = threading.RLock()
-        # Followers of module changes (Kernel.symbolizer()): each has
+        # Followers of module changes (a KernelSymbolizer): each has
         # module_coming/module_live/module_gone, called under module_mutex.
         self.watchers: weakref.WeakSet[Any] = weakref.WeakSet()
         # A child must not inherit a load half done by another thread: fork

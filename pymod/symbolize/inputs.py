@@ -10,7 +10,8 @@ several at once, go to one ``Symbolizer(...)``.
   out as ``/usr/lib/debug``): source lines, and on their own link-time
   addresses and modules by name;
 * a :class:`~pymod.loader.kernel.Kernel`: the modules loaded in it now
-  (``Kernel.symbolizer()`` is the symbolizer that follows its loads);
+  (:class:`~pymod.symbolize.follow.KernelSymbolizer` is the symbolizer that
+  follows its loads);
 * :class:`~pymod.symbolize.model.Maps`: tables made by hand.
 
 Later sources win: a module given twice is taken from the last, and so is

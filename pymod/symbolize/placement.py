@@ -5,22 +5,23 @@ Both keep what ``find_kallsyms_symbol`` may answer with: symbols after the
 null one that are defined, named and not mapping symbols, from the full
 table while the module initialises and the core table after.  Type letters
 are the ones ``/proc/kallsyms`` prints: ``elf_type`` of the symbol, upper
-case when the module exports it (``is_exported``, see :func:`printed_letters`).
+case when the module exports it (``is_exported``, see
+:func:`pymod.loader.kallsyms_text.printed_letters`).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pymod.contract.internal import PAGE_SIZE, LoadInfo, MemType, Module, ModuleState
+from pymod.contract.internal import PAGE_SIZE, LoadInfo, MemType, Module
 from pymod.contract.klog import KernelLog
-from pymod.elf.constants import SHF_ALLOC, SHN_ABS, SHN_UNDEF, STB_LOCAL
+from pymod.elf.constants import SHF_ALLOC, SHN_ABS, SHN_UNDEF
 from pymod.elf.kofile import read_ko
 from pymod.elf.ksymtab import exports
 from pymod.errors import InvalidArgument, PymodError
@@ -36,23 +37,14 @@ from pymod.loader.elfcheck import (
     rewrite_section_headers,
     struct_module_name,
 )
+from pymod.loader.kallsyms_text import printed_letters, printed_types, uses_full_table
 from pymod.loader.layout import layout_sections, prepare_layout_flags
 from pymod.symbolize.eligible import make_table, mapping_mask, name_lengths
 from pymod.symbolize.model import ModuleMap, SymbolTable
 from pymod.symbolize.textparse import KSYM_NAME_LEN
 
-__all__ = ["module_map", "module_table", "place_ko", "printed_letters", "printed_types",
-           "uses_full_table", "eligible", "LaidOut", "lay_out", "place_laid_out", "init_sections",
-           "core_size", "KSYM_NAME_LEN"]
-
-
-def uses_full_table(mod: Module) -> bool:
-    """The full symbol table is in use until init is done: while UNFORMED or
-    COMING, and while GOING after a failed init (init memory still held)."""
-    if mod.state in (ModuleState.UNFORMED, ModuleState.COMING):
-        return True
-    return mod.state == ModuleState.GOING and any(
-        r.size for t, r in mod.mem.items() if t.is_init)
+__all__ = ["module_map", "module_table", "place_ko", "eligible", "LaidOut", "lay_out",
+           "place_laid_out", "init_sections", "core_size", "KSYM_NAME_LEN"]
 
 
 def eligible(symtab: NDArray[Any], strtab: bytes, st_name: NDArray[Any],
@@ -64,59 +56,6 @@ def eligible(symtab: NDArray[Any], strtab: bytes, st_name: NDArray[Any],
     ok &= ~mapping_mask(strtab, names)
     out: NDArray[np.int64] = idx[ok]
     return out
-
-
-def printed_letters(symtab: NDArray[Any], strtab: bytes, st_name: NDArray[Any], letters: bytes,
-                    export_names: Iterable[str]) -> bytes:
-    """The letter ``/proc/kallsyms`` prints for each symbol: ``elf_type``'s,
-    upper case if exported, else lower case.
-
-    The kernel calls a symbol exported when the module's export table has
-    its name with the same value.  pymod does not keep export values, so a
-    defined symbol whose name the module exports counts; when several
-    defined symbols share that name only the non-local ones do (the export
-    names the global one; a ``static`` of the same name elsewhere is not it).
-    """
-    out = np.frombuffer(letters, dtype=np.uint8)
-    lower = np.where((out >= ord("A")) & (out <= ord("Z")), out | 0x20, out).astype(np.uint8)
-    wanted = {n.encode("utf-8", "surrogateescape") for n in export_names}
-    if not wanted:
-        return lower.tobytes()
-    defined = np.flatnonzero(symtab["st_shndx"] != SHN_UNDEF).tolist()
-    by_name: dict[bytes, list[int]] = {}
-    offs = st_name.tolist()
-    # A name longer than every exported one is not read to its end: symbols
-    # sharing one long name would cost its length each.
-    cap = max(map(len, wanted)) + 1
-    for i in defined:
-        o = offs[i]
-        end = strtab.find(b"\0", o, o + cap)
-        if end < 0:
-            if o + cap < len(strtab):
-                continue
-            end = len(strtab)
-        name = strtab[o:end]
-        if name in wanted:
-            by_name.setdefault(name, []).append(i)
-    upper = lower.copy()
-    binds = (symtab["st_info"] >> 4).tolist()
-    for rows in by_name.values():
-        if len(rows) > 1 and any(binds[i] != STB_LOCAL for i in rows):
-            rows = [i for i in rows if binds[i] != STB_LOCAL]
-        for i in rows:
-            if ord("a") <= lower[i] <= ord("z"):
-                upper[i] = lower[i] - 0x20
-    result: bytes = upper.tobytes()
-    return result
-
-
-def printed_types(mod: Module, ks: ModKallsyms) -> bytes:
-    """The printed letters of a loaded module's symbols, computed once."""
-    if ks.printed_types is None:
-        ks.printed_types = printed_letters(ks.symtab, ks.strtab, ks.st_name, ks.types(),
-                                           [s.name for s in mod.syms]) \
-            if ks.symtab is not None else ks.types()
-    return ks.printed_types
 
 
 def module_table(addrs: NDArray[Any], strtab: bytes, offsets: NDArray[Any],
@@ -144,7 +83,7 @@ def module_map(mod: Module) -> ModuleMap:
     """A loaded module as a :class:`~pymod.symbolize.model.ModuleMap`: its
     regions (text ones only without KALLSYMS_ALL, where the kernel answers
     nothing else), and the full or core symbol table per
-    :func:`~pymod.symbolize.placement.uses_full_table`."""
+    :func:`~pymod.loader.kallsyms_text.uses_full_table`."""
     ks: ModKallsyms | None = mod.kallsyms
     all_symbols = ks.all_symbols if ks is not None else True
     regions = tuple((r.base, r.size) for t, r in mod.mem.items()

@@ -20,6 +20,7 @@ import pytest
 from pymod import Kernel, ModuleLoadError, Symbolizer
 from pymod.samples import prebuilt_path
 from pymod.symbolize.core import FOUND, SymMap
+from pymod.symbolize.follow import KernelSymbolizer
 from pymod.symbolize.model import ModuleMap
 from tests.hostile.test_fork import fork_children
 from tests.symbolize.support import core, maps, table
@@ -102,7 +103,7 @@ def test_fork_while_a_kernel_loads_under_its_symbolizer():
     mutex first, then the symbolizer's locks (pymod.forklocks)."""
     k = Kernel()
     k.load_module(prebuilt_path("pm_exporter"))
-    s = k.symbolizer()
+    s = KernelSymbolizer(k)
     s.set_core(CORE)
     images = [prebuilt_path(n).read_bytes() for n in ("pm_hello", "pm_importer")]
 

@@ -275,10 +275,11 @@ def test_a_kernels_symbolizer_keeps_one_copy_of_a_shared_name(tmp_path):
         import resource, sys, tracemalloc
         resource.setrlimit(resource.RLIMIT_AS, (%d, %d))
         from pymod import Kernel
+        from pymod.symbolize.follow import KernelSymbolizer
         k = Kernel()
         k.load_module(sys.argv[1])
         tracemalloc.start()
-        s = k.symbolizer()
+        s = KernelSymbolizer(k)
         peak = tracemalloc.get_traced_memory()[1]
         print(peak, len(s.symbolize(k.module("pm_hello").regions()["text"][0] + 5).name))
     """ % (LIMIT_AS, LIMIT_AS))

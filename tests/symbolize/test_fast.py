@@ -15,6 +15,7 @@ import pytest
 from pymod import Kernel
 from pymod.samples import prebuilt_path
 from pymod.symbolize import Symbol, Symbolizer
+from pymod.symbolize.follow import KernelSymbolizer
 from pymod.symbolize.symbolizer import _symbolize
 from tests.symbolize.test_symbolizer import HAND, MASK, _as_tuple, _edges, _module
 
@@ -126,7 +127,7 @@ def test_c_path_while_modules_come_and_go():
     """One-address lookups from threads while a writer loads and unloads
     modules: the stable module always answers right, and nothing crashes."""
     k = Kernel()
-    s = k.symbolizer()
+    s = KernelSymbolizer(k)
     stable = k.load_module(prebuilt_path("pm_exporter"))
     probe = [int(a) for b, size in stable.regions().values() for a in range(b, b + size, 5)]
     want = [_as_tuple(_slow(s, a)) for a in probe]

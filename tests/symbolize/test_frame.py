@@ -14,6 +14,7 @@ from pymod import Kernel
 from pymod.errors import InvalidArgument, InvalidType
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize import Symbolizer
+from pymod.symbolize.follow import KernelSymbolizer
 from pymod.symbolize.frame import COLUMNS, dask_frame, frame
 from pymod.symbolize.model import Maps
 from pymod.symbolize.reference import reference_sprint
@@ -44,7 +45,7 @@ def _host_maps(seed: int, keep: float, stext: int | None) -> Maps:
     k = Kernel()
     for name in _order(seed, keep):
         k.load_module(prebuilt_path(name))
-    mods = k.symbolizer().maps.modules
+    mods = KernelSymbolizer(k).maps.modules
     if stext is None:
         return Maps(None, mods)
     vmlinux = core((stext, "T", "_stext"), (stext, "T", "start_kernel"),

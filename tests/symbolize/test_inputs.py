@@ -12,6 +12,7 @@ from pymod import Kernel
 from pymod.errors import PymodError
 from pymod.samples import prebuilt_dir, prebuilt_path
 from pymod.symbolize import DebugInfo, Kallsyms, KoDir, Symbolizer, SysModule, SystemMap
+from pymod.symbolize.follow import KernelSymbolizer
 from pymod.symbolize.sources import read_system_map
 
 FIX = Path(__file__).resolve().parents[1] / "tools" / "fixtures"
@@ -57,7 +58,7 @@ def test_ko_dir_and_sys_module_and_a_kernel_answer_alike(tmp_path):
                 (d / key.split("/", 1)[1]).write_text(value + "\n")
     addrs = list(range(0xffffffffc0000000, 0xffffffffc0020000, 0x11))
     from_kernel = _texts(Symbolizer(k), addrs)
-    assert from_kernel == _texts(k.symbolizer(), addrs)
+    assert from_kernel == _texts(KernelSymbolizer(k), addrs)
     sections = Symbolizer(SysModule(tmp_path / "sys", prebuilt_dir(), tmp_path / "modules"))
     assert _texts(sections, addrs) == from_kernel
     # placed by /proc/modules' bases: the text region only

@@ -10,9 +10,9 @@ from elftools.elf.elffile import ELFFile
 
 from pymod import Config, Kernel
 from pymod.contract.internal import MemType, ModuleState
+from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.loader.kernel import Kernel as KernelClass
 from pymod.samples import SAMPLES, prebuilt_path
-from pymod.symbolize.kallsyms_text import kallsyms_text
 from pymod.symbolize.model import Maps
 from pymod.symbolize.reference import reference_lookup, reference_sprint
 from pymod.symbolize.sources import module_map, read_kallsyms

@@ -11,7 +11,7 @@ from pymod import Config, Kernel
 from pymod.elf.kofile import read_ko
 from pymod.errors import InvalidArgument
 from pymod.loader.batch import load_all
-from pymod.symbolize.kallsyms_text import kallsyms_text
+from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.symbolize.model import Maps
 from pymod.symbolize.reference import reference_lookup
 from pymod.symbolize.sources import module_map, place_ko, read_kallsyms, read_system_map

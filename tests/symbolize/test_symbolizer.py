@@ -3,6 +3,7 @@ following a Kernel, under concurrent loads and unloads, and pickled."""
 
 from __future__ import annotations
 
+import copy
 import pickle
 import threading
 
@@ -12,6 +13,7 @@ import pytest
 from pymod import InvalidArgument, Kernel, ModuleLoadError
 from pymod.samples import prebuilt_path
 from pymod.symbolize import Symbolizer
+from pymod.symbolize.follow import KernelSymbolizer
 from pymod.symbolize.model import Maps, ModuleMap
 from pymod.symbolize.reference import module_lookup, reference_lookup, reference_sprint
 from tests.symbolize.support import core, maps, table
@@ -99,7 +101,7 @@ def _all_addresses(mod) -> np.ndarray:
 
 def test_following_a_kernel():
     k = Kernel()
-    s = k.symbolizer()
+    s = KernelSymbolizer(k)
     k.load_module(prebuilt_path("pm_exporter"))
     hello = k.load_module(prebuilt_path("pm_hello"))
     addrs = _all_addresses(hello)
@@ -114,11 +116,27 @@ def test_following_a_kernel():
     assert [m.name for m in s.maps.modules] == ["pm_exporter"]
 
 
+def test_a_copy_of_a_kernels_symbolizer_follows_nothing():
+    """A pickle or copy keeps the tables of the moment, as a plain
+    Symbolizer: the kernel's later loads and unloads do not reach it."""
+    k = Kernel()
+    s = KernelSymbolizer(k)
+    hello = k.load_module(prebuilt_path("pm_hello"))
+    addrs = _all_addresses(hello)
+    copies = [pickle.loads(pickle.dumps(s)), copy.copy(s), copy.deepcopy(s)]
+    k.delete_module("pm_hello")
+    assert s.maps.modules == ()
+    for c in copies:
+        assert type(c) is Symbolizer
+        assert [m.name for m in c.maps.modules] == ["pm_hello"]
+        assert {x.module for x in c.symbolize_many(addrs) if x is not None} == {"pm_hello"}
+
+
 def test_init_symbols_vanish_after_init(monkeypatch):
     """While COMING the full table answers (init text included); once LIVE
     the init regions and init symbols are gone."""
     k = Kernel()
-    s = k.symbolizer()
+    s = KernelSymbolizer(k)
     seen = {}
     real = s.module_coming
 
@@ -137,7 +155,7 @@ def test_init_symbols_vanish_after_init(monkeypatch):
 
 def test_a_failed_load_leaves_nothing_in_the_symbolizer():
     k = Kernel()
-    s = k.symbolizer()
+    s = KernelSymbolizer(k)
     with pytest.raises(ModuleLoadError):
         k.load_module(prebuilt_path("pm_hello"), init_result=-12)
     assert s.maps.modules == ()
@@ -174,7 +192,7 @@ def test_concurrent_loads_never_mix_tables():
     every answer for the stable module is right, and every answer comes
     whole from the table it names (checked against that table alone)."""
     k = Kernel()
-    s = k.symbolizer()
+    s = KernelSymbolizer(k)
     stable = k.load_module(prebuilt_path("pm_exporter"))
     stable_addrs = _all_addresses(stable)
     expect = [_as_tuple(x) for x in s.symbolize_many(stable_addrs)]
