@@ -19,7 +19,7 @@ from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize import Symbolizer
 from pymod.symbolize.follow import KernelSymbolizer
 from pymod.symbolize.model import CoreMap, Maps, ModuleMap, SymbolTable
-from pymod.symbolize.sources import read_kallsyms
+from pymod.symbolize.readers import read_kallsyms
 
 MODULE_STRIDE = 0x100000          # distance between copies of the sample modules
 

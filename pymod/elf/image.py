@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pymod.elf.constants import ELF64_SHDR_SIZE, SHT_NOBITS, SHT_SYMTAB
 from pymod.elf.headers import read_ehdr, read_section_headers, sym_dtype, symbol_array
-from pymod.elf.modinfo import ModinfoPairs, kmod_modinfo
+from pymod.elf.modinfo_section import ModinfoPairs, kmod_modinfo
 from pymod.elf.strings import string_reader
 from pymod.errors import PymodError
 
@@ -175,7 +175,7 @@ class ElfImage:
 
     def modinfo(self) -> ModinfoPairs:
         """``.modinfo`` as ``(key, value)`` pairs in file order, by kmod's rule
-        (:func:`pymod.elf.modinfo.kmod_modinfo`); no ``.modinfo`` gives []."""
+        (:func:`pymod.elf.modinfo_section.kmod_modinfo`); no ``.modinfo`` gives []."""
         return list(self._modinfo)
 
     @cached_property

@@ -147,20 +147,20 @@ def _machinery(config: Config, log: KernelLog, taints: KernelTaints,
         decompress,
         dynamic_debug,
         kallsyms,
+        module_unload,
         percpu,
         stats,
         sysfs,
         taint_tracking,
         trace_events,
         tree_lookup,
-        unload,
     )
 
     return dict(
         decompress=(decompress.Decompress(config.module_compression or "", log)
                     if config.MODULE_DECOMPRESS else decompress.Stub()),
-        unload=(unload.Unload(taints, allow_force=config.MODULE_FORCE_UNLOAD)
-                if config.MODULE_UNLOAD else unload.Stub()),
+        unload=(module_unload.Unload(taints, allow_force=config.MODULE_FORCE_UNLOAD)
+                if config.MODULE_UNLOAD else module_unload.Stub()),
         sysfs=(sysfs.Sysfs(config.module_compression if config.MODULE_DECOMPRESS else None,
                            refcnt=config.MODULE_UNLOAD, sections=config.KALLSYMS,
                            data_in_vmalloc=config.ARCH_WANTS_MODULES_DATA_IN_VMALLOC)

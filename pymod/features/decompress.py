@@ -176,7 +176,7 @@ class Decompress:
 
     def module_decompress(self, info: LoadInfo) -> None:
         if info.predecompressed is not None and self.format == "xz":
-            # pymod's reader decoded the stream (see loader.sources.load_info_of)
+            # pymod's reader decoded the stream (see loader.module_input.load_info_of)
             # with liblzma, which takes every integrity check: the kernel's
             # decoder's header rules still apply
             _in_kernel(_xz_stream_header, info.raw, self.log)

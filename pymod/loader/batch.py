@@ -28,7 +28,7 @@ from pymod.elf.kofile import KoFile, ko_from_raw
 from pymod.errors import ModuleLoadError, PymodError
 from pymod.kmod.tree import modname_of, module_files
 from pymod.loader.kernel import Kernel
-from pymod.loader.sources import read_module_file
+from pymod.loader.module_input import read_module_file
 
 #: What the first pass may keep of the images it read, for the second.  In
 #: all no more than one module may decompress to (Debian's cloud tree, 110

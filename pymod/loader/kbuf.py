@@ -27,7 +27,7 @@ import re
 from typing import Any
 
 from pymod.contract.internal import PAGE_SIZE, LoadInfo
-from pymod.elf.modinfo import ModinfoPairs
+from pymod.elf.modinfo_section import ModinfoPairs
 from pymod.elf.strings import decode
 from pymod.errors import ModuleLoadError
 

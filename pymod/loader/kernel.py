@@ -29,19 +29,19 @@ from pymod.contract.taint import augment_kernel_taints
 from pymod.elf.compression import detect_compression
 from pymod.elf.constants import ELF64_EHDR_SIZE
 from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError, strerror
-from pymod.loader import checks, elfcheck, layout, relocate, resolve, unload
+from pymod.loader import checks, delete, elfcheck, layout, relocate, resolve
 from pymod.loader import params as modparams
 from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.loader.memory import free_mem, move_module
-from pymod.loader.param_sysfs import param_files
-from pymod.loader.procfs import print_modules, proc_modules
-from pymod.loader.registry import Registry
-from pymod.loader.sources import (
-    Source,
+from pymod.loader.module_input import (
+    ModuleInput,
     check_load_arguments,
     kmod_decompress,
     load_info_of,
 )
+from pymod.loader.param_sysfs import param_files
+from pymod.loader.procfs import print_modules, proc_modules
+from pymod.loader.registry import Registry
 
 
 @dataclass
@@ -132,19 +132,19 @@ class Kernel(Registry):
     def try_module_get(self, name: str) -> bool:
         """Take a reference on a LIVE module (what a user of it would do)."""
         with self.module_mutex:
-            return unload.try_module_get(self, name)
+            return delete.try_module_get(self, name)
 
     def module_put(self, name: str) -> None:
         with self.module_mutex:
-            unload.module_put(self, name)
+            delete.module_put(self, name)
 
     def delete_module(self, name: str, force: bool = False) -> None:
         """``delete_module(2)``: unload a LIVE module nobody uses."""
         with self.module_mutex:
-            unload.delete_module(self, name, force)
+            delete.delete_module(self, name, force)
 
     # ------------------------------------------------------------------ loading
-    def finit_module(self, source: Source, params: str = "", flags: int = 0,
+    def finit_module(self, source: ModuleInput, params: str = "", flags: int = 0,
                      init_result: int = 0) -> Module:
         """``finit_module(2)`` exactly: the file's bytes reach ``load_module()``
         as they are, decompressed by the kernel only when ``flags`` has
@@ -177,7 +177,7 @@ class Kernel(Registry):
         info, path = load_info_of(bytes(image), 0)
         return self._init_module_from_file(info, path, params, 0, init_result)
 
-    def load_module(self, source: Source, params: str = "", flags: int = 0,
+    def load_module(self, source: ModuleInput, params: str = "", flags: int = 0,
                     init_result: int = 0) -> Module:
         """Load a module file (path), image (bytes) or a ``KoFile`` already
         read, as ``insmod``/``modprobe`` do (kmod 31 and later): an
@@ -319,7 +319,7 @@ class Kernel(Registry):
             mod.state = ModuleState.GOING
             mod.refcnt -= 1   # module_put: the reference held during init
             progress.freed = True
-            unload.free_module(self, mod)
+            delete.free_module(self, mod)
             raise ModuleLoadError(-init_result, "%s: module init failed: %s"
                                   % (mod.name, strerror(-init_result)),
                                   module=mod.name, stage="init")
@@ -352,7 +352,7 @@ class Kernel(Registry):
         mod.state = ModuleState.GOING
         if progress.published:
             self.symbols.withdraw(mod.syms)
-        unload.module_unload_free(mod)
+        delete.module_unload_free(mod)
         if progress.percpu:
             f.percpu.percpu_modfree(mod)
         if progress.listed:

@@ -3,7 +3,7 @@
 The module list (in load order; ``/proc/modules`` prints newest first), the
 ids the address map knows modules by, the symbol directory, the module area,
 the taint mask and the log, plus the features chosen from the config.  The
-load and unload stages (:mod:`pymod.loader.kernel`, :mod:`~pymod.loader.unload`,
+load and unload stages (:mod:`pymod.loader.kernel`, :mod:`~pymod.loader.delete`,
 ...) take a registry; nothing here loads anything.
 """
 

@@ -1,7 +1,7 @@
 """The stack-trace symbolizer: kernel addresses -> ``%pS`` text.
 
 :class:`Symbolizer` (also ``pymod.Symbolizer``) answers single addresses and
-numpy batches; :mod:`~pymod.symbolize.sources` reads ``/proc/kallsyms``,
+numpy batches; :mod:`~pymod.symbolize.readers` reads ``/proc/kallsyms``,
 ``/proc/modules``, ``System.map``, ``sections/`` and ``.ko`` files.
 """
 

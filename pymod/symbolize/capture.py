@@ -82,7 +82,7 @@ def place_sections(files: Mapping[str, str | os.PathLike[str]],
     """Every module of ``sections`` that ``files`` has a ``.ko`` for, placed.
 
     :files: module name -> its ``.ko`` file
-    :sections: module -> section -> address (:func:`~pymod.symbolize.sources.read_sections`)
+    :sections: module -> section -> address (:func:`~pymod.symbolize.readers.read_sections`)
     :states: module -> ``(state, size)`` from ``/proc/modules``; a module
         without one is taken as Live (init sections left out, which can
         only lose answers, never give wrong ones)

@@ -15,7 +15,7 @@ several at once, go to one ``Symbolizer(...)``.
 * :class:`~pymod.symbolize.model.Maps`: tables made by hand.
 
 Later sources win: a module given twice is taken from the last, and so is
-vmlinux.  The readers are those of :mod:`pymod.symbolize.sources`.
+vmlinux.  The readers are those of :mod:`pymod.symbolize.readers`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Kallsyms:
     modules: PathLike | bytes | None = None
 
     def maps(self) -> Maps:
-        from pymod.symbolize.sources import read_kallsyms
+        from pymod.symbolize.readers import read_kallsyms
 
         return read_kallsyms(self.path, self.modules)
 
@@ -58,7 +58,7 @@ class SystemMap:
     all_symbols: bool = True
 
     def maps(self) -> Maps:
-        from pymod.symbolize.sources import read_system_map
+        from pymod.symbolize.readers import read_system_map
 
         core = read_system_map(self.path, self.all_symbols).core
         if core is None or not self.kaslr_offset:
@@ -106,7 +106,7 @@ class SysModule:
 
     def maps(self) -> Maps:
         from pymod.symbolize.capture import place_sections
-        from pymod.symbolize.sources import read_proc_modules, read_sections
+        from pymod.symbolize.readers import read_proc_modules, read_sections
 
         procs = read_proc_modules(self.modules) if self.modules is not None else {}
         placed = place_sections(_ko_files(self.ko_dir), read_sections(self.directory),
@@ -123,7 +123,7 @@ class KoDir:
     modules: PathLike | bytes
 
     def maps(self) -> Maps:
-        from pymod.symbolize.sources import place_ko, read_proc_modules
+        from pymod.symbolize.readers import place_ko, read_proc_modules
 
         files = _ko_files(self.directory)
         out = []

@@ -190,7 +190,7 @@ def place_ko(path: str | os.PathLike[str] | bytes, base: int | None = None,
     """A ``.ko`` file's symbols placed where a captured system has them.
 
     With ``sections`` (``section name -> address``, one module of
-    :func:`~pymod.symbolize.sources.read_sections`) every region whose
+    :func:`~pymod.symbolize.readers.read_sections`) every region whose
     sections are listed is placed; else the text region is placed at
     ``base`` (``/proc/modules``' address) and the others, whose addresses
     are unknown, are left out (their addresses do not resolve).  Region

@@ -178,13 +178,13 @@ class Symbolizer:
     @classmethod
     def from_kallsyms(cls, path: Any, modules: Any = None) -> Symbolizer:
         """A ``/proc/kallsyms``-format file, optionally with ``/proc/modules``."""
-        from pymod.symbolize.sources import read_kallsyms
+        from pymod.symbolize.readers import read_kallsyms
 
         return cls(read_kallsyms(path, modules))
 
     @classmethod
     def from_system_map(cls, path: Any) -> Symbolizer:
-        from pymod.symbolize.sources import read_system_map
+        from pymod.symbolize.readers import read_system_map
 
         return cls(read_system_map(path))
 

@@ -73,7 +73,7 @@ def _step(call: Call, compression: str) -> Any:
     """The syscall insmod makes for ``call`` on a kernel that decompresses
     ``compression`` itself ("" for none)."""
     from pymod.elf.compression import decompress, detect_compression
-    from pymod.loader.sources import read_module_file
+    from pymod.loader.module_input import read_module_file
     from pymod.oracle.model import COMPRESSED_FILE, Image, Step
 
     raw = read_module_file(call.source)

@@ -1,4 +1,4 @@
-"""``pymod info``: kmod's ``modinfo FILE|NAME…`` (the model is :mod:`pymod.kmod.modinfo`).
+"""``pymod info``: kmod's ``modinfo FILE|NAME…`` (the model is :mod:`pymod.kmod.modinfo_output`).
 
 A NAME that is not a file is looked up as modinfo does, in
 ``BASEDIR/lib/modules/RELEASE`` (``-b``, ``-k``; default ``/`` and the
@@ -32,7 +32,7 @@ from typing import Any
 
 from pymod.elf.compression import decompressed, map_file
 from pymod.errors import PymodError
-from pymod.kmod.modinfo import format_info, module_info
+from pymod.kmod.modinfo_output import format_info, module_info
 from pymod.tools.common import dump_json, terminal_safe
 from pymod.tools.kernelopts import add_kernel_options, find_target, refuse_conflicts
 

@@ -28,7 +28,7 @@ from pymod.tools.symbolize_report import Identity
 if TYPE_CHECKING:
     from pymod.symbolize.capture import Ignored
 
-# The readers of captures and .ko files (pymod.symbolize.sources, .capture,
+# The readers of captures and .ko files (pymod.symbolize.readers, .capture,
 # pymod.kmod.tree) are imported where used: --debuginfo alone needs none of
 # them, and they weigh on every run's start-up.
 
@@ -83,7 +83,7 @@ def load_maps(args: argparse.Namespace, warn: Warn | None = None) -> Maps:
     ``warn`` hears what was left out of them, one line each."""
     if not (args.kallsyms or args.system_map or args.ko_dir):
         return _live()
-    from pymod.symbolize.sources import read_kallsyms, read_system_map
+    from pymod.symbolize.readers import read_kallsyms, read_system_map
 
     core: CoreMap | None = None
     modules: dict[str, ModuleMap] = {}
@@ -119,7 +119,7 @@ def _live() -> Maps:
     """``/proc/kallsyms`` with ``/proc/modules`` (left out when absent: a
     kernel without modules).  All-zero addresses raise EPERM, as the
     readers do; a missing or unreadable file says which."""
-    from pymod.symbolize.sources import read_kallsyms
+    from pymod.symbolize.readers import read_kallsyms
 
     modules = Path(LIVE_MODULES) if os.path.exists(LIVE_MODULES) else None
     try:
@@ -137,7 +137,7 @@ def _placed(args: argparse.Namespace, warn: Warn) -> list[ModuleMap]:
     ``--modules`` say their modules are."""
     from pymod.kmod.tree import modname_of, module_files
     from pymod.symbolize.capture import place_sections
-    from pymod.symbolize.sources import place_ko, read_proc_modules, read_sections
+    from pymod.symbolize.readers import place_ko, read_proc_modules, read_sections
 
     files: dict[str, str] = {}
     for found in module_files(args.ko_dir):

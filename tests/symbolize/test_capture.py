@@ -20,8 +20,8 @@ from pymod import Kernel
 from pymod.samples import prebuilt_dir, prebuilt_path
 from pymod.symbolize.capture import LIVE, NO_STATE, OVERLAP, init_is_held, place_sections
 from pymod.symbolize.model import Maps
+from pymod.symbolize.readers import module_map, place_ko, read_proc_modules, read_sections
 from pymod.symbolize.reference import reference_lookup
-from pymod.symbolize.sources import module_map, place_ko, read_proc_modules, read_sections
 from pymod.tools import main
 from tests.symbolize.support import same_table
 

@@ -13,7 +13,7 @@ from pymod.errors import PymodError
 from pymod.samples import prebuilt_dir, prebuilt_path
 from pymod.symbolize import DebugInfo, Kallsyms, KoDir, Symbolizer, SysModule, SystemMap
 from pymod.symbolize.follow import KernelSymbolizer
-from pymod.symbolize.sources import read_system_map
+from pymod.symbolize.readers import read_system_map
 
 FIX = Path(__file__).resolve().parents[1] / "tools" / "fixtures"
 KALLSYMS, MODULES, SYSTEM_MAP = FIX / "kallsyms", FIX / "modules", FIX / "vmlinux.map"

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
+from pymod.symbolize.readers import read_kallsyms, read_system_map
 from pymod.symbolize.reference import reference_lookup, reference_sprint
-from pymod.symbolize.sources import read_kallsyms, read_system_map
 from tests.symbolize.support import same_table
 
 

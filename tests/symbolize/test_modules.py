@@ -14,8 +14,8 @@ from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.loader.kernel import Kernel as KernelClass
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize.model import Maps
+from pymod.symbolize.readers import module_map, read_kallsyms
 from pymod.symbolize.reference import reference_lookup, reference_sprint
-from pymod.symbolize.sources import module_map, read_kallsyms
 from tests.symbolize.support import same_table
 
 LOADABLE = [s.name for s in SAMPLES if s.loads]

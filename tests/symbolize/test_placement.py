@@ -10,8 +10,8 @@ from pymod.contract.internal import MemType
 from pymod.errors import InvalidArgument
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize.model import Maps
+from pymod.symbolize.readers import module_map, place_ko, read_sections
 from pymod.symbolize.reference import reference_lookup
-from pymod.symbolize.sources import module_map, place_ko, read_sections
 from tests.symbolize.support import same_table
 
 

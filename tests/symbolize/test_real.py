@@ -13,8 +13,8 @@ from pymod.errors import InvalidArgument
 from pymod.loader.batch import load_all
 from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.symbolize.model import Maps
+from pymod.symbolize.readers import module_map, place_ko, read_kallsyms, read_system_map
 from pymod.symbolize.reference import reference_lookup
-from pymod.symbolize.sources import module_map, place_ko, read_kallsyms, read_system_map
 from tests.symbolize.support import same_table
 from tests.symbolize.test_modules import _elf_functions, _region_of
 
@@ -106,7 +106,7 @@ def test_captured_sections_with_stale_init_place_every_module(tree):
     tree many now lie in later modules' memory; each module's core is
     placed and every Live module's init sections are left out, and said."""
     from pymod.symbolize.capture import LIVE, place_sections
-    from pymod.symbolize.sources import read_proc_modules
+    from pymod.symbolize.readers import read_proc_modules
 
     secs = {m.name: {k.split("/", 1)[1]: int(v, 16) for k, v in tree.sysfs(m.name).items()
                      if k.startswith("sections/")} for m in tree.modules}

@@ -7,13 +7,13 @@ import errno
 import pytest
 
 from pymod.errors import PymodError
-from pymod.symbolize.reference import reference_sprint
-from pymod.symbolize.sources import (
+from pymod.symbolize.readers import (
     read_kallsyms,
     read_proc_modules,
     read_sections,
     read_system_map,
 )
+from pymod.symbolize.reference import reference_sprint
 from tests.symbolize.support import same_maps
 
 KALLSYMS = """\

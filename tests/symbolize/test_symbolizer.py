@@ -83,7 +83,7 @@ def test_live_kallsyms_matches_the_reference(live_maps):
 
 @pytest.fixture(scope="module")
 def live_maps() -> Maps:
-    from pymod.symbolize.sources import read_kallsyms
+    from pymod.symbolize.readers import read_kallsyms
 
     try:
         m = read_kallsyms("/proc/kallsyms")

@@ -16,7 +16,7 @@ import pytest
 
 from pymod.elf.pkcs7 import parse_pkcs7
 from pymod.errors import PymodError
-from pymod.kmod import modinfo
+from pymod.kmod import modinfo_output
 from pymod.tools import info
 from tests.elf.test_kofile import MODULE_C, compile_object, sig_trailer
 
@@ -117,11 +117,11 @@ def test_options_match_kmod(built, capsysbinary, opts):
 
 def test_signature_hex_wrapping():
     data = bytes(range(45))
-    text = modinfo.hex_wrapped(data)
+    text = modinfo_output.hex_wrapped(data)
     rows = text.split("\n\t\t")
     assert [len(r.split(":")) - (r.endswith(":")) for r in rows] == [20, 20, 5]
     assert rows[0].startswith("00:01:02") and rows[2].endswith("2C")
-    assert modinfo.hex_wrapped(b"") == ""
+    assert modinfo_output.hex_wrapped(b"") == ""
 
 
 def _variant(tmp: Path, name: str, modinfo_c: str) -> Path:

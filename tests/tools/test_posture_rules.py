@@ -196,10 +196,10 @@ def test_every_facade_and_stub_answers_the_posture_question():
         force_load,
         livepatch,
         lockdown,
+        module_unload,
         namespaces,
         signature,
         strict_rwx,
-        unload,
         versioning,
     )
 
@@ -212,7 +212,7 @@ def test_every_facade_and_stub_answers_the_posture_question():
              (force_load.ForceLoad(log, taints), force_load.Stub()),
              (strict_rwx.StrictRwx(log), strict_rwx.Stub()),
              (namespaces.Enforce(log), namespaces.AllowMissing(log)),
-             (unload.Unload(taints, allow_force=True), unload.Stub()),
+             (module_unload.Unload(taints, allow_force=True), module_unload.Stub()),
              (livepatch.Livepatch(), livepatch.Stub()),
              (lockdown.Lockdown("integrity", True), lockdown.Stub())]
     names: list[str] = []

@@ -24,8 +24,8 @@ from pymod import Kernel
 from pymod.samples import prebuilt_dir, prebuilt_path
 from pymod.symbolize.fmt import Format
 from pymod.symbolize.model import Maps
+from pymod.symbolize.readers import place_ko, read_kallsyms, read_system_map
 from pymod.symbolize.reference import reference_lookup, reference_sprint
-from pymod.symbolize.sources import place_ko, read_kallsyms, read_system_map
 from pymod.tools import main
 
 FIX = Path(__file__).resolve().parent / "fixtures"
@@ -138,7 +138,7 @@ def test_exact_looks_everything_up_as_is(capsys, maps):
 
 
 def _placed_maps(sections: dict[str, dict[str, int]] | None = None) -> Maps:
-    from pymod.symbolize.sources import read_proc_modules
+    from pymod.symbolize.readers import read_proc_modules
 
     procs = read_proc_modules(MODULES)
     mods = tuple(place_ko(prebuilt_path(n), sections=sections[n]) if sections else

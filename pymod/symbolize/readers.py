@@ -52,7 +52,8 @@ from pymod.symbolize.textparse import (
 __all__ = ["read_kallsyms", "read_proc_modules", "read_system_map", "read_sections",
            "place_ko", "module_map", "ProcModule", "hidden_addresses"]
 
-Source = str | os.PathLike[str] | bytes
+# a path (str without a newline, or PathLike), or the file's text itself
+PathOrText = str | os.PathLike[str] | bytes
 PAGE_SIZE = 4096
 _BOUNDS = ("_stext", "_etext", "_sinittext", "_einittext", "_end")
 
@@ -93,7 +94,7 @@ class ProcModule:
     taints: str = ""
 
 
-def read_proc_modules(source: Source) -> dict[str, ProcModule]:
+def read_proc_modules(source: PathOrText) -> dict[str, ProcModule]:
     """``/proc/modules`` (``name size refcnt users state 0xaddr [(taints)]``),
     by name in file order (newest first).  The kernel prints the size with
     ``%u`` and the address with ``0x%px``: anything else there (and a name
@@ -168,7 +169,7 @@ def _core_map(lines: NmLines, table: SymbolTable, all_symbols: bool | None) -> C
                    b["_einittext"] or 0, end)
 
 
-def read_kallsyms(source: Source, modules: Source | None = None) -> Maps:
+def read_kallsyms(source: PathOrText, modules: PathOrText | None = None) -> Maps:
     """``/proc/kallsyms`` text (or a file of it) as :class:`~pymod.symbolize.model.Maps`.
 
     vmlinux lines form the core table as printed (the kernel prints exactly
@@ -259,7 +260,7 @@ def _kallsyms_modules(lines: NmLines, idx: NDArray[np.int64],
     return tuple(out)
 
 
-def read_system_map(source: Source, all_symbols: bool = True,
+def read_system_map(source: PathOrText, all_symbols: bool = True,
                     absolute_percpu: bool = True) -> Maps:
     """``System.map`` as the core table ``scripts/kallsyms`` builds from it.
 

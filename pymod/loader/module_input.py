@@ -13,14 +13,14 @@ from pymod.elf.compression import decompress, read_file
 from pymod.elf.kofile import KoFile
 from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError
 
-__all__ = ["Source", "load_info_of", "kernel_read_file", "kmod_decompress",
+__all__ = ["ModuleInput", "load_info_of", "kernel_read_file", "kmod_decompress",
            "read_module_file", "check_load_arguments"]
 
-Source = str | os.PathLike[str] | bytes | bytearray | memoryview | KoFile
+ModuleInput = str | os.PathLike[str] | bytes | bytearray | memoryview | KoFile
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
 
-def load_info_of(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
+def load_info_of(source: ModuleInput, flags: int) -> tuple[LoadInfo, str | None]:
     """The dossier of a file (path), an image (bytes) or a ``KoFile`` already
     read: the bytes as the file holds them (an empty file: see
     :func:`kernel_read_file`)."""
@@ -38,7 +38,7 @@ def kernel_read_file(info: LoadInfo, path: str | None) -> None:
                               "kernel logs nothing)" % (path or "module"), stage="read")
 
 
-def _load_info_of(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
+def _load_info_of(source: ModuleInput, flags: int) -> tuple[LoadInfo, str | None]:
     if isinstance(source, KoFile):
         info = LoadInfo(raw=source.raw, payload=source.raw, len=len(source.raw), flags=flags)
         if not source.compression:
@@ -56,7 +56,7 @@ def _load_info_of(source: Source, flags: int) -> tuple[LoadInfo, str | None]:
     return LoadInfo(raw=raw, payload=raw, len=len(raw), flags=flags), path
 
 
-def kmod_decompress(info: LoadInfo, source: Source, kind: str, flags: int) -> LoadInfo:
+def kmod_decompress(info: LoadInfo, source: ModuleInput, kind: str, flags: int) -> LoadInfo:
     """kmod's user-space path: the file decompressed with the libraries'
     full decoders, the image passed as an uncompressed module."""
     if isinstance(source, KoFile) and source.compression:

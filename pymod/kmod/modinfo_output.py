@@ -35,7 +35,7 @@ from pymod.elf.constants import (
     PKEY_ID_PKCS7,
 )
 from pymod.elf.image import ElfImage
-from pymod.elf.modinfo import kmod_modinfo_strings
+from pymod.elf.modinfo_section import kmod_modinfo_strings
 from pymod.elf.pkcs7 import HASH_NAMES, parse_pkcs7
 from pymod.elf.strings import c_bytes, decode
 from pymod.errors import PymodError
@@ -43,7 +43,7 @@ from pymod.errors import PymodError
 if TYPE_CHECKING:
     import mmap
 
-__all__ = ["InfoError", "module_info", "signature_fields", "modinfo_strings", "hex_wrapped",
+__all__ = ["InfoError", "module_info", "signature_fields", "image_modinfo_strings", "hex_wrapped",
            "format_info", "format_parm_field"]
 
 _HEX_PER_LINE = 20
@@ -68,7 +68,7 @@ def hex_wrapped(data: bytes) -> str:
 # --------------------------------------------------------------------------
 # The information list
 
-def modinfo_strings(image: bytes | mmap.mmap) -> list[bytes]:
+def image_modinfo_strings(image: bytes | mmap.mmap) -> list[bytes]:
     """The ``.modinfo`` strings as kmod's ELF reader finds them (kmod_elf_new +
     kmod_elf_get_strings), or InfoError with kmod's errno.
 
@@ -153,7 +153,7 @@ def signature_fields(image: bytes | mmap.mmap) -> list[tuple[str, str]]:
 def module_info(image: bytes | mmap.mmap) -> list[tuple[str, str]]:
     """kmod_module_get_info() for a decompressed module file: ``(key, value)`` in order."""
     out = [(decode(key), decode(value))
-           for key, _, value in (s.partition(b"=") for s in modinfo_strings(image))]
+           for key, _, value in (s.partition(b"=") for s in image_modinfo_strings(image))]
     return out + signature_fields(image)
 
 
