@@ -37,6 +37,7 @@ from devtools import torture_symbolize as ts
 from pymod import Kernel, ModuleLoadError
 from pymod.arch.x86_64 import MODULES_VADDR
 from pymod.contract.internal import Module, ModuleState
+from pymod.loader import queries
 from pymod.samples import prebuilt_path
 from pymod.symbolize.follow import KernelSymbolizer
 
@@ -169,8 +170,9 @@ def _check_live(k: _Watched, mod: Module, sym: Any, r: Report) -> None:
             if found is not mod:
                 r.violation("live-not-found",
                             "%s is LIVE but find(%#x) = %s" % (mod.name, addr, found))
-    if k.sysfs(mod.name).get("initstate") != "live":
-        r.violation("live-sysfs", "%s is LIVE but sysfs says %s" % (mod.name, k.sysfs(mod.name)))
+    if queries.sysfs(k, mod.name).get("initstate") != "live":
+        r.violation("live-sysfs", "%s is LIVE but sysfs says %s"
+                    % (mod.name, queries.sysfs(k, mod.name)))
     if mod.refcount != len(mod.holders):
         r.violation("refcount",
                     "%s refcount %d, holders %d" % (mod.name, mod.refcount, len(mod.holders)))

@@ -28,10 +28,9 @@ from pymod.contract.kver import rules_for
 from pymod.contract.taint import augment_kernel_taints
 from pymod.elf.compression import detect_compression
 from pymod.elf.constants import ELF64_EHDR_SIZE
-from pymod.errors import InvalidArgument, InvalidType, ModuleLoadError, PymodError, strerror
+from pymod.errors import InvalidType, ModuleLoadError, PymodError, strerror
 from pymod.loader import checks, delete, elfcheck, layout, relocate, resolve
 from pymod.loader import params as modparams
-from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.loader.memory import free_mem, move_module
 from pymod.loader.module_input import (
     ModuleInput,
@@ -39,7 +38,6 @@ from pymod.loader.module_input import (
     kmod_decompress,
     load_info_of,
 )
-from pymod.loader.param_sysfs import param_files
 from pymod.loader.procfs import print_modules, proc_modules
 from pymod.loader.registry import Registry
 
@@ -60,22 +58,16 @@ class _Progress:
 
 class Kernel(Registry):
     """A simulated kernel: the :class:`~pymod.loader.registry.Registry` plus
-    the load and unload entry points."""
+    the load and unload entry points.  What it shows without changing
+    (memory, ``/sys/module``, debugfs, ``/proc/kallsyms``, posture) is asked
+    through :mod:`pymod.loader.queries`."""
 
-    # ------------------------------------------------------------------ queries
+    # -------------------------------------------- /proc/modules, oops line, switches
     def proc_modules(self, show_addresses: bool = True) -> str:
         """``/proc/modules``, newest module first; addresses are zeros for a
         reader without the privilege to see them (``show_addresses=False``)."""
         with self.module_mutex:
             return proc_modules(self, show_addresses)
-
-    def posture(self) -> dict[str, dict[str, object]]:
-        """Which security properties this kernel enforces, each with the
-        setting responsible and what happens without it (for metrics; see
-        ``pymod posture`` for a table)."""
-        from pymod.loader.posture import as_dict, posture
-
-        return as_dict(posture(self))
 
     def set_module_sig_enforced(self) -> None:
         """``module.sig_enforce=1``: signature enforcement on, for good."""
@@ -86,47 +78,6 @@ class Kernel(Registry):
         """The "Modules linked in:" line of an oops report."""
         with self.module_mutex:
             return print_modules(self)
-
-    def sysfs(self, name: str) -> dict[str, str]:
-        """``/sys/module/<name>/``: file name -> contents (no trailing newline)."""
-        with self.module_mutex:
-            files = self.features.sysfs.sysfs_read(name)
-            mod = self._modules.get(name)
-            if mod is not None:
-                files.update(param_files(self, mod))
-            return files
-
-    def debugfs(self, path: str) -> str:
-        return self.features.debugfs.debugfs_read(path)
-
-    def read(self, addr: int, size: int) -> bytes:
-        """``size`` bytes of loaded module memory at kernel address ``addr``,
-        as a debugger reads ``/proc/kcore``: the bytes after relocation.
-        Raises EFAULT unless one live region holds the whole range (freed
-        init memory included)."""
-        for name, value in (("addr", addr), ("size", size)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidType("read: %s must be an int, not %s"
-                                  % (name, type(value).__name__))
-        if not 0 <= addr < 1 << 64 or size < 0:
-            raise InvalidArgument("read: address %#x or size %d out of range" % (addr, size))
-        with self.module_mutex:
-            mod = self.find(addr)
-            for region in mod.mem.values() if mod is not None else ():
-                off = addr - region.base
-                if mod is not None and region.size and region.data is not None \
-                        and 0 <= off < region.size:
-                    if off + size > region.size:
-                        raise PymodError(errno.EFAULT, "read: %#x+%#x runs past the end of "
-                                         "%s's region at %#x" % (addr, size, mod.name,
-                                                                 region.base))
-                    return bytes(region.data[off:off + size])
-        raise PymodError(errno.EFAULT, "read: no live module memory at %#x" % addr)
-
-    def kallsyms(self) -> str:
-        """The module lines of ``/proc/kallsyms`` this kernel would print."""
-        with self.module_mutex:
-            return kallsyms_text(self)
 
     # ------------------------------------------------------------------ unloading
     def try_module_get(self, name: str) -> bool:

@@ -1,4 +1,4 @@
-"""What a kernel's configuration actually enforces (``Kernel.posture()``).
+"""What a kernel's configuration actually enforces (:func:`pymod.loader.queries.posture`).
 
 Asked of the facades the kernel was built with (each real implementation
 and each stub answers ``posture()``: :class:`pymod.contract.facades.Posture`),

@@ -1,7 +1,7 @@
 """Hostile inputs to the loader, its parameters and its tree walk (issue 15).
 
 Each input is a module file of a few KB, or a directory.  Before these
-fixes an array parameter declaring 2^32 elements made ``Kernel.sysfs()``
+fixes an array parameter declaring 2^32 elements made ``queries.sysfs()``
 join 4 billion strings, a 7 KB ``.ko`` declaring a 992 MB ``.bss`` cost
 1.06 GB, an empty ``.exit.text`` raised AssertionError, a huge
 ``sh_addralign`` or ``init_result=-2**31`` raised OverflowError, 4*10^5
@@ -27,7 +27,7 @@ from pymod import InvalidArgument, Kernel, ModuleLoadError, PymodError
 from pymod.contract.internal import PAGE_SIZE
 from pymod.contract.kver import rules_for
 from pymod.contract.sections import kernel_align
-from pymod.loader import relocate
+from pymod.loader import queries, relocate
 from pymod.samples import default_symvers, prebuilt_path
 from pymod.symbolize.placement import place_ko
 from tests.hostile.test_memory_bounds import run_bounded
@@ -125,13 +125,16 @@ def test_an_array_of_2_32_elements_shows_one_page(tmp_path):
     path.write_bytes(unbounded_array())
     out = run_python(
         "import errno, pymod\n"
+        "from pymod.loader import queries\n"
         "k = pymod.Kernel(); m = k.load_module(%r)\n"
         "kp = next(p for p in m.kp if p.name == 'levels')\n"
         "def show(i):\n"
-        "    try: return str(int.from_bytes(k.read(kp.arg + 4 * i, 4), 'little', signed=True))\n"
+        "    try: return str(int.from_bytes(queries.read(k, kp.arg + 4 * i, 4), 'little',\n"
+        "                                   signed=True))\n"
         "    except pymod.PymodError as e: assert e.errno == errno.EFAULT; return ''\n"
         "want = ','.join(show(i) for i in range(4096))[:%d]\n"
-        "print(kp.array[:3] == (0xffffffff, 4, 0), k.sysfs('pm_params')['parameters/levels']"
+        "print(kp.array[:3] == (0xffffffff, 4, 0),\n"
+        "      queries.sysfs(k, 'pm_params')['parameters/levels']"
         " == want, want[:8])\n" % (str(path), PAGE_SIZE - 1), timeout=60)
     assert out.split() == ["True", "True", "1,2,0,0,"]
 
@@ -140,10 +143,10 @@ def test_a_long_version_is_cut_at_the_page():
     """show_modinfo_version: scnprintf(buffer, PAGE_SIZE, "%s\\n")."""
     k = Kernel()
     k.load_module(named("pm_hello", version=b"v" * 10000))
-    assert k.sysfs("pm_hello")["version"] == "v" * (PAGE_SIZE - 1)
+    assert queries.sysfs(k, "pm_hello")["version"] == "v" * (PAGE_SIZE - 1)
     k2 = Kernel()
     k2.load_module(named("pm_hello", version=b"v" * (PAGE_SIZE - 2)))
-    assert k2.sysfs("pm_hello")["version"] == "v" * (PAGE_SIZE - 2)   # it and \n fit
+    assert queries.sysfs(k2, "pm_hello")["version"] == "v" * (PAGE_SIZE - 2)   # it and \n fit
 
 
 # ------------------------------------------------------------------ .bss, lazily
@@ -167,9 +170,9 @@ def test_a_lazy_region_reads_and_relocates_as_before():
     k = Kernel()
     mod = k.load_module(with_section(HELLO, ".bss", sh_size=8 << 20))
     bss = mod.section_addrs[".bss"]
-    assert k.read(bss + (4 << 20), 16) == bytes(16)
+    assert queries.read(k, bss + (4 << 20), 16) == bytes(16)
     this = mod.section_addrs[".gnu.linkonce.this_module"]
-    exit_fn = int.from_bytes(k.read(this + rules_for(k.config).exit_offset, 8), "little")
+    exit_fn = int.from_bytes(queries.read(k, this + rules_for(k.config).exit_offset, 8), "little")
     assert exit_fn == mod.section_addrs[".exit.text"] and mod.has_exit
     assert_consistent(k)
 

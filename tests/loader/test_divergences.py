@@ -11,6 +11,7 @@ import pytest
 
 from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel, ModuleLoadError
 from pymod.contract.internal import MemType
+from pymod.loader import queries
 from pymod.samples import prebuilt_path
 from tests.loader.support import (
     OnComing,
@@ -75,7 +76,7 @@ def test_failed_init_goes_through_free_module():
     assert (ei.value.errno, ei.value.stage) == (errno.ENODEV, "init")
     assert snapshot(k) == before
     assert_consistent(k)
-    assert k.debugfs("modules/unloaded_tainted") == "pm_outoftree (OE) 1\n"
+    assert queries.debugfs(k, "modules/unloaded_tainted") == "pm_outoftree (OE) 1\n"
     stats = k.features.stats.values
     assert stats["failed_load_modules"] == 0 and stats["failed_becoming"] == 0
 
@@ -94,7 +95,7 @@ def test_stats_file_has_every_line():
     for _ in range(2):
         with pytest.raises(ModuleLoadError):
             k.load_module(prebuilt_path("pm_hello"))         # already loaded: EEXIST
-    text = k.debugfs("modules/stats")
+    text = queries.debugfs(k, "modules/stats")
     lines = text.splitlines()
     labels = [line.split("\t")[0].strip() for line in lines]
     assert labels[:12] == ["Mods ever loaded", "Mods failed on kread",
@@ -174,7 +175,7 @@ def test_sysfs_files_follow_the_config():
     def files(config: Config) -> dict[str, str]:
         k = Kernel(config)
         k.load_module(prebuilt_path("pm_params"), flags=MODULE_INIT_IGNORE_VERMAGIC)
-        return k.sysfs("pm_params")
+        return queries.sysfs(k, "pm_params")
 
     full = files(Config())
     assert "refcnt" in full and "datasize" not in full

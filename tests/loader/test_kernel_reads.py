@@ -11,6 +11,7 @@ import pytest
 from pymod import MODULE_INIT_COMPRESSED_FILE, Config, Kernel, ModuleLoadError
 from pymod.contract.internal import PAGE_SIZE
 from pymod.elf.image import ElfImage
+from pymod.loader import queries
 from tests.loader.support import OnComing, sample_bytes, snapshot
 from tests.loader.test_kver import (
     HELLO,
@@ -141,7 +142,7 @@ def _coming_value(series: str, image: bytes, at: int) -> tuple[int, int]:
 
     def grab(mod):
         addr = mod.section_addrs[".init.text"] + at
-        seen["v"] = (struct.unpack("<i", k.read(addr, 4))[0], addr)
+        seen["v"] = (struct.unpack("<i", queries.read(k, addr, 4))[0], addr)
     watch = OnComing(k, grab)
     load(series, image, k)
     assert watch and "v" in seen

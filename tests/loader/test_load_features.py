@@ -9,6 +9,7 @@ import pytest
 from pymod import Config, Kernel, ModuleLoadError
 from pymod.contract.internal import MemType
 from pymod.features import debugfs, kallsyms, stats, sysfs, taint_tracking
+from pymod.loader import queries
 from pymod.samples import prebuilt_path
 
 
@@ -25,17 +26,17 @@ def test_sysfs_directory_lives_with_the_module():
     k = Kernel()
     mod = k.load_module(prebuilt_path("pm_exporter"))
     k.load_module(prebuilt_path("pm_importer"))
-    d = k.sysfs("pm_exporter")
+    d = queries.sysfs(k, "pm_exporter")
     assert d["initstate"] == "live" and d["taint"] == "E" and d["refcnt"] == "1"
     assert "holders/pm_importer" in d and d["initsize"] == "0"
     assert int(d["coresize"]) == mod.total_size
     k.delete_module("pm_importer")
     k.delete_module("pm_exporter")
     with pytest.raises(ModuleLoadError) as ei:
-        k.sysfs("pm_exporter")
+        queries.sysfs(k, "pm_exporter")
     assert ei.value.errno == errno.ENOENT
     with pytest.raises(ModuleLoadError):
-        Kernel(Config(SYSFS=False)).sysfs("anything")
+        queries.sysfs(Kernel(Config(SYSFS=False)), "anything")
 
 
 def test_stats_count_loads_and_failures():
@@ -45,13 +46,13 @@ def test_stats_count_loads_and_failures():
         k.load_module(prebuilt_path("pm_missing"))
     with pytest.raises(ModuleLoadError):
         k.load_module(prebuilt_path("pm_hello"))
-    text = k.debugfs("modules/stats")
+    text = queries.debugfs(k, "modules/stats")
     assert "Mods ever loaded\t1\n" in text
     assert "Mods failed on load\t1\n" in text
     assert "Mods failed on becoming\t1\n" in text
     assert "pm_hello" in text.split("Duplicate failed modules:")[1]
     with pytest.raises(ModuleLoadError):
-        Kernel().debugfs("modules/stats")      # MODULE_STATS off: no such file
+        queries.debugfs(Kernel(), "modules/stats")      # MODULE_STATS off: no such file
 
 
 def test_unloaded_tainted_modules_are_remembered():
@@ -61,7 +62,7 @@ def test_unloaded_tainted_modules_are_remembered():
         k.delete_module("pm_outoftree")
     # debugfs has one "name (taints) count" line per entry; the oops report
     # (print_modules) has them on its own line, then the last unloaded module
-    assert k.debugfs("modules/unloaded_tainted") == "pm_outoftree (OE) 2\n"
+    assert queries.debugfs(k, "modules/unloaded_tainted") == "pm_outoftree (OE) 2\n"
     k.load_module(prebuilt_path("pm_hello"))
     assert k.print_modules() == ("Modules linked in: pm_hello(E)\n"
                                  "Unloaded tainted modules: pm_outoftree(OE):2"

@@ -15,6 +15,7 @@ from elftools.elf.elffile import ELFFile
 
 from pymod import Kernel, ModuleLoadError
 from pymod.contract.internal import INIT_UNDECIDED, Undecided
+from pymod.loader import queries
 from pymod.loader.param_ops import INT_TYPES, STANDARD_OPS
 from tests.loader.support import assert_consistent, sample_bytes, snapshot
 
@@ -47,8 +48,8 @@ def test_a_value_only_its_own_ops_can_judge_loads_and_says_so():
     k = Kernel()
     mod = k.load_module(OPS, params="mode=9 count=2 mode=0")
     assert mod.undecided == (MODE, INIT_UNDECIDED)          # once, however often given
-    assert k.sysfs("pm_param_ops")["parameters/mode"] == "0"
-    assert k.sysfs("pm_param_ops")["parameters/count"] == "2"
+    assert queries.sysfs(k, "pm_param_ops")["parameters/mode"] == "0"
+    assert queries.sysfs(k, "pm_param_ops")["parameters/count"] == "2"
 
 
 def test_noarg_is_read_from_the_modules_own_ops():
@@ -74,7 +75,7 @@ def test_an_arrays_count_and_limit_stay_the_kernels():
     mod = k.load_module(OPS, params="modes=7,8")
     assert mod.undecided == (MODES, INIT_UNDECIDED)
     nmodes = next(p for p in mod.kp if p.name == "modes").array[2]
-    assert k.read(nmodes, 4) == struct.pack("<I", 2)
+    assert queries.read(k, nmodes, 4) == struct.pack("<I", 2)
     e, k = refused("modes=1,2,3,4")
     assert (e.errno, e.strerror) == (errno.EINVAL,
                                      "pm_param_ops: `1' invalid for parameter `modes'")

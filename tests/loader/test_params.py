@@ -12,6 +12,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from pymod import MODULE_INIT_IGNORE_VERMAGIC, Config, Kernel, ModuleLoadError
+from pymod.loader import queries
 from pymod.loader.param_ops import kstrtobool, kstrtoll, kstrtoull
 from pymod.loader.params import next_arg
 from tests.loader.support import assert_consistent, sample_bytes, snapshot
@@ -25,7 +26,7 @@ def load(args: str = "", config: Config | None = None, image: bytes = PARAMS, fl
 
 
 def param_files(k: Kernel) -> dict[str, str]:
-    return {n.split("/", 1)[1]: v for n, v in k.sysfs("pm_params").items()
+    return {n.split("/", 1)[1]: v for n, v in queries.sysfs(k, "pm_params").items()
             if n.startswith("parameters/")}
 
 
@@ -52,10 +53,10 @@ def test_values_land_in_module_memory():
     assert param_files(k) == {"count": "16", "verbose": "Y", "who": "hello world",
                               "levels": "5,6,7", "label": "abc"}
     kp = {p.name: p for p in mod.kp}
-    assert k.read(kp["count"].arg, 4) == struct.pack("<i", 16)
-    assert k.read(kp["hidden"].arg, 4) == struct.pack("<I", 9)            # octal, hidden
-    assert k.read(kp["levels"].arg, 16) == struct.pack("<4i", 5, 6, 7, 0)
-    assert k.read(kp["label"].string[1], 4) == b"abc\0"
+    assert queries.read(k, kp["count"].arg, 4) == struct.pack("<i", 16)
+    assert queries.read(k, kp["hidden"].arg, 4) == struct.pack("<I", 9)            # octal, hidden
+    assert queries.read(k, kp["levels"].arg, 16) == struct.pack("<4i", 5, 6, 7, 0)
+    assert queries.read(k, kp["label"].string[1], 4) == b"abc\0"
 
 
 def test_names_match_with_dashes_or_underscores_and_async_probe_is_silent():

@@ -1,7 +1,7 @@
 """Relocations: module memory after a load holds what an independent
 applier (pyelftools + plain Python, written from the x86-64 psABI) computes;
 the kernel's refusals come out with its errno and messages; pymod's own
-bounds say so; Kernel.read reads live memory only."""
+bounds say so; queries.read reads live memory only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
 from pymod import Kernel, ModuleLoadError, PymodError
+from pymod.loader import queries
 from pymod.samples import SAMPLES, prebuilt_path
 from tests.loader.support import OnComing, assert_consistent, sample_bytes, snapshot
 
@@ -35,7 +36,7 @@ class Coming:
 
     def module_coming(self, mod) -> None:
         self.sections = dict(mod.section_addrs)
-        self.memory = {b: self.k.read(b, s) for b, s in mod.regions().values()}
+        self.memory = {b: queries.read(self.k, b, s) for b, s in mod.regions().values()}
 
     def module_live(self, mod) -> None:
         pass
@@ -109,7 +110,7 @@ def test_memory_matches_an_independent_relocator(name):
     for section, data in want.items():
         assert watch.read(watch.sections[section], len(data)) == data, section
         if mod.within(watch.sections[section]):          # still there after init
-            assert k.read(watch.sections[section], len(data)) == data, section
+            assert queries.read(k, watch.sections[section], len(data)) == data, section
 
 
 def test_relocated_ksymtab_points_at_the_exports():
@@ -125,12 +126,12 @@ def test_relocated_ksymtab_points_at_the_exports():
             continue
         tables += 1
         size = len(expected_sections(k, watch.sections, sample_bytes("pm_exporter"))[table])
-        data = k.read(base, size)
+        data = queries.read(k, base, size)
         for off in range(0, size, 12):
             value_offset, name_offset, _ = struct.unpack_from("<iii", data, off)
             entry = base + off
             name_addr = entry + 4 + name_offset
-            raw = k.read(name_addr, 64)
+            raw = queries.read(k, name_addr, 64)
             name = raw[:raw.index(b"\0")].decode()
             assert k.symbols.find_symbol(name).value == (entry + value_offset) & MASK
     assert tables == 2
@@ -261,26 +262,26 @@ def test_livepatch_relocation_sections_are_left_to_livepatch():
     name = ELFFile(io.BytesIO(HELLO)).get_section(
         ELFFile(io.BytesIO(HELLO)).get_section_index(target.name)).name
     if name in mod.section_addrs:
-        assert k.read(mod.section_addrs[name] + r["r_offset"], 4) == b"\0\0\0\0"
+        assert queries.read(k, mod.section_addrs[name] + r["r_offset"], 4) == b"\0\0\0\0"
 
 
-# ---------------------------------------------------------------- Kernel.read
+# --------------------------------------------------------------- queries.read
 def test_read_refuses_what_no_live_region_holds():
     k = Kernel()
     mod = loaded(k, "pm_hello")
     base, size = mod.regions()["text"]
-    assert len(k.read(base, size)) == size and k.read(base, 0) == b""
+    assert len(queries.read(k, base, size)) == size and queries.read(k, base, 0) == b""
     for addr, n in ((base + size, 1), (base - 1, 1), (base + size - 4, 8), (0, 1)):
         with pytest.raises(PymodError) as ei:
-            k.read(addr, n)
+            queries.read(k, addr, n)
         assert ei.value.errno == errno.EFAULT
     with pytest.raises(TypeError):
-        k.read(str(base), 1)
+        queries.read(k, str(base), 1)
     with pytest.raises(ValueError):
-        k.read(base, -1)
+        queries.read(k, base, -1)
     k.delete_module("pm_hello")
     with pytest.raises(PymodError):
-        k.read(base, 1)
+        queries.read(k, base, 1)
 
 
 def test_init_memory_is_gone_after_init():
@@ -290,4 +291,4 @@ def test_init_memory_is_gone_after_init():
     mod = loaded(k, "pm_hello")
     assert watch and "init_text" in seen and "init_text" not in mod.regions()
     with pytest.raises(PymodError):
-        k.read(seen["init_text"][0], 1)
+        queries.read(k, seen["init_text"][0], 1)

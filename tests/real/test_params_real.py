@@ -13,6 +13,7 @@ import pytest
 
 from pymod import Config, Kernel, ModuleLoadError
 from pymod.contract.internal import INIT_UNDECIDED, Undecided
+from pymod.loader import queries
 from pymod.loader.batch import load_all
 from pymod.loader.param_ops import STANDARD_OPS
 from pymod.loader.symvers import read_symvers
@@ -86,4 +87,5 @@ def test_a_dotted_unknown_parameter_is_cut_by_the_dyndbg_hook(debian_kernel):
     mod = k.load_module(_file(debian_kernel, "dummy"), params="dummy.numdummies=2")
     assert ("warn", "dummy: unknown parameter 'dummy' ignored") in k.log.lines
     numdummies = next(p for p in mod.kp if p.name == "numdummies")
-    assert k.read(numdummies.arg, 4) == (1).to_bytes(4, "little")   # its default, untouched
+    # its default, untouched
+    assert queries.read(k, numdummies.arg, 4) == (1).to_bytes(4, "little")

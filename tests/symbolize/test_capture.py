@@ -17,6 +17,7 @@ import re
 import pytest
 
 from pymod import Kernel
+from pymod.loader import queries
 from pymod.samples import prebuilt_dir, prebuilt_path
 from pymod.symbolize.capture import LIVE, NO_STATE, OVERLAP, init_is_held, place_sections
 from pymod.symbolize.model import Maps
@@ -30,7 +31,7 @@ PAGE = 4096
 
 
 def _sections(k: Kernel, name: str) -> dict[str, int]:
-    return {key.split("/", 1)[1]: int(v, 16) for key, v in k.sysfs(name).items()
+    return {key.split("/", 1)[1]: int(v, 16) for key, v in queries.sysfs(k, name).items()
             if key.startswith("sections/")}
 
 

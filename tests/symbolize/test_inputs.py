@@ -10,6 +10,7 @@ import pytest
 
 from pymod import Kernel
 from pymod.errors import PymodError
+from pymod.loader import queries
 from pymod.samples import prebuilt_dir, prebuilt_path
 from pymod.symbolize import DebugInfo, Kallsyms, KoDir, Symbolizer, SysModule, SystemMap
 from pymod.symbolize.follow import KernelSymbolizer
@@ -53,7 +54,7 @@ def test_ko_dir_and_sys_module_and_a_kernel_answer_alike(tmp_path):
     for mod in k.modules:
         d = tmp_path / "sys" / mod.name / "sections"
         d.mkdir(parents=True)
-        for key, value in k.sysfs(mod.name).items():
+        for key, value in queries.sysfs(k, mod.name).items():
             if key.startswith("sections/"):
                 (d / key.split("/", 1)[1]).write_text(value + "\n")
     addrs = list(range(0xffffffffc0000000, 0xffffffffc0020000, 0x11))

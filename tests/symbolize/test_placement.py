@@ -8,6 +8,7 @@ from elftools.elf.elffile import ELFFile
 from pymod import Kernel
 from pymod.contract.internal import MemType
 from pymod.errors import InvalidArgument
+from pymod.loader import queries
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize.model import Maps
 from pymod.symbolize.readers import module_map, place_ko, read_sections
@@ -25,7 +26,7 @@ def kernel() -> Kernel:
 
 
 def _sections(k: Kernel, name: str) -> dict[str, int]:
-    return {key.split("/", 1)[1]: int(v, 16) for key, v in k.sysfs(name).items()
+    return {key.split("/", 1)[1]: int(v, 16) for key, v in queries.sysfs(k, name).items()
             if key.startswith("sections/")}
 
 

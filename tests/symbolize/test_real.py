@@ -10,6 +10,7 @@ import pytest
 from pymod import Config, Kernel
 from pymod.elf.kofile import read_ko
 from pymod.errors import InvalidArgument
+from pymod.loader import queries
 from pymod.loader.batch import load_all
 from pymod.loader.kallsyms_text import kallsyms_text
 from pymod.symbolize.model import Maps
@@ -94,7 +95,7 @@ def test_functions_resolve_to_themselves(tree):
 
 def test_placed_files_equal_loaded_modules(tree):
     for mod in _sample(tree, 10):
-        secs = {k.split("/", 1)[1]: int(v, 16) for k, v in tree.sysfs(mod.name).items()
+        secs = {k.split("/", 1)[1]: int(v, 16) for k, v in queries.sysfs(tree, mod.name).items()
                 if k.startswith("sections/")}
         placed, loaded = place_ko(mod.source, sections=secs), module_map(mod)
         assert same_table(placed.symbols, loaded.symbols), mod.name
@@ -108,7 +109,7 @@ def test_captured_sections_with_stale_init_place_every_module(tree):
     from pymod.symbolize.capture import LIVE, place_sections
     from pymod.symbolize.readers import read_proc_modules
 
-    secs = {m.name: {k.split("/", 1)[1]: int(v, 16) for k, v in tree.sysfs(m.name).items()
+    secs = {m.name: {k.split("/", 1)[1]: int(v, 16) for k, v in queries.sysfs(tree, m.name).items()
                      if k.startswith("sections/")} for m in tree.modules}
     cores = sorted((r.base, r.base + r.size) for m in tree.modules
                    for t, r in m.mem.items() if r.size and not t.is_init)

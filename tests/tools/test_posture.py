@@ -1,32 +1,34 @@
-"""``Kernel.posture()`` and ``pymod posture``: read off the facades."""
+"""``queries.posture(kernel)`` and ``pymod posture``: read off the facades."""
 
 from __future__ import annotations
 
 import json
 
 from pymod import Config, Kernel
+from pymod.loader import queries
 from pymod.tools import main
 
 
 def test_posture_follows_the_config_and_run_time_switches():
-    p = Kernel().posture()
+    p = queries.posture(Kernel())
     assert p["signature checking"]["enforced"] and not p["signature enforcement"]["enforced"]
     assert p["signature enforcement"]["setting"] == ("CONFIG_MODULE_SIG_FORCE or "
                                                       "module.sig_enforce=1")
-    strict = Kernel(Config(MODULE_FORCE_LOAD=False, MODULE_FORCE_UNLOAD=False,
-                           LIVEPATCH=False), sig_enforce=True, lockdown=True).posture()
+    strict = queries.posture(Kernel(Config(MODULE_FORCE_LOAD=False, MODULE_FORCE_UNLOAD=False,
+                                           LIVEPATCH=False), sig_enforce=True, lockdown=True))
     assert all(strict[k]["enforced"] for k in ("signature enforcement", "lockdown",
                                                "forced loads refused",
                                                "forced unloads refused",
                                                "livepatch modules refused"))
-    loose = Kernel(Config(MODULE_SIG=False, MODVERSIONS=False, STRICT_MODULE_RWX=False,
-                          MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS=True)).posture()
+    loose = queries.posture(Kernel(Config(MODULE_SIG=False, MODVERSIONS=False,
+                                          STRICT_MODULE_RWX=False,
+                                          MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS=True)))
     for name in ("signature checking", "signature enforcement", "symbol versions (CRCs)",
                  "W^X sections", "namespace imports"):
         assert not loose[name]["enforced"] and loose[name]["otherwise"], name
     k = Kernel()
     k.set_module_sig_enforced()
-    assert k.posture()["signature enforcement"]["enforced"]
+    assert queries.posture(k)["signature enforcement"]["enforced"]
 
 
 def test_posture_command(capsys, tmp_path):

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from pymod import Config, Kernel, ModuleLoadError
+from pymod.loader import queries
 from pymod.tools import main
 
 # Each flipped option and the property whose "enforced" must follow it
@@ -168,7 +169,7 @@ def test_the_loader_does_what_posture_says(changes, lockdown, refused):
     """Posture and the loader agree: "unsigned modules refused" is exactly
     when an unsigned module is refused."""
     kernel = Kernel(Config().replace(**changes), lockdown=lockdown)
-    said = kernel.posture()["unsigned modules refused"]["enforced"]
+    said = queries.posture(kernel)["unsigned modules refused"]["enforced"]
     assert _load_unsigned(kernel) == refused and said is bool(refused)
 
 
@@ -181,8 +182,8 @@ def test_no_blacklist_keyring_refuses_no_hash():
     digest = frozenset({hashlib.sha256(data).digest()})
     with_ring = Kernel(blacklisted_hashes=digest)
     without = Kernel(Config(SYSTEM_BLACKLIST_KEYRING=False), blacklisted_hashes=digest)
-    assert with_ring.posture()["hash blacklist"]["detail"].startswith("1 hash(es)")
-    assert not without.posture()["hash blacklist"]["enforced"]
+    assert queries.posture(with_ring)["hash blacklist"]["detail"].startswith("1 hash(es)")
+    assert not queries.posture(without)["hash blacklist"]["enforced"]
     assert without.features.sig.blacklisted_hashes == frozenset()
 
 
@@ -222,7 +223,7 @@ def test_every_facade_and_stub_answers_the_posture_question():
         assert all(isinstance(p, Property) for p in a + b)
         assert [p.enforced for p in a] != [p.enforced for p in b], type(real)
         names += [p.name for p in a]
-    posture = list(Kernel().posture())
+    posture = list(queries.posture(Kernel()))
     assert set(names) <= set(posture)
     # the only properties the loader adds itself
     assert set(posture) - set(names) == {"loadable modules refused", "unsigned modules refused",

@@ -4,7 +4,7 @@ and bare addresses.
 The fixtures under ``fixtures/`` were written from the formats' documentation
 with the addresses of the sample modules loaded into a pymod Kernel (see
 :func:`_capture`; ``kallsyms`` is ``vmlinux.map``'s synthetic vmlinux lines
-followed by ``Kernel.kallsyms()``, ``modules`` is ``Kernel.proc_modules()``).
+followed by ``queries.kallsyms(k)``, ``modules`` is ``Kernel.proc_modules()``).
 Every annotation is checked against the plain-Python reference
 (``reference_sprint``), with the return-address lines of each fixture
 listed here by hand.
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pymod import Kernel
+from pymod.loader import queries
 from pymod.samples import prebuilt_dir, prebuilt_path
 from pymod.symbolize.fmt import Format
 from pymod.symbolize.model import Maps
@@ -48,7 +49,7 @@ def _capture() -> tuple[str, str]:
     k = Kernel()
     for name in LOADED:
         k.load_module(prebuilt_path(name))
-    return SYSTEM_MAP.read_text() + k.kallsyms(), k.proc_modules()
+    return SYSTEM_MAP.read_text() + queries.kallsyms(k), k.proc_modules()
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +170,7 @@ def test_ko_dir_with_sections_and_build_ids(capsys, tmp_path):
     for mod in k.modules:
         d = tmp_path / mod.name / "sections"
         d.mkdir(parents=True)
-        for key, value in k.sysfs(mod.name).items():
+        for key, value in queries.sysfs(k, mod.name).items():
             if key.startswith("sections/"):
                 (d / key.split("/", 1)[1]).write_text(value + "\n")
                 sections.setdefault(mod.name, {})[key.split("/", 1)[1]] = int(value, 16)
