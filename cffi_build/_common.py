@@ -32,10 +32,17 @@ class CLibrary:
     module: str                  # the cffi extension it becomes
     header: str                  # file name inside the folder
     sources: tuple[str, ...]     # file names inside the folder
+    # Other folders under csrc/ built into the same library: (folder, sources).
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def folder(self) -> str:
         return os.path.join(CSRC, self.name)
+
+    @property
+    def folders(self) -> list[str]:
+        """Its folder, then its parts' (each one an include directory)."""
+        return [self.folder, *(os.path.join(CSRC, name) for name, _ in self.parts)]
 
     @property
     def header_path(self) -> str:
@@ -43,16 +50,18 @@ class CLibrary:
 
     def source_paths(self) -> list[str]:
         """Absolute paths of the sources (for gcc command lines)."""
-        return [os.path.join(self.folder, s) for s in self.sources]
+        own = [os.path.join(self.folder, s) for s in self.sources]
+        return own + [os.path.join(CSRC, name, s) for name, files in self.parts for s in files]
 
     def include_flags(self) -> list[str]:
-        return ["-I", self.folder]
+        return [flag for folder in self.folders for flag in ("-I", folder)]
 
 
 LOOKUP = CLibrary("lookup", "pymod._lookup_cffi", "pymod_lookup.h",
                   ("pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_idtab.c", "pm_map.c",
-                   "pm_map_write.c", "pm_map_query.c", "pm_batch.c", "pm_sym.c", "pm_symlookup.c",
-                   "pm_symreg.c", "pm_status.c"))
+                   "pm_map_write.c", "pm_map_query.c", "pm_batch.c", "pm_status.c"),
+                  # the symbolizer's tables: their nodes live in the map's tree
+                  parts=(("symbols", ("pm_sym.c", "pm_symlookup.c", "pm_symreg.c")),))
 KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h",
                  ("pm_kscan.c", "pm_kscan_status.c"))
 # apply_relocate_add: the common loop and one file per architecture
@@ -122,7 +131,7 @@ def make_ffi(lib: CLibrary) -> Any:  # a cffi.FFI (cffi is a build-time import o
         lib.module,
         '#include "%s"' % lib.header,
         sources=[os.path.relpath(p, ROOT) for p in lib.source_paths()],
-        include_dirs=[os.path.relpath(lib.folder, ROOT)],
+        include_dirs=[os.path.relpath(folder, ROOT) for folder in lib.folders],
         extra_compile_args=CFLAGS,
         extra_link_args=LDFLAGS,
     )

@@ -1,4 +1,4 @@
-"""The binding of the C symbolizer core (``csrc/lookup/pm_sym.c``).
+"""The binding of the C symbolizer core (``csrc/symbols/``).
 
 A :class:`SymMap` holds sorted address arrays in C, one per table, each
 tagged with a caller-chosen integer; :meth:`SymMap.lookup` answers a whole
