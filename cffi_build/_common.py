@@ -78,7 +78,8 @@ DWARF = CLibrary("dwarf", "pymod._dwarf_cffi", "pymod_dwarf.h",
 # dlsym in the loaded cffi library; it includes LOOKUP's header for the
 # types only.
 SYMFAST = CLibrary("symfast", "pymod._symfast", "pm_symfast.h",
-                   ("pm_symfast.c", "pm_names.c", "pm_symobj.c"))
+                   ("pm_symfast.c", "pm_names.c", "pm_symobj.c"),
+                   parts=(("pyext", ("pm_corelib.c",)),))
 
 
 def symfast_extension() -> Any:  # a setuptools.Extension (a build-time import only)
@@ -86,8 +87,8 @@ def symfast_extension() -> Any:  # a setuptools.Extension (a build-time import o
 
     return Extension(SYMFAST.module,
                      sources=[os.path.relpath(p, ROOT) for p in SYMFAST.source_paths()],
-                     include_dirs=[os.path.relpath(SYMFAST.folder, ROOT),
-                                   os.path.relpath(LOOKUP.folder, ROOT)],
+                     include_dirs=[os.path.relpath(f, ROOT) for f in SYMFAST.folders] +
+                     [os.path.relpath(LOOKUP.folder, ROOT)],
                      libraries=["dl"],   # dlopen/dlsym (in libc itself from glibc 2.34)
                      extra_compile_args=CFLAGS, extra_link_args=LDFLAGS)
 
@@ -96,7 +97,8 @@ def symfast_extension() -> Any:  # a setuptools.Extension (a build-time import o
 # its Map type owns a pm_map and calls LOOKUP's pm_map_find/pm_map_within
 # through pointers found with dlsym.
 LOOKFAST = CLibrary("lookfast", "pymod._lookfast", "pm_lookfast.h",
-                    ("pm_lookfast.c", "pm_probe.c"))
+                    ("pm_lookfast.c", "pm_probe.c"),
+                    parts=(("pyext", ("pm_corelib.c",)),))
 
 
 def lookfast_extension() -> Any:  # a setuptools.Extension (a build-time import only)
@@ -104,8 +106,8 @@ def lookfast_extension() -> Any:  # a setuptools.Extension (a build-time import 
 
     return Extension(LOOKFAST.module,
                      sources=[os.path.relpath(p, ROOT) for p in LOOKFAST.source_paths()],
-                     include_dirs=[os.path.relpath(LOOKFAST.folder, ROOT),
-                                   os.path.relpath(LOOKUP.folder, ROOT)],
+                     include_dirs=[os.path.relpath(f, ROOT) for f in LOOKFAST.folders] +
+                     [os.path.relpath(LOOKUP.folder, ROOT)],
                      libraries=["dl"],
                      extra_compile_args=CFLAGS, extra_link_args=LDFLAGS)
 

@@ -30,6 +30,7 @@
 #include "pm_lookfast.h"   /* Python.h first, as it requires */
 
 #include <dlfcn.h>
+#include "pm_corelib.h"
 #include "pymod_lookup.h"
 
 typedef pm_map *(*new_fn)(int);
@@ -220,33 +221,18 @@ static struct PyModuleDef lookfast_module = {
 	module_methods, NULL, NULL, NULL, NULL
 };
 
-/*
- * The core's entry points, from the cffi library the package imports (it is
- * loaded by then: RTLD_NOLOAD finds it and never loads anything).
- * Caller: the module's init, once, GIL held.  0, or -1 with an error set.
- */
+/* The core's entry points (pm_corelib.h).  Caller: the module's init,
+ * once, GIL held.  0, or -1 with an error set. */
 static int find_core(void)
 {
-	PyObject *lib = PyImport_ImportModule("pymod._lookup_cffi"), *file = NULL, *path = NULL;
-	void *h = NULL;
+	void *h = pm_core_library("pymod._lookfast");
 
-	if (lib)
-		file = PyObject_GetAttrString(lib, "__file__");
-	if (file)
-		path = PyUnicode_EncodeFSDefault(file);
-	if (path)
-		h = dlopen(PyBytes_AS_STRING(path), RTLD_NOW | RTLD_NOLOAD);
-	Py_XDECREF(lib);
-	Py_XDECREF(file);
-	Py_XDECREF(path);
-	if (PyErr_Occurred())
+	if (!h)
 		return -1;
-	if (h) {
-		core_new = (new_fn)dlsym(h, "pm_map_new");
-		core_free = (free_fn)dlsym(h, "pm_map_free");
-		core_find = (find_fn)dlsym(h, "pm_map_find");
-		core_within = (within_fn)dlsym(h, "pm_map_within");
-	}
+	core_new = (new_fn)dlsym(h, "pm_map_new");
+	core_free = (free_fn)dlsym(h, "pm_map_free");
+	core_find = (find_fn)dlsym(h, "pm_map_find");
+	core_within = (within_fn)dlsym(h, "pm_map_within");
 	if (!core_new || !core_free || !core_find || !core_within) {
 		PyErr_SetString(PyExc_ImportError, "pymod._lookfast: the lookup core is not loaded");
 		return -1;

@@ -29,6 +29,7 @@
 #include "pm_symfast.h"   /* Python.h first, as it requires */
 
 #include <dlfcn.h>
+#include "pm_corelib.h"
 #include <limits.h>
 #include "pymod_lookup.h"
 
@@ -235,32 +236,17 @@ static struct PyModuleDef symfast_module = {
 	module_methods, NULL, NULL, NULL, NULL
 };
 
-/*
- * The core's entry points, from the cffi library the package imports (it
- * is loaded by then: RTLD_NOLOAD finds it and never loads anything).
- * Caller: the module's init, once, GIL held.  0, or -1 with an error set.
- */
+/* The core's entry points (pm_corelib.h).  Caller: the module's init,
+ * once, GIL held.  0, or -1 with an error set. */
 static int find_core(void)
 {
-	PyObject *lib = PyImport_ImportModule("pymod._lookup_cffi"), *file = NULL, *path = NULL;
-	void *h = NULL;
+	void *h = pm_core_library("pymod._symfast");
 
-	if (lib)
-		file = PyObject_GetAttrString(lib, "__file__");
-	if (file)
-		path = PyUnicode_EncodeFSDefault(file);
-	if (path)
-		h = dlopen(PyBytes_AS_STRING(path), RTLD_NOW | RTLD_NOLOAD);
-	Py_XDECREF(lib);
-	Py_XDECREF(file);
-	Py_XDECREF(path);
-	if (PyErr_Occurred())
+	if (!h)
 		return -1;
-	if (h) {
-		core_lookup1 = (lookup1_fn)dlsym(h, "pm_symmap_lookup1");
-		core_get = (get_fn)dlsym(h, "pm_symmap_get");
-		core_put = (put_fn)dlsym(h, "pm_symmap_put");
-	}
+	core_lookup1 = (lookup1_fn)dlsym(h, "pm_symmap_lookup1");
+	core_get = (get_fn)dlsym(h, "pm_symmap_get");
+	core_put = (put_fn)dlsym(h, "pm_symmap_put");
 	if (!core_lookup1 || !core_get || !core_put) {
 		PyErr_SetString(PyExc_ImportError, "pymod._symfast: the lookup core is not loaded");
 		return -1;
