@@ -12,7 +12,8 @@ import pytest
 
 from pymod.symbolize.lines import Frame
 
-A_C = r"""
+# An inlined helper and a static function named like B_C's (both programs').
+HELPER_C = r"""
 static inline int sq(int x) { return x * x + (x > 3 ? 1 : 2); }
 static __attribute__((noinline)) int helper(int n)
 {
@@ -22,7 +23,9 @@ static __attribute__((noinline)) int helper(int n)
 	return s;
 }
 int from_b(int);
-int main(int argc, char **argv) { (void)argv; return helper(argc) + from_b(argc); }
+"""
+A_C = HELPER_C + r"""int main(int argc, char **argv)
+{ (void)argv; return helper(argc) + from_b(argc); }
 """
 B_C = r"""
 static inline int cube(int x) { return x * x * x - (x > 2 ? 5 : 1); }
@@ -93,17 +96,7 @@ def agrees(ours: tuple[Frame, ...] | list[Frame], theirs: list[tuple[str, str]])
 # For the symbolize command's batch path: kernel addresses, a build
 # directory (kernel_init in init/main.c), a name the script's split cuts
 # (odd:name), one that is not ASCII, and a file name with a control byte.
-KERNEL_C = r"""
-static inline int sq(int x) { return x * x + (x > 3 ? 1 : 2); }
-static __attribute__((noinline)) int helper(int n)
-{
-	int s = 0;
-	for (int i = 0; i < n; i++)
-		s += sq(i) ^ i;
-	return s;
-}
-int from_b(int);
-__attribute__((noinline)) int odd(int n) __asm__("\"odd:name\"");
+KERNEL_C = HELPER_C + r"""__attribute__((noinline)) int odd(int n) __asm__("\"odd:name\"");
 __attribute__((noinline)) int odd(int n) { return n * 7 + 1; }
 __attribute__((noinline)) int cafe(int n) __asm__("\"caf\xc3\xa9\"");
 __attribute__((noinline)) int cafe(int n) { return n * 9 + 3; }
