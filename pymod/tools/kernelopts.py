@@ -198,9 +198,11 @@ def _release_of(config: Path) -> str | None:
         return named
     if os.path.realpath(config) == "/proc/config.gz":
         return os.uname().release
+    from pymod.elf.compression import read_file
+
     beside = config.parent / "include" / "config" / "kernel.release"
-    try:
-        text = beside.read_text(errors="replace").strip() if beside.is_file() else ""
+    try:   # one short line: a file far larger (or a FIFO, a device) names none
+        text = read_file(str(beside), 4096).decode(errors="replace").strip()
     except OSError:
         text = ""
     return text if text and "\n" not in text and len(text) < 256 else None
