@@ -5,7 +5,6 @@ mutated index blobs, so any read out of bounds is reported."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,12 +12,11 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from cffi_build._common import DWARF, WARN_FLAGS
+from cffi_build._common import DWARF
 from pymod.dwarf.native import SECTIONS
+from tests.c.sanitized import build_fuzzer, run_fuzzer
 
 FUZZER = str(Path(__file__).resolve().parent / "fuzz_dwarf.c")
-SCALE = float(os.environ.get("PYMOD_STRESS_SCALE", "1.0"))
-MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 PROGRAM = r"""
 static inline int sq(int x) { return x * x; }
 static inline __attribute__((always_inline)) int cube(int x) { return sq(x) * x; }
@@ -33,13 +31,7 @@ pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not in
 
 @pytest.fixture(scope="module")
 def fuzzer(tmp_path_factory):
-    exe = tmp_path_factory.mktemp("dwarf") / "fuzz_dwarf"
-    build = subprocess.run(
-        ["gcc", "-O1", "-g", *WARN_FLAGS, "-fsanitize=address,undefined",
-         "-fno-sanitize-recover=all", *DWARF.include_flags(), *DWARF.source_paths(), FUZZER,
-         "-o", str(exe)], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    return exe
+    return build_fuzzer(DWARF, FUZZER, tmp_path_factory.mktemp("dwarf") / "fuzz_dwarf")
 
 
 @pytest.mark.parametrize("version", [4, 5])
@@ -59,11 +51,5 @@ def test_mutated_sections(fuzzer, tmp_path, version):
             path = tmp_path / name.lstrip(".")
             path.write_bytes(sec.data())
             files.append(str(path))
-    p = subprocess.run([str(fuzzer), str(max(50, int(2000 * SCALE))), *files],
-                       capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "ASAN_OPTIONS": "halt_on_error=1 detect_leaks=1"})
-    report = p.stdout + p.stderr
-    assert not any(m in report for m in MARKS), report[-4000:]
-    assert p.returncode == 0, report[-4000:]
-    _, ok, errors = (int(x) for x in p.stdout.split()[1::2])
+    ok, errors = run_fuzzer(fuzzer, 2000, 50, files)
     assert ok > 100 and errors > 100     # mutations both hit and miss structure

@@ -4,19 +4,16 @@ mutant from an exact-size heap copy, so any out-of-bounds read is reported."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from cffi_build._common import KSCAN, WARN_FLAGS
+from cffi_build._common import KSCAN
 from pymod.samples import prebuilt_dir
+from tests.c.sanitized import build_fuzzer, run_fuzzer
 
 FUZZER = str(Path(__file__).resolve().parent / "fuzz_kscan.c")
-SCALE = float(os.environ.get("PYMOD_STRESS_SCALE", "1.0"))
-MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 
 # slow: gcc builds (sanitizers among them) and long stress runs.
 pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed"),
@@ -25,25 +22,11 @@ pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not in
 
 @pytest.fixture(scope="module")
 def fuzzer(tmp_path_factory):
-    exe = tmp_path_factory.mktemp("kscan") / "fuzz_kscan"
-    build = subprocess.run(
-        ["gcc", "-O1", "-g", *WARN_FLAGS,
-         "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-         *KSCAN.include_flags(), *KSCAN.source_paths(), FUZZER, "-o", str(exe)],
-        capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    return exe
+    return build_fuzzer(KSCAN, FUZZER, tmp_path_factory.mktemp("kscan") / "fuzz_kscan")
 
 
 def run(fuzzer, rounds: int, files: list[str]) -> tuple[int, int]:
-    p = subprocess.run([str(fuzzer), str(max(10, int(rounds * SCALE))), *files],
-                       capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "ASAN_OPTIONS": "halt_on_error=1 detect_leaks=1"})
-    report = p.stdout + p.stderr
-    assert not any(m in report for m in MARKS), report[-4000:]
-    assert p.returncode == 0, report[-4000:]
-    scans, ok, errors = (int(x) for x in p.stdout.split()[1::2])
-    return ok, errors
+    return run_fuzzer(fuzzer, rounds, 10, files)
 
 
 def test_mutated_samples(fuzzer):
