@@ -55,9 +55,6 @@ class Registry:
                  trusted_keys: tuple[object, ...] = (), sig_enforce: bool = False,
                  lockdown: bool = False, blacklisted_hashes: frozenset[bytes] = frozenset()):
         self.config = config or Config()
-        # kernel lockdown at integrity level or above (lockdown=integrity):
-        # unsigned modules and hardware parameters are refused
-        self.lockdown = lockdown
         self.comm = "insmod"             # current->comm in the kernel's messages
         # stand-in kernel-heap addresses for charp parameter copies
         self.kmalloc_ids = itertools.count()
@@ -71,8 +68,10 @@ class Registry:
             sig_enforce=sig_enforce, trusted_keys=tuple(trusted_keys),
             locked_down=self.security_locked_down,
             blacklisted_hashes=frozenset(blacklisted_hashes))
-        # the LSM decides: a configured default level locks down without lockdown=,
-        # and a kernel without the LSM has no lockdown at all
+        # kernel lockdown at integrity level or above (unsigned modules and
+        # hardware parameters are refused): the LSM decides, given lockdown=;
+        # a configured default level locks down without lockdown=, and a
+        # kernel without the LSM has no lockdown at all
         self.lockdown = self.features.lockdown.at_boot(lockdown)
         arch = self.config.arch_hooks
         self.area = ModuleArea(arch.modules_vaddr, arch.modules_end, arch.load_copy_base)
