@@ -30,19 +30,10 @@ import numpy as np
 
 from bench import lookup_cases as lc
 from bench.plotting import style_log_axes
+from bench.timing import best_time
 from pymod.lookup import ModTree
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` runs (the least disturbed one)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def per_call_ns(find: Callable[[int], object], addrs: list[int], repeat: int) -> float:

@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import best_time  # noqa: E402
 from pymod.dwarf.cache import load_index  # noqa: E402
 from pymod.dwarf.native import Frame  # noqa: E402
 
@@ -131,22 +132,13 @@ def pymod_build(vmlinux: Path, cache: Path) -> tuple[float, int]:
 
 
 def reopen(vmlinux: Path, cache: Path, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        r = load_index(vmlinux, directory=cache)
-        best = min(best, time.perf_counter() - t0)
-        assert r.hit
-    return best
+    def once() -> None:
+        assert load_index(vmlinux, directory=cache).hit
+    return best_time(once, repeat)
 
 
 def batch_ns(index: Any, addrs: np.ndarray, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        index.lookup_many(addrs)
-        best = min(best, time.perf_counter() - t0)
-    return best / len(addrs) * 1e9
+    return best_time(lambda: index.lookup_many(addrs), repeat) / len(addrs) * 1e9
 
 
 def cli(vmlinux: Path, addrs: np.ndarray, cache: Path) -> tuple[float, int]:

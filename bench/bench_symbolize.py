@@ -34,13 +34,13 @@ from bench.symbolize_inputs import (  # noqa: E402
     Bisect,
     Drgn,
     Universe,
-    best,
     check,
     ingest,
     sample_modules,
     searchsorted,
     subsample,
 )
+from bench.timing import best_time  # noqa: E402
 from pymod.symbolize import Symbolizer  # noqa: E402
 from pymod.symbolize.model import Maps  # noqa: E402
 
@@ -74,15 +74,15 @@ def batch(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int) 
     check(sym, u, drgn, addrs[:20_000])
     res, bis = sym.symbolize_many(slow), Bisect(u)
     row = {"batch_n": n,
-           "c_call_ns": best(raw_c(sym, addrs), repeat) / n * 1e9,
-           "binding_ns": best(lambda: sym._c.lookup(addrs), repeat) / n * 1e9,
-           "pymod_ns": best(lambda: sym.symbolize_many(addrs), repeat) / n * 1e9,
-           "names_ns": best(res.names, max(1, repeat // 2)) / len(slow) * 1e9,
-           "format_ns": best(res.format, max(1, repeat // 2)) / len(slow) * 1e9,
-           "bisect_ns": best(lambda: bis.loop(slow_list), 2) / n * 1e9,
-           "searchsorted_ns": best(lambda: searchsorted(u, addrs), repeat) / n * 1e9}
+           "c_call_ns": best_time(raw_c(sym, addrs), repeat) / n * 1e9,
+           "binding_ns": best_time(lambda: sym._c.lookup(addrs), repeat) / n * 1e9,
+           "pymod_ns": best_time(lambda: sym.symbolize_many(addrs), repeat) / n * 1e9,
+           "names_ns": best_time(res.names, max(1, repeat // 2)) / len(slow) * 1e9,
+           "format_ns": best_time(res.format, max(1, repeat // 2)) / len(slow) * 1e9,
+           "bisect_ns": best_time(lambda: bis.loop(slow_list), 2) / n * 1e9,
+           "searchsorted_ns": best_time(lambda: searchsorted(u, addrs), repeat) / n * 1e9}
     if drgn is not None:
-        row["drgn_ns"] = best(lambda: drgn.loop(slow_list), 2) / n * 1e9
+        row["drgn_ns"] = best_time(lambda: drgn.loop(slow_list), 2) / n * 1e9
     return row
 
 
@@ -94,7 +94,7 @@ def single(sym: Symbolizer, u: Universe, drgn: Drgn | None, n: int, repeat: int)
     c_calls = [raw_c(sym, one) for one in ones[:2000]]
 
     def each(fn: Callable[[Any], object], items: list[Any]) -> float:
-        return best(lambda: [fn(x) for x in items], repeat) / len(items) * 1e9
+        return best_time(lambda: [fn(x) for x in items], repeat) / len(items) * 1e9
 
     row = {"c_call_ns": each(lambda c: c(), c_calls),
            "binding_ns": each(sym._c.lookup, ones),
@@ -123,18 +123,18 @@ def _table_row(maps: Maps, k: int, n: int, with_drgn: bool) -> dict[str, Any]:
     check(sym, u, d, addrs[:2000])
     bis = Bisect(u)
     row = {"symbols": len(u.sym_addrs),
-           "pymod_ns": best(lambda: sym.symbolize_many(addrs), 3) / n * 1e9,
-           "searchsorted_ns": best(lambda: searchsorted(u, addrs), 3) / n * 1e9,
-           "bisect_ns": best(lambda: bis.loop(slow), 2) / len(slow) * 1e9}
+           "pymod_ns": best_time(lambda: sym.symbolize_many(addrs), 3) / n * 1e9,
+           "searchsorted_ns": best_time(lambda: searchsorted(u, addrs), 3) / n * 1e9,
+           "bisect_ns": best_time(lambda: bis.loop(slow), 2) / len(slow) * 1e9}
     if d is not None:
-        row["drgn_ns"] = best(lambda: d.loop(slow), 2) / len(slow) * 1e9
+        row["drgn_ns"] = best_time(lambda: d.loop(slow), 2) / len(slow) * 1e9
     return row
 
 
 def _batch_row(sym: Symbolizer, addrs: np.ndarray, b: int) -> dict[str, Any]:
     m = min(len(addrs), max(b, 20_000))
     chunks = [addrs[i:i + b] for i in range(0, m - b + 1, b)]
-    t = best(lambda: [sym.symbolize_many(c) for c in chunks], 3)
+    t = best_time(lambda: [sym.symbolize_many(c) for c in chunks], 3)
     return {"batch": b, "pymod_ns": t / (len(chunks) * b) * 1e9}
 
 

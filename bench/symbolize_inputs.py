@@ -8,12 +8,12 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from bench.timing import best_time
 from pymod import Kernel
 from pymod.samples import SAMPLES, prebuilt_path
 from pymod.symbolize import Symbolizer
@@ -24,26 +24,16 @@ from pymod.symbolize.readers import read_kallsyms
 MODULE_STRIDE = 0x100000          # distance between copies of the sample modules
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` runs, in seconds."""
-    t = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
-
-
 # ------------------------------------------------------------------ data
 def ingest(path: str, repeat: int) -> tuple[Maps, dict[str, float]]:
     """The file read, the parse and the build, each timed alone (ms), and
     ``Symbolizer.from_kallsyms(path)`` end to end."""
     data = Path(path).read_bytes()
     maps = read_kallsyms(data)
-    ms = {"read_ms": best(lambda: Path(path).read_bytes(), repeat) * 1e3,
-          "parse_ms": best(lambda: read_kallsyms(data), repeat) * 1e3,
-          "build_ms": best(lambda: Symbolizer(maps), repeat) * 1e3,
-          "total_ms": best(lambda: Symbolizer.from_kallsyms(path), repeat) * 1e3,
+    ms = {"read_ms": best_time(lambda: Path(path).read_bytes(), repeat) * 1e3,
+          "parse_ms": best_time(lambda: read_kallsyms(data), repeat) * 1e3,
+          "build_ms": best_time(lambda: Symbolizer(maps), repeat) * 1e3,
+          "total_ms": best_time(lambda: Symbolizer.from_kallsyms(path), repeat) * 1e3,
           "symbols": len(maps.core.symbols) if maps.core else 0,
           "bytes": len(data)}
     return maps, ms
