@@ -55,15 +55,22 @@ def _tree_closure(kernel, names: list[str]) -> set[str]:
     return found
 
 
-def _pairs(debian_kernel_612, debian_kernel_61):
-    return [(debian_kernel_61, debian_kernel_612), (debian_kernel_612, debian_kernel_61)]
+@pytest.fixture(params=[True, False], ids=["6.1-on-6.12", "6.12-on-6.1"])
+def older_module(request):
+    return request.param
+
+
+@pytest.fixture
+def pair(older_module, debian_kernel_612, debian_kernel_61):
+    """(the kernel a module was built for, the kernel it is checked against)."""
+    if older_module:
+        return debian_kernel_61, debian_kernel_612
+    return debian_kernel_612, debian_kernel_61
 
 
 @pytest.mark.real_kernel
-@pytest.mark.parametrize("older_module", [True, False], ids=["6.1-on-6.12", "6.12-on-6.1"])
-def test_a_module_of_the_other_kernel_gets_a_rebuild_hint(capsys, older_module,
-                                                          debian_kernel_612, debian_kernel_61):
-    built, target = _pairs(debian_kernel_612, debian_kernel_61)[0 if older_module else 1]
+def test_a_module_of_the_other_kernel_gets_a_rebuild_hint(capsys, older_module, pair):
+    built, target = pair
     path = _module(built, "vxlan")
     rc, (r,), text = _both(capsys, "--kernel-dir", str(target.modules_dir), path)
     info = _modinfo(path)
@@ -83,10 +90,8 @@ def test_a_module_of_the_other_kernel_gets_a_rebuild_hint(capsys, older_module,
 
 
 @pytest.mark.real_kernel
-@pytest.mark.parametrize("older_module", [True, False], ids=["6.1-on-6.12", "6.12-on-6.1"])
-def test_the_dependencies_from_the_tree_are_named(capsys, older_module,
-                                                   debian_kernel_612, debian_kernel_61):
-    built, target = _pairs(debian_kernel_612, debian_kernel_61)[0 if older_module else 1]
+def test_the_dependencies_from_the_tree_are_named(capsys, pair):
+    built, target = pair
     path = _module(built, "8021q")
     _, (r,), text = _both(capsys, "--kernel-dir", str(target.modules_dir), path)
     wanted = [d.replace("-", "_") for d in _modinfo(path)["depends"].split(",") if d]
