@@ -41,7 +41,6 @@ from pymod.tools.common import (
     os_message,
     progress_line,
     terminal_safe,
-    trusted_certificates,
     write,
 )
 from pymod.tools.kernelopts import (
@@ -50,6 +49,7 @@ from pymod.tools.kernelopts import (
     choose_kernel,
     kernel_config,
     missing_files,
+    target_trust,
 )
 
 PROG = "pymod check"
@@ -196,10 +196,7 @@ def main(argv: Sequence[str]) -> int:
             error(PROG, found)
             return 2
         target, config, symvers = found
-        # the target's own vmlinuz unless keys are named (the built-in kernel has none)
-        images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert
-                                  else [])
-        trusted = trusted_certificates(args.cert, images)
+        trusted = target_trust(args, target)
         if args.in_qemu:
             return _in_qemu(args, target, config, symvers, trusted)
         reports = check(args.modules, target, config, symvers, trusted, args.sig_enforce)

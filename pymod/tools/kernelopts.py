@@ -28,15 +28,15 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pymod.tools.common import add_trust_options
+from pymod.tools.common import add_trust_options, trusted_certificates
 
 if TYPE_CHECKING:
     from pymod.config import Config
 
 __all__ = ["Target", "add_kernel_options", "choose_kernel", "find_target", "is_modules_tree",
-           "kernel_config", "missing_files", "refuse_conflicts"]
+           "kernel_config", "missing_files", "refuse_conflicts", "target_trust"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,15 @@ def choose_kernel(ap: argparse.ArgumentParser, args: argparse.Namespace,
                   getattr(args, "config", None) or found.config,
                   getattr(args, "symvers", None) or found.symvers,
                   Path(args.vmlinuz[0]) if getattr(args, "vmlinuz", None) else found.vmlinuz)
+
+
+def target_trust(args: argparse.Namespace, target: Target) -> list[Any]:
+    """The certificates a command that loads trusts: ``--cert``'s and those
+    built into ``--vmlinuz``'s images, else into the target's own vmlinuz
+    unless ``--cert`` names the keys (the built-in kernel has none)."""
+    images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert
+                              else [])
+    return trusted_certificates(args.cert, images)
 
 
 def missing_files(target: Target, args: argparse.Namespace, *, symvers: bool = True) -> str | None:

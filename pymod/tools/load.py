@@ -20,7 +20,6 @@ from pymod.tools.common import (
     os_message,
     positive_int,
     progress_line,
-    trusted_certificates,
     write,
 )
 from pymod.tools.kernelopts import (
@@ -31,6 +30,7 @@ from pymod.tools.kernelopts import (
     is_modules_tree,
     kernel_config,
     missing_files,
+    target_trust,
 )
 
 if TYPE_CHECKING:
@@ -73,9 +73,8 @@ def _build_kernel(args: argparse.Namespace, target: Target) -> Kernel:
             if files:
                 config = config.replace(struct_module_size=Config.struct_module_size_of(files[0]))
                 break
-    images = args.vmlinuz or ([str(target.vmlinuz)] if target.vmlinuz and not args.cert else [])
     return Kernel(config, symvers=target.symvers, sig_enforce=args.sig_enforce,
-                  trusted_keys=tuple(trusted_certificates(args.cert, images)))
+                  trusted_keys=tuple(target_trust(args, target)))
 
 
 def _choose(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Target | str:
