@@ -18,4 +18,5 @@ _spec.loader.exec_module(_common)
 
 setup(cffi_modules=["cffi_build/build_lookup.py:ffi", "cffi_build/build_kscan.py:ffi",
                      "cffi_build/build_reloc.py:ffi", "cffi_build/build_dwarf.py:ffi"],
-      ext_modules=[_common.symfast_extension(), _common.lookfast_extension()])
+      ext_modules=[_common.cpython_extension(_common.SYMFAST),
+                   _common.cpython_extension(_common.LOOKFAST)])

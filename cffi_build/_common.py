@@ -81,18 +81,6 @@ SYMFAST = CLibrary("symfast", "pymod._symfast", "pm_symfast.h",
                    ("pm_symfast.c", "pm_names.c", "pm_symobj.c"),
                    parts=(("pyext", ("pm_corelib.c",)),))
 
-
-def symfast_extension() -> Any:  # a setuptools.Extension (a build-time import only)
-    from setuptools import Extension
-
-    return Extension(SYMFAST.module,
-                     sources=[os.path.relpath(p, ROOT) for p in SYMFAST.source_paths()],
-                     include_dirs=[os.path.relpath(f, ROOT) for f in SYMFAST.folders] +
-                     [os.path.relpath(LOOKUP.folder, ROOT)],
-                     libraries=["dl"],   # dlopen/dlsym (in libc itself from glibc 2.34)
-                     extra_compile_args=CFLAGS, extra_link_args=LDFLAGS)
-
-
 # The same kind of extension for ModTree.find/within (one-address lookups):
 # its Map type owns a pm_map and calls LOOKUP's pm_map_find/pm_map_within
 # through pointers found with dlsym.
@@ -101,13 +89,15 @@ LOOKFAST = CLibrary("lookfast", "pymod._lookfast", "pm_lookfast.h",
                     parts=(("pyext", ("pm_corelib.c",)),))
 
 
-def lookfast_extension() -> Any:  # a setuptools.Extension (a build-time import only)
+def cpython_extension(lib: CLibrary) -> Any:  # a setuptools.Extension (build-time import only)
+    """``lib`` (SYMFAST or LOOKFAST) as a plain CPython extension: its folders
+    plus LOOKUP's (for the core's types), linked with libdl for dlopen/dlsym
+    (in libc itself from glibc 2.34)."""
     from setuptools import Extension
 
-    return Extension(LOOKFAST.module,
-                     sources=[os.path.relpath(p, ROOT) for p in LOOKFAST.source_paths()],
-                     include_dirs=[os.path.relpath(f, ROOT) for f in LOOKFAST.folders] +
-                     [os.path.relpath(LOOKUP.folder, ROOT)],
+    return Extension(lib.module,
+                     sources=[os.path.relpath(p, ROOT) for p in lib.source_paths()],
+                     include_dirs=[os.path.relpath(f, ROOT) for f in [*lib.folders, LOOKUP.folder]],
                      libraries=["dl"],
                      extra_compile_args=CFLAGS, extra_link_args=LDFLAGS)
 
