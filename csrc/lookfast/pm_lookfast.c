@@ -30,7 +30,6 @@
 #include "pm_lookfast.h"   /* Python.h first, as it requires */
 
 #include <dlfcn.h>
-#include "pm_corelib.h"
 #include "pymod_lookup.h"
 
 typedef pm_map *(*new_fn)(int);

@@ -2,13 +2,16 @@
  * The lookup core as pymod's small CPython extensions (_symfast, _lookfast)
  * reach it: through the cffi library the package has already loaded, so
  * that every caller uses the one copy of the core (one RCU domain, one
- * registry of maps and symmaps, one set of fork handlers).
+ * registry of maps and symmaps, one set of fork handlers); and the address
+ * test their fast paths share.
  */
 #ifndef PM_CORELIB_H
 #define PM_CORELIB_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
+#include <stdint.h>
 
 /*
  * The dlopen handle of the loaded pymod._lookup_cffi, for dlsym.  Found
@@ -17,5 +20,27 @@
  * error set (the import's, or an ImportError naming @who).
  */
 void *pm_core_library(const char *who);
+
+/*
+ * The argument test of every fast path (and of the bench's Probe, so that
+ * the floor parses exactly as find does): @o is exactly an int (no
+ * subclass: bool, IntEnum and numpy go to the Python path) in
+ * 0..2**64-1.  *out gets it; 0 (no error set) when it is anything else.
+ */
+static inline int pm_exact_u64(PyObject *o, uint64_t *out)
+{
+	if (!PyLong_CheckExact(o))
+		return 0;
+#if ULONG_MAX == UINT64_MAX
+	*out = PyLong_AsUnsignedLong(o);   /* no byte-array detour for 64-bit values */
+#else
+	*out = PyLong_AsUnsignedLongLong(o);
+#endif
+	if (*out == (uint64_t)-1 && PyErr_Occurred()) {
+		PyErr_Clear();   /* negative or too big: the Python path names it */
+		return 0;
+	}
+	return 1;
+}
 
 #endif /* PM_CORELIB_H */

@@ -30,7 +30,6 @@
 
 #include <dlfcn.h>
 #include "pm_corelib.h"
-#include <limits.h>
 #include "pymod_lookup.h"
 
 typedef uint8_t (*lookup1_fn)(pm_symmap *, uint64_t, int, struct pm_sym_answer *);
@@ -57,23 +56,6 @@ typedef struct {
 static PyObject *fallback(Fast *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
 	return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
-}
-
-/* An exact int in 0..2**64-1 into *out; 0 (no error set) otherwise. */
-static int exact_u64(PyObject *o, uint64_t *out)
-{
-	if (!PyLong_CheckExact(o))
-		return 0;
-#if ULONG_MAX == UINT64_MAX
-	*out = PyLong_AsUnsignedLong(o);   /* no byte-array detour for 64-bit values */
-#else
-	*out = PyLong_AsUnsignedLongLong(o);
-#endif
-	if (*out == (uint64_t)-1 && PyErr_Occurred()) {
-		PyErr_Clear();
-		return 0;
-	}
-	return 1;
 }
 
 /* The entry of @tag, borrowed (the cache holds it); NULL (maybe with an error) if none. */
@@ -112,7 +94,7 @@ static PyObject *Fast_symbolize(Fast *self, PyObject *const *args, size_t nargsf
 		return fallback(self, args, nargsf, kwnames);
 	if (nargs + nkw == 2)
 		bt = args[1];
-	if ((bt != Py_True && bt != Py_False) || !exact_u64(args[0], &addr))
+	if ((bt != Py_True && bt != Py_False) || !pm_exact_u64(args[0], &addr))
 		return fallback(self, args, nargsf, kwnames);
 
 	if (core_lookup1(self->sm, addr, bt == Py_True, &a) != PM_SYM_FOUND)
