@@ -1,6 +1,6 @@
 """What the cffi builds, the C tests and the benchmarks share about the C code.
 
-Nothing here runs at import: it names the two libraries (their folders,
+Nothing here runs at import: it names the C libraries (their folders,
 headers and sources), the compiler flags every build uses, and reads a cdef
 from between the ``cffi:begin``/``cffi:end`` markers of a real header, so the
 C API and its Python binding cannot drift apart.  Importable as
