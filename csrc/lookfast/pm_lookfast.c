@@ -19,7 +19,8 @@
  * Concurrency: the tree lookup and within() run with the GIL held: they
  * take no lock and never wait (the latch contract, pm_latch.h), so a writer
  * that releases the GIL to wait out a grace period never waits for a thread
- * that waits for the GIL.  A list-strategy find scans O(n) modules and
+ * that waits for the GIL.  Their read sections share one serialized RCU
+ * record (gil_reader), which the GIL serializes.  A list-strategy find scans O(n) modules and
  * releases the GIL, as the cffi call did.  fork() cannot start inside one
  * of these calls from another Python thread (os.fork takes the GIL).
  *
@@ -30,18 +31,31 @@
 #include "pm_lookfast.h"   /* Python.h first, as it requires */
 
 #include <dlfcn.h>
+#include <string.h>
 #include "pymod_lookup.h"
 
 typedef pm_map *(*new_fn)(int);
 typedef void (*free_fn)(pm_map *);
 typedef int64_t (*find_fn)(pm_map *, uint64_t);
-typedef int (*within_fn)(pm_map *, uint64_t, int64_t);
+typedef struct pm_rcu_reader *(*reader_fn)(void);
+typedef int64_t (*find_on_fn)(pm_map *, uint64_t, struct pm_rcu_reader *);
+typedef int (*within_on_fn)(pm_map *, uint64_t, int64_t, struct pm_rcu_reader *);
 
 /* The core's entry points, set once by the module's init. */
 static new_fn core_new;
 static free_fn core_free;
 static find_fn core_find;
-static within_fn core_within;
+static find_on_fn core_find_on;
+static within_on_fn core_within_on;
+
+/*
+ * The read sections of every call that keeps the GIL run on this one
+ * serialized record (pm_rcu.h): the GIL lets one thread at a time in, and
+ * none of those sections releases it.  (This module is single-phase, so
+ * no subinterpreter with a GIL of its own can import it, and a
+ * free-threaded build turns the GIL back on for it.)
+ */
+static struct pm_rcu_reader *gil_reader;
 
 /* The Python paths: f(tree, *args, **kwargs), set once by pymod.lookup. */
 static PyObject *slow_find, *slow_within;
@@ -50,7 +64,43 @@ typedef struct {
 	PyObject_HEAD
 	pm_map *map;      /* owned: made by Map_new, freed by Map_dealloc */
 	int strategy;     /* PM_STRATEGY_*, fixed for the map's life */
+	PyObject **ids;   /* ids[i]: the int i once find returned it, or NULL */
+	Py_ssize_t nids;  /* length of ids (0 until an id above the small ints) */
 } Map;
+
+/*
+ * Ids as int objects, made once: find answers with an existing object, as
+ * a dict or list lookup does, instead of allocating an int per call (ints
+ * above 256 are not preallocated by CPython).  Module ids are small dense
+ * counts in practice; ids at or above ID_CACHE_MAX are made per call.  At
+ * most ID_CACHE_MAX pointers (512 KiB) and as many ints per map; GIL held.
+ */
+#define ID_CACHE_MAX ((Py_ssize_t)1 << 16)
+
+static PyObject *id_object(Map *self, int64_t id)
+{
+	Py_ssize_t n;
+
+	if (id < 257 || id >= ID_CACHE_MAX)
+		return PyLong_FromLongLong(id);
+	if (id >= self->nids) {
+		n = self->nids ? self->nids : 512;
+		while (n <= id)
+			n *= 2;
+		PyObject **grown = PyMem_Realloc(self->ids, (size_t)n * sizeof(*grown));
+		if (!grown)
+			return PyErr_NoMemory();
+		memset(grown + self->nids, 0, (size_t)(n - self->nids) * sizeof(*grown));
+		self->ids = grown;
+		self->nids = n;
+	}
+	if (!self->ids[id]) {
+		self->ids[id] = PyLong_FromLongLong(id);
+		if (!self->ids[id])
+			return NULL;
+	}
+	return Py_NewRef(self->ids[id]);
+}
 
 /* @fn(self, *args, **kwargs) from a vectorcall's arguments. */
 static PyObject *call_slow(PyObject *fn, PyObject *self, PyObject *const *args, size_t nargsf,
@@ -86,7 +136,7 @@ static PyObject *Map_find(Map *self, PyObject *const *args, size_t nargsf, PyObj
 	if (PyVectorcall_NARGS(nargsf) != 1 || kwnames || !pm_exact_u64(args[0], &addr))
 		return call_slow(slow_find, (PyObject *)self, args, nargsf, kwnames);
 	if (self->strategy == PM_STRATEGY_TREE) {
-		id = core_find(self->map, addr);
+		id = core_find_on(self->map, addr, gil_reader);
 	} else {
 		Py_BEGIN_ALLOW_THREADS
 		id = core_find(self->map, addr);
@@ -94,7 +144,7 @@ static PyObject *Map_find(Map *self, PyObject *const *args, size_t nargsf, PyObj
 	}
 	if (id < 0)
 		Py_RETURN_NONE;
-	return PyLong_FromLongLong(id);
+	return id_object(self, id);
 }
 
 /* An exact int in 0..2**63-1 (a module id) into *out; 0 (no error set) otherwise. */
@@ -123,7 +173,7 @@ static PyObject *Map_within(Map *self, PyObject *const *args, size_t nargsf, PyO
 	if (PyVectorcall_NARGS(nargsf) != 2 || kwnames || !pm_exact_u64(args[0], &addr) ||
 	    !exact_id(args[1], &id))
 		return call_slow(slow_within, (PyObject *)self, args, nargsf, kwnames);
-	rc = core_within(self->map, addr, id);
+	rc = core_within_on(self->map, addr, id, gil_reader);
 	if (rc < 0)   /* no such module: the Python path raises its error */
 		return call_slow(slow_within, (PyObject *)self, args, nargsf, kwnames);
 	return PyBool_FromLong(rc);
@@ -159,6 +209,9 @@ static void Map_dealloc(Map *self)
 {
 	if (self->map)
 		core_free(self->map);
+	for (Py_ssize_t i = 0; i < self->nids; i++)
+		Py_XDECREF(self->ids[i]);
+	PyMem_Free(self->ids);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -225,15 +278,23 @@ static struct PyModuleDef lookfast_module = {
 static int find_core(void)
 {
 	void *h = pm_core_library("pymod._lookfast");
+	reader_fn reader;
 
 	if (!h)
 		return -1;
 	core_new = (new_fn)dlsym(h, "pm_map_new");
 	core_free = (free_fn)dlsym(h, "pm_map_free");
 	core_find = (find_fn)dlsym(h, "pm_map_find");
-	core_within = (within_fn)dlsym(h, "pm_map_within");
-	if (!core_new || !core_free || !core_find || !core_within) {
+	core_find_on = (find_on_fn)dlsym(h, "pm_map_find_on");
+	core_within_on = (within_on_fn)dlsym(h, "pm_map_within_on");
+	reader = (reader_fn)dlsym(h, "pm_rcu_reader_new_serialized");
+	if (!core_new || !core_free || !core_find || !core_find_on || !core_within_on || !reader) {
 		PyErr_SetString(PyExc_ImportError, "pymod._lookfast: the lookup core is not loaded");
+		return -1;
+	}
+	gil_reader = reader();
+	if (!gil_reader) {
+		PyErr_NoMemory();
 		return -1;
 	}
 	return 0;

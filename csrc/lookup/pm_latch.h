@@ -65,6 +65,12 @@ static inline struct pm_node *pm_latch_walk(struct pm_latch_root *root, unsigned
 			*torn = 1;
 			return NULL;
 		}
+		/* Both children start loading while this node is compared: on a
+		 * tree larger than the caches the next level's miss overlaps
+		 * this one's work (a prefetch never faults, even on a node a
+		 * writer is unlinking). */
+		__builtin_prefetch(pm_load_relaxed(&n->child[c][0]));
+		__builtin_prefetch(pm_load_relaxed(&n->child[c][1]));
 		if (addr < n->base)
 			n = pm_rb_child(n, c, 0);
 		else if (addr - n->base >= n->size)

@@ -20,15 +20,41 @@ int64_t pm_map_find(pm_map *map, uint64_t addr)
 	return id;
 }
 
+/* within_module() by id.  Caller: inside an RCU read section. */
+static inline int within_locked(pm_map *map, uint64_t addr, int64_t id)
+{
+	struct pm_module *mod = pm_idtab_get(pm_load_acquire(&map->ids), id);
+
+	return mod ? pm_within(mod, addr) : PM_ENOENT;
+}
+
 int pm_map_within(pm_map *map, uint64_t addr, int64_t id)
 {
-	struct pm_module *mod;
 	int rc;
 
 	pm_rcu_read_lock();
-	mod = pm_idtab_get(pm_load_acquire(&map->ids), id);
-	rc = mod ? pm_within(mod, addr) : PM_ENOENT;
+	rc = within_locked(map, addr, id);
 	pm_rcu_read_unlock();
+	return rc;
+}
+
+int64_t pm_map_find_on(pm_map *map, uint64_t addr, struct pm_rcu_reader *r)
+{
+	int64_t id;
+
+	pm_rcu_read_lock_on(r);
+	id = pm_find_locked(map, addr);
+	pm_rcu_read_unlock_on(r);
+	return id;
+}
+
+int pm_map_within_on(pm_map *map, uint64_t addr, int64_t id, struct pm_rcu_reader *r)
+{
+	int rc;
+
+	pm_rcu_read_lock_on(r);
+	rc = within_locked(map, addr, id);
+	pm_rcu_read_unlock_on(r);
 	return rc;
 }
 

@@ -8,13 +8,7 @@
 
 #include "pm_atomic.h"
 
-struct pm_rcu_reader {
-	_Atomic uint64_t ctr;                 /* 0: idle; else gp seen on entry */
-	_Atomic int used;                     /* owned by a live thread */
-	struct pm_rcu_reader *_Atomic next;   /* registry link, never unlinked */
-} __attribute__((aligned(64)));
-
-static _Atomic uint64_t gp_ctr = 1;
+_Atomic uint64_t pm_rcu_gp_ctr = 1;
 static struct pm_rcu_reader *_Atomic registry;
 static pthread_mutex_t gp_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t exit_key;
@@ -38,14 +32,15 @@ static void reader_release(void *arg)
  * parent's other threads were copied, some perhaps marked "in a read
  * section" forever, which would hang every synchronize() in the child.
  * They are released; the forking thread keeps its own (not inside a read
- * section: the lookup core never forks from one).
+ * section: the lookup core never forks from one), and serialized records
+ * stay their owners', idle.
  */
 static void after_fork_child(void)
 {
 	for (struct pm_rcu_reader *r = pm_load_relaxed(&registry); r;
 	     r = pm_load_relaxed(&r->next)) {
 		pm_store_relaxed(&r->ctr, 0);
-		pm_store_relaxed(&r->used, r == self);
+		pm_store_relaxed(&r->used, r == self || r->serialized);
 	}
 	pthread_mutex_init(&gp_lock, NULL);
 }
@@ -54,6 +49,25 @@ static void make_key(void)
 {
 	(void)pthread_key_create(&exit_key, reader_release);
 	(void)pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+/* A new record, in use, pushed on the registry (lock-free); NULL when out
+ * of memory. */
+static struct pm_rcu_reader *reader_push(int serialized)
+{
+	struct pm_rcu_reader *r = aligned_alloc(64, sizeof(*r)), *head;
+
+	if (!r)
+		return NULL;
+	atomic_init(&r->ctr, 0);
+	atomic_init(&r->used, 1);
+	r->serialized = serialized;
+	head = pm_load_relaxed(&registry);
+	do {
+		pm_store_relaxed(&r->next, head);
+	} while (!atomic_compare_exchange_weak_explicit(&registry, &head, r,
+			memory_order_release, memory_order_relaxed));
+	return r;
 }
 
 /* First read section of a thread: reuse a free record or push a new one.
@@ -69,23 +83,19 @@ static struct pm_rcu_reader *reader_register(void)
 		if (atomic_compare_exchange_strong(&r->used, &expect, 1))
 			goto out;
 	}
-	r = aligned_alloc(64, sizeof(*r));
+	r = reader_push(0);
 	if (!r)
 		abort(); /* 64 bytes once per thread: nothing sane to unwind to */
-	atomic_init(&r->ctr, 0);
-	atomic_init(&r->used, 1);
-	{
-		struct pm_rcu_reader *head = pm_load_relaxed(&registry);
-
-		do {
-			pm_store_relaxed(&r->next, head);
-		} while (!atomic_compare_exchange_weak_explicit(&registry, &head, r,
-				memory_order_release, memory_order_relaxed));
-	}
 out:
 	(void)pthread_setspecific(exit_key, r);
 	self = r;
 	return r;
+}
+
+struct pm_rcu_reader *pm_rcu_reader_new_serialized(void)
+{
+	pthread_once(&exit_once, make_key); /* the fork handler */
+	return reader_push(1);
 }
 
 void pm_rcu_read_lock(void)
@@ -97,7 +107,7 @@ void pm_rcu_read_lock(void)
 	r = self ? self : reader_register();
 	/* Release: a writer that sees this value knows our previous section's
 	 * reads are over (the happens-before edge ThreadSanitizer can see). */
-	pm_store_release(&r->ctr, pm_load_relaxed(&gp_ctr));
+	pm_store_release(&r->ctr, pm_load_relaxed(&pm_rcu_gp_ctr));
 	/* Order the record's publication before every read of protected data. */
 	pm_fence_full();
 }
@@ -118,7 +128,7 @@ void pm_rcu_synchronize(void)
 
 	pthread_mutex_lock(&gp_lock);
 	pm_fence_full(); /* unlinking stores before the advance */
-	gp = pm_fetch_add(&gp_ctr, 1) + 1;
+	gp = pm_fetch_add(&pm_rcu_gp_ctr, 1) + 1;
 	pm_fence_full(); /* the advance before reading any record */
 	for (r = pm_load_acquire(&registry); r; r = pm_load_acquire(&r->next)) {
 		unsigned backoff = 1;

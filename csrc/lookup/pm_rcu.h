@@ -24,8 +24,51 @@
 #ifndef PM_RCU_H
 #define PM_RCU_H
 
+#include "pm_atomic.h"
+
 void pm_rcu_read_lock(void);
 void pm_rcu_read_unlock(void);
 void pm_rcu_synchronize(void);
+
+/* One reader's record (registry entry); see the scheme above. */
+struct pm_rcu_reader {
+	_Atomic uint64_t ctr;                 /* 0: idle; else gp seen on entry */
+	_Atomic int used;                     /* owned by a live thread, or serialized */
+	int serialized;                       /* never released; survives fork() idle */
+	struct pm_rcu_reader *_Atomic next;   /* registry link, never unlinked */
+} __attribute__((aligned(64)));
+
+/* The grace-period counter (pm_rcu.c); readers only load it. */
+extern _Atomic uint64_t pm_rcu_gp_ctr;
+
+/*
+ * Serialized readers: a record bound to no thread, for a caller that
+ * already lets only one thread at a time read through it (the CPython
+ * extensions: their read sections run whole under the GIL and never
+ * release it).
+ * Why: a thread's own record is two thread-local lookups per section, and
+ * in a dlopen()ed library each one is a call into the dynamic linker's TLS
+ * resolver; a serialized record is a plain pointer the caller keeps.
+ * Invariant: at most one section is open on @r at any moment, and sections
+ * on it do not nest.  Caller: serializes every use of @r (holds the GIL),
+ * never waits or calls back inside a section.  Concludes: exactly what a
+ * thread's own section concludes (pm_rcu_synchronize() waits for it).
+ * The record lives as long as the process; a fork() child gets it idle.
+ * pm_rcu_reader_new_serialized() returns NULL when out of memory.
+ */
+struct pm_rcu_reader *pm_rcu_reader_new_serialized(void);
+
+static inline void pm_rcu_read_lock_on(struct pm_rcu_reader *r)
+{
+	/* As pm_rcu_read_lock(): publish the record, then a full fence before
+	 * any read of protected data. */
+	pm_store_release(&r->ctr, pm_load_relaxed(&pm_rcu_gp_ctr));
+	pm_fence_full();
+}
+
+static inline void pm_rcu_read_unlock_on(struct pm_rcu_reader *r)
+{
+	pm_store_release(&r->ctr, 0);
+}
 
 #endif /* PM_RCU_H */

@@ -68,6 +68,14 @@ def run_clean(variant: str, args: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
+def test_fork_inside_a_serialized_section(variant, tmp_path):
+    # The child never has the thread that was inside the section: its
+    # grace period must not wait for it (pm_rcu.c's fork handler).
+    run = run_clean(variant, [str(build(variant, tmp_path, 50)), "fork"])
+    assert "fork: child ok" in run.stdout, run.stdout
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_validate_lookup(variant, tmp_path):
     steps = max(50, int(VARIANTS[variant][1] * SCALE))
     exe = build(variant, tmp_path, steps)

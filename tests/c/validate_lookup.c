@@ -11,14 +11,18 @@
  *   - an address in a churn slot returns -1 or a module that uses that slot,
  *     that was inserted, and whose remove() (or, for an init region, whose
  *     remove_init()) had not completed before the lookup began.
- * Single lookups, within() and batched lookups (both algorithms) are checked.
+ * Single lookups, within() and batched lookups (both algorithms) are checked;
+ * half the single lookups run on one serialized reader record that a mutex
+ * (standing for the CPython extensions' GIL) lets one reader at a time use.
  *
  * Sizes are macros so CI (and sanitizer builds) can shrink them:
  *   -DSTEPS=... writer iterations, -DREADERS=..., -DSTABLE=..., -DWINDOW=...
  *
- * Usage: validate_lookup [check | bench [seconds [readers [reps]]] |
+ * Usage: validate_lookup [check | fork | bench [seconds [readers [reps]]] |
  *                         grow tree|list N...]
  *   check: run the invariant stress, exit 1 on any violation.
+ *   fork:  fork while another thread is inside a read section on a
+ *          serialized record; the child's grace period must still end.
  *   bench: reader throughput (pinned threads, no checks on the hot path)
  *          alone; with a writer churning flat out; with a writer churning
  *          one module per 100 us; and with a control thread that only
@@ -32,14 +36,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "validate_lookup.h"
+#include "pm_rcu.h"
 
 /* Reader-hot globals apart from the ones the writer updates every step. */
 pm_map *map __attribute__((aligned(64)));
 _Atomic int64_t removed_upto __attribute__((aligned(64))) = -1;
 _Atomic int64_t init_removed_upto = -1;
 _Atomic int64_t inserted_upto = -1;
+
+/* The serialized reader record and the lock that serializes it (the GIL). */
+static pthread_mutex_t gil = PTHREAD_MUTEX_INITIALIZER;
+static struct pm_rcu_reader *gil_reader;
 
 static void fail(const char *what, uint64_t addr, int64_t got)
 {
@@ -79,9 +90,18 @@ static void *reader_check(void *arg)
 		int64_t r0 = atomic_load(&removed_upto), ir0 = atomic_load(&init_removed_upto);
 		struct probe p = make_probe(&seed);
 
-		check(&p, pm_map_find(map, p.addr), r0, ir0);
-		if (p.stable_id >= 0 && pm_map_within(map, p.addr, p.stable_id) != 1)
-			fail("within() denies a stable module", p.addr, p.stable_id);
+		if (rnd(&seed) & 1) {
+			check(&p, pm_map_find(map, p.addr), r0, ir0);
+			if (p.stable_id >= 0 && pm_map_within(map, p.addr, p.stable_id) != 1)
+				fail("within() denies a stable module", p.addr, p.stable_id);
+		} else {
+			pthread_mutex_lock(&gil);
+			check(&p, pm_map_find_on(map, p.addr, gil_reader), r0, ir0);
+			if (p.stable_id >= 0 &&
+			    pm_map_within_on(map, p.addr, p.stable_id, gil_reader) != 1)
+				fail("within_on() denies a stable module", p.addr, p.stable_id);
+			pthread_mutex_unlock(&gil);
+		}
 
 		if ((rnd(&seed) & 15) == 0) {
 			int mode = (rnd(&seed) & 1) ? PM_BATCH_SORTED : PM_BATCH_WALK;
@@ -162,8 +182,62 @@ static int run_check(int strategy)
 	return atomic_load(&violations) != 0;
 }
 
+/* A thread that opens a section on the serialized record and stays in it
+ * until told to leave. */
+static _Atomic int in_section, leave;
+
+static void *section_holder(void *arg)
+{
+	(void)arg;
+	pm_rcu_read_lock_on(gil_reader);
+	atomic_store(&in_section, 1);
+	while (!atomic_load(&leave))
+		pm_cpu_relax();
+	pm_rcu_read_unlock_on(gil_reader);
+	return NULL;
+}
+
+/* The child lost the thread inside the section: the record must be idle
+ * and still owned there, and a remove (a grace period at reclaim) must end;
+ * alarm() turns a hang into a failure. */
+static int run_fork(void)
+{
+	pthread_t th;
+	int status;
+	pid_t pid;
+
+	map = pm_map_new(PM_STRATEGY_TREE);
+	load_stable();
+	pthread_create(&th, NULL, section_holder, NULL);
+	while (!atomic_load(&in_section))
+		pm_cpu_relax();
+	pid = fork();
+	if (pid == 0) {
+		alarm(20);
+		/* Idle, and still its owner's: no thread of the child may take it. */
+		if (atomic_load(&gil_reader->ctr) != 0 || atomic_load(&gil_reader->used) != 1)
+			_exit(5);
+		if (pm_map_remove(map, 0) != PM_OK)
+			_exit(3);
+		pm_map_reclaim(map);
+		_exit(pm_map_find_on(map, AREA, gil_reader) == -1 ? 0 : 4);
+	}
+	atomic_store(&leave, 1);
+	pthread_join(th, NULL);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 2;
+	printf("fork: child %s\n", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "FAILED");
+	pm_map_free(map);
+	return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv)
 {
+	gil_reader = pm_rcu_reader_new_serialized();
+	if (!gil_reader)
+		return 2;
+	if (argc > 1 && strcmp(argv[1], "fork") == 0)
+		return run_fork();
 	if (argc > 2 && strcmp(argv[1], "grow") == 0)
 		return run_grow(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "bench") == 0)

@@ -274,3 +274,37 @@ def child_check(t: ModTree, mods) -> int:
         return 0 if t.find(0x2000_0010) is None else 6
     except BaseException:
         return 7
+
+
+@pytest.mark.parametrize("mod_id", [0, 256, 257, 4095, (1 << 16) - 1, 1 << 16, (1 << 63) - 1])
+def test_found_ids_are_exact_ints_and_stay_so(mod_id):
+    # find answers ids above the small ints from a per-tree table of int
+    # objects (no allocation per call): the answer must be the id itself,
+    # an exact int, equal on every call, across table growth and removal.
+    t = ModTree("tree")
+    t.insert(mod_id, {"text": (0x1000, 0x1000)})
+    if 300 <= mod_id < (1 << 16) - 4:
+        t.insert(mod_id + 3, {"text": (0x3000, 0x1000)})          # grows the table
+    for _ in range(3):
+        got = t.find(0x1800)
+        assert type(got) is int and got == mod_id
+    t.remove(mod_id)
+    assert t.find(0x1800) is None
+    t.insert(mod_id, {"data": (0x9000, 0x10)})                  # the id comes back
+    assert t.find(0x9008) == mod_id and t.find(0x1800) is None
+
+
+def test_the_id_table_lets_go_with_the_tree():
+    # The table holds a reference to each int it made; freeing the tree
+    # must drop them (a leak here would grow with every tree).
+    import gc
+    import sys
+    probe = 10**4 + 7
+    t = ModTree("tree")
+    t.insert(probe, {"text": (0x1000, 0x1000)})
+    got = t.find(0x1000)
+    held = sys.getrefcount(got)
+    assert t.find(0x1000) is got                                # one object, reused
+    del t
+    gc.collect()
+    assert sys.getrefcount(got) == held - 1
