@@ -59,6 +59,21 @@ class Posture(Protocol):
 # --------------------------------------------------------------------------
 
 
+class ModuleSupport(Posture, Protocol):
+    """CONFIG_MODULES itself (``kernel/module/``; without it
+    ``kernel/sys_ni.c``).
+
+    ``syscall(name)`` is the gate of ``init_module``, ``finit_module`` and
+    ``delete_module``: each passes it before it reads anything.  Its posture
+    is the first property ``pymod posture`` lists, and when that one is
+    enforced no other applies.
+    Disabled stub: ``syscall`` is *unsupported* with ENOSYS, before anything
+    is read (each syscall is ``sys_ni_syscall``); no module loads or unloads.
+    """
+
+    def syscall(self, name: str, module: str | None = None) -> None: ...
+
+
 class Decompress(Protocol):
     """CONFIG_MODULE_DECOMPRESS (``kernel/module/decompress.c``).
 

@@ -22,6 +22,7 @@ from pymod.contract.facades import (
     Kallsyms,
     Livepatch,
     Lockdown,
+    ModuleSupport,
     Namespaces,
     Percpu,
     Retpoline,
@@ -64,8 +65,7 @@ class Features:
     retpoline: Retpoline
     trace_events: TraceEvents
     lockdown: Lockdown
-    # CONFIG_MODULES: off, the kernel has no module syscalls at all (ENOSYS)
-    modules: bool
+    modules: ModuleSupport
 
 
 def select_features(config: Config, log: KernelLog, taints: KernelTaints, *,
@@ -97,6 +97,7 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
         force_load,
         livepatch,
         lockdown,
+        module_support,
         namespaces,
         retpoline,
         signature,
@@ -135,7 +136,8 @@ def _checks(config: Config, log: KernelLog, taints: KernelTaints,
                    if config.MITIGATION_RETPOLINE else retpoline.Stub()),
         lockdown=(lockdown.Lockdown(forced, config.LOCK_DOWN_IN_EFI_SECURE_BOOT)
                   if config.SECURITY_LOCKDOWN_LSM else lockdown.Stub()),
-        modules=config.MODULES,
+        modules=(module_support.ModuleSupport() if config.MODULES
+                 else module_support.Stub()),
     )
 
 

@@ -91,6 +91,7 @@ class Kernel(Registry):
 
     def delete_module(self, name: str, force: bool = False) -> None:
         """``delete_module(2)``: unload a LIVE module nobody uses."""
+        self.features.modules.syscall("delete_module", name)
         with self.module_mutex:
             delete.delete_module(self, name, force)
 
@@ -105,7 +106,7 @@ class Kernel(Registry):
         ``init_result`` simulates the module's init function (see
         :meth:`load_module`).  Returns the LIVE module."""
         check_load_arguments("finit_module", source, params, flags, init_result)
-        self._module_syscalls("finit_module")
+        self.features.modules.syscall("finit_module")
         if flags & ~MODULE_INIT_FLAGS:
             raise ModuleLoadError(errno.EINVAL, "finit_module: invalid flags %#x" % flags,
                                   stage="syscall")
@@ -118,7 +119,7 @@ class Kernel(Registry):
         header is refused with ENOEXEC before ``load_module()``, silently
         (``copy_module_from_user``)."""
         check_load_arguments("init_module", image, params, 0, init_result)
-        self._module_syscalls("init_module")
+        self.features.modules.syscall("init_module")
         if not isinstance(image, (bytes, bytearray, memoryview)):
             raise InvalidType("init_module: image must be bytes, not %s"
                               % type(image).__name__)
@@ -148,7 +149,7 @@ class Kernel(Registry):
         module loads (``do_init_module``).
         """
         check_load_arguments("load_module", source, params, flags, init_result)
-        self._module_syscalls("finit_module")
+        self.features.modules.syscall("finit_module")
         if flags & ~(MODULE_INIT_FLAGS & ~MODULE_INIT_COMPRESSED_FILE):
             raise ModuleLoadError(errno.EINVAL, "load_module: invalid flags %#x (kmod sets "
                                   "MODULE_INIT_COMPRESSED_FILE itself; finit_module takes "
@@ -161,13 +162,6 @@ class Kernel(Registry):
         elif kind is not None:
             info = kmod_decompress(info, source, kind, flags)
         return self._init_module_from_file(info, path, params, flags, init_result)
-
-    def _module_syscalls(self, name: str) -> None:
-        """Without CONFIG_MODULES the module syscalls are sys_ni_syscall
-        (kernel/sys_ni.c): ENOSYS before anything is read."""
-        if not self.features.modules:
-            raise ModuleLoadError(errno.ENOSYS, "%s: no module support in this kernel "
-                                  "(CONFIG_MODULES is not set)" % name, stage="syscall")
 
     def _init_module_from_file(self, info: LoadInfo, path: str | None, params: str,
                                flags: int, init_result: int) -> Module:

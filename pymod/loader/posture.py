@@ -22,24 +22,16 @@ __all__ = ["Property", "posture", "posture_table"]
 
 def posture(reg: Registry) -> list[Property]:
     f = reg.features
-    if not f.modules:
-        return [_no_modules(True)]
+    gate = f.modules.posture()
+    if any(p.enforced for p in gate):
+        return list(gate)
     sig = f.sig.posture()
     locks = f.lockdown.posture()
-    return [_no_modules(False), *sig, *locks, _unsigned(sig, locks),
+    return [*gate, *sig, *locks, _unsigned(sig, locks),
             *f.versioning.posture(), *f.force_load.posture(), *f.strict_rwx.posture(),
             *f.namespaces.posture(),
             Property("GPL-only exports", True, "always (no option relaxes it)", ""),
             *f.unload.posture(), *f.livepatch.posture()]
-
-
-def _no_modules(off: bool) -> Property:
-    """CONFIG_MODULES off: init_module, finit_module and delete_module are
-    sys_ni_syscall (kernel/sys_ni.c), so nothing below applies."""
-    return Property("loadable modules refused", off, "CONFIG_MODULES off",
-                    "modules load, subject to the properties below",
-                    "no module loads at all: init_module and finit_module fail with "
-                    "ENOSYS" if off else "")
 
 
 def _unsigned(sig: tuple[Property, ...], locks: tuple[Property, ...]) -> Property:

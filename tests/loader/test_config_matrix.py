@@ -151,6 +151,17 @@ def test_no_op_stubs_change_nothing(feature, method, args):
     _unchanged(call, info, mod, stub)
 
 
+def test_no_module_support_stub_is_enosys_and_changes_nothing():
+    stub = _stubs(dataclasses.replace(ALL_ON, MODULES=False)).modules
+    assert type(stub).__name__ == "Stub"
+    for call in ("init_module", "finit_module", "delete_module"):
+        with pytest.raises(ModuleLoadError) as ei:
+            _unchanged(lambda: stub.syscall(call, "m"), stub)
+        assert ei.value.errno == errno.ENOSYS and ei.value.module == "m"
+    assert [p.enforced for p in stub.posture()] == [True]
+    _stubs(ALL_ON).modules.syscall("delete_module", "m")     # the real gate lets it by
+
+
 def test_always_ok_stubs_accept():
     f, info, mod = _stubs(), _info(), Module(name="m", id=1)
     assert f.versioning.check_version(info, "x", mod, 0x1234) == OK     # any CRC
@@ -176,14 +187,16 @@ def test_without_strict_rwx_a_wx_section_loads():
 def test_every_stub_is_covered():
     covered = {f for f, _, _ in NOOPS} | {"decompress", "versioning", "sig", "retpoline",
                                           "strict_rwx", "dynamic_debug", "unload",
-                                          "force_load", "namespaces", "tree", "lockdown"}
+                                          "force_load", "namespaces", "tree", "lockdown",
+                                          "modules"}
     stubbed = set()
     for info in pkgutil.iter_modules(pymod.features.__path__):
         module = importlib.import_module("pymod.features." + info.name)
         if hasattr(module, "Stub"):
             stubbed.add(info.name)
     field_of = {"signature": "sig", "versioning": "versioning", "taint_tracking":
-                "taint_tracking", "tree_lookup": "tree", "module_unload": "unload"}
+                "taint_tracking", "tree_lookup": "tree", "module_unload": "unload",
+                "module_support": "modules"}
     missing = {n for n in stubbed if field_of.get(n, n) not in covered}
     assert missing == set(), missing
 
