@@ -156,7 +156,7 @@ def test_no_module_support_stub_is_enosys_and_changes_nothing():
     assert type(stub).__name__ == "Stub"
     for call in ("init_module", "finit_module", "delete_module"):
         with pytest.raises(ModuleLoadError) as ei:
-            _unchanged(lambda: stub.syscall(call, "m"), stub)
+            _unchanged(lambda call=call: stub.syscall(call, "m"), stub)
         assert ei.value.errno == errno.ENOSYS and ei.value.module == "m"
     assert [p.enforced for p in stub.posture()] == [True]
     _stubs(ALL_ON).modules.syscall("delete_module", "m")     # the real gate lets it by
