@@ -227,6 +227,18 @@ def targets(rows: list[dict[str, Any]],
     return out
 
 
+def print_floor(rows: list[dict[str, Any]]) -> None:
+    """What a single find could cost at best: the noop call plus the same
+    latch walk run in C (the batch walk column, per address).  Where that
+    floor is above 1.3x noop, no binding meets the issue's first target."""
+    print("\nsingle find vs its floor (noop call + the same walk in C, ns):")
+    for r in rows:
+        floor = r["single_noop_ns"] + r["batch_tree_walk_ns"]
+        print("  N=%-6d find %6.0f  floor %6.0f (%.2fx noop)  binding overhead %5.0f"
+              % (r["n_modules"], r["single_tree_ns"], floor, floor / r["single_noop_ns"],
+                 r["single_tree_ns"] - floor))
+
+
 def print_table(rows: list[dict[str, Any]], thr: dict[str, Any] | None,
                 tg: list[tuple[str, float, str, bool]]) -> None:
     cols = [("N", "n_modules", "%d"), ("noop", "single_noop_ns", "%.0f"),
@@ -313,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     tg = targets(rows, thr) + update_targets(upd)
     print_updates(upd)
     print_table(rows, thr, tg)
+    print_floor(rows)
     result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "platform": platform.platform()},
               "lookups": rows, "throughput": thr, "updates": upd,
