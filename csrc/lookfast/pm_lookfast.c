@@ -64,42 +64,45 @@ typedef struct {
 	PyObject_HEAD
 	pm_map *map;      /* owned: made by Map_new, freed by Map_dealloc */
 	int strategy;     /* PM_STRATEGY_*, fixed for the map's life */
-	PyObject **ids;   /* ids[i]: the int i once find returned it, or NULL */
-	Py_ssize_t nids;  /* length of ids (0 until an id above the small ints) */
+	struct id_slot *ids; /* ID_SLOTS slots, made at the first id above 256 */
 } Map;
 
 /*
- * Ids as int objects, made once: find answers with an existing object, as
- * a dict or list lookup does, instead of allocating an int per call (ints
- * above 256 are not preallocated by CPython).  Module ids are small dense
- * counts in practice; ids at or above ID_CACHE_MAX are made per call.  At
- * most ID_CACHE_MAX pointers (512 KiB) and as many ints per map; GIL held.
+ * Found ids as int objects, made once: find answers with an existing
+ * object, as a dict or list lookup does, instead of allocating an int per
+ * call (CPython preallocates only the ints up to 256).  A small
+ * direct-mapped table (slot = id mod ID_SLOTS), so a map holds at most
+ * ID_SLOTS ints and 16 KiB whatever its ids are; a miss replaces the slot.
+ * GIL held.
  */
-#define ID_CACHE_MAX ((Py_ssize_t)1 << 16)
+#define ID_SLOTS 1024
+
+struct id_slot {
+	int64_t id;
+	PyObject *obj;    /* the int @id, or NULL */
+};
 
 static PyObject *id_object(Map *self, int64_t id)
 {
-	Py_ssize_t n;
+	struct id_slot *slot;
 
-	if (id < 257 || id >= ID_CACHE_MAX)
+	if (id < 257)
 		return PyLong_FromLongLong(id);
-	if (id >= self->nids) {
-		n = self->nids ? self->nids : 512;
-		while (n <= id)
-			n *= 2;
-		PyObject **grown = PyMem_Realloc(self->ids, (size_t)n * sizeof(*grown));
-		if (!grown)
+	if (!self->ids) {
+		self->ids = PyMem_Calloc(ID_SLOTS, sizeof(*self->ids));
+		if (!self->ids)
 			return PyErr_NoMemory();
-		memset(grown + self->nids, 0, (size_t)(n - self->nids) * sizeof(*grown));
-		self->ids = grown;
-		self->nids = n;
 	}
-	if (!self->ids[id]) {
-		self->ids[id] = PyLong_FromLongLong(id);
-		if (!self->ids[id])
+	slot = &self->ids[id % ID_SLOTS];
+	if (!slot->obj || slot->id != id) {
+		PyObject *o = PyLong_FromLongLong(id);
+
+		if (!o)
 			return NULL;
+		Py_XSETREF(slot->obj, o);
+		slot->id = id;
 	}
-	return Py_NewRef(self->ids[id]);
+	return Py_NewRef(slot->obj);
 }
 
 /* @fn(self, *args, **kwargs) from a vectorcall's arguments. */
@@ -209,8 +212,9 @@ static void Map_dealloc(Map *self)
 {
 	if (self->map)
 		core_free(self->map);
-	for (Py_ssize_t i = 0; i < self->nids; i++)
-		Py_XDECREF(self->ids[i]);
+	if (self->ids)
+		for (int i = 0; i < ID_SLOTS; i++)
+			Py_XDECREF(self->ids[i].obj);
 	PyMem_Free(self->ids);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }

@@ -294,6 +294,17 @@ def test_found_ids_are_exact_ints_and_stay_so(mod_id):
     assert t.find(0x9008) == mod_id and t.find(0x1800) is None
 
 
+def test_ids_sharing_a_table_slot_are_each_answered_right():
+    # The table is direct-mapped: ids 1024 apart share a slot and evict
+    # each other, which must only cost an allocation, never a wrong id.
+    t = ModTree("tree")
+    ids = [1300, 1300 + 1024, 1300 + 2048, (1 << 63) - 1]
+    for k, mod_id in enumerate(ids):
+        t.insert(mod_id, {"text": (0x10000 * (k + 1), 0x1000)})
+    for _ in range(3):
+        assert [t.find(0x10000 * (k + 1) + 5) for k in range(len(ids))] == ids
+
+
 def test_the_id_table_lets_go_with_the_tree():
     # The table holds a reference to each int it made; freeing the tree
     # must drop them (a leak here would grow with every tree).
