@@ -59,7 +59,7 @@ class CLibrary:
 
 LOOKUP = CLibrary("lookup", "pymod._lookup_cffi", "pymod_lookup.h",
                   ("pm_rcu.c", "pm_rbtree.c", "pm_latch.c", "pm_idtab.c", "pm_map.c",
-                   "pm_modmem.c", "pm_map_write.c", "pm_map_query.c", "pm_batch.c", "pm_status.c"),
+                   "pm_map_write.c", "pm_map_query.c", "pm_batch.c", "pm_status.c"),
                   # the symbolizer's tables: their nodes live in the map's tree
                   parts=(("symbols", ("pm_sym.c", "pm_symlookup.c", "pm_symreg.c")),))
 KSCAN = CLibrary("kscan", "pymod._kscan_cffi", "pymod_kscan.h",

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "pm_idtab.h"
-#include "pm_modmem.h"
 #include "pm_rcu.h"
 
 /*
@@ -26,9 +25,8 @@
  * does not exist there.
  * How: every live map is on the registry @maps (under @maps_lock); the
  * pthread_atfork prepare handler takes @maps_lock and then each map's
- * writer lock, waiting for the operations in progress to finish, and last
- * the module allocator's leaf lock (pm_modmem.h); the parent and child
- * handlers release them all.  (pm_rcu.c's own child handler
+ * writer lock, waiting for the operations in progress to finish; the parent
+ * and child handlers release them all.  (pm_rcu.c's own child handler
  * frees the reader records of the threads the child lost.)
  * Lock order: @maps_lock before any map's lock; writers, which hold a map's
  * lock, never take @maps_lock.  Caller's duty: do not fork from inside a
@@ -44,13 +42,11 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&maps_lock);
 	for (struct pm_map *m = maps; m; m = m->reg_next)
 		pthread_mutex_lock(&m->lock);
-	pm_modmem_fork_lock();
 }
 
 /* Parent and child alike: the forking thread holds every lock it took. */
 static void fork_release(void)
 {
-	pm_modmem_fork_unlock();
 	for (struct pm_map *m = maps; m; m = m->reg_next)
 		pthread_mutex_unlock(&m->lock);
 	pthread_mutex_unlock(&maps_lock);
@@ -117,13 +113,12 @@ void pm_map_vec_push(struct pm_vec *vec, void *p)
 
 /*
  * Room for everything the next writer step may queue: @nodes dead nodes, one
- * doomed module, in @retired every doomed module plus one more, and two old
- * id tables.
+ * doomed module, and in @retired every doomed module plus two more entries.
  */
 int pm_map_reserve_step(struct pm_map *map, size_t nodes)
 {
 	if (vec_reserve(&map->pending, nodes) || vec_reserve(&map->doomed, 1) ||
-	    vec_reserve(&map->retired, map->doomed.n + 1) || vec_reserve(&map->retired_ids, 2))
+	    vec_reserve(&map->retired, map->doomed.n + 3))
 		return PM_ENOMEM;
 	return PM_OK;
 }
@@ -150,14 +145,12 @@ void pm_map_tree_update(struct pm_map *map, struct pm_node *const *ins, size_t n
 void pm_map_reclaim_locked(struct pm_map *map)
 {
 	pm_map_tree_update(map, NULL, 0);
-	if (!map->retired.n && !map->retired_ids.n)
+	if (!map->retired.n)
 		return;
 	pm_rcu_synchronize();
 	for (size_t i = 0; i < map->retired.n; i++)
-		pm_modmem_free(map->retired.v[i]);
-	for (size_t i = 0; i < map->retired_ids.n; i++)
-		free(map->retired_ids.v[i]);
-	map->retired.n = map->retired_ids.n = 0;
+		free(map->retired.v[i]);
+	map->retired.n = 0;
 }
 
 void pm_map_free(pm_map *map)
@@ -177,13 +170,12 @@ void pm_map_free(pm_map *map)
 	pm_map_reclaim_locked(map);
 	for (m = pm_load_relaxed(&map->head); m; m = next) {
 		next = pm_load_relaxed(&m->next);
-		pm_modmem_free(m);
+		free(m);
 	}
 	free(pm_load_relaxed(&map->ids));
 	free(map->pending.v);
 	free(map->doomed.v);
 	free(map->retired.v);
-	free(map->retired_ids.v);
 	pthread_mutex_destroy(&map->lock);
 	free(map);
 }

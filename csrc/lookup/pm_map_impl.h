@@ -84,8 +84,7 @@ struct pm_map {
 	 */
 	struct pm_vec pending;                /* struct pm_node *, dead, linked */
 	struct pm_vec doomed;                 /* struct pm_module *, nodes pending */
-	struct pm_vec retired;                /* modules freed after the next grace period */
-	struct pm_vec retired_ids;            /* old id tables, freed with them */
+	struct pm_vec retired;                /* freed after the next grace period */
 } __attribute__((aligned(64)));
 
 /*

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "pm_idtab.h"
-#include "pm_modmem.h"
 #include "pm_rcu.h"
 
 /* Retired memory (old id tables, removed modules) is freed in batches. */
@@ -52,10 +51,11 @@ static int check_regions(const uint64_t *base, const uint64_t *size)
 /* A new, unpublished module (writer-private until pm_map_insert links it). */
 static struct pm_module *module_new(int64_t id, const uint64_t *base, const uint64_t *size)
 {
-	struct pm_module *mod = pm_modmem_alloc();
+	struct pm_module *mod = aligned_alloc(64, sizeof(*mod));
 
 	if (!mod)
 		return NULL;
+	memset(mod, 0, sizeof(*mod));
 	mod->id = id;
 	for (int t = 0; t < PM_MEM_NTYPES; t++) {
 		atomic_init(&mod->base[t], base[t]);
@@ -113,7 +113,7 @@ static void insert_commit(struct pm_map *map, struct pm_module *mod, struct pm_i
 	if (nt != old) {
 		pm_store_release(&map->ids, nt);
 		if (old)
-			pm_map_vec_push(&map->retired_ids, old);
+			pm_map_vec_push(&map->retired, old);
 	}
 	/* list_add_rcu at the head; the back links are writer-private. */
 	pm_store_relaxed(&mod->next, head);
@@ -129,7 +129,7 @@ static void insert_commit(struct pm_map *map, struct pm_module *mod, struct pm_i
 		pm_store_relaxed(&map->nodes, pm_load_relaxed(&map->nodes) + n);
 	}
 	pm_store_relaxed(&map->count, pm_load_relaxed(&map->count) + 1);
-	if (map->retired.n + map->retired_ids.n >= PM_RETIRE_BATCH)
+	if (map->retired.n >= PM_RETIRE_BATCH)
 		pm_map_reclaim_locked(map);
 }
 
@@ -175,7 +175,7 @@ int pm_map_insert_payload(struct pm_map *map, int64_t id, const uint64_t *base,
 	return PM_OK;
 fail:
 	pthread_mutex_unlock(&map->lock);
-	pm_modmem_free(mod);
+	free(mod);
 	return rc;
 }
 
@@ -258,9 +258,9 @@ int pm_map_remove(pm_map *map, int64_t id)
 	nt = pm_idtab_fit(ids, pm_load_relaxed(&map->count), 0);
 	if (nt && nt != ids) {
 		pm_store_release(&map->ids, nt);
-		pm_map_vec_push(&map->retired_ids, ids);
+		pm_map_vec_push(&map->retired, ids);
 	}
-	if (map->retired.n + map->retired_ids.n + map->doomed.n >= PM_RETIRE_BATCH)
+	if (map->retired.n + map->doomed.n >= PM_RETIRE_BATCH)
 		pm_map_reclaim_locked(map);
 	pthread_mutex_unlock(&map->lock);
 	return PM_OK;
