@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pymod.elf.constants import MODULE_SUFFIXES
 from pymod.errors import PymodError
 
-__all__ = ["SKIPPED_DIRS", "modname_of", "is_module_file", "walk_modules", "module_files"]
+__all__ = ["SKIPPED_DIRS", "modname_of", "is_module_file", "walk_modules", "module_files",
+           "first_module_file"]
 
 # depmod never descends into these (the kernel's build and source links).
 SKIPPED_DIRS = frozenset(("build", "source"))
@@ -85,3 +86,10 @@ def _listing(top: str | os.PathLike[str],
 def module_files(top: str | os.PathLike[str]) -> list[str]:
     """Every module file under ``top``, sorted by path (a stable order to load in)."""
     return sorted(path for _rel, path in walk_modules(top))
+
+
+def first_module_file(top: str | os.PathLike[str]) -> str | None:
+    """The first module file the walk meets under ``top`` (None: none), for
+    a fact every module of a tree shares (its kernel's ``sizeof(struct
+    module)``): the walk stops there instead of listing the whole tree."""
+    return next((path for _rel, path in walk_modules(top)), None)

@@ -75,15 +75,15 @@ def check(files: list[str], target: Target, config_path: Path | None, symvers: P
     file in it, walked as kmod walks a tree); ``recording`` (a
     :class:`~pymod.tools.check_qemu.Recording`) also keeps every load made."""
     from pymod.config import Config
-    from pymod.kmod.tree import module_files
+    from pymod.kmod.tree import first_module_file, module_files
     from pymod.loader.batch import load_all
     from pymod.loader.kernel import Kernel
 
     files = [f for s in files for f in (module_files(s) if os.path.isdir(s) else [s])]
     config = kernel_config(dataclasses.replace(target, config=config_path), need_release=True)
-    sample = module_files(target.modules_dir)[:1] if target.modules_dir else []
+    sample = first_module_file(target.modules_dir) if target.modules_dir else None
     if sample:   # (a kernel before 6.12 does not check it: harmless there)
-        config = config.replace(struct_module_size=Config.struct_module_size_of(sample[0]))
+        config = config.replace(struct_module_size=Config.struct_module_size_of(sample))
     kernel = Kernel(config, symvers=symvers, trusted_keys=tuple(trusted),
                     sig_enforce=sig_enforce)
     watch = LoadWatch(kernel)

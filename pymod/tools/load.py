@@ -60,7 +60,7 @@ def _modules_dict(kernel: Kernel) -> list[dict[str, Any]]:
 
 def _build_kernel(args: argparse.Namespace, target: Target) -> Kernel:
     from pymod.config import Config
-    from pymod.kmod.tree import module_files
+    from pymod.kmod.tree import first_module_file
     from pymod.loader.kernel import Kernel
 
     config = kernel_config(target, need_release=True)
@@ -69,9 +69,9 @@ def _build_kernel(args: argparse.Namespace, target: Target) -> Kernel:
     elif not target.builtin:
         # Read the target's sizeof(struct module) off one of its own modules.
         for given in args.modules:
-            files = module_files(given) if os.path.isdir(given) else [given]
-            if files:
-                config = config.replace(struct_module_size=Config.struct_module_size_of(files[0]))
+            sample = first_module_file(given) if os.path.isdir(given) else given
+            if sample:
+                config = config.replace(struct_module_size=Config.struct_module_size_of(sample))
                 break
     return Kernel(config, symvers=target.symvers, sig_enforce=args.sig_enforce,
                   trusted_keys=tuple(target_trust(args, target)))

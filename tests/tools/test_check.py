@@ -73,3 +73,26 @@ def test_what_module_code_decides_is_named(capsys):
         {"what": "init", "name": "init_module", "ops": None,
          "detail": "init_module runs the module's own code"}]
     assert not missing["ok"] and missing["undecided"] == []   # refused before any module code
+
+
+def test_a_kernel_dir_is_not_walked_whole_for_one_fact(capsys, tmp_path, monkeypatch):
+    # sizeof(struct module) is the same in every module of a tree: check
+    # reads it off the first module the walk meets.  A module without
+    # dependencies then lists three directories of a 300-directory tree
+    # (root, kernel/, the first subdirectory), whatever the readdir order.
+    import pymod.kmod.tree as tree_mod
+
+    tree = tmp_path / "lib" / "modules" / "6.1.0-test"
+    for i in range(300):
+        (tree / "kernel" / ("d%03d" % i)).mkdir(parents=True)
+        (tree / "kernel" / ("d%03d" % i) / ("m%03d.ko" % i)).symlink_to(prebuilt_path("pm_hello"))
+    config = tmp_path / "config"
+    config.write_text("#\n# Linux/x86 6.1.0 Kernel Configuration\n#\nCONFIG_MODULES=y\n")
+    listed = []
+    real = tree_mod._listing
+    monkeypatch.setattr(tree_mod, "_listing", lambda top, seen: listed.append(top) or real(top, seen))
+    symvers = prebuilt_path("pm_hello").parent.parent / "default.symvers"
+    rc, reports = run(capsys, "--kernel-dir", str(tree), "--config", str(config),
+                      "--symvers", str(symvers), str(prebuilt_path("pm_hello")))
+    assert len(reports) == 1 and reports[0]["name"] == "pm_hello"
+    assert len(listed) == 3, listed[:5]
