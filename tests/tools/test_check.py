@@ -90,7 +90,12 @@ def test_a_kernel_dir_is_not_walked_whole_for_one_fact(capsys, tmp_path, monkeyp
     config.write_text("#\n# Linux/x86 6.1.0 Kernel Configuration\n#\nCONFIG_MODULES=y\n")
     listed = []
     real = tree_mod._listing
-    monkeypatch.setattr(tree_mod, "_listing", lambda top, seen: listed.append(top) or real(top, seen))
+
+    def counting(top, seen):
+        listed.append(top)
+        return real(top, seen)
+
+    monkeypatch.setattr(tree_mod, "_listing", counting)
     symvers = prebuilt_path("pm_hello").parent.parent / "default.symvers"
     rc, reports = run(capsys, "--kernel-dir", str(tree), "--config", str(config),
                       "--symvers", str(symvers), str(prebuilt_path("pm_hello")))
