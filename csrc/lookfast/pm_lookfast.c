@@ -37,7 +37,6 @@
 typedef pm_map *(*new_fn)(int);
 typedef void (*free_fn)(pm_map *);
 typedef int64_t (*find_fn)(pm_map *, uint64_t);
-typedef struct pm_rcu_reader *(*reader_fn)(void);
 typedef int64_t (*find_on_fn)(pm_map *, uint64_t, struct pm_rcu_reader *);
 typedef int (*within_on_fn)(pm_map *, uint64_t, int64_t, struct pm_rcu_reader *);
 
@@ -48,13 +47,7 @@ static find_fn core_find;
 static find_on_fn core_find_on;
 static within_on_fn core_within_on;
 
-/*
- * The read sections of every call that keeps the GIL run on this one
- * serialized record (pm_rcu.h): the GIL lets one thread at a time in, and
- * none of those sections releases it.  (This module is single-phase, so
- * no subinterpreter with a GIL of its own can import it, and a
- * free-threaded build turns the GIL back on for it.)
- */
+/* The read sections of every call that keeps the GIL (pm_core_gil_reader). */
 static struct pm_rcu_reader *gil_reader;
 
 /* The Python paths: f(tree, *args, **kwargs), set once by pymod.lookup. */
@@ -282,7 +275,6 @@ static struct PyModuleDef lookfast_module = {
 static int find_core(void)
 {
 	void *h = pm_core_library("pymod._lookfast");
-	reader_fn reader;
 
 	if (!h)
 		return -1;
@@ -291,17 +283,12 @@ static int find_core(void)
 	core_find = (find_fn)dlsym(h, "pm_map_find");
 	core_find_on = (find_on_fn)dlsym(h, "pm_map_find_on");
 	core_within_on = (within_on_fn)dlsym(h, "pm_map_within_on");
-	reader = (reader_fn)dlsym(h, "pm_rcu_reader_new_serialized");
-	if (!core_new || !core_free || !core_find || !core_find_on || !core_within_on || !reader) {
+	if (!core_new || !core_free || !core_find || !core_find_on || !core_within_on) {
 		PyErr_SetString(PyExc_ImportError, "pymod._lookfast: the lookup core is not loaded");
 		return -1;
 	}
-	gil_reader = reader();
-	if (!gil_reader) {
-		PyErr_NoMemory();
-		return -1;
-	}
-	return 0;
+	gil_reader = pm_core_gil_reader(h, "pymod._lookfast");
+	return gil_reader ? 0 : -1;
 }
 
 PyMODINIT_FUNC PyInit__lookfast(void)

@@ -189,14 +189,17 @@ uint8_t pm_symmap_lookup1(pm_symmap *sm, uint64_t addr, int backtrace,
 /* cffi:end */
 
 /*
- * For the CPython extensions only (outside the cdef): pm_map_find and
- * pm_map_within in a read section on a serialized reader record (pm_rcu.h:
- * the caller lets one thread at a time use @r, and @r comes from
- * pm_rcu_reader_new_serialized()).  Same answers, no thread-local lookups.
+ * For the CPython extensions only (outside the cdef): pm_map_find,
+ * pm_map_within and pm_symmap_lookup1 in a read section on a serialized
+ * reader record (pm_rcu.h: the caller lets one thread at a time use @r,
+ * and @r comes from pm_rcu_reader_new_serialized()).  Same answers, no
+ * thread-local lookups.
  */
 struct pm_rcu_reader;
 struct pm_rcu_reader *pm_rcu_reader_new_serialized(void);
 int64_t pm_map_find_on(pm_map *map, uint64_t addr, struct pm_rcu_reader *r);
 int pm_map_within_on(pm_map *map, uint64_t addr, int64_t id, struct pm_rcu_reader *r);
+uint8_t pm_symmap_lookup1_on(pm_symmap *sm, uint64_t addr, int backtrace,
+			     struct pm_sym_answer *out, struct pm_rcu_reader *r);
 
 #endif /* PYMOD_LOOKUP_H */

@@ -23,3 +23,19 @@ void *pm_core_library(const char *who)
 		PyErr_Format(PyExc_ImportError, "%s: the lookup core is not loaded", who);
 	return h;
 }
+
+struct pm_rcu_reader *pm_core_gil_reader(void *h, const char *who)
+{
+	struct pm_rcu_reader *(*make)(void);
+	struct pm_rcu_reader *r;
+
+	make = (struct pm_rcu_reader *(*)(void))dlsym(h, "pm_rcu_reader_new_serialized");
+	if (!make) {
+		PyErr_Format(PyExc_ImportError, "%s: the lookup core is not loaded", who);
+		return NULL;
+	}
+	r = make();
+	if (!r)
+		PyErr_NoMemory();
+	return r;
+}

@@ -22,6 +22,18 @@
 void *pm_core_library(const char *who);
 
 /*
+ * A serialized RCU reader record of the core's (pm_rcu.h), for the read
+ * sections an extension runs whole under the GIL: the GIL lets one thread
+ * at a time in, and none of those sections releases it.  (The extensions
+ * are single-phase modules, so no subinterpreter with a GIL of its own can
+ * import them, and a free-threaded build turns the GIL back on for them.)
+ * Caller: a module init, once, GIL held, with @h from pm_core_library().
+ * NULL with an error set.
+ */
+struct pm_rcu_reader;
+struct pm_rcu_reader *pm_core_gil_reader(void *h, const char *who);
+
+/*
  * The argument test of every fast path (and of the bench's Probe, so that
  * the floor parses exactly as find does): @o is exactly an int (no
  * subclass: bool, IntEnum and numpy go to the Python path) in

@@ -190,18 +190,39 @@ int pm_symmap_lookup(pm_symmap *sm, const uint64_t *addrs, size_t n, int backtra
 	return PM_OK;
 }
 
-/* As pm_symmap_lookup() for one address: one short read section.  The C
- * fast path (csrc/symfast) calls it with the GIL held, which is safe
- * because no writer ever waits for the GIL inside a grace period. */
-uint8_t pm_symmap_lookup1(pm_symmap *sm, uint64_t addr, int backtrace, struct pm_sym_answer *out)
+/* As pm_symmap_lookup() for one address.  Caller: inside a read section. */
+static uint8_t lookup1_locked(pm_symmap *sm, uint64_t addr, int backtrace,
+			      struct pm_sym_answer *out)
 {
 	const struct pm_sym_out o = { &out->owner, &out->table, &out->sym, &out->offset,
 				      &out->size, &out->reason };
 
-	pm_rcu_read_lock();
 	out->reason = lookup_one(sm, backtrace ? addr - 1 : addr, &o, 0);
-	pm_rcu_read_unlock();
 	if (backtrace && out->reason == PM_SYM_FOUND)
 		out->offset += 1;
 	return out->reason;
+}
+
+/* One short read section.  The C fast path (csrc/symfast) calls the _on
+ * form with the GIL held, which is safe because no writer ever waits for
+ * the GIL inside a grace period. */
+uint8_t pm_symmap_lookup1(pm_symmap *sm, uint64_t addr, int backtrace, struct pm_sym_answer *out)
+{
+	uint8_t reason;
+
+	pm_rcu_read_lock();
+	reason = lookup1_locked(sm, addr, backtrace, out);
+	pm_rcu_read_unlock();
+	return reason;
+}
+
+uint8_t pm_symmap_lookup1_on(pm_symmap *sm, uint64_t addr, int backtrace,
+			     struct pm_sym_answer *out, struct pm_rcu_reader *r)
+{
+	uint8_t reason;
+
+	pm_rcu_read_lock_on(r);
+	reason = lookup1_locked(sm, addr, backtrace, out);
+	pm_rcu_read_unlock_on(r);
+	return reason;
 }

@@ -6,8 +6,8 @@
  * and a Symbol built in Python, about 2 us; this is one C function and a
  * Symbol whose name is decoded on first use (pm_symobj.c).  It holds no
  * symbol data and no lookup code: it calls the cffi library's
- * pm_symmap_lookup1() (one copy of the core and of its RCU state in the
- * process), and takes names from a Names registry (pm_names.c).
+ * pm_symmap_lookup1_on() (one copy of the core and of its RCU state in the
+ * process; its read sections on one serialized record, pm_corelib.h), and takes names from a Names registry (pm_names.c).
  *
  * Safety: a Fast cannot be made or re-initialised from Python code (no
  * tp_new; tp_init refuses).  Only make_fast() makes one, from a symmap's
@@ -20,7 +20,7 @@
  * cannot change during a call (only its methods change it, under the GIL).
  * Every table the lookup can reach had its tag put there before it was
  * published, and a tag is dropped only after its table was unpublished and
- * a grace period passed.  pm_symmap_lookup1() takes no lock, so a writer
+ * a grace period passed.  pm_symmap_lookup1_on() takes no lock, so a writer
  * waiting out a grace period (GIL released) never waits for us.
  *
  * Anything unusual (not exactly an int, out of range, other keywords, a
@@ -32,7 +32,8 @@
 #include "pm_corelib.h"
 #include "pymod_lookup.h"
 
-typedef uint8_t (*lookup1_fn)(pm_symmap *, uint64_t, int, struct pm_sym_answer *);
+typedef uint8_t (*lookup1_fn)(pm_symmap *, uint64_t, int, struct pm_sym_answer *,
+			      struct pm_rcu_reader *);
 typedef pm_symmap *(*get_fn)(uint64_t);
 typedef void (*put_fn)(pm_symmap *);
 
@@ -40,6 +41,8 @@ typedef void (*put_fn)(pm_symmap *);
 static lookup1_fn core_lookup1;
 static get_fn core_get;
 static put_fn core_put;
+/* The read section of every lookup here (pm_core_gil_reader). */
+static struct pm_rcu_reader *gil_reader;
 
 typedef struct {
 	PyObject_HEAD
@@ -97,7 +100,7 @@ static PyObject *Fast_symbolize(Fast *self, PyObject *const *args, size_t nargsf
 	if ((bt != Py_True && bt != Py_False) || !pm_exact_u64(args[0], &addr))
 		return fallback(self, args, nargsf, kwnames);
 
-	if (core_lookup1(self->sm, addr, bt == Py_True, &a) != PM_SYM_FOUND)
+	if (core_lookup1(self->sm, addr, bt == Py_True, &a, gil_reader) != PM_SYM_FOUND)
 		Py_RETURN_NONE;
 	e = entry_of(self, a.table);
 	if (e)
@@ -226,14 +229,15 @@ static int find_core(void)
 
 	if (!h)
 		return -1;
-	core_lookup1 = (lookup1_fn)dlsym(h, "pm_symmap_lookup1");
+	core_lookup1 = (lookup1_fn)dlsym(h, "pm_symmap_lookup1_on");
 	core_get = (get_fn)dlsym(h, "pm_symmap_get");
 	core_put = (put_fn)dlsym(h, "pm_symmap_put");
 	if (!core_lookup1 || !core_get || !core_put) {
 		PyErr_SetString(PyExc_ImportError, "pymod._symfast: the lookup core is not loaded");
 		return -1;
 	}
-	return 0;
+	gil_reader = pm_core_gil_reader(h, "pymod._symfast");
+	return gil_reader ? 0 : -1;
 }
 
 PyMODINIT_FUNC PyInit__symfast(void)
