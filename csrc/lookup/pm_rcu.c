@@ -98,27 +98,20 @@ struct pm_rcu_reader *pm_rcu_reader_new_serialized(void)
 	return reader_push(1);
 }
 
+/* A thread's own record: the outermost section publishes it as a
+ * serialized record's does (pm_rcu.h); inner ones only count. */
 void pm_rcu_read_lock(void)
 {
-	struct pm_rcu_reader *r;
-
 	if (nesting++)
 		return;
-	r = self ? self : reader_register();
-	/* Release: a writer that sees this value knows our previous section's
-	 * reads are over (the happens-before edge ThreadSanitizer can see). */
-	pm_store_release(&r->ctr, pm_load_relaxed(&pm_rcu_gp_ctr));
-	/* Order the record's publication before every read of protected data. */
-	pm_fence_full();
+	pm_rcu_read_lock_on(self ? self : reader_register());
 }
 
 void pm_rcu_read_unlock(void)
 {
 	if (--nesting)
 		return;
-	/* Release: all our reads of protected data happen before the writer
-	 * that observes 0 goes on to free it. */
-	pm_store_release(&self->ctr, 0);
+	pm_rcu_read_unlock_on(self);
 }
 
 void pm_rcu_synchronize(void)

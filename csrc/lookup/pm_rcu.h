@@ -58,16 +58,21 @@ extern _Atomic uint64_t pm_rcu_gp_ctr;
  */
 struct pm_rcu_reader *pm_rcu_reader_new_serialized(void);
 
+/* Open a section on @r (pm_rcu_read_lock() does this on the thread's own
+ * record). */
 static inline void pm_rcu_read_lock_on(struct pm_rcu_reader *r)
 {
-	/* As pm_rcu_read_lock(): publish the record, then a full fence before
-	 * any read of protected data. */
+	/* Release: a writer that sees this value knows the previous section's
+	 * reads are over (the happens-before edge ThreadSanitizer can see). */
 	pm_store_release(&r->ctr, pm_load_relaxed(&pm_rcu_gp_ctr));
+	/* Order the record's publication before every read of protected data. */
 	pm_fence_full();
 }
 
 static inline void pm_rcu_read_unlock_on(struct pm_rcu_reader *r)
 {
+	/* Release: all reads of protected data happen before the writer that
+	 * observes 0 goes on to free it. */
 	pm_store_release(&r->ctr, 0);
 }
 
