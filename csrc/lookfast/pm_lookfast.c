@@ -283,10 +283,8 @@ static int find_core(void)
 	core_find = (find_fn)dlsym(h, "pm_map_find");
 	core_find_on = (find_on_fn)dlsym(h, "pm_map_find_on");
 	core_within_on = (within_on_fn)dlsym(h, "pm_map_within_on");
-	if (!core_new || !core_free || !core_find || !core_find_on || !core_within_on) {
-		PyErr_SetString(PyExc_ImportError, "pymod._lookfast: the lookup core is not loaded");
-		return -1;
-	}
+	if (!core_new || !core_free || !core_find || !core_find_on || !core_within_on)
+		return pm_core_missing("pymod._lookfast");
 	gil_reader = pm_core_gil_reader(h, "pymod._lookfast");
 	return gil_reader ? 0 : -1;
 }

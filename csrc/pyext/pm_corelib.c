@@ -20,8 +20,14 @@ void *pm_core_library(const char *who)
 	if (PyErr_Occurred())
 		return NULL;
 	if (!h)
-		PyErr_Format(PyExc_ImportError, "%s: the lookup core is not loaded", who);
+		pm_core_missing(who);
 	return h;
+}
+
+int pm_core_missing(const char *who)
+{
+	PyErr_Format(PyExc_ImportError, "%s: the lookup core is not loaded", who);
+	return -1;
 }
 
 struct pm_rcu_reader *pm_core_gil_reader(void *h, const char *who)
@@ -31,7 +37,7 @@ struct pm_rcu_reader *pm_core_gil_reader(void *h, const char *who)
 
 	make = (struct pm_rcu_reader *(*)(void))dlsym(h, "pm_rcu_reader_new_serialized");
 	if (!make) {
-		PyErr_Format(PyExc_ImportError, "%s: the lookup core is not loaded", who);
+		pm_core_missing(who);
 		return NULL;
 	}
 	r = make();

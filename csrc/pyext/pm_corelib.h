@@ -21,6 +21,10 @@
  */
 void *pm_core_library(const char *who);
 
+/* An entry point @who needs is missing from the core: ImportError naming
+ * @who set, -1 returned (for a module init's error path). */
+int pm_core_missing(const char *who);
+
 /*
  * A serialized RCU reader record of the core's (pm_rcu.h), for the read
  * sections an extension runs whole under the GIL: the GIL lets one thread

@@ -232,10 +232,8 @@ static int find_core(void)
 	core_lookup1 = (lookup1_fn)dlsym(h, "pm_symmap_lookup1_on");
 	core_get = (get_fn)dlsym(h, "pm_symmap_get");
 	core_put = (put_fn)dlsym(h, "pm_symmap_put");
-	if (!core_lookup1 || !core_get || !core_put) {
-		PyErr_SetString(PyExc_ImportError, "pymod._symfast: the lookup core is not loaded");
-		return -1;
-	}
+	if (!core_lookup1 || !core_get || !core_put)
+		return pm_core_missing("pymod._symfast");
 	gil_reader = pm_core_gil_reader(h, "pymod._symfast");
 	return gil_reader ? 0 : -1;
 }
