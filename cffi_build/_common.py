@@ -82,8 +82,9 @@ SYMFAST = CLibrary("symfast", "pymod._symfast", "pm_symfast.h",
                    parts=(("pyext", ("pm_corelib.c",)),))
 
 # The same kind of extension for ModTree.find/within (one-address lookups):
-# its Map type owns a pm_map and calls LOOKUP's pm_map_find/pm_map_within
-# through pointers found with dlsym.
+# its Map type owns a pm_map and calls LOOKUP's pm_map_find_on/pm_map_within_on
+# (pm_map_find for a list scan, which releases the GIL) through pointers
+# found with dlsym.
 LOOKFAST = CLibrary("lookfast", "pymod._lookfast", "pm_lookfast.h",
                     ("pm_lookfast.c", "pm_probe.c"),
                     parts=(("pyext", ("pm_corelib.c",)),))

@@ -4,7 +4,7 @@
  * Why: through cffi one find costs a cffi call and a Python wrapper around
  * it, several times the lookup itself.  Map is a C type that owns its
  * pm_map; ModTree subclasses it, so t.find(a) is one C method call that
- * calls the lookup core's pm_map_find() (pm_map_within()) directly.  There
+ * calls the lookup core's pm_map_find_on() (pm_map_within_on()) directly.  There
  * is one copy of the core in the process (the cffi library's, found with
  * dlsym as pymod._symfast finds it) and so one RCU domain, one fork
  * registry: everything the core promises holds unchanged.
@@ -20,8 +20,9 @@
  * take no lock and never wait (the latch contract, pm_latch.h), so a writer
  * that releases the GIL to wait out a grace period never waits for a thread
  * that waits for the GIL.  Their read sections share one serialized RCU
- * record (gil_reader), which the GIL serializes.  A list-strategy find scans O(n) modules and
- * releases the GIL, as the cffi call did.  fork() cannot start inside one
+ * record (gil_reader), which the GIL serializes.  A list-strategy find
+ * scans O(n) modules and releases the GIL, as the cffi call did, so it
+ * calls pm_map_find() on the thread's own record instead.  fork() cannot start inside one
  * of these calls from another Python thread (os.fork takes the GIL).
  *
  * Anything unusual (not exactly an int, out of range, keywords, a wrong
